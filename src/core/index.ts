@@ -1,0 +1,6 @@
+export * from './errors.ts';
+export * from './types.ts';
+export type * from './ports.ts';
+export * from './urls.ts';
+export * from './addresses.ts';
+export * from './capabilities.ts';

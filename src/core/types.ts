@@ -1,0 +1,94 @@
+/** Domain types shared by every part. Field names match CONTRACT.md's JSON shapes. */
+
+export type ConnectionKind = 'pat' | 'oauth';
+export type ConnectionStatus = 'active' | 'expired' | 'revoked' | 'invalid' | 'unreachable';
+
+export type WarningCode =
+  | 'no_expiry'
+  | 'expires_soon'
+  | 'broad_scope'
+  | 'cannot_push'
+  | 'cannot_open_merge_requests'
+  | 'cannot_file_issues'
+  | 'cannot_read_user'
+  | 'default_branch_unprotected';
+
+export type Warning = { code: WarningCode; message: string };
+
+export type Capabilities = {
+  clone: boolean;
+  push: boolean;
+  mergeRequestsViaApi: boolean;
+  mergeRequestsViaPushOptions: boolean;
+  issues: boolean;
+  readUser: boolean;
+};
+
+/** The GitLab account actions are attributed to. */
+export type Account = { id: number; username: string; name: string };
+
+/** What `GET /personal_access_tokens/self` tells about a token. */
+export type TokenInfo = {
+  id: number;
+  name: string;
+  scopes: string[];
+  expiresAt: string | null;
+  active: boolean;
+  revoked: boolean;
+  userId: number;
+};
+
+export type InstanceInfo = { version: string; revision: string; enterprise: boolean };
+
+export type Project = {
+  id: number;
+  pathWithNamespace: string;
+  defaultBranch: string | null;
+  webUrl: string;
+  httpUrlToRepo: string;
+  accessLevel: number | null;
+};
+
+export type User = { id: string; name: string; isAdmin: boolean; createdAt: string };
+
+/** A connection as stored, without its secret. */
+export type Connection = {
+  id: string;
+  userId: string;
+  provider: 'gitlab';
+  kind: ConnectionKind;
+  baseUrl: string;
+  host: string;
+  label: string;
+  account: Account | null;
+  scopes: string[];
+  expiresAt: string | null;
+  status: ConnectionStatus;
+  statusReason: string | null;
+  /** PEM bundle of the instance's private certificate authority, if any. Not a secret. */
+  caPem: string | null;
+  instanceVersion: string | null;
+  checkedAt: string;
+  createdAt: string;
+};
+
+/** A connection as the API shows it (CONTRACT.md). */
+export type ConnectionView = {
+  id: string;
+  provider: 'gitlab';
+  kind: ConnectionKind;
+  baseUrl: string;
+  host: string;
+  label: string;
+  account: Account | null;
+  scopes: string[];
+  expiresAt: string | null;
+  status: ConnectionStatus;
+  statusReason: string | null;
+  capabilities: Capabilities;
+  warnings: Warning[];
+  instanceVersion: string | null;
+  hasCustomCa: boolean;
+  checkedAt: string;
+  createdAt: string;
+};
