@@ -4,3 +4,4 @@ export type * from './ports.ts';
 export * from './urls.ts';
 export * from './addresses.ts';
 export * from './capabilities.ts';
+export * from './api-keys.ts';

@@ -1,0 +1,52 @@
+import { CliError } from './api-client.ts';
+
+const MAX_STDIN_BYTES = 1024 * 1024;
+
+/** Reads all of stdin (bounded). */
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+    size += buffer.length;
+    if (size > MAX_STDIN_BYTES) throw new CliError('stdin is larger than 1 MiB; expected a single token');
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Asks for a secret on the terminal without echoing it. */
+export async function promptSecret(question: string): Promise<string> {
+  const { stdin, stderr } = process;
+  if (!stdin.isTTY) return readStdin();
+  stderr.write(question);
+  stdin.setRawMode(true);
+  stdin.resume();
+  stdin.setEncoding('utf8');
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    const onData = (chunk: string) => {
+      for (const char of chunk) {
+        if (char === '\r' || char === '\n' || char === '\u0004') {
+          finish();
+          resolve(answer);
+          return;
+        }
+        if (char === '\u0003') {
+          finish();
+          reject(new CliError('canceled', 130));
+          return;
+        }
+        if (char === '\u007f' || char === '\b') answer = answer.slice(0, -1);
+        else answer += char;
+      }
+    };
+    const finish = () => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      stderr.write('\n');
+    };
+    stdin.on('data', onData);
+  });
+}

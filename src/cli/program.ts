@@ -1,0 +1,203 @@
+import { readFile } from 'node:fs/promises';
+import { Command, CommanderError } from 'commander';
+import type { ConnectionView, Project } from '../core/index.ts';
+import { CliError, createApiClient, type ApiClient } from './api-client.ts';
+import { loginFile, readLogin, writeLogin } from './client-config.ts';
+import { connectionDetails, connectionLine, projectLine } from './format.ts';
+import { promptSecret, readStdin } from './input.ts';
+
+/** What only the local process can do: serve, and admin commands on the data dir. Wired by main.ts. */
+export type LocalActions = {
+  serve(): Promise<void>;
+  addUser(name: string, isAdmin: boolean): Promise<{ id: string; name: string; isAdmin: boolean; apiKey: string }>;
+  listUsers(): Promise<{ id: string; name: string; isAdmin: boolean; createdAt: string }[]>;
+  rotateKey(): Promise<{ keyId: string; resealed: number }>;
+};
+
+type Env = Readonly<Record<string, string | undefined>>;
+type Globals = { json?: boolean; server?: string };
+
+const DEFAULT_SERVER = 'http://127.0.0.1:8080';
+
+/** Builds the `forgelink` command tree. */
+export function buildProgram(local: LocalActions, env: Env = process.env): Command {
+  const program = new Command('forgelink')
+    .description('Let AI coding agents work on GitLab repositories safely.')
+    .option('--json', 'print one JSON document on stdout')
+    .option('--server <url>', `forgelink server to talk to (default: FORGELINK_SERVER, then "forgelink login", then ${DEFAULT_SERVER})`)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  const globals = (command: Command) => command.optsWithGlobals<Globals>();
+  const print = (command: Command, value: unknown, human: () => string) => {
+    process.stdout.write(globals(command).json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+  };
+  const api = async (command: Command): Promise<ApiClient> => {
+    const stored = await readLogin(loginFile(env));
+    const server = globals(command).server ?? env.FORGELINK_SERVER?.trim() ?? stored?.server ?? DEFAULT_SERVER;
+    const apiKey = env.FORGELINK_API_KEY?.trim() || (stored && stored.server === server ? stored.apiKey : null) || null;
+    return createApiClient(server, apiKey);
+  };
+
+  program
+    .command('serve')
+    .description('run the HTTP API (configuration from the environment; see README)')
+    .action(() => local.serve());
+
+  const admin = program.command('admin').description('local administration on this machine\'s data directory');
+  const user = admin.command('user').description('manage users');
+  user
+    .command('add <name>')
+    .description('create a user and print their API key once')
+    .option('--admin', 'make the user an administrator')
+    .action(async (name: string, options: { admin?: boolean }, command: Command) => {
+      const created = await local.addUser(name, options.admin === true);
+      print(command, created, () =>
+        [
+          `Created user ${created.name} (${created.id})${created.isAdmin ? ' as administrator' : ''}.`,
+          `API key (shown once, store it now): ${created.apiKey}`,
+        ].join('\n'),
+      );
+    });
+  user
+    .command('list')
+    .description('list users')
+    .action(async (_options: unknown, command: Command) => {
+      const users = await local.listUsers();
+      print(command, { users }, () =>
+        users.length === 0 ? 'No users yet.' : users.map((u) => `${u.id}  ${u.name}${u.isAdmin ? '  admin' : ''}`).join('\n'),
+      );
+    });
+  admin
+    .command('rotate-key')
+    .description('add a new master key version and re-seal every stored secret with it')
+    .action(async (_options: unknown, command: Command) => {
+      const result = await local.rotateKey();
+      print(command, result, () => `Master key is now ${result.keyId}; re-sealed ${result.resealed} secret(s). Older key versions stay readable.`);
+    });
+
+  program
+    .command('login')
+    .description('store the server URL (--server) and your API key (read from stdin) for later commands')
+    .action(async (_options: unknown, command: Command) => {
+      const server = (globals(command).server ?? env.FORGELINK_SERVER ?? DEFAULT_SERVER).replace(/\/+$/, '');
+      const apiKey = (await promptSecret('API key: ')).trim();
+      if (apiKey === '') throw new CliError('no API key given on stdin');
+      const me = await createApiClient(server, apiKey).request<{ id: string; name: string }>('GET', '/me');
+      const file = loginFile(env);
+      await writeLogin(file, { server, apiKey });
+      print(command, { server, user: me }, () => `Logged in to ${server} as ${me.name}; saved to ${file}.`);
+    });
+
+  const connect = program.command('connect').description('connect an account');
+  connect
+    .command('gitlab')
+    .description('connect a GitLab account with a personal, project or group access token')
+    .option('--url <base>', 'GitLab instance URL (default: GITLAB_OAUTH_BASE_URL, then https://gitlab.com)')
+    .option('--token-stdin', 'read the token from stdin (otherwise GITLAB_TOKEN, otherwise a prompt)')
+    .option('--ca-file <pem>', 'PEM file with the instance\'s private certificate authority')
+    .option('--label <text>', 'a name for this connection')
+    .addHelpText(
+      'after',
+      '\nThe token is never taken from an argument (it would show in the process list).\n' +
+        'Recommended scopes: read_repository + write_repository for an agent that clones and pushes;\n' +
+        'api + read_user for a dedicated bot account. Always set an expiry date.',
+    )
+    .action(async (options: { url?: string; tokenStdin?: boolean; caFile?: string; label?: string }, command: Command) => {
+      const client = await api(command);
+      const token = options.tokenStdin
+        ? await readStdin()
+        : env.GITLAB_TOKEN !== undefined && env.GITLAB_TOKEN !== ''
+          ? env.GITLAB_TOKEN
+          : await promptSecret('GitLab token: ');
+      let caPem: string | undefined;
+      if (options.caFile !== undefined) {
+        try {
+          caPem = await readFile(options.caFile, 'utf8');
+        } catch (error) {
+          throw new CliError(`--ca-file: cannot read ${options.caFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+        }
+      }
+      const baseUrl = options.url ?? (env.GITLAB_OAUTH_BASE_URL?.trim() || undefined);
+      const connection = await client.request<ConnectionView>('POST', '/connections', {
+        token,
+        ...(baseUrl === undefined ? {} : { baseUrl }),
+        ...(caPem === undefined ? {} : { caPem }),
+        ...(options.label === undefined ? {} : { label: options.label }),
+      });
+      print(command, connection, () => `Connected.\n${connectionDetails(connection, new Date())}`);
+    });
+
+  const connections = program.command('connections').description('list, show and check connections');
+  connections
+    .command('list')
+    .description('list your connections')
+    .action(async (_options: unknown, command: Command) => {
+      const result = await (await api(command)).request<{ connections: ConnectionView[] }>('GET', '/connections');
+      print(command, result, () =>
+        result.connections.length === 0
+          ? 'No connections yet: run "forgelink connect gitlab".'
+          : result.connections.map(connectionLine).join('\n'),
+      );
+    });
+  connections
+    .command('show <id>')
+    .description('show one connection: account, scopes, expiry, what an agent can do, warnings')
+    .action(async (id: string, _options: unknown, command: Command) => {
+      const connection = await (await api(command)).request<ConnectionView>('GET', `/connections/${encodeURIComponent(id)}`);
+      print(command, connection, () => connectionDetails(connection, new Date()));
+    });
+  connections
+    .command('check <id>')
+    .description('re-validate a connection against GitLab now')
+    .action(async (id: string, _options: unknown, command: Command) => {
+      const connection = await (await api(command)).request<ConnectionView>(
+        'POST',
+        `/connections/${encodeURIComponent(id)}/check`,
+      );
+      print(command, connection, () => connectionDetails(connection, new Date()));
+      if (connection.status !== 'active') process.exitCode = 1;
+    });
+
+  program
+    .command('disconnect <id>')
+    .description('delete a connection and its stored token')
+    .action(async (id: string, _options: unknown, command: Command) => {
+      await (await api(command)).request('DELETE', `/connections/${encodeURIComponent(id)}`);
+      print(command, { id, disconnected: true }, () => `Disconnected ${id}; its token was deleted from forgelink.`);
+    });
+
+  program
+    .command('projects <connection-id>')
+    .description('list the projects the connection has Developer access or more to')
+    .option('--search <q>', 'only projects matching this text')
+    .action(async (id: string, options: { search?: string }, command: Command) => {
+      const query = options.search === undefined ? '' : `?search=${encodeURIComponent(options.search)}`;
+      const result = await (await api(command)).request<{ projects: Project[] }>(
+        'GET',
+        `/connections/${encodeURIComponent(id)}/projects${query}`,
+      );
+      print(command, result, () =>
+        result.projects.length === 0 ? 'No projects with Developer access or more.' : result.projects.map(projectLine).join('\n'),
+      );
+    });
+
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. Failures print one line on stderr. */
+export async function runCli(argv: string[], local: LocalActions, env: Env = process.env): Promise<number> {
+  const program = buildProgram(local, env);
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander already printed help, version or the usage error.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`forgelink: ${message.split('\n')[0]}\n`);
+    return error instanceof CliError ? error.exitCode : 1;
+  }
+}

@@ -1,0 +1,168 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { invalidAllowEntry, isLoopbackHostname } from '../core/index.ts';
+
+/** Everything forgelink reads from its environment, read once (STYLE.md 4). */
+export type Config = {
+  dataDir: string;
+  databaseUrl: string | null;
+  masterKey: { source: 'env'; base64: string } | { source: 'file'; path: string } | { source: 'generated' };
+  outboundAllow: string[];
+  allowHttp: boolean;
+  listen: { host: string; port: number };
+  publicUrl: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  gitlabOAuthApps: GitLabOAuthApp[];
+};
+
+export type GitLabOAuthApp = { baseUrl: string; clientId: string; clientSecret: string | null };
+
+/** A variable that is set but wrong; the message names the variable. */
+export class ConfigError extends Error {
+  readonly variable: string;
+  constructor(variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function value(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined) return undefined;
+  const trimmed = raw.trim();
+  return trimmed === '' ? undefined : trimmed;
+}
+
+export function readListen(env: Env): Config['listen'] {
+  const raw = value(env, 'FORGELINK_LISTEN') ?? '127.0.0.1:8080';
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(raw);
+  const port = Number(match?.[3]);
+  if (!match || !(port >= 0 && port <= 65535)) {
+    throw new ConfigError('FORGELINK_LISTEN', `expected host:port (for example 127.0.0.1:8080), got "${raw}"`);
+  }
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+}
+
+function readBoolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = value(env, name);
+  if (raw === undefined) return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(name, `expected true or false, got "${raw}"`);
+}
+
+function readMasterKey(env: Env): Config['masterKey'] {
+  const inline = value(env, 'FORGELINK_MASTER_KEY');
+  const file = value(env, 'FORGELINK_MASTER_KEY_FILE');
+  if (inline !== undefined && file !== undefined) {
+    throw new ConfigError('FORGELINK_MASTER_KEY', 'set FORGELINK_MASTER_KEY or FORGELINK_MASTER_KEY_FILE, not both');
+  }
+  if (inline !== undefined) {
+    const bytes = /^[A-Za-z0-9+/_-]+={0,2}$/.test(inline) ? Buffer.from(inline, 'base64') : Buffer.alloc(0);
+    if (bytes.length !== 32) {
+      throw new ConfigError(
+        'FORGELINK_MASTER_KEY',
+        'expected the base64 encoding of exactly 32 random bytes (generate one with: openssl rand -base64 32)',
+      );
+    }
+    return { source: 'env', base64: inline };
+  }
+  if (file !== undefined) return { source: 'file', path: path.resolve(file) };
+  return { source: 'generated' };
+}
+
+const OAuthApps = z.array(
+  z.object({
+    baseUrl: z.string().min(1),
+    clientId: z.string().min(1),
+    clientSecret: z.string().min(1).nullable().optional(),
+  }),
+);
+
+function readOAuthApps(env: Env): GitLabOAuthApp[] {
+  const raw = value(env, 'FORGELINK_GITLAB_OAUTH_APPS');
+  if (raw === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('FORGELINK_GITLAB_OAUTH_APPS', 'is not valid JSON');
+  }
+  const result = OAuthApps.safeParse(parsed);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new ConfigError(
+      'FORGELINK_GITLAB_OAUTH_APPS',
+      `expected [{"baseUrl","clientId","clientSecret"?}]: ${issue?.path.join('.') || 'value'} ${issue?.message ?? ''}`.trim(),
+    );
+  }
+  return result.data.map((app) => ({ baseUrl: app.baseUrl, clientId: app.clientId, clientSecret: app.clientSecret ?? null }));
+}
+
+/** Reads and validates the server's configuration. Throws ConfigError naming the first bad variable. */
+export function readConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
+  const dataDir = path.resolve(cwd, value(env, 'FORGELINK_DATA_DIR') ?? 'data');
+
+  const databaseUrl = value(env, 'DATABASE_URL') ?? null;
+  if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL', 'expected a postgres:// or postgresql:// URL (unset it to use the embedded SQLite database)');
+  }
+
+  const outboundAllow = (value(env, 'FORGELINK_OUTBOUND_ALLOW') ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  for (const entry of outboundAllow) {
+    const problem = invalidAllowEntry(entry);
+    if (problem) throw new ConfigError('FORGELINK_OUTBOUND_ALLOW', problem);
+  }
+
+  const listen = readListen(env);
+  const publicUrl = readPublicUrl(env, listen);
+
+  const logLevel = value(env, 'FORGELINK_LOG_LEVEL') ?? 'info';
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+  if (!(levels as readonly string[]).includes(logLevel)) {
+    throw new ConfigError('FORGELINK_LOG_LEVEL', `expected one of ${levels.join(', ')}, got "${logLevel}"`);
+  }
+
+  return {
+    dataDir,
+    databaseUrl,
+    masterKey: readMasterKey(env),
+    outboundAllow,
+    allowHttp: readBoolean(env, 'FORGELINK_ALLOW_HTTP', false),
+    listen,
+    publicUrl,
+    logLevel: logLevel as Config['logLevel'],
+    gitlabOAuthApps: readOAuthApps(env),
+  };
+}
+
+function readPublicUrl(env: Env, listen: Config['listen']): string {
+  const raw = value(env, 'FORGELINK_PUBLIC_URL');
+  if (raw === undefined) {
+    const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host;
+    return `http://${host}:${listen.port}`;
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('FORGELINK_PUBLIC_URL', `"${raw}" is not a URL`);
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHostname(url.hostname))) {
+    throw new ConfigError('FORGELINK_PUBLIC_URL', 'must use https:// (plain http only for loopback addresses)');
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+/** What the CLI needs: where the server is and which key to use. */
+export type ClientConfig = { server: string | null; apiKey: string | null };
+
+export function readClientConfig(env: Env = process.env): ClientConfig {
+  return { server: value(env, 'FORGELINK_SERVER') ?? null, apiKey: value(env, 'FORGELINK_API_KEY') ?? null };
+}

@@ -1,0 +1,3 @@
+export { createConnectionService, DEFAULT_BASE_URL } from './service.ts';
+export type { ConnectionService, ConnectionServiceDeps, ConnectInput } from './service.ts';
+export { cleanToken, cleanCaPem, cleanLabel } from './input.ts';

@@ -1,0 +1,303 @@
+import {
+  CLONE_SCOPES,
+  ConflictError,
+  InputError,
+  NotAllowedError,
+  NotFoundError,
+  UpstreamError,
+  capabilitiesFromScopes,
+  connectionWarnings,
+  daysUntil,
+  hostOf,
+  normaliseBaseUrl,
+  type Account,
+  type Clock,
+  type Connection,
+  type ConnectionStatus,
+  type ConnectionStore,
+  type ConnectionView,
+  type GitLabClient,
+  type GitLabClientFactory,
+  type GitLabProbe,
+  type GitLabTarget,
+  type Project,
+  type Vault,
+} from '../core/index.ts';
+import { cleanCaPem, cleanLabel, cleanToken } from './input.ts';
+
+export type ConnectionServiceDeps = {
+  store: ConnectionStore;
+  vault: Vault;
+  gitlab: GitLabClientFactory;
+  probe: GitLabProbe;
+  clock: Clock;
+  newId: () => string;
+  allowHttp: boolean;
+};
+
+export type ConnectInput = { baseUrl?: unknown; token: unknown; caPem?: unknown; label?: unknown };
+
+export const DEFAULT_BASE_URL = 'https://gitlab.com';
+const TOKEN_PURPOSE = 'token';
+
+/** What GitLab told us about a token right now. */
+type Inspection = {
+  scopes: string[];
+  expiresAt: string | null;
+  account: Account | null;
+  instanceVersion: string | null;
+};
+
+/** Connecting, checking, listing and disconnecting GitLab accounts; every call is scoped to one user. */
+export function createConnectionService(deps: ConnectionServiceDeps) {
+  const { store, vault, gitlab, probe, clock } = deps;
+
+  function view(connection: Connection): ConnectionView {
+    return {
+      id: connection.id,
+      provider: connection.provider,
+      kind: connection.kind,
+      baseUrl: connection.baseUrl,
+      host: connection.host,
+      label: connection.label,
+      account: connection.account,
+      scopes: connection.scopes,
+      expiresAt: connection.expiresAt,
+      status: connection.status,
+      statusReason: connection.statusReason,
+      capabilities: capabilitiesFromScopes(connection.scopes),
+      warnings: connectionWarnings({
+        scopes: connection.scopes,
+        expiresAt: connection.expiresAt,
+        kind: connection.kind,
+        now: clock.now(),
+      }),
+      instanceVersion: connection.instanceVersion,
+      hasCustomCa: connection.caPem !== null,
+      checkedAt: connection.checkedAt,
+      createdAt: connection.createdAt,
+    };
+  }
+
+  /**
+   * Asks GitLab what the token is: `GET /personal_access_tokens/self` works with any scope, so it comes
+   * first; `/user` and `/metadata` only where the scopes allow (GITLAB-FACTS.md, "Scopes").
+   */
+  async function inspect(client: GitLabClient): Promise<Inspection> {
+    const info = await client.inspectToken();
+    if (info === null) {
+      throw new InputError(
+        'unsupported_token',
+        'This is not a personal access token (GitLab answered that /personal_access_tokens/self needs one). Use a personal, project or group access token, or connect with OAuth.',
+        { field: 'token' },
+      );
+    }
+    if (info.revoked) throw new UpstreamError('token_revoked', 'GitLab says this token was revoked.');
+    if (info.expiresAt !== null && daysUntil(info.expiresAt, clock.now()) < 0) {
+      throw new UpstreamError('token_expired', `This token expired on ${info.expiresAt}.`);
+    }
+    if (!info.active) throw new UpstreamError('token_invalid', 'GitLab says this token is not active.');
+
+    const caps = capabilitiesFromScopes(info.scopes);
+    let account: Account | null = null;
+    let instanceVersion: string | null = null;
+    if (caps.readUser) {
+      account = await client.currentUser();
+      // The version is informative only; an instance that hides it still works.
+      instanceVersion = await client.metadata().then(
+        (meta) => meta.version,
+        () => null,
+      );
+    }
+    return { scopes: info.scopes, expiresAt: info.expiresAt, account, instanceVersion };
+  }
+
+  async function connect(userId: string, input: ConnectInput): Promise<ConnectionView> {
+    const baseUrl = normaliseBaseUrl(
+      input.baseUrl === undefined || input.baseUrl === null ? DEFAULT_BASE_URL : requireString(input.baseUrl, 'baseUrl'),
+      { allowHttp: deps.allowHttp },
+    );
+    const token = cleanToken(input.token);
+    const caPem = cleanCaPem(input.caPem);
+    const label = cleanLabel(input.label, hostOf(baseUrl));
+    const target: GitLabTarget = { baseUrl, caPem };
+
+    let inspection: Inspection;
+    try {
+      await probe.assertGitLab(target);
+      inspection = await inspect(gitlab(target, { token, kind: 'pat' }));
+    } catch (error) {
+      throw asConnectInputError(error, baseUrl, caPem !== null);
+    }
+    const cloneScopes: readonly string[] = CLONE_SCOPES;
+    if (!inspection.scopes.some((scope) => cloneScopes.includes(scope))) {
+      throw new InputError(
+        'insufficient_scope',
+        `This token lacks any scope that allows cloning (it has: ${inspection.scopes.join(', ') || 'none'}). Give it read_repository and write_repository, or api.`,
+        { field: 'token' },
+      );
+    }
+
+    const now = clock.now().toISOString();
+    const connection: Connection = {
+      id: deps.newId(),
+      userId,
+      provider: 'gitlab',
+      kind: 'pat',
+      baseUrl,
+      host: hostOf(baseUrl),
+      label,
+      account: inspection.account,
+      scopes: inspection.scopes,
+      expiresAt: inspection.expiresAt,
+      status: 'active',
+      statusReason: null,
+      caPem,
+      instanceVersion: inspection.instanceVersion,
+      checkedAt: now,
+      createdAt: now,
+    };
+    const sealed = vault.seal(token, { ownerId: userId, recordId: connection.id, purpose: TOKEN_PURPOSE });
+    await store.createConnection(connection, [
+      { id: deps.newId(), ownerId: userId, connectionId: connection.id, purpose: TOKEN_PURPOSE, sealed },
+    ]);
+    return view(connection);
+  }
+
+  async function load(userId: string, id: string): Promise<Connection> {
+    const connection = await store.getConnection(userId, id);
+    if (connection === null) throw new NotFoundError('connection_not_found', `No connection ${id}.`);
+    return connection;
+  }
+
+  /** Decrypts the connection's token for one call; the plaintext never leaves the returned client. */
+  async function clientFor(connection: Connection): Promise<GitLabClient> {
+    const secret = await store.getSecret(connection.userId, connection.id, TOKEN_PURPOSE);
+    if (secret === null) throw new ConflictError('token_missing', `Connection ${connection.id} has no stored token.`);
+    const token = vault.open(secret.sealed, {
+      ownerId: connection.userId,
+      recordId: connection.id,
+      purpose: TOKEN_PURPOSE,
+    });
+    return gitlab({ baseUrl: connection.baseUrl, caPem: connection.caPem }, { token, kind: connection.kind });
+  }
+
+  /** Re-validates against GitLab now and records the outcome as the connection's status. */
+  async function check(userId: string, id: string): Promise<ConnectionView> {
+    const connection = await load(userId, id);
+    const checkedAt = clock.now().toISOString();
+    let patch: Partial<Connection>;
+    try {
+      const inspection = await inspect(await clientFor(connection));
+      patch = { ...inspection, status: 'active', statusReason: null, checkedAt };
+    } catch (error) {
+      if (!(error instanceof UpstreamError) && !(error instanceof InputError)) throw error;
+      patch = { status: statusAfter(error), statusReason: error.message, checkedAt };
+    }
+    const updated = await store.updateConnection(userId, id, patch);
+    if (updated === null) throw new NotFoundError('connection_not_found', `No connection ${id}.`);
+    return view(updated);
+  }
+
+  async function projects(userId: string, id: string, search?: string): Promise<Project[]> {
+    const connection = await load(userId, id);
+    const client = await clientFor(connection);
+    const found: Project[] = [];
+    try {
+      for await (const project of client.projects(search === undefined ? {} : { search })) found.push(project);
+    } catch (error) {
+      if (error instanceof UpstreamError && error.reason === 'insufficient_scope') {
+        throw new NotAllowedError(
+          'insufficient_scope',
+          'This connection\'s token cannot list projects: that needs the read_api or api scope. Name the project by its path when starting a run instead.',
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    return found;
+  }
+
+  return {
+    view,
+    connect,
+    check,
+    projects,
+    async list(userId: string): Promise<ConnectionView[]> {
+      return (await store.listConnections(userId)).map(view);
+    },
+    async get(userId: string, id: string): Promise<ConnectionView> {
+      return view(await load(userId, id));
+    },
+    /** Deletes the connection and its sealed token (not a flag: the row is gone). */
+    async disconnect(userId: string, id: string): Promise<void> {
+      if (!(await store.deleteConnection(userId, id))) {
+        throw new NotFoundError('connection_not_found', `No connection ${id}.`);
+      }
+    },
+  };
+}
+
+export type ConnectionService = ReturnType<typeof createConnectionService>;
+
+function requireString(value: unknown, field: string): string {
+  if (typeof value !== 'string') throw new InputError('invalid_input', `${field} must be a string.`, { field });
+  return value;
+}
+
+function statusAfter(error: UpstreamError | InputError): ConnectionStatus {
+  if (error instanceof InputError) return 'invalid';
+  switch (error.reason) {
+    case 'token_expired':
+      return 'expired';
+    case 'token_revoked':
+      return 'revoked';
+    case 'token_invalid':
+    case 'insufficient_scope':
+      return 'invalid';
+    default:
+      return 'unreachable';
+  }
+}
+
+/**
+ * During connect every GitLab refusal is about what the user typed: the instance URL, the token or the
+ * CA. Turn it into an InputError naming that field, with words the user can act on.
+ */
+function asConnectInputError(error: unknown, baseUrl: string, hasCa: boolean): unknown {
+  if (!(error instanceof UpstreamError)) return error;
+  const host = hostOf(baseUrl);
+  const options = (field: string) => ({ field, cause: error });
+  switch (error.reason) {
+    case 'blocked_address':
+    case 'unreachable':
+    case 'not_gitlab':
+      return new InputError(error.code, error.message, options('baseUrl'));
+    case 'certificate':
+      return new InputError(
+        error.code,
+        hasCa
+          ? `${error.message} The CA certificate given does not validate ${host}'s certificate.`
+          : error.message,
+        options(hasCa ? 'caPem' : 'baseUrl'),
+      );
+    case 'token_invalid':
+      return new InputError(
+        error.code,
+        `${host} does not recognise this token. Check that it was copied whole and was created on this instance.`,
+        options('token'),
+      );
+    case 'token_expired':
+      return new InputError(
+        error.code,
+        `${error.message} Create a new token with an expiry date and connect again.`,
+        options('token'),
+      );
+    case 'token_revoked':
+      return new InputError(error.code, 'GitLab says this token was revoked. Create a new token and connect again.', options('token'));
+    case 'insufficient_scope':
+      return new InputError(error.code, error.message, options('token'));
+    default:
+      return error;
+  }
+}

@@ -1,0 +1,65 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { secureHeaders } from 'hono/secure-headers';
+import type { Logger } from 'pino';
+import { InputError, NotFoundError, type UserStore } from '../core/index.ts';
+import type { ConnectionService } from '../connections/index.ts';
+import { requireApiKey, type AuthVariables } from './auth.ts';
+import { toHttpError } from './errors.ts';
+import { connectionRoutes } from './routes/connections.ts';
+
+export type AppDeps = {
+  users: UserStore;
+  connections: ConnectionService;
+  logger: Logger;
+  version: string;
+};
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+/** The HTTP API. Routes are testable in-process with `app.request()`. */
+export function createApp(deps: AppDeps) {
+  const { logger } = deps;
+  const app = new Hono<{ Variables: AuthVariables }>();
+
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    // Path only: the query could carry a search term, never a secret, but keep logs lean.
+    logger.info(
+      { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) },
+      'request',
+    );
+  });
+  app.use(secureHeaders());
+  app.use(
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new InputError('body_too_large', `The request body is larger than ${MAX_BODY_BYTES} bytes.`);
+      },
+    }),
+  );
+
+  app.get('/healthz', (c) => c.json({ ok: true, version: deps.version }));
+
+  const api = new Hono<{ Variables: AuthVariables }>();
+  api.use(requireApiKey(deps.users));
+  api.get('/me', (c) => c.json({ id: c.var.user.id, name: c.var.user.name, isAdmin: c.var.user.isAdmin }));
+  api.route('/connections', connectionRoutes(deps.connections));
+  app.route('/api/v1', api);
+
+  app.notFound((c) => {
+    const { status, body } = toHttpError(new NotFoundError('not_found', `No route for ${c.req.method} ${c.req.path}.`));
+    return c.json(body, status);
+  });
+  app.onError((error, c) => {
+    const { status, body } = toHttpError(error);
+    if (status >= 500) logger.error({ err: error, path: c.req.path }, 'request failed');
+    else logger.info({ code: body.error.code, path: c.req.path }, 'request refused');
+    return c.json(body, status);
+  });
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,35 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { ConnectionService } from '../../connections/index.ts';
+import type { AuthVariables } from '../auth.ts';
+import { parseBody, parseQuery } from '../validate.ts';
+
+export const ConnectBody = z.object({
+  baseUrl: z.string().optional().describe('GitLab instance URL; default https://gitlab.com'),
+  token: z.string().describe('personal, project or group access token; never shown again'),
+  caPem: z.string().optional().describe('PEM bundle of the instance\'s private certificate authority'),
+  label: z.string().optional(),
+});
+
+const ProjectsQuery = z.object({ search: z.string().max(255).optional() });
+
+/** `/api/v1/connections`: every handler sees only the signed-in user's connections. */
+export function connectionRoutes(connections: ConnectionService) {
+  return new Hono<{ Variables: AuthVariables }>()
+    .get('/', async (c) => c.json({ connections: await connections.list(c.var.user.id) }))
+    .post('/', async (c) => {
+      const body = await parseBody(c, ConnectBody);
+      return c.json(await connections.connect(c.var.user.id, body), 201);
+    })
+    .get('/:id', async (c) => c.json(await connections.get(c.var.user.id, c.req.param('id'))))
+    .delete('/:id', async (c) => {
+      await connections.disconnect(c.var.user.id, c.req.param('id'));
+      return c.body(null, 204);
+    })
+    .post('/:id/check', async (c) => c.json(await connections.check(c.var.user.id, c.req.param('id'))))
+    .get('/:id/projects', async (c) => {
+      const { search } = parseQuery(c, ProjectsQuery);
+      const projects = await connections.projects(c.var.user.id, c.req.param('id'), search);
+      return c.json({ projects });
+    });
+}
