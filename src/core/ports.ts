@@ -75,6 +75,9 @@ export interface ConnectionStore {
   getSecret(userId: string, connectionId: string, purpose: string): Promise<StoredSecret | null>;
   /** Every secret, in batches; used by key rotation. */
   allSecrets(): AsyncIterable<StoredSecret>;
-  /** Replaces sealed values in one transaction (key rotation, token refresh). */
-  replaceSecrets(updates: { id: string; sealed: string }[]): Promise<void>;
+  /**
+   * Replaces sealed values in one transaction (key rotation, token refresh). With `expected`, a row is
+   * replaced only while its sealed value is still that one, so a rotation never overwrites a concurrent refresh.
+   */
+  replaceSecrets(updates: { id: string; sealed: string; expected?: string }[]): Promise<void>;
 }

@@ -1,0 +1,3 @@
+export { openStorage, SQLITE_FILENAME } from './open-storage.ts';
+export type { Storage, StorageOptions } from './open-storage.ts';
+export type { DatabaseSchema } from './tables.ts';

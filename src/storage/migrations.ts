@@ -1,0 +1,78 @@
+import { Migrator } from 'kysely';
+import type { Kysely, Migration } from 'kysely';
+
+/**
+ * The one migration set, applied at start on SQLite and PostgreSQL alike. Names sort in order; never edit
+ * a migration that has shipped, add the next one.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001_users_connections_secrets': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'text', (col) => col.primaryKey())
+        .addColumn('name', 'text', (col) => col.notNull().unique())
+        .addColumn('is_admin', 'boolean', (col) => col.notNull())
+        .addColumn('api_key_hash', 'text', (col) => col.notNull().unique())
+        .addColumn('created_at', 'text', (col) => col.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('connections')
+        .addColumn('id', 'text', (col) => col.primaryKey())
+        .addColumn('user_id', 'text', (col) => col.notNull().references('users.id'))
+        .addColumn('provider', 'text', (col) => col.notNull())
+        .addColumn('kind', 'text', (col) => col.notNull())
+        .addColumn('base_url', 'text', (col) => col.notNull())
+        .addColumn('host', 'text', (col) => col.notNull())
+        .addColumn('label', 'text', (col) => col.notNull())
+        .addColumn('account', 'text')
+        .addColumn('scopes', 'text', (col) => col.notNull())
+        .addColumn('expires_at', 'text')
+        .addColumn('status', 'text', (col) => col.notNull())
+        .addColumn('status_reason', 'text')
+        .addColumn('ca_pem', 'text')
+        .addColumn('instance_version', 'text')
+        .addColumn('checked_at', 'text', (col) => col.notNull())
+        .addColumn('created_at', 'text', (col) => col.notNull())
+        // Target of the secrets' composite foreign key below.
+        .addUniqueConstraint('connections_id_user_id_unique', ['id', 'user_id'])
+        .execute();
+      await db.schema.createIndex('connections_user_id_index').on('connections').column('user_id').execute();
+
+      await db.schema
+        .createTable('secrets')
+        .addColumn('id', 'text', (col) => col.primaryKey())
+        .addColumn('owner_id', 'text', (col) => col.notNull().references('users.id'))
+        .addColumn('connection_id', 'text', (col) => col.notNull())
+        .addColumn('purpose', 'text', (col) => col.notNull())
+        .addColumn('sealed', 'text', (col) => col.notNull())
+        .addColumn('updated_at', 'text', (col) => col.notNull())
+        .addUniqueConstraint('secrets_connection_id_purpose_unique', ['connection_id', 'purpose'])
+        // A secret's owner is its connection's owner: the database refuses anything else. No cascade:
+        // deleting a connection deletes its secrets explicitly, so a forgotten path fails instead of lingering.
+        .addForeignKeyConstraint(
+          'secrets_connection_fk',
+          ['connection_id', 'owner_id'],
+          'connections',
+          ['id', 'user_id'],
+        )
+        .execute();
+      await db.schema.createIndex('secrets_owner_id_index').on('secrets').column('owner_id').execute();
+    },
+  },
+};
+
+/** Applies every pending migration; throws with the failing migration's error. */
+export async function migrateToLatest(db: Kysely<any>): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((result) => result.status === 'Error')?.migrationName;
+    const which = failed === undefined ? '' : ` ${failed}`;
+    throw new Error(`Database migration${which} failed.`, { cause: error });
+  }
+}

@@ -1,0 +1,62 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Kysely, PostgresDialect } from 'kysely';
+import type { Dialect } from 'kysely';
+import pg from 'pg';
+import type { Clock, ConnectionStore, UserStore } from '../core/index.ts';
+import { createConnectionStore } from './connections.ts';
+import { migrateToLatest } from './migrations.ts';
+import { createSqliteDialect } from './sqlite-dialect.ts';
+import type { DatabaseSchema } from './tables.ts';
+import { createUserStore } from './users.ts';
+
+export const SQLITE_FILENAME = 'forgelink.db';
+
+export type StorageOptions = {
+  /** Holds the SQLite file when no `databaseUrl` is given. */
+  dataDir: string;
+  /** `postgres://…` selects PostgreSQL. */
+  databaseUrl?: string | undefined;
+  clock?: Clock;
+};
+
+export type Storage = {
+  kind: 'sqlite' | 'postgres';
+  db: Kysely<DatabaseSchema>;
+  users: UserStore;
+  connections: ConnectionStore;
+  close(): Promise<void>;
+};
+
+const systemClock: Clock = { now: () => new Date() };
+
+/** Opens the database named by the options, applies pending migrations, and returns the stores over it. */
+export async function openStorage(options: StorageOptions): Promise<Storage> {
+  const { kind, dialect } = await chooseDialect(options);
+  const db = new Kysely<DatabaseSchema>({ dialect });
+  try {
+    await migrateToLatest(db);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return {
+    kind,
+    db,
+    users: createUserStore(db),
+    connections: createConnectionStore(db, options.clock ?? systemClock),
+    close: () => db.destroy(),
+  };
+}
+
+async function chooseDialect(options: StorageOptions): Promise<{ kind: Storage['kind']; dialect: Dialect }> {
+  if (options.databaseUrl !== undefined && options.databaseUrl !== '') {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 });
+    // An idle client whose server went away emits 'error' on the pool; unhandled, that would end the
+    // process. The next query checks out a fresh client and reports the failure where it can be handled.
+    pool.on('error', () => {});
+    return { kind: 'postgres', dialect: new PostgresDialect({ pool }) };
+  }
+  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  return { kind: 'sqlite', dialect: createSqliteDialect({ path: join(options.dataDir, SQLITE_FILENAME) }) };
+}

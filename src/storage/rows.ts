@@ -1,0 +1,71 @@
+import type { Selectable } from 'kysely';
+import type { Connection, User } from '../core/index.ts';
+import { AccountJson, ConnectionKindColumn, ConnectionStatusColumn, ProviderColumn, ScopesJson } from './schema.ts';
+import type { ConnectionsTable, UsersTable } from './tables.ts';
+
+export function userFromRow(row: Selectable<UsersTable>): User {
+  return { id: row.id, name: row.name, isAdmin: row.is_admin === true || row.is_admin === 1, createdAt: row.created_at };
+}
+
+/** Rows are parsed, not trusted: a hand-edited or half-migrated row fails here rather than deep inside a run. */
+export function connectionFromRow(row: Selectable<ConnectionsTable>): Connection {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    provider: ProviderColumn.parse(row.provider),
+    kind: ConnectionKindColumn.parse(row.kind),
+    baseUrl: row.base_url,
+    host: row.host,
+    label: row.label,
+    account: row.account === null ? null : AccountJson.parse(JSON.parse(row.account)),
+    scopes: ScopesJson.parse(JSON.parse(row.scopes)),
+    expiresAt: row.expires_at,
+    status: ConnectionStatusColumn.parse(row.status),
+    statusReason: row.status_reason,
+    caPem: row.ca_pem,
+    instanceVersion: row.instance_version,
+    checkedAt: row.checked_at,
+    createdAt: row.created_at,
+  };
+}
+
+export function connectionToRow(connection: Connection): Selectable<ConnectionsTable> {
+  return {
+    id: connection.id,
+    user_id: connection.userId,
+    provider: connection.provider,
+    kind: connection.kind,
+    base_url: connection.baseUrl,
+    host: connection.host,
+    label: connection.label,
+    account: connection.account === null ? null : JSON.stringify(connection.account),
+    scopes: JSON.stringify(connection.scopes),
+    expires_at: connection.expiresAt,
+    status: connection.status,
+    status_reason: connection.statusReason,
+    ca_pem: connection.caPem,
+    instance_version: connection.instanceVersion,
+    checked_at: connection.checkedAt,
+    created_at: connection.createdAt,
+  };
+}
+
+export type ConnectionPatch = Partial<Omit<Connection, 'id' | 'userId' | 'provider' | 'createdAt'>>;
+
+/** The columns a patch changes; keys whose value is `undefined` are left alone. */
+export function connectionPatchToRow(patch: ConnectionPatch): Partial<Selectable<ConnectionsTable>> {
+  const row: Partial<Selectable<ConnectionsTable>> = {};
+  if (patch.kind !== undefined) row.kind = patch.kind;
+  if (patch.baseUrl !== undefined) row.base_url = patch.baseUrl;
+  if (patch.host !== undefined) row.host = patch.host;
+  if (patch.label !== undefined) row.label = patch.label;
+  if (patch.account !== undefined) row.account = patch.account === null ? null : JSON.stringify(patch.account);
+  if (patch.scopes !== undefined) row.scopes = JSON.stringify(patch.scopes);
+  if (patch.expiresAt !== undefined) row.expires_at = patch.expiresAt;
+  if (patch.status !== undefined) row.status = patch.status;
+  if (patch.statusReason !== undefined) row.status_reason = patch.statusReason;
+  if (patch.caPem !== undefined) row.ca_pem = patch.caPem;
+  if (patch.instanceVersion !== undefined) row.instance_version = patch.instanceVersion;
+  if (patch.checkedAt !== undefined) row.checked_at = patch.checkedAt;
+  return row;
+}

@@ -1,0 +1,52 @@
+import { DatabaseSync } from 'node:sqlite';
+import type { SQLInputValue, StatementSync } from 'node:sqlite';
+import { SqliteDialect } from 'kysely';
+import type { SqliteDatabase, SqliteStatement } from 'kysely';
+
+/**
+ * Kysely's SqliteDialect is written for better-sqlite3. node:sqlite differs in two ways that matter:
+ * statements take parameters spread rather than as an array, and there is no `reader` flag. A statement
+ * that yields columns (a SELECT, or anything with RETURNING) is a reader, which `columns()` tells us.
+ * We checked npm for a maintained node:sqlite dialect; none was established enough to depend on.
+ */
+export function createSqliteDialect(options: { path: string; busyTimeoutMs?: number }): SqliteDialect {
+  return new SqliteDialect({
+    database: async () => {
+      const database = new DatabaseSync(options.path, { timeout: options.busyTimeoutMs ?? 5000 });
+      // WAL lets readers proceed while one writer writes; SQLite leaves foreign keys off unless asked.
+      database.exec('PRAGMA journal_mode = WAL');
+      database.exec('PRAGMA foreign_keys = ON');
+      database.exec('PRAGMA synchronous = NORMAL');
+      return adaptDatabase(database);
+    },
+  });
+}
+
+function adaptDatabase(database: DatabaseSync): SqliteDatabase {
+  return {
+    close: () => database.close(),
+    prepare: (sql) => adaptStatement(database.prepare(sql)),
+  };
+}
+
+function adaptStatement(statement: StatementSync): SqliteStatement {
+  return {
+    reader: statement.columns().length > 0,
+    all: (parameters) => statement.all(...toInputs(parameters)),
+    run: (parameters) => statement.run(...toInputs(parameters)),
+    iterate: (parameters) => statement.iterate(...toInputs(parameters)),
+  };
+}
+
+function toInputs(parameters: ReadonlyArray<unknown>): SQLInputValue[] {
+  return parameters.map(toInput);
+}
+
+function toInput(value: unknown): SQLInputValue {
+  if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint') {
+    return value;
+  }
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (value instanceof Uint8Array) return value;
+  throw new TypeError(`node:sqlite cannot bind a parameter of type ${typeof value}.`);
+}

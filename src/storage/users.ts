@@ -1,0 +1,55 @@
+import type { Kysely } from 'kysely';
+import { ConflictError } from '../core/index.ts';
+import type { NewUser, User, UserStore } from '../core/index.ts';
+import { isUniqueViolation } from './constraint-errors.ts';
+import { userFromRow } from './rows.ts';
+import type { DatabaseSchema } from './tables.ts';
+
+/** Users and their API key hashes (the keys themselves are never stored). */
+export function createUserStore(db: Kysely<DatabaseSchema>): UserStore {
+  return {
+    async createUser(user: NewUser): Promise<User> {
+      try {
+        await db
+          .insertInto('users')
+          .values({
+            id: user.id,
+            name: user.name,
+            is_admin: user.isAdmin,
+            api_key_hash: user.apiKeyHash,
+            created_at: user.createdAt,
+          })
+          .execute();
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+        const taken = await db.selectFrom('users').select('id').where('name', '=', user.name).executeTakeFirst();
+        if (taken !== undefined) {
+          throw new ConflictError('user_exists', `A user named "${user.name}" already exists.`, {
+            field: 'name',
+            cause: error,
+          });
+        }
+        // The id or the API key hash collided: the caller generated a duplicate, which is a retryable accident.
+        throw new ConflictError('user_conflict', 'The new user collides with an existing one; try again.', {
+          cause: error,
+        });
+      }
+      return { id: user.id, name: user.name, isAdmin: user.isAdmin, createdAt: user.createdAt };
+    },
+
+    async findUserByName(name) {
+      const row = await db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
+      return row === undefined ? null : userFromRow(row);
+    },
+
+    async findUserByApiKeyHash(hash) {
+      const row = await db.selectFrom('users').selectAll().where('api_key_hash', '=', hash).executeTakeFirst();
+      return row === undefined ? null : userFromRow(row);
+    },
+
+    async listUsers() {
+      const rows = await db.selectFrom('users').selectAll().orderBy('created_at').orderBy('name').execute();
+      return rows.map(userFromRow);
+    },
+  };
+}

@@ -1,0 +1,16 @@
+export { createVault } from './vault.ts';
+export { bindingForSecret } from './binding.ts';
+export { rotateSecrets } from './rotate.ts';
+export type { RotationReport } from './rotate.ts';
+export { currentVersion, decodeKey, KEY_BYTES } from './keyring.ts';
+export type { Keyring, KeyVersion } from './keyring.ts';
+export {
+  addKeyVersion,
+  loadKeyring,
+  MASTER_KEY_FILE_VAR,
+  MASTER_KEY_FILENAME,
+  MASTER_KEY_VAR,
+  parseKeyringText,
+  serialiseKeyring,
+} from './keyring-file.ts';
+export type { AddedKeyVersion, KeyringSource, LoadedKeyring, MasterKeySettings } from './keyring-file.ts';
