@@ -1,0 +1,28 @@
+import { Hono } from 'hono';
+import type { AppEnv, Deps } from './context.ts';
+import { apiHeaders, rateLimitsAndFaults, recordRequests } from './middleware.ts';
+import { registerMetadataRoutes } from './routes/metadata.ts';
+import { registerProjectRoutes } from './routes/projects.ts';
+import { registerTokenRoutes } from './routes/tokens.ts';
+import { registerUserRoutes } from './routes/user.ts';
+
+/** The fake's Hono application, with every route under `basePath` (e.g. `/gitlab`, or ''). */
+export function createApp(deps: Deps, basePath: string): Hono<AppEnv> {
+  const api = new Hono<AppEnv>();
+  api.use('*', apiHeaders());
+  api.use('*', rateLimitsAndFaults(deps));
+  registerTokenRoutes(api, deps);
+  registerUserRoutes(api, deps);
+  registerMetadataRoutes(api, deps);
+  registerProjectRoutes(api, deps);
+  // Grape's catch-all route in lib/api/api.rb.
+  api.all('*', (c) => c.json({ error: '404 Not Found' }, 404));
+
+  const root = basePath === '' ? new Hono<AppEnv>() : new Hono<AppEnv>().basePath(basePath);
+  root.use('*', recordRequests(deps, basePath));
+  // lib/api/api.rb: every /api/v3 route answers 410 Gone.
+  root.all('/api/v3/*', (c) => c.json({ error: 'API V3 is no longer supported. Use API V4 instead.' }, 410));
+  root.route('/api/v4', api);
+  root.notFound((c) => c.text('Not Found', 404));
+  return root;
+}

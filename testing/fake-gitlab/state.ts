@@ -1,0 +1,273 @@
+import { randomBytes } from 'node:crypto';
+
+/** GitLab's access levels (doc/api/members.md "Roles"). */
+export type AccessLevel = 0 | 5 | 10 | 15 | 20 | 30 | 40 | 50;
+export type Visibility = 'private' | 'internal' | 'public';
+
+export interface FakeUser {
+  id: number;
+  username: string;
+  name: string;
+  email: string;
+  state: 'active' | 'blocked';
+  createdAt: string;
+}
+
+export interface FakeToken {
+  id: number;
+  token: string;
+  userId: number;
+  name: string;
+  description: string;
+  scopes: string[];
+  /** YYYY-MM-DD or null (no expiry). GitLab treats a token as expired from that day on. */
+  expiresAt: string | null;
+  revoked: boolean;
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
+export interface FakeMember {
+  userId: number;
+  accessLevel: AccessLevel;
+}
+
+export interface FakeNamespace {
+  id: number;
+  name: string;
+  path: string;
+  fullPath: string;
+  kind: 'group' | 'user';
+  parentId: number | null;
+}
+
+export interface FakeProject {
+  id: number;
+  name: string;
+  path: string;
+  pathWithNamespace: string;
+  namespaceId: number;
+  description: string | null;
+  defaultBranch: string | null;
+  archived: boolean;
+  visibility: Visibility;
+  members: FakeMember[];
+  createdAt: string;
+  lastActivityAt: string;
+}
+
+export interface AddUserInput {
+  username: string;
+  name?: string;
+  email?: string;
+}
+
+export interface AddTokenInput {
+  scopes: string[];
+  expiresAt?: string | null;
+  revoked?: boolean;
+  name?: string;
+  description?: string;
+}
+
+export interface AddProjectInput {
+  /** Full path, e.g. `group/sub/app`; the last segment is the project path. */
+  path: string;
+  name?: string;
+  description?: string | null;
+  defaultBranch?: string | null;
+  archived?: boolean;
+  visibility?: Visibility;
+  members?: FakeMember[];
+}
+
+export interface RecordedRequest {
+  method: string;
+  /** Path below the base path, e.g. `/api/v4/projects`. */
+  path: string;
+  query: Record<string, string>;
+  /** True when the request carried a token that GitLab accepted (known, active). */
+  authorized: boolean;
+}
+
+export interface Faults {
+  rateLimited: { remaining: number; retryAfterSeconds: number };
+  serverErrors: { remaining: number; status: number };
+}
+
+/** All of one fake's state; each fake owns its own. */
+export interface FakeState {
+  users: Map<number, FakeUser>;
+  tokens: Map<string, FakeToken>;
+  namespaces: Map<string, FakeNamespace>;
+  projects: Map<number, FakeProject>;
+  requests: RecordedRequest[];
+  faults: Faults;
+  nextId: { user: number; token: number; namespace: number; project: number };
+  /** Fixed "now" for expiry decisions when set; otherwise the wall clock. */
+  now: () => Date;
+}
+
+export function createState(): FakeState {
+  return {
+    users: new Map(),
+    tokens: new Map(),
+    namespaces: new Map(),
+    projects: new Map(),
+    requests: [],
+    faults: {
+      rateLimited: { remaining: 0, retryAfterSeconds: 1 },
+      serverErrors: { remaining: 0, status: 502 },
+    },
+    nextId: { user: 1, token: 1, namespace: 1, project: 1 },
+    now: () => new Date(),
+  };
+}
+
+function isoNow(state: FakeState): string {
+  return state.now().toISOString();
+}
+
+/** Today as YYYY-MM-DD in UTC. */
+export function today(state: FakeState): string {
+  return state.now().toISOString().slice(0, 10);
+}
+
+export function addUser(state: FakeState, input: AddUserInput): FakeUser {
+  for (const user of state.users.values()) {
+    if (user.username === input.username) throw new Error(`username ${input.username} is taken`);
+  }
+  const user: FakeUser = {
+    id: state.nextId.user++,
+    username: input.username,
+    name: input.name ?? input.username,
+    email: input.email ?? `${input.username}@example.com`,
+    state: 'active',
+    createdAt: isoNow(state),
+  };
+  state.users.set(user.id, user);
+  return user;
+}
+
+/** A token in GitLab's current format: `glpat-` and 20 URL-safe characters. */
+function newTokenValue(): string {
+  return `glpat-${randomBytes(15).toString('base64url')}`;
+}
+
+export function addToken(state: FakeState, userId: number, input: AddTokenInput): FakeToken {
+  if (!state.users.has(userId)) throw new Error(`no user ${userId}`);
+  if (input.expiresAt != null && !/^\d{4}-\d{2}-\d{2}$/.test(input.expiresAt)) {
+    throw new Error(`expiresAt must be YYYY-MM-DD, got ${input.expiresAt}`);
+  }
+  const token: FakeToken = {
+    id: state.nextId.token++,
+    token: newTokenValue(),
+    userId,
+    name: input.name ?? 'forgelink-test',
+    description: input.description ?? '',
+    scopes: [...input.scopes],
+    expiresAt: input.expiresAt ?? null,
+    revoked: input.revoked ?? false,
+    createdAt: isoNow(state),
+    lastUsedAt: null,
+  };
+  state.tokens.set(token.token, token);
+  return token;
+}
+
+export function findToken(state: FakeState, value: string): FakeToken {
+  const token = state.tokens.get(value);
+  if (!token) throw new Error('unknown token');
+  return token;
+}
+
+/** GitLab's `expired?`: the token expires at the start of its `expires_at` day. */
+export function isExpired(state: FakeState, token: FakeToken): boolean {
+  return token.expiresAt !== null && token.expiresAt <= today(state);
+}
+
+function yesterday(state: FakeState): string {
+  return new Date(state.now().getTime() - 86_400_000).toISOString().slice(0, 10);
+}
+
+export function expireToken(state: FakeState, value: string): void {
+  findToken(state, value).expiresAt = yesterday(state);
+}
+
+export function revokeToken(state: FakeState, value: string): void {
+  findToken(state, value).revoked = true;
+}
+
+/** Creates (or finds) the group chain for `a/b/c`; a top segment that is a username is that user's namespace. */
+function ensureNamespace(state: FakeState, fullPath: string): FakeNamespace {
+  const existing = state.namespaces.get(fullPath);
+  if (existing) return existing;
+  const cut = fullPath.lastIndexOf('/');
+  const parent = cut === -1 ? null : ensureNamespace(state, fullPath.slice(0, cut));
+  const path = fullPath.slice(cut + 1);
+  const owner = parent === null ? [...state.users.values()].find((u) => u.username === path) : undefined;
+  const namespace: FakeNamespace = {
+    id: state.nextId.namespace++,
+    name: owner ? owner.name : path,
+    path,
+    fullPath,
+    kind: owner ? 'user' : 'group',
+    parentId: parent?.id ?? null,
+  };
+  state.namespaces.set(fullPath, namespace);
+  return namespace;
+}
+
+export function namespaceById(state: FakeState, id: number): FakeNamespace {
+  for (const namespace of state.namespaces.values()) {
+    if (namespace.id === id) return namespace;
+  }
+  throw new Error(`no namespace ${id}`);
+}
+
+export function addProject(state: FakeState, input: AddProjectInput): FakeProject {
+  const segments = input.path.split('/');
+  if (segments.length < 2 || segments.some((s) => s === '')) {
+    throw new Error(`project path must be namespace/project, got ${input.path}`);
+  }
+  for (const project of state.projects.values()) {
+    if (project.pathWithNamespace === input.path) throw new Error(`project ${input.path} exists`);
+  }
+  for (const member of input.members ?? []) {
+    if (!state.users.has(member.userId)) throw new Error(`no user ${member.userId}`);
+  }
+  const cut = input.path.lastIndexOf('/');
+  const namespace = ensureNamespace(state, input.path.slice(0, cut));
+  const path = input.path.slice(cut + 1);
+  const now = isoNow(state);
+  const project: FakeProject = {
+    id: state.nextId.project++,
+    name: input.name ?? path,
+    path,
+    pathWithNamespace: input.path,
+    namespaceId: namespace.id,
+    description: input.description ?? null,
+    defaultBranch: input.defaultBranch === undefined ? 'main' : input.defaultBranch,
+    archived: input.archived ?? false,
+    visibility: input.visibility ?? 'private',
+    members: (input.members ?? []).map((m) => ({ ...m })),
+    createdAt: now,
+    lastActivityAt: now,
+  };
+  state.projects.set(project.id, project);
+  return project;
+}
+
+export function accessLevelOf(project: FakeProject, userId: number): AccessLevel | null {
+  return project.members.find((m) => m.userId === userId)?.accessLevel ?? null;
+}
+
+/**
+ * GitLab's visibility rule for a signed-in user: public and internal projects are visible to
+ * everyone signed in; private ones only to members (doc/user/public_access.md).
+ */
+export function canSee(project: FakeProject, userId: number): boolean {
+  if (project.visibility !== 'private') return true;
+  const level = accessLevelOf(project, userId);
+  return level !== null && level >= 10;
+}
