@@ -46,6 +46,7 @@ export type UpstreamReason =
   | 'token_expired'
   | 'token_revoked'
   | 'insufficient_scope'
+  | 'forbidden' // 403 for another reason than scope (blocked account, missing permission)
   | 'not_found' // GitLab answered 404 for an object
   | 'rate_limited' // 429 that did not recover within our bound
   | 'server_error' // 5xx that did not recover

@@ -1,0 +1,105 @@
+import {
+  UpstreamError,
+  type Account,
+  type GitLabClient,
+  type GitLabClientFactory,
+  type InstanceInfo,
+  type OutboundPolicy,
+  type Project,
+  type TokenInfo,
+} from '../core/index.ts';
+import { GitLabHttp, type GitLabHttpOptions } from './http.ts';
+import { CurrentUser, Metadata, PersonalAccessToken, ProjectItem } from './schema.ts';
+
+export type GitLabClientOptions = GitLabHttpOptions & { token: string; tokenKind: 'pat' | 'oauth' };
+
+/** Transport settings a factory passes to every client it makes (timeouts, retries, logger, test hooks). */
+export type GitLabTransportSettings = Omit<GitLabHttpOptions, 'baseUrl' | 'token' | 'tokenKind' | 'caPem' | 'policy'>;
+
+/** The core `GitLabClient`, plus `close()` for callers that own its connections. */
+export type ClosableGitLabClient = GitLabClient & { close(): Promise<void> };
+
+// GitLab docs (api/projects.md, "List all projects"): membership + min_access_level=30 is "Developer or
+// more"; archived projects can't be pushed to. Keyset paging (`pagination=keyset`, which needs
+// order_by=id) is what GitLab recommends for /projects: offset paging gets slow and loses totals on
+// large instances. Keyset ignores `page`, and we follow `Link: rel="next"` either way.
+const PROJECT_QUERY = {
+  membership: true,
+  min_access_level: 30,
+  archived: false,
+  per_page: 100,
+  order_by: 'id',
+  sort: 'asc',
+  pagination: 'keyset',
+} as const;
+
+/** A GitLab REST client bound to one instance and one token. */
+export function createGitLabClient(options: GitLabClientOptions): ClosableGitLabClient {
+  const http = GitLabHttp.create(options);
+  return {
+    async inspectToken(): Promise<TokenInfo | null> {
+      try {
+        const token = await http.get('/personal_access_tokens/self', PersonalAccessToken);
+        return {
+          id: token.id,
+          name: token.name,
+          scopes: token.scopes,
+          expiresAt: token.expires_at,
+          active: token.active,
+          revoked: token.revoked,
+          userId: token.user_id,
+        };
+      } catch (error) {
+        // GITLAB-FACTS.md: for OAuth and other non-PAT tokens GitLab answers 400 "This endpoint
+        // requires token type to be a personal access token"; match on the status, not the text.
+        if (error instanceof UpstreamError && error.status === 400) return null;
+        throw error;
+      }
+    },
+
+    async currentUser(): Promise<Account> {
+      const user = await http.get('/user', CurrentUser);
+      return { id: user.id, username: user.username, name: user.name };
+    },
+
+    async metadata(): Promise<InstanceInfo> {
+      const meta = await http.get('/metadata', Metadata);
+      return { version: meta.version, revision: meta.revision, enterprise: meta.enterprise };
+    },
+
+    async *projects(query: { search?: string } = {}): AsyncGenerator<Project, void, undefined> {
+      const search = query.search?.trim();
+      for await (const item of http.paginate('/projects', { ...PROJECT_QUERY, search: search || undefined }, ProjectItem)) {
+        yield toProject(item);
+      }
+    },
+
+    close: () => http.close(),
+  };
+}
+
+function toProject(item: ProjectItem): Project {
+  const levels = [item.permissions?.project_access?.access_level, item.permissions?.group_access?.access_level];
+  const known = levels.filter((level): level is number => typeof level === 'number');
+  return {
+    id: item.id,
+    pathWithNamespace: item.path_with_namespace,
+    defaultBranch: item.default_branch ?? null,
+    webUrl: item.web_url,
+    httpUrlToRepo: item.http_url_to_repo,
+    accessLevel: known.length > 0 ? Math.max(...known) : null,
+  };
+}
+
+/** A `GitLabClientFactory` applying the operator's outbound policy and shared transport settings. */
+export function gitlabClientFactory(policy: OutboundPolicy, settings: GitLabTransportSettings = {}): GitLabClientFactory {
+  return (target, credentials) =>
+    createGitLabClient({
+      ...settings,
+      baseUrl: target.baseUrl,
+      caPem: target.caPem ?? null,
+      policy,
+      token: credentials.token,
+      tokenKind: credentials.kind,
+    });
+}

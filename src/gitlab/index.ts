@@ -1,0 +1,6 @@
+export { createGitLabClient, gitlabClientFactory } from './client.ts';
+export type { ClosableGitLabClient, GitLabClientOptions, GitLabTransportSettings } from './client.ts';
+export { createGitLabProbe } from './probe.ts';
+export { GitLabHttp } from './http.ts';
+export type { GitLabHttpOptions, HttpLogger, HttpMethod, Query } from './http.ts';
+export type { ResolveAll } from './outbound.ts';

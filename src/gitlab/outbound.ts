@@ -1,0 +1,88 @@
+import dns from 'node:dns';
+import { isIP, type LookupFunction } from 'node:net';
+import { rootCertificates } from 'node:tls';
+import { Agent, buildConnector } from 'undici';
+import { checkOutboundAddress, UpstreamError, type AddressVerdict, type OutboundPolicy } from '../core/index.ts';
+
+/** `dns.lookup` with `all: true`; injectable so tests can make a name resolve anywhere. */
+export type ResolveAll = (hostname: string) => Promise<{ address: string; family: number }[]>;
+
+export type OutboundAgentOptions = {
+  policy: OutboundPolicy;
+  /** PEM bundle of the instance's private CA, trusted in addition to Node's public roots. */
+  caPem?: string | null;
+  connectTimeoutMs: number;
+  resolveAll?: ResolveAll;
+};
+
+function systemResolveAll(hostname: string): Promise<{ address: string; family: number }[]> {
+  return dns.promises.lookup(hostname, { all: true, verbatim: true });
+}
+
+function blocked(verdict: Extract<AddressVerdict, { allowed: false }>): UpstreamError {
+  return new UpstreamError('blocked_address', verdict.reason);
+}
+
+/**
+ * A `net.connect` lookup that resolves the name and keeps only the addresses the outbound policy
+ * allows (DESIGN.md invariant 4). Checking the resolved address at connect time, not the name up
+ * front, is what defeats a name that resolves (or re-resolves) to 169.254.169.254. When no address
+ * survives, the connection fails with UpstreamError('blocked_address') before any packet is sent.
+ */
+export function guardedLookup(policy: OutboundPolicy, resolveAll: ResolveAll = systemResolveAll): LookupFunction {
+  return (hostname, options, callback) => {
+    resolveAll(hostname).then(
+      (addresses) => {
+        const allowed: { address: string; family: number }[] = [];
+        let firstRefusal: Extract<AddressVerdict, { allowed: false }> | null = null;
+        for (const entry of addresses) {
+          const verdict = checkOutboundAddress(hostname, entry.address, policy);
+          if (verdict.allowed) allowed.push(entry);
+          else firstRefusal ??= verdict;
+        }
+        const wanted = options.family === 4 || options.family === 6 ? options.family : 0;
+        const usable = wanted === 0 ? allowed : allowed.filter((entry) => entry.family === wanted);
+        const first = usable[0];
+        if (first === undefined) {
+          const error = firstRefusal
+            ? blocked(firstRefusal)
+            : Object.assign(new Error(`${hostname} did not resolve to any address`), { code: 'ENOTFOUND' });
+          callback(error as NodeJS.ErrnoException, '', 0);
+          return;
+        }
+        // net.connect asks for every address when it does happy-eyeballs (autoSelectFamily), else one.
+        if (options.all) callback(null, usable);
+        else callback(null, first.address, first.family);
+      },
+      (error: NodeJS.ErrnoException) => callback(error, '', 0),
+    );
+  };
+}
+
+/**
+ * An undici Agent for one GitLab instance: TLS trusts the public roots plus the instance's CA, and
+ * every connection, literal IP or resolved name, passes the outbound-address policy first.
+ */
+export function createOutboundAgent(options: OutboundAgentOptions): Agent {
+  const ca = options.caPem ? [...rootCertificates, options.caPem] : undefined;
+  const connect = buildConnector({
+    ...(ca ? { ca } : {}),
+    timeout: options.connectTimeoutMs,
+    lookup: guardedLookup(options.policy, options.resolveAll),
+  });
+  return new Agent({
+    keepAliveTimeout: 4_000,
+    connect(connectOptions, callback) {
+      // net.connect skips `lookup` for literal addresses, so those are judged here.
+      const host = connectOptions.hostname;
+      if (isIP(host) !== 0) {
+        const verdict = checkOutboundAddress(host, host, options.policy);
+        if (!verdict.allowed) {
+          callback(blocked(verdict), null);
+          return;
+        }
+      }
+      connect(connectOptions, callback);
+    },
+  });
+}
