@@ -101,6 +101,8 @@ export interface FakeState {
   tokens: Map<string, FakeToken>;
   namespaces: Map<string, FakeNamespace>;
   projects: Map<number, FakeProject>;
+  /** Project ids by lower-cased full path: GitLab finds paths case-insensitively. */
+  projectsByPath: Map<string, number>;
   requests: RecordedRequest[];
   faults: Faults;
   nextId: { user: number; token: number; namespace: number; project: number };
@@ -114,6 +116,7 @@ export function createState(): FakeState {
     tokens: new Map(),
     namespaces: new Map(),
     projects: new Map(),
+    projectsByPath: new Map(),
     requests: [],
     faults: {
       rateLimited: { remaining: 0, retryAfterSeconds: 1 },
@@ -230,9 +233,7 @@ export function addProject(state: FakeState, input: AddProjectInput): FakeProjec
   if (segments.length < 2 || segments.some((s) => s === '')) {
     throw new Error(`project path must be namespace/project, got ${input.path}`);
   }
-  for (const project of state.projects.values()) {
-    if (project.pathWithNamespace === input.path) throw new Error(`project ${input.path} exists`);
-  }
+  if (state.projectsByPath.has(input.path.toLowerCase())) throw new Error(`project ${input.path} exists`);
   for (const member of input.members ?? []) {
     if (!state.users.has(member.userId)) throw new Error(`no user ${member.userId}`);
   }
@@ -255,7 +256,15 @@ export function addProject(state: FakeState, input: AddProjectInput): FakeProjec
     lastActivityAt: now,
   };
   state.projects.set(project.id, project);
+  state.projectsByPath.set(project.pathWithNamespace.toLowerCase(), project.id);
   return project;
+}
+
+/** By id, or by full path in any case, as GitLab resolves a project's `:id`. */
+export function findProject(state: FakeState, idOrPath: number | string): FakeProject | undefined {
+  if (typeof idOrPath === 'number') return state.projects.get(idOrPath);
+  const id = state.projectsByPath.get(idOrPath.toLowerCase());
+  return id === undefined ? undefined : state.projects.get(id);
 }
 
 export function accessLevelOf(project: FakeProject, userId: number): AccessLevel | null {

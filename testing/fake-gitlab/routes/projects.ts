@@ -3,7 +3,7 @@ import { authenticate, readScopes, type Authenticated } from '../auth.ts';
 import type { AppEnv, Deps } from '../context.ts';
 import { projectEntity, simpleProjectEntity } from '../entities.ts';
 import { keysetPage, OFFSET_LIMIT, offsetPage, readPageParams } from '../paging.ts';
-import { accessLevelOf, canSee, type FakeProject, type FakeState } from '../state.ts';
+import { accessLevelOf, canSee, findProject, type FakeProject, type FakeState } from '../state.ts';
 
 const ORDER_BY = ['id', 'name', 'path', 'created_at', 'updated_at', 'last_activity_at', 'star_count'] as const;
 type OrderBy = (typeof ORDER_BY)[number];
@@ -104,18 +104,13 @@ function optionalInt(raw: string | undefined): number | null {
  * GitLab takes `:id` as a number or a URL-encoded full path (`group%2Fsub%2Fapp`); paths match
  * case-insensitively.
  */
-function findProject(state: FakeState, rawId: string): FakeProject | undefined {
-  if (/^\d+$/.test(rawId)) return state.projects.get(Number.parseInt(rawId, 10));
-  let decoded: string;
+function projectFromParam(state: FakeState, rawId: string): FakeProject | undefined {
+  if (/^\d+$/.test(rawId)) return findProject(state, Number.parseInt(rawId, 10));
   try {
-    decoded = decodeURIComponent(rawId).toLowerCase();
+    return findProject(state, decodeURIComponent(rawId));
   } catch {
     return undefined;
   }
-  for (const project of state.projects.values()) {
-    if (project.pathWithNamespace.toLowerCase() === decoded) return project;
-  }
-  return undefined;
 }
 
 /** The `:id` segment as sent, still percent-encoded, so `group%2Fsub` is not split at the slash. */
@@ -196,7 +191,7 @@ export function registerProjectRoutes(api: Hono<AppEnv>, deps: Deps): void {
   api.get('/projects/:id', (c) => {
     const viewer = viewerOf(c);
     if (viewer instanceof Response) return viewer;
-    const project = findProject(deps.state, rawProjectId(c));
+    const project = projectFromParam(deps.state, rawProjectId(c));
     if (!project || !visibleTo(project, viewer)) return c.json({ message: '404 Project Not Found' }, 404);
     return c.json(present(deps, project, viewer, false));
   });
