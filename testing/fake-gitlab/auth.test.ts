@@ -69,7 +69,12 @@ describe('fake GitLab authentication and scopes', () => {
   });
 
   test('no token and an unknown token get 401 {"message":"401 Unauthorized"}', async () => {
-    for (const headers of [{}, { 'PRIVATE-TOKEN': 'glpat-unknownunknownunkn' }, { Authorization: 'Bearer nope' }]) {
+    const variants: Array<Record<string, string>> = [
+      {},
+      { 'PRIVATE-TOKEN': 'glpat-unknownunknownunkn' },
+      { Authorization: 'Bearer nope' },
+    ];
+    for (const headers of variants) {
       for (const path of ['/api/v4/user', '/api/v4/personal_access_tokens/self']) {
         const response = await client.get(path, headers);
         assert.equal(response.status, 401);
