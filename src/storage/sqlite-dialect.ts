@@ -32,10 +32,20 @@ function adaptDatabase(database: DatabaseSync): SqliteDatabase {
 function adaptStatement(statement: StatementSync): SqliteStatement {
   return {
     reader: statement.columns().length > 0,
-    all: (parameters) => statement.all(...toInputs(parameters)),
+    all: (parameters) => statement.all(...toInputs(parameters)).map(plainRow),
     run: (parameters) => statement.run(...toInputs(parameters)),
-    iterate: (parameters) => statement.iterate(...toInputs(parameters)),
+    iterate: (parameters) => plainRows(statement.iterate(...toInputs(parameters))),
   };
+}
+
+// node:sqlite returns rows with a null prototype; PostgreSQL rows are plain objects. Copying makes the two
+// backends hand out the same kind of value (deepStrictEqual and friends tell them apart).
+function plainRow(row: object): Record<string, unknown> {
+  return { ...row };
+}
+
+function* plainRows(rows: Iterable<object>): IterableIterator<Record<string, unknown>> {
+  for (const row of rows) yield plainRow(row);
 }
 
 function toInputs(parameters: ReadonlyArray<unknown>): SQLInputValue[] {
