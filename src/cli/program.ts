@@ -11,7 +11,7 @@ export type LocalActions = {
   serve(): Promise<void>;
   addUser(name: string, isAdmin: boolean): Promise<{ id: string; name: string; isAdmin: boolean; apiKey: string }>;
   listUsers(): Promise<{ id: string; name: string; isAdmin: boolean; createdAt: string }[]>;
-  rotateKey(): Promise<{ keyId: string; resealed: number }>;
+  rotateKey(options: { resealOnly: boolean }): Promise<{ keyId: string; resealed: number; total: number; failed: string[]; remaining: number }>;
 };
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -71,9 +71,16 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
   admin
     .command('rotate-key')
     .description('add a new master key version and re-seal every stored secret with it')
-    .action(async (_options: unknown, command: Command) => {
-      const result = await local.rotateKey();
-      print(command, result, () => `Master key is now ${result.keyId}; re-sealed ${result.resealed} secret(s). Older key versions stay readable.`);
+    .option('--reseal-only', 'do not add a key version; re-seal secrets still under an older one')
+    .action(async (options: { resealOnly?: boolean }, command: Command) => {
+      const result = await local.rotateKey({ resealOnly: options.resealOnly === true });
+      print(command, result, () =>
+        [
+          `Master key is now ${result.keyId}; re-sealed ${result.resealed} of ${result.total} secret(s). Older key versions stay readable.`,
+          ...(result.failed.length > 0 ? [`Could not open ${result.failed.length} secret(s): ${result.failed.join(', ')}`] : []),
+        ].join('\n'),
+      );
+      if (result.failed.length > 0) process.exitCode = 1;
     });
 
   program

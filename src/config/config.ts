@@ -6,7 +6,7 @@ import { invalidAllowEntry, isLoopbackHostname } from '../core/index.ts';
 export type Config = {
   dataDir: string;
   databaseUrl: string | null;
-  masterKey: { source: 'env'; base64: string } | { source: 'file'; path: string } | { source: 'generated' };
+  masterKey: { masterKey: string | undefined; masterKeyFile: string | undefined };
   outboundAllow: string[];
   allowHttp: boolean;
   listen: { host: string; port: number };
@@ -54,24 +54,9 @@ function readBoolean(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(name, `expected true or false, got "${raw}"`);
 }
 
+/** The master key variables, passed on as given; the vault's keyring loader validates them and names the variable. */
 function readMasterKey(env: Env): Config['masterKey'] {
-  const inline = value(env, 'FORGELINK_MASTER_KEY');
-  const file = value(env, 'FORGELINK_MASTER_KEY_FILE');
-  if (inline !== undefined && file !== undefined) {
-    throw new ConfigError('FORGELINK_MASTER_KEY', 'set FORGELINK_MASTER_KEY or FORGELINK_MASTER_KEY_FILE, not both');
-  }
-  if (inline !== undefined) {
-    const bytes = /^[A-Za-z0-9+/_-]+={0,2}$/.test(inline) ? Buffer.from(inline, 'base64') : Buffer.alloc(0);
-    if (bytes.length !== 32) {
-      throw new ConfigError(
-        'FORGELINK_MASTER_KEY',
-        'expected the base64 encoding of exactly 32 random bytes (generate one with: openssl rand -base64 32)',
-      );
-    }
-    return { source: 'env', base64: inline };
-  }
-  if (file !== undefined) return { source: 'file', path: path.resolve(file) };
-  return { source: 'generated' };
+  return { masterKey: value(env, 'FORGELINK_MASTER_KEY'), masterKeyFile: value(env, 'FORGELINK_MASTER_KEY_FILE') };
 }
 
 const OAuthApps = z.array(

@@ -23,6 +23,7 @@ import {
   type Project,
   type Vault,
 } from '../core/index.ts';
+import { bindingForSecret } from '../vault/index.ts';
 import { cleanCaPem, cleanLabel, cleanToken } from './input.ts';
 
 export type ConnectionServiceDeps = {
@@ -125,7 +126,7 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
     let inspection: Inspection;
     try {
       await probe.assertGitLab(target);
-      inspection = await inspect(gitlab(target, { token, kind: 'pat' }));
+      inspection = await withClient(gitlab(target, { token, kind: 'pat' }), inspect);
     } catch (error) {
       throw asConnectInputError(error, baseUrl, caPem !== null);
     }
@@ -157,10 +158,8 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
       checkedAt: now,
       createdAt: now,
     };
-    const sealed = vault.seal(token, { ownerId: userId, recordId: connection.id, purpose: TOKEN_PURPOSE });
-    await store.createConnection(connection, [
-      { id: deps.newId(), ownerId: userId, connectionId: connection.id, purpose: TOKEN_PURPOSE, sealed },
-    ]);
+    const secret = { id: deps.newId(), ownerId: userId, connectionId: connection.id, purpose: TOKEN_PURPOSE };
+    await store.createConnection(connection, [{ ...secret, sealed: vault.seal(token, bindingForSecret(secret)) }]);
     return view(connection);
   }
 
@@ -174,11 +173,7 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
   async function clientFor(connection: Connection): Promise<GitLabClient> {
     const secret = await store.getSecret(connection.userId, connection.id, TOKEN_PURPOSE);
     if (secret === null) throw new ConflictError('token_missing', `Connection ${connection.id} has no stored token.`);
-    const token = vault.open(secret.sealed, {
-      ownerId: connection.userId,
-      recordId: connection.id,
-      purpose: TOKEN_PURPOSE,
-    });
+    const token = vault.open(secret.sealed, bindingForSecret(secret));
     return gitlab({ baseUrl: connection.baseUrl, caPem: connection.caPem }, { token, kind: connection.kind });
   }
 
@@ -188,7 +183,7 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
     const checkedAt = clock.now().toISOString();
     let patch: Partial<Connection>;
     try {
-      const inspection = await inspect(await clientFor(connection));
+      const inspection = await withClient(await clientFor(connection), inspect);
       patch = { ...inspection, status: 'active', statusReason: null, checkedAt };
     } catch (error) {
       if (!(error instanceof UpstreamError) && !(error instanceof InputError)) throw error;
@@ -214,6 +209,8 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
         );
       }
       throw error;
+    } finally {
+      await client.close();
     }
     return found;
   }
@@ -239,6 +236,14 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
 }
 
 export type ConnectionService = ReturnType<typeof createConnectionService>;
+
+async function withClient<T>(client: GitLabClient, use: (client: GitLabClient) => Promise<T>): Promise<T> {
+  try {
+    return await use(client);
+  } finally {
+    await client.close();
+  }
+}
 
 function requireString(value: unknown, field: string): string {
   if (typeof value !== 'string') throw new InputError('invalid_input', `${field} must be a string.`, { field });

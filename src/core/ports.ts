@@ -19,6 +19,8 @@ export interface GitLabClient {
   metadata(): Promise<InstanceInfo>;
   /** Every project the account has Developer access or more to, across all pages. */
   projects(options?: { search?: string }): AsyncIterable<Project>;
+  /** Releases the client's connections; call when done with it. */
+  close(): Promise<void>;
 }
 
 export type GitLabClientFactory = (target: GitLabTarget, credentials: GitLabCredentials) => GitLabClient;

@@ -1,0 +1,125 @@
+/**
+ * The one place that names concrete implementations and wires them together (DESIGN.md). Everything
+ * else receives its dependencies as arguments.
+ */
+import { readFile } from 'node:fs/promises';
+import { serve } from '@hono/node-server';
+import { runCli, type LocalActions } from './cli/index.ts';
+import { ConfigError, readConfig, type Config } from './config/index.ts';
+import { createConnectionService } from './connections/index.ts';
+import { ForgelinkError, generateApiKey, hashApiKey, InputError, newId, type Clock } from './core/index.ts';
+import { createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
+import { createApp, createLogger } from './server/index.ts';
+import { openStorage, type Storage } from './storage/index.ts';
+import { addKeyVersion, createVault, loadKeyring, rotateSecrets } from './vault/index.ts';
+
+const clock: Clock = { now: () => new Date() };
+
+async function version(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function keySettings(config: Config) {
+  return { dataDir: config.dataDir, ...config.masterKey };
+}
+
+async function withStorage<T>(config: Config, use: (storage: Storage) => Promise<T>): Promise<T> {
+  const storage = await openStorage({ dataDir: config.dataDir, databaseUrl: config.databaseUrl ?? undefined, clock });
+  try {
+    return await use(storage);
+  } finally {
+    await storage.close();
+  }
+}
+
+/** Starts the HTTP API; resolves when the server is listening, and stops cleanly on SIGINT/SIGTERM. */
+async function startServer(config: Config): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  const loaded = await loadKeyring(keySettings(config));
+  for (const notice of loaded.notices) logger.warn({ keyring: loaded.source.kind }, notice);
+  const vault = createVault({ keyring: loaded.keyring });
+  const storage = await openStorage({ dataDir: config.dataDir, databaseUrl: config.databaseUrl ?? undefined, clock });
+  const policy = { allow: config.outboundAllow };
+  const transport = { logger };
+  const connections = createConnectionService({
+    store: storage.connections,
+    vault,
+    gitlab: gitlabClientFactory(policy, transport),
+    probe: createGitLabProbe(policy, transport),
+    clock,
+    newId: () => newId('con'),
+    allowHttp: config.allowHttp,
+  });
+  const app = createApp({ users: storage.users, connections, logger, version: await version() });
+
+  await new Promise<void>((resolve, reject) => {
+    const server = serve({ fetch: app.fetch, hostname: config.listen.host, port: config.listen.port }, (info) => {
+      logger.info(
+        { address: info.address, port: info.port, database: storage.kind, dataDir: config.dataDir },
+        `forgelink listening on http://${info.family === 'IPv6' ? `[${info.address}]` : info.address}:${info.port}`,
+      );
+      resolve();
+    });
+    server.once('error', reject);
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'shutting down');
+      server.close(() => {
+        void storage.close().then(() => process.exit(0));
+      });
+      setTimeout(() => process.exit(0), 5_000).unref();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}
+
+function localActions(env: NodeJS.ProcessEnv): LocalActions {
+  const config = () => readConfig(env);
+  return {
+    serve: () => startServer(config()),
+    async addUser(name, isAdmin) {
+      const trimmed = name.trim();
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(trimmed)) {
+        throw new InputError('invalid_name', 'A user name is 1–64 letters, digits, dots, dashes or underscores.', { field: 'name' });
+      }
+      return withStorage(config(), async (storage) => {
+        if ((await storage.users.findUserByName(trimmed)) !== null) {
+          throw new InputError('user_exists', `A user named ${trimmed} already exists.`, { field: 'name' });
+        }
+        const apiKey = generateApiKey();
+        const user = await storage.users.createUser({
+          id: newId('usr'),
+          name: trimmed,
+          isAdmin,
+          apiKeyHash: hashApiKey(apiKey),
+          createdAt: clock.now().toISOString(),
+        });
+        return { id: user.id, name: user.name, isAdmin: user.isAdmin, apiKey };
+      });
+    },
+    listUsers: () => withStorage(config(), (storage) => storage.users.listUsers()),
+    async rotateKey(options) {
+      const settings = keySettings(config());
+      const keyring = options.resealOnly ? (await loadKeyring(settings)).keyring : (await addKeyVersion(settings)).keyring;
+      const vault = createVault({ keyring });
+      const report = await withStorage(config(), (storage) => rotateSecrets({ vault, store: storage.connections }));
+      return { keyId: vault.currentKeyId(), ...report };
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  try {
+    const code = await runCli(process.argv, localActions(process.env));
+    if (code !== 0) process.exitCode = code;
+  } catch (error) {
+    // Errors from local actions that the CLI could not word (configuration, storage) end up here.
+    const message =
+      error instanceof ConfigError || error instanceof ForgelinkError || error instanceof Error ? error.message : String(error);
+    process.stderr.write(`forgelink: ${message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+await main();

@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
+import { startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
+
+describe('connect refuses bad input with a 4xx naming the field, storing nothing, echoing no token', () => {
+  let gitlab: FakeGitLab;
+  let plainGitlab: FakeGitLab;
+  let notGitlab: Server;
+  let notGitlabUrl: string;
+  let forgelink: TestForgelink;
+  let alice: TestUser;
+  let userId: number;
+
+  before(async () => {
+    gitlab = await startFakeGitLab({ tls: true });
+    plainGitlab = await startFakeGitLab();
+    userId = gitlab.addUser({ username: 'dev' }).id;
+    notGitlab = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<html><body>Welcome to nginx!</body></html>');
+    });
+    await new Promise<void>((resolve) => notGitlab.listen(0, '127.0.0.1', resolve));
+    const address = notGitlab.address();
+    notGitlabUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    forgelink = await startForgelink();
+    alice = await forgelink.addUser('alice');
+  });
+  after(async () => {
+    await forgelink.close();
+    await gitlab.close();
+    await plainGitlab.close();
+    await new Promise((resolve) => notGitlab.close(resolve));
+  });
+
+  async function refused(
+    body: Record<string, unknown>,
+    expected: { status?: number; field: string; code?: string | RegExp; message: RegExp },
+  ) {
+    const response = await forgelink.call(alice, 'POST', '/api/v1/connections', body);
+    assert.equal(response.status, expected.status ?? 400, response.text);
+    assert.equal(response.json.error.field, expected.field, response.text);
+    if (expected.code instanceof RegExp) assert.match(response.json.error.code, expected.code);
+    else if (expected.code !== undefined) assert.equal(response.json.error.code, expected.code);
+    assert.match(response.json.error.message, expected.message);
+    if (typeof body.token === 'string' && body.token.trim().length > 3) {
+      assert.ok(!response.text.includes(body.token.trim()), 'the token was echoed');
+    }
+    const stored = await forgelink.storage.connections.listConnections(alice.id);
+    assert.deepEqual(stored, [], 'something was stored');
+    return response;
+  }
+
+  const good = () => gitlab.addToken(userId, { scopes: ['api'], expiresAt: '2027-01-31' });
+
+  for (const [name, baseUrl, message] of [
+    ['malformed URL', 'https://exa mple.com', /spaces/],
+    ['non-http scheme', 'ftp://gitlab.example.com', /https/],
+    ['URL with credentials', 'https://root:secret@gitlab.example.com', /user name or password/],
+    ['URL with a query', 'https://gitlab.example.com/?x=1', /query/],
+  ] as const) {
+    test(name, () => refused({ baseUrl, token: 'glpat-aaaaaaaaaaaaaaaaaaaa' }, { field: 'baseUrl', message }));
+  }
+
+  test('a host that is not GitLab', () =>
+    refused({ baseUrl: notGitlabUrl, token: 'glpat-aaaaaaaaaaaaaaaaaaaa' }, { field: 'baseUrl', code: 'gitlab_not_gitlab', message: /GitLab/ }));
+
+  test('an unreachable host', () =>
+    refused({ baseUrl: 'https://127.0.0.1:1', token: 'glpat-aaaaaaaaaaaaaaaaaaaa' }, { field: 'baseUrl', code: 'gitlab_unreachable', message: /127\.0\.0\.1:1/ }));
+
+  test('an untrusted certificate suggests --ca-file', () =>
+    refused({ baseUrl: gitlab.baseUrl, token: good() }, { field: 'baseUrl', code: 'gitlab_certificate', message: /--ca-file/ }));
+
+  test('a CA that does not match names the caPem field', async () => {
+    const other = await startFakeGitLab({ tls: true });
+    try {
+      await refused({ baseUrl: gitlab.baseUrl, token: good(), caPem: other.caPem }, { field: 'caPem', code: 'gitlab_certificate', message: /CA certificate/ });
+    } finally {
+      await other.close();
+    }
+  });
+
+  test('a CA field that is not a certificate', () =>
+    refused({ baseUrl: gitlab.baseUrl, token: good(), caPem: 'hello' }, { field: 'caPem', code: 'invalid_ca', message: /PEM/ }));
+
+  for (const [name, baseUrl] of [
+    ['the cloud metadata address', 'http://169.254.169.254'],
+    ['a link-local address', 'https://169.254.10.10'],
+    ['IPv6 link-local', 'https://[fe80::1]'],
+  ] as const) {
+    test(`${name} is refused before any connection`, () =>
+      refused({ baseUrl, token: 'glpat-aaaaaaaaaaaaaaaaaaaa' }, { field: 'baseUrl', code: /gitlab_blocked_address|insecure_url/, message: /link-local|metadata|https/ }));
+  }
+
+  test('a private address without an operator exception', () =>
+    refused({ baseUrl: 'https://10.255.255.1', token: 'glpat-aaaaaaaaaaaaaaaaaaaa' }, { field: 'baseUrl', code: 'gitlab_blocked_address', message: /FORGELINK_OUTBOUND_ALLOW/ }));
+
+  for (const [name, token, message] of [
+    ['empty token', '', /empty/],
+    ['whitespace-only token', '   \n', /whitespace/],
+    ['multi-line token', 'glpat-aaaaaaaaaaaaaaaaaaaa\nglpat-bbbbbbbbbbbbbbbbbbbb', /several lines/],
+    ['token with a space', 'glpat-aaaa aaaaaaaaaaaaaaaa', /spaces/],
+  ] as const) {
+    test(name, () => refused({ baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token }, { field: 'token', code: 'invalid_token', message }));
+  }
+
+  test('a missing token', () => refused({ baseUrl: gitlab.baseUrl }, { field: 'token', message: /required/ }));
+
+  test('an unknown token', () =>
+    refused(
+      { baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token: 'glpat-unknownunknownunkn' },
+      { field: 'token', code: 'gitlab_token_invalid', message: /does not recognise this token/ },
+    ));
+
+  test('an expired token', () => {
+    const token = gitlab.addToken(userId, { scopes: ['api'], expiresAt: '2026-10-01' });
+    gitlab.expireToken(token);
+    return refused({ baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token }, { field: 'token', code: 'gitlab_token_expired', message: /expired/ });
+  });
+
+  test('a revoked token', () => {
+    const token = gitlab.addToken(userId, { scopes: ['api'], revoked: true });
+    return refused({ baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token }, { field: 'token', code: 'gitlab_token_revoked', message: /revoked/ });
+  });
+
+  test('a token that cannot clone says which scopes it has', () => {
+    const token = gitlab.addToken(userId, { scopes: ['read_user'], expiresAt: '2027-01-31' });
+    return refused(
+      { baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token },
+      { field: 'token', code: 'insufficient_scope', message: /lacks any scope that allows cloning \(it has: read_user\)/ },
+    );
+  });
+
+  test('plain http to a non-loopback host is refused unless the operator allows it', () =>
+    refused({ baseUrl: 'http://gitlab.example.com', token: good() }, { field: 'baseUrl', code: 'insecure_url', message: /FORGELINK_ALLOW_HTTP/ }));
+
+  test('plain http on loopback works (tests, local instances)', async () => {
+    const plainUser = plainGitlab.addUser({ username: 'local' }).id;
+    const token = plainGitlab.addToken(plainUser, { scopes: ['read_repository'], expiresAt: '2027-01-31' });
+    const response = await forgelink.call(alice, 'POST', '/api/v1/connections', { baseUrl: plainGitlab.baseUrl, token });
+    assert.equal(response.status, 201, response.text);
+    assert.equal((await forgelink.call(alice, 'DELETE', `/api/v1/connections/${response.json.id}`)).status, 204);
+  });
+
+  test('a body that is not JSON', async () => {
+    const response = await forgelink.call(alice, 'POST', '/api/v1/connections', '{not json');
+    assert.equal(response.status, 400);
+    assert.equal(response.json.error.code, 'invalid_json');
+  });
+
+  test('a wrongly typed field is named', async () => {
+    const response = await forgelink.call(alice, 'POST', '/api/v1/connections', { token: 42 });
+    assert.equal(response.status, 400);
+    assert.equal(response.json.error.field, 'token');
+  });
+
+  test('an unknown connection id is 404', async () => {
+    const response = await forgelink.call(alice, 'GET', '/api/v1/connections/con_doesnotexist');
+    assert.equal(response.status, 404);
+    assert.equal(response.json.error.code, 'connection_not_found');
+  });
+
+  test('an unknown route is a JSON 404', async () => {
+    const response = await forgelink.call(alice, 'GET', '/api/v1/nothing-here');
+    assert.equal(response.status, 404);
+    assert.equal(response.json.error.code, 'not_found');
+  });
+});
