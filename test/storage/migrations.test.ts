@@ -39,3 +39,19 @@ for (const db of databases()) {
     });
   });
 }
+
+describe('sqlite settings', () => {
+  test('the embedded database runs in WAL mode with foreign keys enforced', async () => {
+    const sqlite = databases().find((db) => db.name === 'sqlite');
+    assert.ok(sqlite !== undefined);
+    const storage = await sqlite.open();
+    try {
+      const journal = await sql<{ journal_mode: string }>`PRAGMA journal_mode`.execute(storage.db);
+      assert.equal(journal.rows[0]?.journal_mode, 'wal');
+      const foreignKeys = await sql<{ foreign_keys: number }>`PRAGMA foreign_keys`.execute(storage.db);
+      assert.equal(foreignKeys.rows[0]?.foreign_keys, 1);
+    } finally {
+      await storage.close();
+    }
+  });
+});
