@@ -7,6 +7,7 @@ import {
   addUser,
   createState,
   expireToken,
+  findToken,
   revokeToken,
   type AddProjectInput,
   type AddTokenInput,
@@ -118,11 +119,7 @@ export async function startFakeGitLab(options: StartOptions = {}): Promise<FakeG
     requests: state.requests,
     addUser: (input) => addUser(state, input),
     addToken: (userId, input) => addToken(state, userId, input).token,
-    tokenInfo: (token) => {
-      const found = state.tokens.get(token);
-      if (!found) throw new Error('unknown token');
-      return found;
-    },
+    tokenInfo: (token) => findToken(state, token),
     revokeToken: (token) => revokeToken(state, token),
     expireToken: (token) => expireToken(state, token),
     addProject: (input) => addProject(state, input),
