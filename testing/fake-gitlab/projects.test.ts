@@ -188,7 +188,12 @@ describe('fake GitLab projects', () => {
     assert.equal(response.status, 200);
     const body = (await response.json()) as Project[];
     assert.deepEqual(body.map((p) => p.path_with_namespace), ['opensource/lib']);
-    assert.ok(!('permissions' in (body[0] ?? {})));
+    assert.ok(!('permissions' in (body[0] ?? {})), 'anonymous lists are BasicProjectDetails');
+    assert.ok(!('visibility' in (body[0] ?? {})));
+    const single = await client.get('/api/v4/projects/opensource%2Flib');
+    const detail = (await single.json()) as Project;
+    assert.equal(detail.visibility, 'public');
+    assert.ok(!('permissions' in detail));
     assert.equal((await client.get('/api/v4/projects/group%2Fold')).status, 404);
   });
 

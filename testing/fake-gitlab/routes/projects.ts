@@ -120,8 +120,15 @@ function rawProjectId(c: Context): string {
   return match?.[1] ?? '';
 }
 
-function present(deps: Deps, project: FakeProject, viewer: Viewer, simple: boolean) {
-  if (simple) return simpleProjectEntity(deps.state, deps.site, project);
+/**
+ * lib/api/projects.rb: lists use Entities::ProjectWithAccess for a signed-in user and
+ * Entities::BasicProjectDetails for `simple=true` or an anonymous request; a single project is
+ * the full entity, without `permissions` when anonymous.
+ */
+function present(deps: Deps, project: FakeProject, viewer: Viewer, shape: 'list' | 'simple' | 'single') {
+  if (shape === 'simple' || (shape === 'list' && viewer === null)) {
+    return simpleProjectEntity(deps.state, deps.site, project);
+  }
   const entity = projectEntity(deps.state, deps.site, project, viewer?.user.id ?? 0);
   if (viewer !== null) return entity;
   const { permissions: _permissions, ...anonymous } = entity;
@@ -185,7 +192,7 @@ export function registerProjectRoutes(api: Hono<AppEnv>, deps: Deps): void {
       }
       page = offsetPage(c, sorted, paging);
     }
-    return c.json(page.map((project) => present(deps, project, viewer, simple ?? false)));
+    return c.json(page.map((project) => present(deps, project, viewer, simple ? 'simple' : 'list')));
   });
 
   api.get('/projects/:id', (c) => {
@@ -193,6 +200,6 @@ export function registerProjectRoutes(api: Hono<AppEnv>, deps: Deps): void {
     if (viewer instanceof Response) return viewer;
     const project = projectFromParam(deps.state, rawProjectId(c));
     if (!project || !visibleTo(project, viewer)) return c.json({ message: '404 Project Not Found' }, 404);
-    return c.json(present(deps, project, viewer, false));
+    return c.json(present(deps, project, viewer, 'single'));
   });
 }
