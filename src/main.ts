@@ -11,7 +11,7 @@ import { ForgelinkError, generateApiKey, hashApiKey, InputError, newId, type Clo
 import { createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
 import { createApp, createLogger } from './server/index.ts';
 import { openStorage, type Storage } from './storage/index.ts';
-import { addKeyVersion, createVault, loadKeyring, rotateSecrets } from './vault/index.ts';
+import { addKeyVersion, createFileBackedVault, createVault, loadKeyring, rotateSecrets } from './vault/index.ts';
 
 const clock: Clock = { now: () => new Date() };
 
@@ -38,7 +38,11 @@ async function startServer(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
   const loaded = await loadKeyring(keySettings(config));
   for (const notice of loaded.notices) logger.warn({ keyring: loaded.source.kind }, notice);
-  const vault = createVault({ keyring: loaded.keyring });
+  // A keyring from a file can gain versions through `admin rotate-key` while the server runs.
+  const vault =
+    loaded.source.kind === 'env'
+      ? createVault({ keyring: loaded.keyring })
+      : createFileBackedVault({ keyring: loaded.keyring, path: loaded.source.path });
   const storage = await openStorage({ dataDir: config.dataDir, databaseUrl: config.databaseUrl ?? undefined, clock });
   const policy = { allow: config.outboundAllow };
   const transport = { logger };

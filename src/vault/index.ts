@@ -14,3 +14,4 @@ export {
   serialiseKeyring,
 } from './keyring-file.ts';
 export type { AddedKeyVersion, KeyringSource, LoadedKeyring, MasterKeySettings } from './keyring-file.ts';
+export { createFileBackedVault } from './reloading.ts';
