@@ -37,7 +37,7 @@ describe('connect refuses bad input with a 4xx naming the field, storing nothing
   async function refused(
     body: Record<string, unknown>,
     expected: { status?: number; field: string; code?: string | RegExp; message: RegExp },
-  ) {
+  ): Promise<void> {
     const response = await forgelink.call(alice, 'POST', '/api/v1/connections', body);
     assert.equal(response.status, expected.status ?? 400, response.text);
     assert.equal(response.json.error.field, expected.field, response.text);
@@ -49,7 +49,6 @@ describe('connect refuses bad input with a 4xx naming the field, storing nothing
     }
     const stored = await forgelink.storage.connections.listConnections(alice.id);
     assert.deepEqual(stored, [], 'something was stored');
-    return response;
   }
 
   const good = () => gitlab.addToken(userId, { scopes: ['api'], expiresAt: '2027-01-31' });
