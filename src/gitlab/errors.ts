@@ -249,7 +249,7 @@ export function redirectError(response: RawResponse, baseUrl: string): UpstreamE
 }
 
 /** Maps a non-2xx, non-3xx response that did not recover (GitLab docs: api/rest/troubleshooting.md). */
-export function responseError(response: RawResponse, attempts: number): UpstreamError {
+export function responseError(response: RawResponse, attempts: number, secrets: readonly string[]): UpstreamError {
   const { status } = response;
   const where = describeUrl(response.url);
   if (status >= 500) {
@@ -304,7 +304,8 @@ export function responseError(response: RawResponse, attempts: number): Upstream
       { status },
     );
   }
-  const said = gitlabMessage(body);
+  const gitlabSaid = gitlabMessage(body);
+  const said = gitlabSaid === null ? null : scrub(gitlabSaid, secrets);
   const detail = said ? `: ${said}` : '';
   if (status === 403) {
     return new UpstreamError('forbidden', `GitLab refused ${where} (403 Forbidden${detail}).`, { status });

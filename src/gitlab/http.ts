@@ -156,14 +156,14 @@ export class GitLabHttp {
         continue;
       }
       if (response.status >= 300 && response.status < 400) throw redirectError(response, this.baseUrl);
-      if (response.status >= 500) throw responseError(response, attempt + 1);
+      if (response.status >= 500) throw responseError(response, attempt + 1, this.#secrets());
       return response;
     }
   }
 
   /** A 2xx parsed with `schema`, or the mapped UpstreamError. */
   parse<T>(response: RawResponse, schema: z.ZodType<T>): T {
-    if (response.status < 200 || response.status >= 300) throw responseError(response, 1);
+    if (response.status < 200 || response.status >= 300) throw responseError(response, 1, this.#secrets());
     const json = jsonBody(response);
     if (json === undefined) throw notGitLabBody(response);
     const parsed = schema.safeParse(json);
