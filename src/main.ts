@@ -44,6 +44,9 @@ async function startServer(config: Config): Promise<void> {
       ? createVault({ keyring: loaded.keyring })
       : createFileBackedVault({ keyring: loaded.keyring, path: loaded.source.path });
   const storage = await openStorage({ dataDir: config.dataDir, databaseUrl: config.databaseUrl ?? undefined, clock });
+  if ((await storage.users.listUsers()).length === 0) {
+    logger.warn({}, 'No users yet: create one with "forgelink admin user add <name>" (npm run forgelink -- admin user add <name>).');
+  }
   const policy = { allow: config.outboundAllow };
   const transport = { logger };
   const connections = createConnectionService({
