@@ -68,9 +68,20 @@ export function createGitLabClient(options: GitLabClientOptions): ClosableGitLab
     },
 
     async *projects(query: { search?: string } = {}): AsyncGenerator<Project, void, undefined> {
-      const search = query.search?.trim();
-      for await (const item of http.paginate('/projects', { ...PROJECT_QUERY, search: search || undefined }, ProjectItem)) {
-        yield toProject(item);
+      const search = query.search?.trim() || undefined;
+      let yielded = false;
+      try {
+        for await (const item of http.paginate('/projects', { ...PROJECT_QUERY, search }, ProjectItem)) {
+          yielded = true;
+          yield toProject(item);
+        }
+      } catch (error) {
+        // Instances that cannot keyset-page this request answer 405 "Keyset pagination is not yet
+        // available for this type of request" (lib/api/helpers/pagination_strategies.rb); offset
+        // paging through the same `Link` headers still lists everything.
+        if (yielded || !(error instanceof UpstreamError) || error.status !== 405) throw error;
+        const { pagination: _keyset, ...offset } = PROJECT_QUERY;
+        for await (const item of http.paginate('/projects', { ...offset, search }, ProjectItem)) yield toProject(item);
       }
     },
 

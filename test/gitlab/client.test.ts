@@ -268,3 +268,34 @@ describe('token problems', () => {
     }
   });
 });
+
+describe('projects on instances without keyset paging', () => {
+  test('falls back to offset paging where GitLab cannot keyset-page (405)', async (t) => {
+    const server = await startLocalServer((req, res) => {
+      const url = new URL(req.url ?? '', `http://${req.headers.host}`);
+      if (url.searchParams.get('pagination') === 'keyset') {
+        json(res, 405, { error: 'Keyset pagination is not yet available for this type of request' });
+        return;
+      }
+      const page = Number(url.searchParams.get('page') ?? '1');
+      const next = new URL(url);
+      next.searchParams.set('page', String(page + 1));
+      const project = (id: number) => ({
+        id,
+        path_with_namespace: `g/p${id}`,
+        default_branch: null,
+        web_url: `http://x/g/p${id}`,
+        http_url_to_repo: `http://x/g/p${id}.git`,
+        permissions: { project_access: null, group_access: { access_level: 40 } },
+      });
+      json(res, 200, [project(page)], page < 2 ? { link: `<${next.href}>; rel="next"` } : {});
+    });
+    t.after(() => server.close());
+    const client = createGitLabClient({ baseUrl: server.baseUrl, token: 'glpat-x', tokenKind: 'pat', policy: LOOPBACK_ALLOWED });
+    t.after(() => client.close());
+    const projects = await collect(client.projects());
+    assert.deepEqual(projects.map((p) => [p.id, p.accessLevel, p.defaultBranch]), [[1, 40, null], [2, 40, null]]);
+    assert.equal(server.seen.length, 3);
+    assert.ok(!server.seen[1]?.includes('pagination=keyset'));
+  });
+});
