@@ -16,9 +16,6 @@ export type GitLabClientOptions = GitLabHttpOptions & { token: string; tokenKind
 /** Transport settings a factory passes to every client it makes (timeouts, retries, logger, test hooks). */
 export type GitLabTransportSettings = Omit<GitLabHttpOptions, 'baseUrl' | 'token' | 'tokenKind' | 'caPem' | 'policy'>;
 
-/** The core `GitLabClient`, plus `close()` for callers that own its connections. */
-export type ClosableGitLabClient = GitLabClient & { close(): Promise<void> };
-
 // GitLab docs (api/projects.md, "List all projects"): membership + min_access_level=30 is "Developer or
 // more"; archived projects can't be pushed to. Keyset paging (`pagination=keyset`, which needs
 // order_by=id) is what GitLab recommends for /projects: offset paging gets slow and loses totals on
@@ -34,7 +31,7 @@ const PROJECT_QUERY = {
 } as const;
 
 /** A GitLab REST client bound to one instance and one token. */
-export function createGitLabClient(options: GitLabClientOptions): ClosableGitLabClient {
+export function createGitLabClient(options: GitLabClientOptions): GitLabClient {
   const http = GitLabHttp.create(options);
   return {
     async inspectToken(): Promise<TokenInfo | null> {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { UpstreamError, type Project } from '../../src/core/index.ts';
-import { createGitLabClient, gitlabClientFactory, type ClosableGitLabClient } from '../../src/gitlab/index.ts';
+import { UpstreamError, type GitLabClient, type Project } from '../../src/core/index.ts';
+import { createGitLabClient, gitlabClientFactory } from '../../src/gitlab/index.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { json, LOOPBACK_ALLOWED, noSleepExpected, startLocalServer } from './helpers.ts';
 
@@ -84,13 +84,17 @@ describe('GitLab client over HTTPS with a private CA under a subpath', () => {
   test('the factory builds the same client from a target and credentials', async () => {
     const factory = gitlabClientFactory(LOOPBACK_ALLOWED, { sleep: noSleepExpected });
     const client = factory({ baseUrl: gl.baseUrl, caPem: gl.caPem }, { token, kind: 'pat' });
-    assert.equal((await client.currentUser()).username, 'alice');
+    try {
+      assert.equal((await client.currentUser()).username, 'alice');
+    } finally {
+      await client.close();
+    }
   });
 });
 
 describe('projects', () => {
   let gl: FakeGitLab;
-  let client: ClosableGitLabClient;
+  let client: GitLabClient;
   let expected: Map<number, string>;
 
   before(async () => {
