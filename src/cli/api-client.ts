@@ -13,6 +13,9 @@ export type ApiClient = {
   request<T>(method: string, path: string, body?: unknown): Promise<T>;
 };
 
+/** The API's field names as the CLI user typed them. */
+const CLI_NAMES: Record<string, string> = { baseUrl: '--url', caPem: '--ca-file', label: '--label', token: 'token' };
+
 type ErrorBody = { error?: { code?: string; message?: string; field?: string } };
 
 export function createApiClient(server: string, apiKey: string | null): ApiClient {
@@ -49,7 +52,7 @@ export function createApiClient(server: string, apiKey: string | null): ApiClien
       }
       if (!response.ok) {
         const error = (json as ErrorBody | undefined)?.error;
-        const field = error?.field ? ` (${error.field})` : '';
+        const field = error?.field ? ` (${CLI_NAMES[error.field] ?? error.field})` : '';
         throw new CliError(`${error?.message ?? `the server answered ${response.status}`}${field}`);
       }
       return json as T;
