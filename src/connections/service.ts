@@ -259,6 +259,7 @@ function statusAfter(error: UpstreamError | InputError): ConnectionStatus {
       return 'revoked';
     case 'token_invalid':
     case 'insufficient_scope':
+    case 'forbidden':
       return 'invalid';
     default:
       return 'unreachable';

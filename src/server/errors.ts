@@ -36,6 +36,7 @@ function statusOf(error: ForgelinkError): ContentfulStatusCode {
       case 'token_revoked':
       case 'token_invalid':
       case 'insufficient_scope':
+      case 'forbidden':
         // The stored token no longer works: the caller can act (reconnect), so it is not a 5xx.
         return 409;
       default:
