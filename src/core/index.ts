@@ -5,3 +5,4 @@ export * from './urls.ts';
 export * from './addresses.ts';
 export * from './capabilities.ts';
 export * from './api-keys.ts';
+export * from './runs.ts';

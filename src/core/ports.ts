@@ -1,5 +1,7 @@
 /** Interfaces the outer parts implement. Only `main.ts` names the concrete implementations. */
 import type { Account, Connection, InstanceInfo, Project, TokenInfo, User } from './types.ts';
+import type { Run, RunLogEntry, RunStatus } from './runs.ts';
+import type { OutboundPolicy } from './addresses.ts';
 
 export interface Clock {
   now(): Date;
@@ -10,7 +12,7 @@ export type GitLabTarget = { baseUrl: string; caPem?: string | null };
 export type GitLabCredentials = { token: string; kind: 'pat' | 'oauth' };
 
 /** A GitLab REST client bound to one instance and one token. Errors are `UpstreamError`s. */
-export interface GitLabClient {
+export interface GitLabClient extends GitLabProjectsApi {
   /** `GET /personal_access_tokens/self`; null when the token is not a personal access token (GitLab answers 400). */
   inspectToken(): Promise<TokenInfo | null>;
   /** `GET /user` (needs read_user, read_api or api). */
@@ -82,4 +84,93 @@ export interface ConnectionStore {
    * replaced only while its sealed value is still that one, so a rotation never overwrites a concurrent refresh.
    */
   replaceSecrets(updates: { id: string; sealed: string; expected?: string }[]): Promise<void>;
+}
+
+/** A project as a run needs it. */
+export type ProjectDetail = Project & { archived: boolean };
+
+export type ProtectedBranch = {
+  name: string;
+  pushAccessLevels: number[];
+  mergeAccessLevels: number[];
+  allowForcePush: boolean;
+};
+
+export type GitLabMergeRequest = {
+  iid: number;
+  title: string;
+  sourceBranch: string;
+  targetBranch: string;
+  webUrl: string;
+  authorId: number;
+  createdAt: string;
+};
+
+export type GitLabIssue = { iid: number; title: string; webUrl: string; authorId: number; createdAt: string };
+
+/** What runs need from GitLab beyond `GitLabClient`. Errors are `UpstreamError`s (`not_found` for a missing object). */
+export interface GitLabProjectsApi {
+  /** `GET /projects/:id` by numeric id or full path; falls back to the id when a proxy decodes `%2F`. */
+  getProject(idOrPath: string | number): Promise<ProjectDetail>;
+  /** `GET /projects/:id/protected_branches`, every page. */
+  protectedBranches(projectId: number): Promise<ProtectedBranch[]>;
+  /** `GET /projects/:id/repository/branches/:branch`; null when it does not exist. */
+  branchExists(projectId: number, branch: string): Promise<boolean>;
+  /** Merge requests by `authorId` created after `createdAfter` (ISO time), every page. */
+  mergeRequests(projectId: number, filter: { authorId: number; createdAfter: string }): Promise<GitLabMergeRequest[]>;
+  /** Issues by `authorId` created after `createdAfter` (ISO time), every page. */
+  issues(projectId: number, filter: { authorId: number; createdAfter: string }): Promise<GitLabIssue[]>;
+}
+
+export interface RunStore {
+  createRun(run: Run): Promise<void>;
+  /** The user's run, or null when it does not exist or belongs to someone else. */
+  getRun(userId: string, id: string): Promise<Run | null>;
+  /** Newest first. */
+  listRuns(userId: string, options?: { limit?: number }): Promise<Run[]>;
+  /** Internal: the run by id whoever owns it (workers, recovery). */
+  getRunById(id: string): Promise<Run | null>;
+  updateRun(id: string, patch: Partial<Omit<Run, 'id' | 'userId' | 'createdAt'>>): Promise<Run>;
+  listRunsByStatus(statuses: readonly RunStatus[]): Promise<Run[]>;
+  appendLog(runId: string, entries: Omit<RunLogEntry, 'seq'>[]): Promise<void>;
+  /** Entries with seq > afterSeq, oldest first. */
+  readLog(runId: string, afterSeq?: number): Promise<RunLogEntry[]>;
+}
+
+/** One isolated sandbox for one run: a workspace, a private egress proxy, and any number of commands. */
+export type SandboxOptions = {
+  runId: string;
+  /** Host directory mounted read-write at /workspace; created by the caller, removed by the caller. */
+  workspaceDir: string;
+  /** Origins the proxy lets through: `host:port`, or `*.suffix:port` for subdomains. */
+  allowlist: readonly string[];
+  /** The operator's outbound-address policy, applied to every resolved address. */
+  outboundPolicy: OutboundPolicy;
+  /** Files made visible read-only inside the sandbox, by absolute path (for example a CA bundle). */
+  files?: Readonly<Record<string, string>>;
+  limits?: { processes?: number; openFiles?: number; fileSizeBytes?: number };
+};
+
+export type SandboxExec = {
+  command: readonly string[];
+  /** The complete environment; nothing is inherited. The driver adds its proxy variables. */
+  env: Readonly<Record<string, string>>;
+  /** Inside the sandbox; default /workspace. */
+  cwd?: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
+};
+
+export type SandboxExit = { exitCode: number | null; signal: string | null; timedOut: boolean; canceled: boolean };
+
+export interface SandboxSession {
+  exec(options: SandboxExec): Promise<SandboxExit>;
+  egress(): { allowed: string[]; refused: string[] };
+  /** Kills whatever still runs, stops the proxy, removes the sandbox's own files (not the workspace). */
+  destroy(): Promise<void>;
+}
+
+export interface SandboxDriver {
+  create(options: SandboxOptions): Promise<SandboxSession>;
 }

@@ -1,0 +1,59 @@
+/** Runs: an agent working on one GitLab project in a sandbox (DESIGN.md, "The run pipeline"). */
+import type { Warning } from './types.ts';
+
+export type RunStatus =
+  | 'queued'
+  | 'preparing'
+  | 'cloning'
+  | 'running'
+  | 'collecting'
+  | 'succeeded'
+  | 'failed'
+  | 'canceled'
+  | 'timed_out';
+
+export const TERMINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'canceled', 'timed_out'];
+
+export type OutputBranch = { name: string; sha: string; created: boolean; webUrl: string };
+export type OutputMergeRequest = {
+  iid: number;
+  title: string | null;
+  sourceBranch: string;
+  targetBranch: string | null;
+  webUrl: string;
+  detectedBy: 'api' | 'push';
+};
+export type OutputIssue = { iid: number; title: string; webUrl: string };
+export type RunOutputs = { branches: OutputBranch[]; mergeRequests: OutputMergeRequest[]; issues: OutputIssue[] };
+
+export type RunError = { code: string; message: string };
+
+export type Run = {
+  id: string;
+  userId: string;
+  connectionId: string;
+  /** The project as the user named it: a path (`group/sub/app`) or a numeric id. */
+  project: string;
+  projectId: number | null;
+  projectPath: string | null;
+  projectWebUrl: string | null;
+  /** The branch asked for; null means the project's default branch. */
+  branch: string | null;
+  /** The branch actually cloned. */
+  baseBranch: string | null;
+  command: string[];
+  allowHosts: string[];
+  timeoutMs: number;
+  status: RunStatus;
+  error: RunError | null;
+  exitCode: number | null;
+  warnings: Warning[];
+  outputs: RunOutputs;
+  /** Origins (host:port) the sandbox's proxy let through, and those it refused. */
+  egress: { allowed: string[]; refused: string[] };
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+};
+
+export type RunLogEntry = { seq: number; at: string; stream: 'stdout' | 'stderr' | 'system'; text: string };
