@@ -6,3 +6,5 @@ export * from './addresses.ts';
 export * from './capabilities.ts';
 export * from './api-keys.ts';
 export * from './runs.ts';
+export * from './outputs.ts';
+export * from './scrub.ts';

@@ -9,6 +9,8 @@ import {
   type TokenInfo,
 } from '../core/index.ts';
 import { GitLabHttp, type GitLabHttpOptions } from './http.ts';
+import { toProject } from './project-mapping.ts';
+import { createProjectsApi } from './projects-api.ts';
 import { CurrentUser, Metadata, PersonalAccessToken, ProjectItem } from './schema.ts';
 
 export type GitLabClientOptions = GitLabHttpOptions & { token: string; tokenKind: 'pat' | 'oauth' };
@@ -34,6 +36,8 @@ const PROJECT_QUERY = {
 export function createGitLabClient(options: GitLabClientOptions): GitLabClient {
   const http = GitLabHttp.create(options);
   return {
+    ...createProjectsApi(http),
+
     async inspectToken(): Promise<TokenInfo | null> {
       try {
         const token = await http.get('/personal_access_tokens/self', PersonalAccessToken);
@@ -83,19 +87,6 @@ export function createGitLabClient(options: GitLabClientOptions): GitLabClient {
     },
 
     close: () => http.close(),
-  };
-}
-
-function toProject(item: ProjectItem): Project {
-  const levels = [item.permissions?.project_access?.access_level, item.permissions?.group_access?.access_level];
-  const known = levels.filter((level): level is number => typeof level === 'number');
-  return {
-    id: item.id,
-    pathWithNamespace: item.path_with_namespace,
-    defaultBranch: item.default_branch ?? null,
-    webUrl: item.web_url,
-    httpUrlToRepo: item.http_url_to_repo,
-    accessLevel: known.length > 0 ? Math.max(...known) : null,
   };
 }
 

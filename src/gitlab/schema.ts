@@ -60,3 +60,59 @@ export type ErrorBody = z.infer<typeof ErrorBody>;
 /** `GET /version` (GitLab docs: api/version.md); the probe only needs to know it is there. */
 export const Version = z.object({ version: z.string() });
 export type Version = z.infer<typeof Version>;
+
+/** `GET /projects/:id` (GitLab docs: api/projects.md, "Get a single project"): the list fields plus `archived`. */
+export const ProjectDetailItem = ProjectItem.extend({ archived: z.boolean() });
+export type ProjectDetailItem = z.infer<typeof ProjectDetailItem>;
+
+/** One element of `GET /projects?simple=true` (Entities::BasicProjectDetails): enough to find a project's id. */
+export const ProjectIdentity = z.object({ id: z.number(), path_with_namespace: z.string() });
+export type ProjectIdentity = z.infer<typeof ProjectIdentity>;
+
+/**
+ * One rule of a protected branch. Rules for a user, group or deploy key (Premium) carry an `access_level` as
+ * well — the docs' examples show 40 next to a `user_id` — so the ids tell a role rule from the others.
+ */
+const AccessRule = z.object({
+  access_level: z.number().nullish(),
+  user_id: z.number().nullish(),
+  group_id: z.number().nullish(),
+  deploy_key_id: z.number().nullish(),
+});
+
+/** One element of `GET /projects/:id/protected_branches` (GitLab docs: api/protected_branches.md). */
+export const ProtectedBranchItem = z.object({
+  name: z.string(),
+  push_access_levels: z.array(AccessRule).default([]),
+  merge_access_levels: z.array(AccessRule).default([]),
+  allow_force_push: z.boolean().default(false),
+});
+export type ProtectedBranchItem = z.infer<typeof ProtectedBranchItem>;
+
+/** `GET /projects/:id/repository/branches/:branch` (GitLab docs: api/branches.md); only existence matters. */
+export const BranchItem = z.object({ name: z.string() });
+export type BranchItem = z.infer<typeof BranchItem>;
+
+const Author = z.object({ id: z.number() });
+
+/** One element of `GET /projects/:id/merge_requests` (GitLab docs: api/merge_requests.md). */
+export const MergeRequestItem = z.object({
+  iid: z.number(),
+  title: z.string(),
+  source_branch: z.string(),
+  target_branch: z.string(),
+  web_url: z.string(),
+  author: Author,
+  created_at: z.string(),
+});
+export type MergeRequestItem = z.infer<typeof MergeRequestItem>;
+
+/** One element of `GET /projects/:id/issues` (GitLab docs: api/issues.md). */
+export const IssueItem = z.object({
+  iid: z.number(),
+  title: z.string(),
+  web_url: z.string(),
+  author: Author,
+  created_at: z.string(),
+});
+export type IssueItem = z.infer<typeof IssueItem>;

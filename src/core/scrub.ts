@@ -1,0 +1,99 @@
+/** Redaction of secrets from a stream of text (run logs): DESIGN.md, security invariant 1. */
+
+export const REDACTED = '[REDACTED]';
+
+/**
+ * Secrets shorter than this are not redacted. Every token forgelink handles is far longer (`glpat-` + 20
+ * characters, 64-hex OAuth tokens), while replacing a short string would black out ordinary words all over a
+ * log and make it useless; an empty string would match everywhere.
+ */
+export const MIN_SECRET_LENGTH = 8;
+
+/** A stateful redactor for one stream; `push` returns what is safe to emit now, `flush` the rest at the end. */
+export type Scrubber = {
+  push(chunk: string): string;
+  flush(): string;
+};
+
+/**
+ * Redacts every secret, and the forms it travels in — URL-encoded, base64 and base64url (at any alignment, so
+ * also inside `Basic base64(user:token)`), and the whole `oauth2:<token>` basic-auth value — even when an
+ * occurrence is split across chunks: the last (longest form − 1) characters are held back until the next chunk
+ * or `flush`.
+ */
+export function createScrubber(secrets: readonly string[]): Scrubber {
+  const forms = secretForms(secrets);
+  if (forms.length === 0) {
+    return { push: (chunk) => chunk, flush: () => '' };
+  }
+  // Longest first: at one position the alternation takes the first alternative that matches, so the whole
+  // `oauth2:` value wins over the token's own base64 core inside it.
+  const pattern = new RegExp(forms.map(escapeRegExp).join('|'), 'g');
+  const hold = Math.max(...forms.map((form) => form.length)) - 1;
+  let pending = '';
+
+  return {
+    push(chunk) {
+      const text = pending + chunk;
+      // Every occurrence starting before `cut` ends inside `text` (no form is longer than hold + 1), so it is
+      // found now; one starting at or after `cut` may still be incomplete and waits in `pending`.
+      const cut = text.length - hold;
+      let out = '';
+      let emitted = 0;
+      pattern.lastIndex = 0;
+      for (let match = pattern.exec(text); match !== null && match.index < cut; match = pattern.exec(text)) {
+        out += text.slice(emitted, match.index) + REDACTED;
+        emitted = match.index + match[0].length;
+      }
+      const keepFrom = Math.max(emitted, cut);
+      out += text.slice(emitted, keepFrom);
+      pending = text.slice(keepFrom);
+      return out;
+    },
+    flush() {
+      const rest = pending.replace(pattern, REDACTED);
+      pending = '';
+      return rest;
+    },
+  };
+}
+
+/** Every string to redact, longest first, without duplicates. */
+export function secretForms(secrets: readonly string[]): string[] {
+  const forms = new Set<string>();
+  for (const secret of secrets) {
+    if (secret.length < MIN_SECRET_LENGTH) continue;
+    forms.add(secret);
+    forms.add(encodeURIComponent(secret));
+    // git and curl send credentials as `Authorization: Basic base64("oauth2:<token>")` (GITLAB-FACTS.md, "Git
+    // over HTTPS"); the whole value goes, padding included.
+    const basic = Buffer.from(`oauth2:${secret}`, 'utf8').toString('base64');
+    forms.add(basic);
+    for (const core of base64Cores(secret)) {
+      forms.add(core);
+      forms.add(core.replaceAll('+', '-').replaceAll('/', '_'));
+    }
+  }
+  return [...forms].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * The base64 characters determined by the secret's bytes alone, for each of the three alignments it can have
+ * inside a longer base64 text (`user:token`, a config file…). Characters that mix in neighbouring bytes are
+ * left out, so a core matches wherever the secret was encoded.
+ */
+function base64Cores(secret: string): string[] {
+  const bytes = Buffer.from(secret, 'utf8');
+  const cores: string[] = [];
+  for (let offset = 0; offset < 3; offset++) {
+    const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString('base64').replace(/=+$/, '');
+    const first = Math.ceil((8 * offset) / 6);
+    const end = Math.floor((8 * (offset + bytes.length)) / 6);
+    cores.push(encoded.slice(first, end));
+  }
+  return cores;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+}
