@@ -67,8 +67,13 @@ export function secretForms(secrets: readonly string[]): string[] {
     forms.add(encodeURIComponent(secret));
     // git and curl send credentials as `Authorization: Basic base64("oauth2:<token>")` (GITLAB-FACTS.md, "Git
     // over HTTPS"); the whole value goes, padding included.
-    const basic = Buffer.from(`oauth2:${secret}`, 'utf8').toString('base64');
-    forms.add(basic);
+    forms.add(Buffer.from(`oauth2:${secret}`, 'utf8').toString('base64'));
+    // The secret encoded on its own, padding included; the cores below only cover the characters that do not
+    // depend on what follows.
+    const alone = Buffer.from(secret, 'utf8').toString('base64');
+    forms.add(alone);
+    forms.add(alone.replace(/=+$/, ''));
+    forms.add(Buffer.from(secret, 'utf8').toString('base64url'));
     for (const core of base64Cores(secret)) {
       forms.add(core);
       forms.add(core.replaceAll('+', '-').replaceAll('/', '_'));
