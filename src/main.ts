@@ -3,6 +3,7 @@
  * else receives its dependencies as arguments.
  */
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { serve } from '@hono/node-server';
 import { runCli, type LocalActions } from './cli/index.ts';
 import { ConfigError, readConfig, type Config } from './config/index.ts';
@@ -10,6 +11,8 @@ import { createConnectionService } from './connections/index.ts';
 import { ForgelinkError, generateApiKey, hashApiKey, InputError, newId, type Clock } from './core/index.ts';
 import { createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
 import { createApp, createLogger } from './server/index.ts';
+import { createRunService } from './runs/index.ts';
+import { createBubblewrapDriver } from './sandbox/index.ts';
 import { openStorage, type Storage } from './storage/index.ts';
 import { addKeyVersion, createFileBackedVault, createVault, loadKeyring, rotateSecrets } from './vault/index.ts';
 
@@ -58,7 +61,25 @@ async function startServer(config: Config): Promise<void> {
     newId: () => newId('con'),
     allowHttp: config.allowHttp,
   });
-  const app = createApp({ users: storage.users, connections, logger, version: await version() });
+  const runs = createRunService({
+    runs: storage.runs,
+    connections: storage.connections,
+    vault,
+    gitlab: gitlabClientFactory(policy, transport),
+    sandbox: createBubblewrapDriver({
+      stateDir: path.join(config.dataDir, 'sandboxes'),
+      extraReadOnlyPaths: config.runs.sandboxMounts,
+      logger,
+    }),
+    clock,
+    settings: { ...config.runs, workDir: path.join(config.dataDir, 'runs') },
+    outboundPolicy: policy,
+    newId: () => newId('run'),
+    onError: (error, runId) => logger.error({ err: error, runId }, 'run failed inside forgelink'),
+  });
+  const recovered = await runs.recover();
+  if (recovered.interrupted > 0 || recovered.requeued > 0) logger.warn(recovered, 'recovered runs after a restart');
+  const app = createApp({ users: storage.users, connections, runs, logger, version: await version() });
 
   await new Promise<void>((resolve, reject) => {
     const server = serve({ fetch: app.fetch, hostname: config.listen.host, port: config.listen.port }, (info) => {
@@ -71,10 +92,12 @@ async function startServer(config: Config): Promise<void> {
     server.once('error', reject);
     const stop = (signal: string) => {
       logger.info({ signal }, 'shutting down');
-      server.close(() => {
-        void storage.close().then(() => process.exit(0));
-      });
-      setTimeout(() => process.exit(0), 5_000).unref();
+      server.close();
+      void runs
+        .stop()
+        .then(() => storage.close())
+        .then(() => process.exit(0));
+      setTimeout(() => process.exit(0), 15_000).unref();
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

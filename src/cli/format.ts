@@ -1,4 +1,5 @@
 import { daysUntil, type ConnectionView, type Project } from '../core/index.ts';
+import type { RunView } from '../runs/index.ts';
 
 const CAPABILITY_WORDS: Record<keyof ConnectionView['capabilities'], string> = {
   clone: 'clone',
@@ -52,4 +53,33 @@ export function connectionDetails(connection: ConnectionView, now: Date): string
 
 export function projectLine(project: Project): string {
   return `${project.pathWithNamespace}  ${project.defaultBranch ?? '(empty)'}  ${project.webUrl}`;
+}
+
+export function runLine(run: RunView): string {
+  return [run.id, run.status.padEnd(9), run.projectPath ?? run.project, run.command.join(' '), run.createdAt].join('  ');
+}
+
+export function runDetails(run: RunView): string {
+  const lines = [
+    `${run.id}  ${run.status}${run.error ? ` — ${run.error.message}` : ''}`,
+    `  Project:    ${run.projectPath ?? run.project}${run.baseBranch ? ` (${run.baseBranch})` : run.branch ? ` (${run.branch})` : ''}`,
+    `  Command:    ${run.command.join(' ')}`,
+    `  Connection: ${run.connectionId}`,
+    `  Started:    ${run.startedAt ?? 'not yet'}${run.finishedAt ? `, finished ${run.finishedAt}` : ''}`,
+  ];
+  if (run.exitCode !== null) lines.push(`  Exit code:  ${run.exitCode}`);
+  if (run.egress.allowed.length + run.egress.refused.length > 0) {
+    lines.push(`  Network:    reached ${run.egress.allowed.join(', ') || 'nothing'}${run.egress.refused.length ? `; refused ${run.egress.refused.join(', ')}` : ''}`);
+  }
+  for (const warning of run.warnings) lines.push(`  ! ${warning.code}: ${warning.message}`);
+  const { branches, mergeRequests, issues } = run.outputs;
+  if (branches.length + mergeRequests.length + issues.length === 0) {
+    lines.push('  Outputs:    none');
+  } else {
+    lines.push('  Outputs:');
+    for (const branch of branches) lines.push(`    branch ${branch.name} ${branch.sha.slice(0, 12)}${branch.created ? ' (new)' : ' (updated)'}  ${branch.webUrl}`);
+    for (const mr of mergeRequests) lines.push(`    merge request !${mr.iid} ${mr.title ?? `from ${mr.sourceBranch}`}  ${mr.webUrl}`);
+    for (const issue of issues) lines.push(`    issue #${issue.iid} ${issue.title}  ${issue.webUrl}`);
+  }
+  return lines.join('\n');
 }

@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError } from 'commander';
-import type { ConnectionView, Project } from '../core/index.ts';
+import type { ConnectionView, Project, RunLogEntry } from '../core/index.ts';
+import { parseDuration, type RunView } from '../runs/index.ts';
 import { CliError, createApiClient, type ApiClient } from './api-client.ts';
 import { loginFile, readLogin, writeLogin } from './client-config.ts';
-import { connectionDetails, connectionLine, projectLine } from './format.ts';
+import { connectionDetails, connectionLine, projectLine, runDetails, runLine } from './format.ts';
+import { followRun } from './follow.ts';
 import { promptSecret, readStdin } from './input.ts';
 
 /** What only the local process can do: serve, and admin commands on the data dir. Wired by main.ts. */
@@ -187,6 +189,94 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
       print(command, result, () =>
         result.projects.length === 0 ? 'No projects with Developer access or more.' : result.projects.map(projectLine).join('\n'),
       );
+    });
+
+  const writeEntry = (entry: RunLogEntry) => {
+    process.stderr.write(entry.stream === 'system' ? `forgelink: ${entry.text}` : entry.text);
+  };
+
+  program
+    .command('run')
+    .description('run an agent command on a GitLab project in a sandbox; streams its log to stderr')
+    .requiredOption('--connection <id>', 'connection whose token the agent gets as GITLAB_TOKEN')
+    .requiredOption('--project <path|id>', 'project path (group/sub/app) or numeric id')
+    .option('--branch <b>', 'branch to clone (default: the project\'s default branch)')
+    .option('--allow-host <h>', 'extra host[:port] the sandbox may reach, where the operator permits (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--timeout <dur>', 'wall-clock limit, e.g. 90s, 30m, 2h (default: the server\'s)')
+    .option('--detach', 'print the run id and return at once')
+    .argument('<command...>', 'the agent command, after --')
+    .addHelpText('after', '\nExample:\n  forgelink run --connection con_… --project group/app -- claude -p "fix the failing test"')
+    .action(async (command: string[], options: { connection: string; project: string; branch?: string; allowHost: string[]; timeout?: string; detach?: boolean }, cmd: Command) => {
+      let timeoutSeconds: number | undefined;
+      if (options.timeout !== undefined) {
+        const parsed = parseDuration(options.timeout);
+        if (parsed === null || parsed <= 0) throw new CliError(`--timeout: "${options.timeout}" is not a duration like 90s, 30m or 2h`);
+        timeoutSeconds = parsed;
+      }
+      const client = await api(cmd);
+      const started = await client.request<RunView>('POST', '/runs', {
+        connectionId: options.connection,
+        project: options.project,
+        command,
+        ...(options.branch === undefined ? {} : { branch: options.branch }),
+        ...(options.allowHost.length === 0 ? {} : { allowHosts: options.allowHost }),
+        ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }),
+      });
+      if (options.detach) {
+        print(cmd, started, () => started.id);
+        return;
+      }
+      process.stderr.write(`forgelink: run ${started.id} queued\n`);
+      // Ctrl-C asks the server to cancel the run; a second one leaves at once.
+      const onInterrupt = () => {
+        process.off('SIGINT', onInterrupt);
+        process.stderr.write(`\nforgelink: canceling run ${started.id} (Ctrl-C again to leave it running)\n`);
+        void client.request('POST', `/runs/${started.id}/cancel`).catch(() => {});
+      };
+      process.on('SIGINT', onInterrupt);
+      const finished = await followRun(client, started.id, writeEntry);
+      process.off('SIGINT', onInterrupt);
+      print(cmd, finished, () => runDetails(finished));
+      if (finished.status !== 'succeeded') process.exitCode = 1;
+    });
+
+  const runs = program.command('runs').description('list, show, follow and cancel runs');
+  runs
+    .command('list')
+    .description('your runs, newest first')
+    .option('--limit <n>', 'how many', '50')
+    .action(async (options: { limit: string }, cmd: Command) => {
+      const limit = Number(options.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new CliError('--limit: expected a whole number from 1 to 500');
+      const result = await (await api(cmd)).request<{ runs: RunView[] }>('GET', `/runs?limit=${limit}`);
+      print(cmd, result, () => (result.runs.length === 0 ? 'No runs yet.' : result.runs.map(runLine).join('\n')));
+    });
+  runs
+    .command('show <id>')
+    .description('a run with its outputs: branches, merge requests, issues')
+    .action(async (id: string, _options: unknown, cmd: Command) => {
+      const run = await (await api(cmd)).request<RunView>('GET', `/runs/${encodeURIComponent(id)}`);
+      print(cmd, run, () => runDetails(run));
+    });
+  runs
+    .command('logs <id>')
+    .description('print a run\'s log (scrubbed of its secrets)')
+    .option('-f, --follow', 'keep printing until the run ends')
+    .action(async (id: string, options: { follow?: boolean }, cmd: Command) => {
+      const client = await api(cmd);
+      if (options.follow) {
+        await followRun(client, id, (entry) => process.stdout.write(entry.text));
+        return;
+      }
+      const result = await client.request<{ entries: RunLogEntry[] }>('GET', `/runs/${encodeURIComponent(id)}/log`);
+      print(cmd, result, () => result.entries.map((entry) => entry.text).join('').replace(/\n$/, ''));
+    });
+  runs
+    .command('cancel <id>')
+    .description('stop a queued or running run')
+    .action(async (id: string, _options: unknown, cmd: Command) => {
+      const run = await (await api(cmd)).request<RunView>('POST', `/runs/${encodeURIComponent(id)}/cancel`);
+      print(cmd, run, () => `Canceling run ${run.id}.`);
     });
 
   return program;

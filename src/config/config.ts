@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { invalidAllowEntry, isLoopbackHostname } from '../core/index.ts';
+import { invalidAllowEntry, isLoopbackHostname, normaliseOrigin } from '../core/index.ts';
 
 /** Everything forgelink reads from its environment, read once (STYLE.md 4). */
 export type Config = {
@@ -13,6 +13,15 @@ export type Config = {
   publicUrl: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   gitlabOAuthApps: GitLabOAuthApp[];
+  runs: {
+    concurrency: number;
+    defaultTimeoutMs: number;
+    maxTimeoutMs: number;
+    extraHosts: string[];
+    userHostPatterns: string[];
+    /** Host directories mounted read-only at the same path in every sandbox (where agents are installed). */
+    sandboxMounts: string[];
+  };
 };
 
 export type GitLabOAuthApp = { baseUrl: string; clientId: string; clientSecret: string | null };
@@ -124,6 +133,51 @@ export function readConfig(env: Env = process.env, cwd: string = process.cwd()):
     publicUrl,
     logLevel: logLevel as Config['logLevel'],
     gitlabOAuthApps: readOAuthApps(env),
+    runs: readRuns(env),
+  };
+}
+
+function readDuration(env: Env, name: string, fallbackSeconds: number): number {
+  const raw = value(env, name);
+  if (raw === undefined) return fallbackSeconds * 1000;
+  const match = /^(\d+)\s*(s|m|h)?$/i.exec(raw);
+  const seconds = match ? Number(match[1]) * ({ s: 1, m: 60, h: 3600 }[(match[2] ?? 's').toLowerCase() as 's' | 'm' | 'h']) : 0;
+  if (seconds <= 0) throw new ConfigError(name, `expected a duration like 90s, 30m or 2h, got "${raw}"`);
+  return seconds * 1000;
+}
+
+function readOrigins(env: Env, name: string, allowStar: boolean): string[] {
+  const entries = (value(env, name) ?? '').split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  return entries.map((entry) => {
+    if (allowStar && entry === '*') return '*';
+    const origin = normaliseOrigin(entry);
+    if (origin === null) throw new ConfigError(name, `"${entry}" is not a host, host:port or *.suffix:port`);
+    return origin;
+  });
+}
+
+function readRuns(env: Env): Config['runs'] {
+  const rawConcurrency = value(env, 'FORGELINK_RUN_CONCURRENCY') ?? '2';
+  const concurrency = Number(rawConcurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
+    throw new ConfigError('FORGELINK_RUN_CONCURRENCY', `expected a whole number from 1 to 256, got "${rawConcurrency}"`);
+  }
+  const defaultTimeoutMs = readDuration(env, 'FORGELINK_RUN_TIMEOUT', 30 * 60);
+  const maxTimeoutMs = readDuration(env, 'FORGELINK_RUN_MAX_TIMEOUT', 4 * 3600);
+  if (defaultTimeoutMs > maxTimeoutMs) {
+    throw new ConfigError('FORGELINK_RUN_TIMEOUT', 'is longer than FORGELINK_RUN_MAX_TIMEOUT');
+  }
+  const sandboxMounts = (value(env, 'FORGELINK_SANDBOX_MOUNTS') ?? '').split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  for (const mount of sandboxMounts) {
+    if (!path.isAbsolute(mount)) throw new ConfigError('FORGELINK_SANDBOX_MOUNTS', `"${mount}" is not an absolute path`);
+  }
+  return {
+    concurrency,
+    defaultTimeoutMs,
+    maxTimeoutMs,
+    extraHosts: readOrigins(env, 'FORGELINK_RUN_EXTRA_HOSTS', false),
+    userHostPatterns: readOrigins(env, 'FORGELINK_RUN_USER_HOSTS', true),
+    sandboxMounts: sandboxMounts.map((mount) => path.resolve(mount)),
   };
 }
 

@@ -8,3 +8,4 @@ export * from './api-keys.ts';
 export * from './runs.ts';
 export * from './outputs.ts';
 export * from './scrub.ts';
+export * from './origins.ts';

@@ -4,13 +4,16 @@ import { secureHeaders } from 'hono/secure-headers';
 import type { Logger } from 'pino';
 import { InputError, NotFoundError, type UserStore } from '../core/index.ts';
 import type { ConnectionService } from '../connections/index.ts';
+import type { RunService } from '../runs/index.ts';
 import { requireApiKey, type AuthVariables } from './auth.ts';
 import { toHttpError } from './errors.ts';
 import { connectionRoutes } from './routes/connections.ts';
+import { runRoutes } from './routes/runs.ts';
 
 export type AppDeps = {
   users: UserStore;
   connections: ConnectionService;
+  runs: RunService;
   logger: Logger;
   version: string;
 };
@@ -47,6 +50,7 @@ export function createApp(deps: AppDeps) {
   api.use(requireApiKey(deps.users));
   api.get('/me', (c) => c.json({ id: c.var.user.id, name: c.var.user.name, isAdmin: c.var.user.isAdmin }));
   api.route('/connections', connectionRoutes(deps.connections));
+  api.route('/runs', runRoutes(deps.runs));
   app.route('/api/v1', api);
 
   app.notFound((c) => {

@@ -1,0 +1,77 @@
+import tls from 'node:tls';
+import { hostOf } from '../core/index.ts';
+
+/** Where the run's CA bundle and git identity appear inside the sandbox. */
+export const CA_BUNDLE_PATH = '/etc/forgelink/ca-bundle.pem';
+export const GIT_SYSTEM_CONFIG_PATH = '/etc/forgelink/gitconfig';
+
+/**
+ * The git credential helper. Git runs it through the shell with `get`/`store`/`erase`; it answers `get`
+ * with the token read from the environment at that moment, so the token is in no file, no URL and no
+ * argument list (`echo` is a shell builtin: no process ever carries it in argv). Username `oauth2` works for
+ * personal and OAuth tokens alike (GITLAB-FACTS.md, "Tokens").
+ */
+const CREDENTIAL_HELPER = '!f() { test "$1" = get && printf "username=oauth2\\npassword=%s\\n" "$GITLAB_TOKEN"; }; f';
+
+/** `GIT_CONFIG_COUNT`/`KEY_n`/`VALUE_n`: config for every git command, ahead of any file. */
+function gitConfigEnv(entries: [string, string][]): Record<string, string> {
+  const env: Record<string, string> = { GIT_CONFIG_COUNT: String(entries.length) };
+  for (const [index, [key, value]] of entries.entries()) {
+    env[`GIT_CONFIG_KEY_${index}`] = key;
+    env[`GIT_CONFIG_VALUE_${index}`] = value;
+  }
+  return env;
+}
+
+export type AgentEnvInput = {
+  runId: string;
+  baseUrl: string;
+  token: string;
+  hasCa: boolean;
+};
+
+/** The complete environment of every command in a run's sandbox (CONTRACT.md, "Inside a run's sandbox"). */
+export function agentEnv(input: AgentEnvInput): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    LANG: 'C.UTF-8',
+    GITLAB_TOKEN: input.token,
+    GITLAB_OAUTH_BASE_URL: input.baseUrl,
+    GITLAB_HOST: hostOf(input.baseUrl),
+    FORGELINK_RUN_ID: input.runId,
+    // Never prompt: there is nobody at a terminal, and a prompt would hang the run until its timeout.
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_CONFIG_SYSTEM: GIT_SYSTEM_CONFIG_PATH,
+    ...gitConfigEnv([
+      // An empty helper first clears any helper from other config files; ours is then the only one.
+      ['credential.helper', ''],
+      ['credential.helper', CREDENTIAL_HELPER],
+    ]),
+  };
+  if (input.hasCa) {
+    Object.assign(env, {
+      GIT_SSL_CAINFO: CA_BUNDLE_PATH,
+      SSL_CERT_FILE: CA_BUNDLE_PATH,
+      CURL_CA_BUNDLE: CA_BUNDLE_PATH,
+      REQUESTS_CA_BUNDLE: CA_BUNDLE_PATH,
+      NODE_EXTRA_CA_CERTS: CA_BUNDLE_PATH,
+    });
+  }
+  return env;
+}
+
+/**
+ * The CA bundle a run sees: the public roots plus the connection's private CA, so the agent reaches both
+ * the self-hosted GitLab and public hosts the operator allowed.
+ */
+export function caBundle(caPem: string): string {
+  return `${tls.rootCertificates.join('\n')}\n${caPem}`;
+}
+
+/** System-level git config: the identity commits are made with, unless the agent sets its own. */
+export function gitIdentityConfig(account: { username: string; name: string } | null, host: string): string {
+  const name = account?.name || account?.username || 'forgelink agent';
+  const email = account ? `${account.username}@users.noreply.${host.replace(/:\d+$/, '')}` : `agent@forgelink.invalid`;
+  const quote = (value: string) => `"${value.replace(/["\\]/g, '\\$&').replace(/[\r\n]/g, ' ')}"`;
+  return `[user]\n\tname = ${quote(name)}\n\temail = ${quote(email)}\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n`;
+}

@@ -1,0 +1,323 @@
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  ForgelinkError,
+  UpstreamError,
+  diffBranches,
+  mergeOutputs,
+  originOfBaseUrl,
+  parseLsRemote,
+  parsePushReplies,
+  type Clock,
+  type Connection,
+  type ConnectionStore,
+  type GitLabClient,
+  type GitLabClientFactory,
+  type OutboundPolicy,
+  type Run,
+  type RunError,
+  type RunOutputs,
+  type RunStatus,
+  type RunStore,
+  type SandboxDriver,
+  type SandboxSession,
+  type Vault,
+  type Warning,
+} from '../core/index.ts';
+import { bindingForSecret } from '../vault/index.ts';
+import { CA_BUNDLE_PATH, GIT_SYSTEM_CONFIG_PATH, agentEnv, caBundle, gitIdentityConfig } from './agent-env.ts';
+import { prepareProject, preflightFailure, statusForTokenFailure, type PreparedProject } from './preflight.ts';
+import { createRunLog, type RunLog } from './run-log.ts';
+import type { RunSettings } from './settings.ts';
+
+export type PipelineDeps = {
+  runs: RunStore;
+  connections: ConnectionStore;
+  vault: Vault;
+  gitlab: GitLabClientFactory;
+  sandbox: SandboxDriver;
+  clock: Clock;
+  settings: RunSettings;
+  outboundPolicy: OutboundPolicy;
+};
+
+const LS_REMOTE_TIMEOUT_MS = 120_000;
+const CLONE_TIMEOUT_MS = 15 * 60_000;
+/** GitLab's clock and ours may disagree a little; merge requests and issues are looked up from this much earlier. */
+const CLOCK_SKEW_MS = 5_000;
+
+/** The directory holding everything of one run on the host. */
+export function runDir(settings: RunSettings, runId: string): string {
+  return path.join(settings.workDir, runId);
+}
+
+const API_SCOPES = ['api', 'read_api'];
+
+/**
+ * Executes one queued run through the pipeline in DESIGN.md: preparing → cloning → running → collecting →
+ * a final status. State is persisted at every step; the token is decrypted here, lives in memory only,
+ * and is scrubbed from everything the run logs. Never throws: every failure ends as a failed run.
+ */
+export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortSignal): Promise<Run> {
+  const { runs, clock } = deps;
+  let run = queued;
+  // The token is decrypted first so the log's scrubber knows it before anything could print it.
+  const opened = await openConnection(deps, run).then(
+    (value) => ({ ok: true as const, ...value }),
+    (failure: unknown) => ({ ok: false as const, failure }),
+  );
+  const log: RunLog = createRunLog({ runId: run.id, store: runs, secrets: opened.ok ? [opened.token] : [], now: () => clock.now() });
+  let session: SandboxSession | null = null;
+  let client: GitLabClient | null = null;
+  const update = async (patch: Partial<Run>) => {
+    run = await runs.updateRun(run.id, patch);
+  };
+  const step = async (status: RunStatus, line: string, patch: Partial<Run> = {}) => {
+    if (signal.aborted) throw new ForgelinkError('canceled', 'The run was canceled.');
+    log.system(line);
+    await update({ status, ...patch });
+  };
+
+  const startedAt = clock.now();
+  let status: RunStatus = 'failed';
+  let error: RunError | null = null;
+  let exitCode: number | null = null;
+  let outputs: RunOutputs = run.outputs;
+  const warnings: Warning[] = [];
+
+  try {
+    await step('preparing', `Preparing run ${run.id}: ${run.project}${run.branch ? ` (${run.branch})` : ''}`, {
+      startedAt: startedAt.toISOString(),
+    });
+    if (!opened.ok) throw opened.failure;
+    const { connection, token } = opened;
+    client = deps.gitlab({ baseUrl: connection.baseUrl, caPem: connection.caPem }, { token, kind: connection.kind });
+    const canUseApi = connection.scopes.some((scope) => API_SCOPES.includes(scope));
+
+    let prepared: PreparedProject;
+    try {
+      if (connection.kind === 'pat') await assertTokenUsable(client);
+      prepared = await prepareProject({ client, connection, project: run.project, branch: run.branch, canUseApi });
+    } catch (failure) {
+      if (failure instanceof UpstreamError) {
+        const connectionStatus = statusForTokenFailure(failure);
+        if (connectionStatus !== null) {
+          await deps.connections.updateConnection(run.userId, connection.id, {
+            status: connectionStatus,
+            statusReason: failure.message,
+            checkedAt: clock.now().toISOString(),
+          });
+        }
+      }
+      throw preflightFailure(failure, connection, run.project);
+    }
+    warnings.push(...prepared.warnings);
+    for (const warning of prepared.warnings) log.system(`Warning: ${warning.message}`);
+    if (!canUseApi) log.system('The token cannot use the API: project access and branch protection are checked by git only.');
+    await update({
+      projectId: prepared.projectId,
+      projectPath: prepared.projectPath,
+      projectWebUrl: prepared.projectWebUrl,
+      warnings,
+    });
+
+    const workspaceDir = path.join(runDir(deps.settings, run.id), 'workspace');
+    await mkdir(workspaceDir, { recursive: true, mode: 0o700 });
+    const files: Record<string, string> = {
+      [GIT_SYSTEM_CONFIG_PATH]: gitIdentityConfig(connection.account, connection.host),
+    };
+    if (connection.caPem !== null) files[CA_BUNDLE_PATH] = caBundle(connection.caPem);
+    const allowlist = [originOfBaseUrl(connection.baseUrl), ...deps.settings.extraHosts, ...run.allowHosts];
+    session = await deps.sandbox.create({
+      runId: run.id,
+      workspaceDir,
+      allowlist,
+      outboundPolicy: deps.outboundPolicy,
+      files,
+    });
+    const env = agentEnv({ runId: run.id, baseUrl: connection.baseUrl, token, hasCa: connection.caPem !== null });
+    log.system(`Sandbox ready; network allowlist: ${allowlist.join(', ')}`);
+
+    const before = await lsRemote(session, env, prepared.cloneUrl, log, signal);
+    const baseBranch = prepared.baseBranch ?? before.head;
+    if (baseBranch === null) throw new ForgelinkError('empty_repository', `${prepared.projectPath} has no commits yet, so there is nothing to clone.`);
+    if (!before.refs.has(`refs/heads/${baseBranch}`)) {
+      throw new ForgelinkError('branch_not_found', `Branch ${baseBranch} does not exist in ${prepared.projectPath}.`);
+    }
+
+    await step('cloning', `Cloning ${prepared.projectPath} (${baseBranch})`, { baseBranch });
+    const clone = await session.exec({
+      command: ['git', 'clone', '--quiet', '--branch', baseBranch, '--', prepared.cloneUrl, '/workspace'],
+      env,
+      cwd: '/',
+      timeoutMs: CLONE_TIMEOUT_MS,
+      signal,
+      onOutput: (chunk, stream) => log.output(chunk, stream),
+    });
+    throwIfStopped(clone, signal, 'clone');
+    if (clone.exitCode !== 0) throw new ForgelinkError('clone_failed', `git clone failed with exit code ${clone.exitCode}; the log shows git's message.`);
+
+    const remaining = run.timeoutMs - (clock.now().getTime() - startedAt.getTime());
+    await step('running', `Running: ${run.command.join(' ')}`);
+    const agent = await session.exec({
+      command: run.command,
+      env,
+      timeoutMs: Math.max(remaining, 1_000),
+      signal,
+      onOutput: (chunk, stream) => log.output(chunk, stream),
+    });
+    exitCode = agent.exitCode;
+    if (agent.canceled || signal.aborted) {
+      status = 'canceled';
+      error = { code: 'canceled', message: 'The run was canceled.' };
+    } else if (agent.timedOut) {
+      status = 'timed_out';
+      error = { code: 'timed_out', message: `The agent did not finish within ${Math.round(run.timeoutMs / 1000)} seconds and was stopped.` };
+    } else if (agent.exitCode === 0) {
+      status = 'succeeded';
+    } else if (agent.exitCode === 127) {
+      error = {
+        code: 'command_not_found',
+        message: `The agent command "${run.command[0]}" was not found in the sandbox (PATH=${env.PATH}).`,
+      };
+    } else {
+      error = { code: 'agent_failed', message: `The agent exited with ${agent.signal ? `signal ${agent.signal}` : `code ${agent.exitCode}`}.` };
+    }
+    log.system(`Agent finished: ${status === 'succeeded' ? 'success' : error?.message}`);
+
+    // Whatever the agent's end, what it pushed is real: collect it (without the cancel signal).
+    await update({ status: 'collecting' });
+    log.system('Collecting outputs');
+    const after = await lsRemote(session, env, prepared.cloneUrl, log, AbortSignal.timeout(LS_REMOTE_TIMEOUT_MS));
+    outputs = await collectOutputs({
+      client,
+      canUseApi,
+      accountId: connection.account?.id ?? null,
+      projectId: prepared.projectId,
+      projectWebUrl: prepared.projectWebUrl,
+      before: before.refs,
+      after: after.refs,
+      transcript: log.transcript(),
+      since: new Date(startedAt.getTime() - CLOCK_SKEW_MS),
+      log,
+    });
+  } catch (failure) {
+    if (signal.aborted) {
+      status = 'canceled';
+      error = { code: 'canceled', message: 'The run was canceled.' };
+    } else if (failure instanceof ForgelinkError) {
+      status = failure.code === 'timed_out' ? 'timed_out' : 'failed';
+      error = { code: failure.code, message: failure.message };
+    } else {
+      status = 'failed';
+      error = { code: 'internal', message: 'forgelink failed while running this run; the server log has details.' };
+      log.system(`Internal error: ${failure instanceof Error ? failure.message : String(failure)}`);
+    }
+    log.system(`Run ${status}: ${error.message}`);
+  } finally {
+    await session?.destroy().catch(() => {});
+    await client?.close().catch(() => {});
+    await rm(runDir(deps.settings, run.id), { recursive: true, force: true }).catch(() => {});
+  }
+
+  log.system(summary(status, outputs));
+  await log.close();
+  await update({
+    status,
+    error,
+    exitCode,
+    outputs,
+    warnings,
+    egress: session?.egress() ?? run.egress,
+    finishedAt: clock.now().toISOString(),
+  });
+  return run;
+}
+
+/** The run's connection and its decrypted token. */
+async function openConnection(deps: PipelineDeps, run: Run): Promise<{ connection: Connection; token: string }> {
+  const connection = await deps.connections.getConnection(run.userId, run.connectionId);
+  if (connection === null) {
+    throw new ForgelinkError('connection_not_found', `Connection ${run.connectionId} does not exist (it may have been disconnected).`);
+  }
+  const secret = await deps.connections.getSecret(run.userId, connection.id, 'token');
+  if (secret === null) throw new ForgelinkError('token_missing', `Connection ${connection.id} has no stored token.`);
+  return { connection, token: deps.vault.open(secret.sealed, bindingForSecret(secret)) };
+}
+
+/** Only a personal access token can be inspected; a revoked or expired one fails here with a clear reason. */
+async function assertTokenUsable(client: GitLabClient): Promise<void> {
+  const info = await client.inspectToken();
+  if (info === null) return;
+  if (info.revoked) throw new UpstreamError('token_revoked', 'GitLab says this token was revoked.');
+  if (!info.active) throw new UpstreamError('token_expired', `GitLab says this token is no longer active${info.expiresAt ? ` (expiry ${info.expiresAt})` : ''}.`);
+}
+
+function throwIfStopped(exit: { timedOut: boolean; canceled: boolean }, signal: AbortSignal, what: string): void {
+  if (exit.canceled || signal.aborted) throw new ForgelinkError('canceled', 'The run was canceled.');
+  if (exit.timedOut) throw new ForgelinkError('timed_out', `git ${what} did not finish in time.`);
+}
+
+/** `git ls-remote --symref`: every branch with its commit, and the branch HEAD points to. */
+async function lsRemote(
+  session: SandboxSession,
+  env: Record<string, string>,
+  cloneUrl: string,
+  log: RunLog,
+  signal: AbortSignal,
+): Promise<{ refs: Map<string, string>; head: string | null }> {
+  let stdout = '';
+  const exit = await session.exec({
+    command: ['git', 'ls-remote', '--symref', '--', cloneUrl, 'HEAD', 'refs/heads/*'],
+    env,
+    cwd: '/',
+    timeoutMs: LS_REMOTE_TIMEOUT_MS,
+    signal,
+    onOutput: (chunk, stream) => {
+      if (stream === 'stdout') stdout += chunk;
+      else log.output(chunk, stream);
+    },
+  });
+  throwIfStopped(exit, signal, 'ls-remote');
+  if (exit.exitCode !== 0) {
+    throw new ForgelinkError(
+      'repository_unreachable',
+      `git could not list ${cloneUrl} (exit code ${exit.exitCode}): the log shows git's message. Check the project path and that the token may read the repository.`,
+    );
+  }
+  const head = /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(stdout)?.[1] ?? null;
+  return { refs: parseLsRemote(stdout), head };
+}
+
+async function collectOutputs(input: {
+  client: GitLabClient;
+  canUseApi: boolean;
+  accountId: number | null;
+  projectId: number | null;
+  projectWebUrl: string;
+  before: Map<string, string>;
+  after: Map<string, string>;
+  transcript: string;
+  since: Date;
+  log: RunLog;
+}): Promise<RunOutputs> {
+  const branches = diffBranches(input.before, input.after);
+  const pushMergeRequests = parsePushReplies(input.transcript).filter((reply) => reply.kind === 'view');
+  let apiMergeRequests: Awaited<ReturnType<GitLabClient['mergeRequests']>> = [];
+  let issues: Awaited<ReturnType<GitLabClient['issues']>> = [];
+  if (input.canUseApi && input.accountId !== null && input.projectId !== null) {
+    const filter = { authorId: input.accountId, createdAfter: input.since.toISOString() };
+    try {
+      apiMergeRequests = await input.client.mergeRequests(input.projectId, filter);
+      issues = await input.client.issues(input.projectId, filter);
+    } catch (error) {
+      input.log.system(`Could not list merge requests and issues: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return mergeOutputs({ branches, apiMergeRequests, pushMergeRequests, issues, projectWebUrl: input.projectWebUrl });
+}
+
+function summary(status: RunStatus, outputs: RunOutputs): string {
+  const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+  return `Run ${status}: ${count(outputs.branches.length, 'branch', 'branches')}, ${count(outputs.mergeRequests.length, 'merge request', 'merge requests')}, ${count(outputs.issues.length, 'issue', 'issues')}`;
+}

@@ -1,0 +1,13 @@
+/** Operator settings for runs (read by config/, passed in by main.ts). */
+export type RunSettings = {
+  /** Where run workspaces live: `<dataDir>/runs`. */
+  workDir: string;
+  /** Runs executing at once in this process; the rest wait in the queue. */
+  concurrency: number;
+  defaultTimeoutMs: number;
+  maxTimeoutMs: number;
+  /** Origins every run may reach besides its GitLab (`registry.npmjs.org:443`). */
+  extraHosts: string[];
+  /** Patterns of origins a run may add with `--allow-host` (`*` for any; empty for none). */
+  userHostPatterns: string[];
+};
