@@ -1,8 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import { createConnectionService } from '../../src/connections/index.ts';
 import { generateApiKey, hashApiKey, newId, type Clock } from '../../src/core/index.ts';
 import { createGitLabProbe, gitlabClientFactory } from '../../src/gitlab/index.ts';
+import { createRunService, type RunService, type RunSettings } from '../../src/runs/index.ts';
+import { createBubblewrapDriver } from '../../src/sandbox/index.ts';
 import { createApp, createLogger, type App } from '../../src/server/index.ts';
 import type { Storage } from '../../src/storage/index.ts';
 import { createVault } from '../../src/vault/index.ts';
@@ -14,6 +20,9 @@ export type TestUser = { id: string; name: string; apiKey: string };
 export type TestForgelink = {
   app: App;
   storage: Storage;
+  runs: RunService;
+  /** Where run workspaces and sandboxes live. */
+  workDir: string;
   /** Every log line the app wrote. */
   logs: string[];
   addUser(name: string): Promise<TestUser>;
@@ -22,7 +31,12 @@ export type TestForgelink = {
   close(): Promise<void>;
 };
 
-export async function startForgelink(options: { database?: 'sqlite' | 'postgres'; clock?: Clock } = {}): Promise<TestForgelink> {
+/** The example agents, mounted read-only into every test sandbox. */
+export const EXAMPLES_DIR = fileURLToPath(new URL('../../examples/agents', import.meta.url));
+
+export async function startForgelink(
+  options: { database?: 'sqlite' | 'postgres'; clock?: Clock; runs?: Partial<RunSettings> } = {},
+): Promise<TestForgelink> {
   const db = databases().find((candidate) => candidate.name === (options.database ?? 'sqlite'));
   if (db === undefined) throw new Error('unknown database');
   const storage = await db.open();
@@ -50,11 +64,34 @@ export async function startForgelink(options: { database?: 'sqlite' | 'postgres'
     newId: () => newId('con'),
     allowHttp: false,
   });
-  const app = createApp({ users: storage.users, connections, logger, version: 'test' });
+  const workDir = await mkdtemp(path.join(tmpdir(), 'forgelink-runs-'));
+  const runs = createRunService({
+    runs: storage.runs,
+    connections: storage.connections,
+    vault,
+    gitlab: gitlabClientFactory(policy, transport),
+    sandbox: createBubblewrapDriver({ stateDir: path.join(workDir, 'sandboxes'), extraReadOnlyPaths: [EXAMPLES_DIR], logger }),
+    clock,
+    settings: {
+      workDir: path.join(workDir, 'runs'),
+      concurrency: 2,
+      defaultTimeoutMs: 120_000,
+      maxTimeoutMs: 600_000,
+      extraHosts: [],
+      userHostPatterns: [],
+      ...options.runs,
+    },
+    outboundPolicy: policy,
+    newId: () => newId('run'),
+    onError: (error) => logs.push(`run error: ${String(error)}\n`),
+  });
+  const app = createApp({ users: storage.users, connections, runs, logger, version: 'test' });
 
   return {
     app,
     storage,
+    runs,
+    workDir,
     logs,
     async addUser(name) {
       const apiKey = generateApiKey();
@@ -85,6 +122,10 @@ export async function startForgelink(options: { database?: 'sqlite' | 'postgres'
       }
       return { status: response.status, json, text };
     },
-    close: () => storage.close(),
+    async close() {
+      await runs.stop();
+      await storage.close();
+      await rm(workDir, { recursive: true, force: true });
+    },
   };
 }

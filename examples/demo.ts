@@ -1,0 +1,119 @@
+/**
+ * `npm run demo`: forgelink end to end on a machine with no GitLab. Starts the fake GitLab (HTTPS with
+ * its own CA), starts `forgelink serve` on a fresh data dir, creates a user, connects two tokens (an api
+ * token, and a push-only one), runs the scripted example agent in a sandbox with each, and prints what
+ * the agent produced. Every step is the CLI a user would type.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startFakeGitLab } from '../testing/fake-gitlab/index.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const main = path.join(root, 'src/main.ts');
+const agentsDir = path.join(root, 'examples/agents');
+
+function say(text: string): void {
+  process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m\n`);
+}
+
+function forgelink(args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<{ code: number | null; stdout: string }> {
+  process.stdout.write(`$ forgelink ${args.map((arg) => (/\s/.test(arg) ? `'${arg}'` : arg)).join(' ')}\n`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [main, ...args], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout }));
+    child.stdin.end(stdin);
+  });
+}
+
+async function mustSucceed(args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<string> {
+  const result = await forgelink(args, env, stdin);
+  if (result.code !== 0) throw new Error(`forgelink ${args[0]} failed (exit ${result.code})`);
+  return result.stdout;
+}
+
+async function demo(): Promise<void> {
+  const home = await mkdtemp(path.join(tmpdir(), 'forgelink-demo-'));
+  const gitlab = await startFakeGitLab({ tls: true, basePath: '/gitlab' });
+  let server: ReturnType<typeof spawn> | null = null;
+  try {
+    say(`Fake GitLab at ${gitlab.baseUrl} (private CA)`);
+    const bot = gitlab.addUser({ username: 'agent-bot', name: 'Agent Bot' });
+    gitlab.addProject({ path: 'acme/platform/api', members: [{ userId: bot.id, accessLevel: 30 }] });
+    const apiToken = gitlab.addToken(bot.id, { scopes: ['api', 'read_user'], expiresAt: '2027-05-31', name: 'forgelink-demo' });
+    const pushToken = gitlab.addToken(bot.id, { scopes: ['read_repository', 'write_repository'], expiresAt: '2027-05-31' });
+    process.stdout.write('user @agent-bot (Developer on acme/platform/api), two tokens: api+read_user, and write_repository only\n');
+
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: home,
+      XDG_CONFIG_HOME: path.join(home, 'config'),
+      FORGELINK_DATA_DIR: path.join(home, 'data'),
+      // The fake GitLab listens on loopback, which forgelink refuses unless the operator allows it.
+      FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8',
+      FORGELINK_SANDBOX_MOUNTS: agentsDir,
+      FORGELINK_LOG_LEVEL: 'warn',
+    };
+
+    say('Create a user and start the server');
+    const user = JSON.parse(await mustSucceed(['admin', 'user', 'add', 'alice', '--json'], env)) as { apiKey: string };
+    const listening = spawn(process.execPath, [main, 'serve'], {
+      env: { ...env, FORGELINK_LISTEN: '127.0.0.1:0', FORGELINK_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    server = listening;
+    const url = await new Promise<string>((resolve, reject) => {
+      let seen = '';
+      listening.stdout?.on('data', (chunk: Buffer) => {
+        seen += chunk.toString();
+        const match = /listening on (http:\/\/[^"\s]+)/.exec(seen);
+        if (match) resolve(match[1] as string);
+      });
+      listening.on('exit', (code) => reject(new Error(`forgelink serve exited with ${code}`)));
+    });
+    process.stdout.write(`forgelink serving at ${url}\n`);
+    await mustSucceed(['login', '--server', url], env, user.apiKey);
+
+    say('Connect GitLab with the api token (read from stdin, never an argument)');
+    const api = JSON.parse(
+      await mustSucceed(['connect', 'gitlab', '--url', gitlab.baseUrl, '--ca-file', gitlab.caFile as string, '--label', 'api bot', '--token-stdin', '--json'], env, apiToken),
+    ) as { id: string };
+    process.stdout.write(await mustSucceed(['connections', 'show', api.id], env));
+
+    say('Connect the push-only token too');
+    const push = JSON.parse(
+      await mustSucceed(['connect', 'gitlab', '--url', gitlab.baseUrl, '--ca-file', gitlab.caFile as string, '--label', 'push-only bot', '--token-stdin', '--json'], env, pushToken),
+    ) as { id: string };
+    process.stdout.write(await mustSucceed(['connections', 'list'], env));
+
+    say('Projects the api connection may work on');
+    process.stdout.write(await mustSucceed(['projects', api.id], env));
+
+    for (const [connection, what] of [
+      [api.id, 'the api token: merge request and issue through the API'],
+      [push.id, 'the push-only token: merge request through git push options'],
+    ] as const) {
+      say(`Run the scripted agent with ${what}`);
+      process.stdout.write(
+        await mustSucceed(['run', '--connection', connection, '--project', 'acme/platform/api', '--', 'python3', path.join(agentsDir, 'scripted-agent.py')], env),
+      );
+    }
+
+    say('Runs so far');
+    process.stdout.write(await mustSucceed(['runs', 'list'], env));
+  } finally {
+    server?.kill('SIGTERM');
+    await new Promise((resolve) => (server && server.exitCode === null ? server.once('exit', resolve) : resolve(null)));
+    await gitlab.close();
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
+await demo();
