@@ -61,6 +61,50 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('secrets_owner_id_index').on('secrets').column('owner_id').execute();
     },
   },
+  '0002_runs': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('runs')
+        .addColumn('id', 'text', (col) => col.primaryKey())
+        .addColumn('user_id', 'text', (col) => col.notNull().references('users.id'))
+        // Deliberately not a foreign key: deleting a connection must not delete, or be blocked by, the record
+        // of what its runs did.
+        .addColumn('connection_id', 'text', (col) => col.notNull())
+        .addColumn('project', 'text', (col) => col.notNull())
+        .addColumn('project_id', 'bigint')
+        .addColumn('project_path', 'text')
+        .addColumn('project_web_url', 'text')
+        .addColumn('branch', 'text')
+        .addColumn('base_branch', 'text')
+        .addColumn('command', 'text', (col) => col.notNull())
+        .addColumn('allow_hosts', 'text', (col) => col.notNull())
+        .addColumn('timeout_ms', 'bigint', (col) => col.notNull())
+        .addColumn('status', 'text', (col) => col.notNull())
+        .addColumn('error', 'text')
+        .addColumn('exit_code', 'integer')
+        .addColumn('warnings', 'text', (col) => col.notNull())
+        .addColumn('outputs', 'text', (col) => col.notNull())
+        .addColumn('egress', 'text', (col) => col.notNull())
+        .addColumn('created_at', 'text', (col) => col.notNull())
+        .addColumn('started_at', 'text')
+        .addColumn('finished_at', 'text')
+        .execute();
+      // `GET /runs`: one user's runs, newest first.
+      await db.schema.createIndex('runs_user_id_created_at_index').on('runs').columns(['user_id', 'created_at']).execute();
+      // Workers and restart recovery look runs up by status.
+      await db.schema.createIndex('runs_status_index').on('runs').column('status').execute();
+
+      await db.schema
+        .createTable('run_logs')
+        .addColumn('run_id', 'text', (col) => col.notNull().references('runs.id'))
+        .addColumn('seq', 'integer', (col) => col.notNull())
+        .addColumn('at', 'text', (col) => col.notNull())
+        .addColumn('stream', 'text', (col) => col.notNull())
+        .addColumn('text', 'text', (col) => col.notNull())
+        .addPrimaryKeyConstraint('run_logs_pk', ['run_id', 'seq'])
+        .execute();
+    },
+  },
 };
 
 /** Applies every pending migration; throws with the failing migration's error. */

@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Dialect } from 'kysely';
 import pg from 'pg';
-import type { Clock, ConnectionStore, UserStore } from '../core/index.ts';
+import type { Clock, ConnectionStore, RunStore, UserStore } from '../core/index.ts';
 import { createConnectionStore } from './connections.ts';
 import { migrateToLatest } from './migrations.ts';
+import { createRunStore } from './runs.ts';
 import { createSqliteDialect } from './sqlite-dialect.ts';
 import type { DatabaseSchema } from './tables.ts';
 import { createUserStore } from './users.ts';
@@ -25,6 +26,7 @@ export type Storage = {
   db: Kysely<DatabaseSchema>;
   users: UserStore;
   connections: ConnectionStore;
+  runs: RunStore;
   close(): Promise<void>;
 };
 
@@ -45,6 +47,7 @@ export async function openStorage(options: StorageOptions): Promise<Storage> {
     db,
     users: createUserStore(db),
     connections: createConnectionStore(db, options.clock ?? systemClock),
+    runs: createRunStore(db, kind),
     close: () => db.destroy(),
   };
 }

@@ -43,8 +43,52 @@ export type SecretsTable = {
   updated_at: string;
 };
 
+// PostgreSQL's `pg` hands out bigint columns as strings (they may exceed 2^53); SQLite gives numbers.
+type BigIntColumn = ColumnType<number | string, number, number>;
+
+export type RunsTable = {
+  id: string;
+  user_id: string;
+  /** Not a foreign key: a run's record outlives its connection's deletion. */
+  connection_id: string;
+  project: string;
+  project_id: ColumnType<number | string | null, number | null, number | null>;
+  project_path: string | null;
+  project_web_url: string | null;
+  branch: string | null;
+  base_branch: string | null;
+  /** JSON array of strings. */
+  command: string;
+  /** JSON array of origins. */
+  allow_hosts: string;
+  timeout_ms: BigIntColumn;
+  status: string;
+  /** JSON of `RunError`, or null. */
+  error: string | null;
+  exit_code: number | null;
+  /** JSON array of `Warning`. */
+  warnings: string;
+  /** JSON of `RunOutputs`. */
+  outputs: string;
+  /** JSON of `{ allowed, refused }`. */
+  egress: string;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+};
+
+export type RunLogsTable = {
+  run_id: string;
+  seq: number;
+  at: string;
+  stream: string;
+  text: string;
+};
+
 export type DatabaseSchema = {
   users: UsersTable;
   connections: ConnectionsTable;
   secrets: SecretsTable;
+  runs: RunsTable;
+  run_logs: RunLogsTable;
 };

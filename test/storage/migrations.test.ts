@@ -1,9 +1,32 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { sql } from 'kysely';
-import { openStorage } from '../../src/storage/index.ts';
+import { join } from 'node:path';
+import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { openStorage, SQLITE_FILENAME, type StorageOptions } from '../../src/storage/index.ts';
+import { createConnectionStore } from '../../src/storage/connections.ts';
+import { migrations } from '../../src/storage/migrations.ts';
+import type { DatabaseSchema } from '../../src/storage/tables.ts';
+import { createUserStore } from '../../src/storage/users.ts';
+import { createSqliteDialect } from '../../src/storage/sqlite-dialect.ts';
 import { databases } from '../support/databases.ts';
-import { newUser } from '../support/records.ts';
+import { newConnection, newSecret, newUser } from '../support/records.ts';
+import { newRun } from './run-records.ts';
+
+/** The database behind `options`, migrated only up to and including `name`, as an older forgelink left it. */
+async function migrateOnlyTo(options: StorageOptions, name: string): Promise<void> {
+  const dialect = options.databaseUrl
+    ? new PostgresDialect({ pool: new pg.Pool({ connectionString: options.databaseUrl, max: 1 }) })
+    : createSqliteDialect({ path: join(options.dataDir, SQLITE_FILENAME) });
+  const db = new Kysely<unknown>({ dialect });
+  try {
+    const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+    const { error } = await migrator.migrateTo(name);
+    if (error !== undefined) throw error;
+  } finally {
+    await db.destroy();
+  }
+}
 
 for (const db of databases()) {
   describe(`migrations on ${db.name}`, () => {
@@ -19,9 +42,51 @@ for (const db of databases()) {
         try {
           assert.equal((await second.users.findUserByName(user.name))?.id, user.id);
           const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(second.db);
-          assert.deepEqual(applied.rows.map((row) => row.name), ['0001_users_connections_secrets']);
+          assert.deepEqual(applied.rows.map((row) => row.name), Object.keys(migrations).sort());
         } finally {
           await second.close();
+        }
+      } finally {
+        await target.dispose();
+      }
+    });
+
+    test('upgrading a database of the first version keeps its data and adds runs', async () => {
+      const target = await db.createTarget();
+      try {
+        await migrateOnlyTo(target.options, '0001_users_connections_secrets');
+        // Written through the stores' current code, which only touches tables the first version has.
+        const old = new Kysely<DatabaseSchema>({
+          dialect: target.options.databaseUrl
+            ? new PostgresDialect({ pool: new pg.Pool({ connectionString: target.options.databaseUrl, max: 1 }) })
+            : createSqliteDialect({ path: join(target.options.dataDir, SQLITE_FILENAME) }),
+        });
+        const user = newUser();
+        const connection = newConnection(user.id);
+        const secret = newSecret(connection, 'token', 'sealed-value');
+        try {
+          const before = await sql<{ name: string }>`select name from kysely_migration`.execute(old);
+          assert.deepEqual(before.rows.map((row) => row.name), ['0001_users_connections_secrets']);
+          await createUserStore(old).createUser(user);
+          await createConnectionStore(old, { now: () => new Date() }).createConnection(connection, [secret]);
+        } finally {
+          await old.destroy();
+        }
+
+        const upgraded = await openStorage(target.options);
+        try {
+          assert.deepEqual(await upgraded.connections.getConnection(user.id, connection.id), connection);
+          assert.equal((await upgraded.users.findUserByName(user.name))?.id, user.id);
+          assert.deepEqual(await upgraded.connections.getSecret(user.id, connection.id, 'token'), secret);
+          const run = newRun(user.id, { connectionId: connection.id });
+          await upgraded.runs.createRun(run);
+          await upgraded.runs.appendLog(run.id, [{ at: run.createdAt, stream: 'system', text: 'started' }]);
+          assert.deepEqual(await upgraded.runs.getRun(user.id, run.id), run);
+          assert.equal((await upgraded.runs.readLog(run.id)).length, 1);
+          const after = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(upgraded.db);
+          assert.deepEqual(after.rows.map((row) => row.name), Object.keys(migrations).sort());
+        } finally {
+          await upgraded.close();
         }
       } finally {
         await target.dispose();

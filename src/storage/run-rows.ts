@@ -1,0 +1,95 @@
+import type { Insertable, Selectable, Updateable } from 'kysely';
+import type { Run, RunLogEntry } from '../core/index.ts';
+import {
+  EgressJson,
+  LogStreamColumn,
+  OutputsJson,
+  RunErrorJson,
+  RunStatusColumn,
+  StringsJson,
+  WarningsJson,
+} from './schema.ts';
+import type { RunLogsTable, RunsTable } from './tables.ts';
+
+export type RunPatch = Partial<Omit<Run, 'id' | 'userId' | 'createdAt'>>;
+
+/** Rows are parsed, not trusted, as for connections (rows.ts). */
+export function runFromRow(row: Selectable<RunsTable>): Run {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    connectionId: row.connection_id,
+    project: row.project,
+    projectId: row.project_id === null ? null : Number(row.project_id),
+    projectPath: row.project_path,
+    projectWebUrl: row.project_web_url,
+    branch: row.branch,
+    baseBranch: row.base_branch,
+    command: StringsJson.parse(JSON.parse(row.command)),
+    allowHosts: StringsJson.parse(JSON.parse(row.allow_hosts)),
+    timeoutMs: Number(row.timeout_ms),
+    status: RunStatusColumn.parse(row.status),
+    error: row.error === null ? null : RunErrorJson.parse(JSON.parse(row.error)),
+    exitCode: row.exit_code,
+    warnings: WarningsJson.parse(JSON.parse(row.warnings)),
+    outputs: OutputsJson.parse(JSON.parse(row.outputs)),
+    egress: EgressJson.parse(JSON.parse(row.egress)),
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+export function runToRow(run: Run): Insertable<RunsTable> {
+  return {
+    id: run.id,
+    user_id: run.userId,
+    connection_id: run.connectionId,
+    project: run.project,
+    project_id: run.projectId,
+    project_path: run.projectPath,
+    project_web_url: run.projectWebUrl,
+    branch: run.branch,
+    base_branch: run.baseBranch,
+    command: JSON.stringify(run.command),
+    allow_hosts: JSON.stringify(run.allowHosts),
+    timeout_ms: run.timeoutMs,
+    status: run.status,
+    error: run.error === null ? null : JSON.stringify(run.error),
+    exit_code: run.exitCode,
+    warnings: JSON.stringify(run.warnings),
+    outputs: JSON.stringify(run.outputs),
+    egress: JSON.stringify(run.egress),
+    created_at: run.createdAt,
+    started_at: run.startedAt,
+    finished_at: run.finishedAt,
+  };
+}
+
+/** The columns a patch changes; keys whose value is `undefined` are left alone. */
+export function runPatchToRow(patch: RunPatch): Updateable<RunsTable> {
+  const row: Updateable<RunsTable> = {};
+  if (patch.connectionId !== undefined) row.connection_id = patch.connectionId;
+  if (patch.project !== undefined) row.project = patch.project;
+  if (patch.projectId !== undefined) row.project_id = patch.projectId;
+  if (patch.projectPath !== undefined) row.project_path = patch.projectPath;
+  if (patch.projectWebUrl !== undefined) row.project_web_url = patch.projectWebUrl;
+  if (patch.branch !== undefined) row.branch = patch.branch;
+  if (patch.baseBranch !== undefined) row.base_branch = patch.baseBranch;
+  if (patch.command !== undefined) row.command = JSON.stringify(patch.command);
+  if (patch.allowHosts !== undefined) row.allow_hosts = JSON.stringify(patch.allowHosts);
+  if (patch.timeoutMs !== undefined) row.timeout_ms = patch.timeoutMs;
+  if (patch.status !== undefined) row.status = patch.status;
+  if (patch.error !== undefined) row.error = patch.error === null ? null : JSON.stringify(patch.error);
+  if (patch.exitCode !== undefined) row.exit_code = patch.exitCode;
+  if (patch.warnings !== undefined) row.warnings = JSON.stringify(patch.warnings);
+  if (patch.outputs !== undefined) row.outputs = JSON.stringify(patch.outputs);
+  if (patch.egress !== undefined) row.egress = JSON.stringify(patch.egress);
+  if (patch.startedAt !== undefined) row.started_at = patch.startedAt;
+  if (patch.finishedAt !== undefined) row.finished_at = patch.finishedAt;
+  return row;
+}
+
+export function logEntryFromRow(row: Selectable<RunLogsTable>): RunLogEntry {
+  return { seq: Number(row.seq), at: row.at, stream: LogStreamColumn.parse(row.stream), text: row.text };
+}

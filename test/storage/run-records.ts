@@ -1,0 +1,30 @@
+import { randomUUID } from 'node:crypto';
+import type { Run } from '../../src/core/index.ts';
+
+/** A queued run of `userId` with every optional field empty. */
+export function newRun(userId: string, overrides: Partial<Run> = {}): Run {
+  return {
+    id: randomUUID(),
+    userId,
+    connectionId: randomUUID(),
+    project: 'group/sub/app',
+    projectId: null,
+    projectPath: null,
+    projectWebUrl: null,
+    branch: null,
+    baseBranch: null,
+    command: ['sh', '-c', 'echo hi'],
+    allowHosts: [],
+    timeoutMs: 600_000,
+    status: 'queued',
+    error: null,
+    exitCode: null,
+    warnings: [],
+    outputs: { branches: [], mergeRequests: [], issues: [] },
+    egress: { allowed: [], refused: [] },
+    createdAt: new Date().toISOString(),
+    startedAt: null,
+    finishedAt: null,
+    ...overrides,
+  };
+}
