@@ -1,0 +1,341 @@
+import { spawn } from 'node:child_process';
+import { access, constants, mkdir, readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import {
+  ForgelinkError,
+  InputError,
+  type SandboxDriver,
+  type SandboxExec,
+  type SandboxExit,
+  type SandboxOptions,
+  type SandboxSession,
+} from '../core/index.ts';
+import { parseAllowlist } from './allowlist.ts';
+import { bwrapOptions, encodeArgs, type HostLayout } from './bwrap-args.ts';
+import { createEgressProxy } from './egress-proxy.ts';
+import { detectHostLayout } from './host-layout.ts';
+import {
+  createPidsCgroup,
+  findCgroupBase,
+  prlimitArgs,
+  removePidsCgroup,
+  resolveLimits,
+  type PidsCgroup,
+  type ResolvedLimits,
+} from './limits.ts';
+import { silentLogger, type SandboxLogger } from './logger.ts';
+import { childrenOf, pidNamespaceOf, processesInPidNamespace, signalAll, startTimeOf, tasksOfUid } from './processes.ts';
+import { checkFilePath, checkRunId, createRunDir, GENERATED_ETC, removeTree, staleRunDirs, type RunDir } from './run-dir.ts';
+import { SANDBOX_PATHS, sandboxEnv, wrapperScript } from './wrapper.ts';
+
+export type BubblewrapDriverOptions = {
+  /** Where per-run directories (proxy socket, home, generated files) live; created with mode 0700. */
+  stateDir: string;
+  /** The agent's uid and gid inside the sandbox (default 1000): never root there. */
+  uid?: number;
+  gid?: number;
+  /** Host paths bound read-only at the same path (an agent installed under /opt, say). */
+  extraReadOnlyPaths?: readonly string[];
+  /** The Node binary bound at /opt/forgelink/bin/node; default the one running forgelink; null for none. */
+  nodePath?: string | null;
+  /** Size of each command's /tmp tmpfs (default 512 MiB) and /dev/shm (default 64 MiB). */
+  tmpSizeBytes?: number;
+  shmSizeBytes?: number;
+  /** pids cgroup base: 'auto' (default) finds one, 'off' uses RLIMIT_NPROC only, or a directory. */
+  cgroup?: 'auto' | 'off' | string;
+  /** After SIGTERM on timeout or cancel, how long before SIGKILL (default 2 s). */
+  killGraceMs?: number;
+  hostname?: string;
+  bwrapPath?: string;
+  prlimitPath?: string;
+  logger?: SandboxLogger;
+};
+
+/** What the driver learns about the host once. */
+type HostFacts = { layout: HostLayout; cgroupBase: string | null; nodePath: string | null; hostUid: number };
+
+/** The host-side helpers run with this environment only; the agent's arrives inside via `--setenv`. */
+const HOST_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+const SOCAT = '/usr/bin/socat';
+/** `sh -c` that puts itself into the run's cgroup and then becomes prlimit → bwrap, so every descendant is counted. */
+const JOIN_CGROUP = 'echo $$ > "$1" && shift && exec "$@"';
+const UNIX_SOCKET_PATH_MAX = 107;
+
+/** Sandboxes on bubblewrap, one egress proxy per session (see bwrap-args.ts for what a sandbox holds). */
+export function createBubblewrapDriver(options: BubblewrapDriverOptions): SandboxDriver {
+  const logger = options.logger ?? silentLogger;
+  const uid = options.uid ?? 1000;
+  const gid = options.gid ?? 1000;
+  const bwrapPath = options.bwrapPath ?? '/usr/bin/bwrap';
+  const prlimitPath = options.prlimitPath ?? '/usr/bin/prlimit';
+  const stateDir = path.resolve(options.stateDir);
+  for (const [name, value] of [['uid', uid], ['gid', gid]] as const) {
+    if (!Number.isSafeInteger(value) || value < 1 || value > 65534) {
+      throw new InputError('invalid_sandbox_id', `${name} must be between 1 and 65534: the agent is never root.`, { field: name });
+    }
+  }
+  let facts: Promise<HostFacts> | null = null;
+
+  async function learnHost(): Promise<HostFacts> {
+    const missing: string[] = [];
+    for (const [file, pkg] of [[bwrapPath, 'bubblewrap'], [prlimitPath, 'util-linux'], [SOCAT, 'socat'], ['/bin/sh', 'dash']] as const) {
+      await access(file, constants.X_OK).catch(() => missing.push(`${file} (Debian package ${pkg})`));
+    }
+    if (missing.length > 0) {
+      throw new ForgelinkError('sandbox_unavailable', `Sandboxed runs need ${missing.join(', ')}; install them (apt-get install bubblewrap socat).`);
+    }
+    for (const extra of options.extraReadOnlyPaths ?? []) {
+      const reserved = ['/', '/proc', '/dev', '/tmp', SANDBOX_PATHS.workspace, SANDBOX_PATHS.home, SANDBOX_PATHS.runtime];
+      if (!path.isAbsolute(extra) || path.normalize(extra) !== extra || reserved.includes(extra)) {
+        throw new InputError('invalid_sandbox_path', `extraReadOnlyPaths: "${extra}" must be an absolute, normalised path other than ${reserved.join(', ')}.`);
+      }
+      await access(extra).catch(() => {
+        throw new InputError('invalid_sandbox_path', `extraReadOnlyPaths: "${extra}" does not exist.`);
+      });
+    }
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    const nodePath = options.nodePath === undefined ? process.execPath : options.nodePath;
+    const cgroupBase = await findCgroupBase(options.cgroup ?? 'auto');
+    const hostUid = process.getuid?.() ?? 0;
+    if (cgroupBase === null && hostUid === 0) {
+      logger.warn({}, 'sandbox: no pids cgroup available and forgelink runs as root, so the process limit is not enforced');
+    }
+    if (cgroupBase !== null) await sweepCgroups(cgroupBase);
+    return { layout: await detectHostLayout(), cgroupBase, nodePath, hostUid };
+  }
+
+  async function create(sandbox: SandboxOptions): Promise<SandboxSession> {
+    if (facts === null) {
+      facts = learnHost();
+      // A failed look (bwrap missing, say) is retried by the next create rather than remembered.
+      facts.catch(() => {
+        facts = null;
+      });
+    }
+    const host = await facts;
+    checkRunId(sandbox.runId);
+    const limits = resolveLimits(sandbox.limits);
+    const { entries, errors } = parseAllowlist(sandbox.allowlist);
+    if (errors.length > 0) throw new InputError('invalid_allowlist', `allowlist: ${errors.join('; ')}.`, { field: 'allowlist' });
+    for (const dest of Object.keys(sandbox.files ?? {})) checkFilePath(dest);
+    if (!path.isAbsolute(sandbox.workspaceDir) || !(await stat(sandbox.workspaceDir).catch(() => null))?.isDirectory()) {
+      throw new InputError('invalid_workspace', `workspaceDir "${sandbox.workspaceDir}" must be an existing directory, by absolute path.`, {
+        field: 'workspaceDir',
+      });
+    }
+    for (const name of await staleRunDirs(stateDir)) {
+      logger.info({ runId: name }, 'sandbox: removing the leftovers of a sandbox whose forgelink process is gone');
+      await removeTree(path.join(stateDir, name));
+    }
+    if (host.cgroupBase !== null) await sweepCgroups(host.cgroupBase);
+
+    const hostname = options.hostname ?? 'forgelink-sandbox';
+    const runDir = await createRunDir(stateDir, sandbox.runId, { uid, gid, hostname, wrapper: wrapperScript(), files: sandbox.files ?? {} });
+    let cgroup: PidsCgroup | null = null;
+    const proxy = createEgressProxy({ socketPath: runDir.proxySocket, allowlist: entries, outboundPolicy: sandbox.outboundPolicy, logger });
+    try {
+      if (Buffer.byteLength(runDir.proxySocket) > UNIX_SOCKET_PATH_MAX) {
+        throw new ForgelinkError('sandbox_path_too_long', `The sandbox state dir ${stateDir} is too deep for a unix socket path; choose a shorter one.`);
+      }
+      if (host.cgroupBase !== null) cgroup = await createPidsCgroup(host.cgroupBase, `${process.pid}-${sandbox.runId}`, limits.processes);
+      await proxy.listen();
+    } catch (error) {
+      await proxy.close().catch(() => {});
+      if (cgroup !== null) await removePidsCgroup(cgroup).catch(() => {});
+      await removeTree(runDir.root);
+      throw error;
+    }
+    return createSession({ sandbox, host, runDir, cgroup, limits, proxy, hostname });
+  }
+
+  function createSession(parts: {
+    sandbox: SandboxOptions;
+    host: HostFacts;
+    runDir: RunDir;
+    cgroup: PidsCgroup | null;
+    limits: ResolvedLimits;
+    proxy: ReturnType<typeof createEgressProxy>;
+    hostname: string;
+  }): SandboxSession {
+    const { sandbox, host, runDir, cgroup, limits, proxy, hostname } = parts;
+    const running = new Set<{ kill(): void; done: Promise<SandboxExit> }>();
+    let destroying: Promise<void> | null = null;
+
+    async function exec(request: SandboxExec): Promise<SandboxExit> {
+      if (destroying !== null) throw new ForgelinkError('sandbox_destroyed', `The sandbox of run ${sandbox.runId} was destroyed.`);
+      checkExec(request);
+      if (request.signal?.aborted) return { exitCode: null, signal: null, timedOut: false, canceled: true };
+      const plan = bwrapOptions({
+        uid,
+        gid,
+        hostname,
+        layout: host.layout,
+        generatedEtcDir: runDir.etcDir,
+        generatedEtc: GENERATED_ETC,
+        runtimeDir: runDir.runtimeDir,
+        homeDir: runDir.homeDir,
+        workspaceDir: sandbox.workspaceDir,
+        cwd: request.cwd ?? SANDBOX_PATHS.workspace,
+        tmpSizeBytes: options.tmpSizeBytes ?? 512 * 1024 ** 2,
+        shmSizeBytes: options.shmSizeBytes ?? 64 * 1024 ** 2,
+        files: runDir.files,
+        extraReadOnlyPaths: options.extraReadOnlyPaths ?? [],
+        nodePath: host.nodePath,
+        env: sandboxEnv(request.env),
+      });
+      const payload = encodeArgs(plan);
+      // RLIMIT_NPROC counts every task of the host uid and is ignored for root (see limits.ts).
+      const nproc = cgroup !== null || host.hostUid === 0 ? null : limits.processes + (await tasksOfUid(host.hostUid));
+      const argv = [
+        ...(cgroup !== null ? ['/bin/sh', '-c', JOIN_CGROUP, 'forgelink-sandbox', cgroup.procsFile] : []),
+        prlimitPath,
+        ...prlimitArgs(limits, nproc),
+        '--',
+        bwrapPath,
+        '--args',
+        '3',
+        '--',
+        '/bin/sh',
+        SANDBOX_PATHS.wrapper,
+        ...request.command,
+      ];
+      const execution = start(argv as [string, ...string[]], payload, request);
+      running.add(execution);
+      try {
+        return await execution.done;
+      } finally {
+        running.delete(execution);
+      }
+    }
+
+    function start(argv: [string, ...string[]], payload: Buffer, request: SandboxExec): { kill(): void; done: Promise<SandboxExit> } {
+      const child = spawn(argv[0], argv.slice(1), {
+        cwd: '/',
+        env: HOST_ENV,
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+        detached: true,
+      });
+      const argsPipe = child.stdio[3] as Writable;
+      argsPipe.on('error', () => {});
+      argsPipe.end(payload);
+      for (const [stream, name] of [[child.stdout, 'stdout'], [child.stderr, 'stderr']] as const) {
+        (stream as Readable).setEncoding('utf8');
+        (stream as Readable).on('data', (chunk: string) => request.onOutput?.(chunk, name));
+      }
+      let timedOut = false;
+      let canceled = false;
+      let exited = false;
+      let stopping: Promise<void> | null = null;
+
+      function killGroup(): void {
+        if (exited || child.pid === undefined) return;
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+      }
+
+      /** SIGTERM to everything inside (not to bwrap: its death SIGKILLs the rest at once), then SIGKILL. */
+      async function stop(graceMs: number): Promise<void> {
+        if (child.pid === undefined) return;
+        if (graceMs > 0) {
+          const inside = await sandboxProcesses(child.pid);
+          signalAll(inside, 'SIGTERM');
+          await Promise.race([exitedPromise, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+        }
+        killGroup();
+      }
+
+      function stopOnce(graceMs: number): void {
+        stopping ??= stop(graceMs).catch((error: unknown) => {
+          logger.warn({ runId: sandbox.runId, err: String(error) }, 'sandbox: stopping a command failed');
+          killGroup();
+        });
+      }
+
+      const exitedPromise = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      const timer = setTimeout(() => {
+        timedOut = true;
+        stopOnce(options.killGraceMs ?? 2000);
+      }, request.timeoutMs);
+      const onAbort = () => {
+        if (timedOut) return;
+        canceled = true;
+        stopOnce(options.killGraceMs ?? 2000);
+      };
+      request.signal?.addEventListener('abort', onAbort, { once: true });
+
+      const done = new Promise<SandboxExit>((resolve, reject) => {
+        child.once('error', (error) => {
+          clearTimeout(timer);
+          request.signal?.removeEventListener('abort', onAbort);
+          reject(new ForgelinkError('sandbox_failed', `The sandbox could not start: ${error.message}`, { cause: error }));
+        });
+        child.once('close', (exitCode, signal) => {
+          exited = true;
+          clearTimeout(timer);
+          request.signal?.removeEventListener('abort', onAbort);
+          resolve({ exitCode, signal, timedOut, canceled });
+        });
+      });
+      child.once('exit', () => {
+        exited = true;
+      });
+      return { kill: () => stopOnce(0), done };
+    }
+
+    async function destroy(): Promise<void> {
+      destroying ??= (async () => {
+        for (const execution of running) execution.kill();
+        await Promise.allSettled([...running].map((execution) => execution.done));
+        await proxy.close();
+        if (cgroup !== null) await removePidsCgroup(cgroup);
+        await removeTree(runDir.root);
+      })();
+      return destroying;
+    }
+
+    return { exec, egress: () => proxy.record(), destroy };
+  }
+
+  return { create };
+}
+
+/** Every process in the sandbox of the bwrap whose host pid is given (its pid namespace), bwrap excluded. */
+async function sandboxProcesses(bwrapPid: number): Promise<number[]> {
+  const own = await pidNamespaceOf(bwrapPid);
+  for (const child of await childrenOf(bwrapPid)) {
+    const namespace = await pidNamespaceOf(child);
+    if (namespace !== null && namespace !== own) return processesInPidNamespace(namespace);
+  }
+  return [];
+}
+
+function checkExec(request: SandboxExec): void {
+  if (request.command.length === 0 || request.command.some((arg) => typeof arg !== 'string' || arg.includes('\0'))) {
+    throw new InputError('invalid_command', 'command must be a non-empty list of strings without NUL bytes.', { field: 'command' });
+  }
+  const cwd = request.cwd ?? SANDBOX_PATHS.workspace;
+  if (!path.posix.isAbsolute(cwd) || path.posix.normalize(cwd) !== cwd) {
+    throw new InputError('invalid_cwd', `cwd "${cwd}" must be an absolute, normalised path inside the sandbox.`, { field: 'cwd' });
+  }
+  if (!Number.isFinite(request.timeoutMs) || request.timeoutMs <= 0) {
+    throw new InputError('invalid_timeout', 'timeoutMs must be a positive number.', { field: 'timeoutMs' });
+  }
+  for (const [name, value] of Object.entries(request.env)) {
+    if (name === '' || name.includes('=') || name.includes('\0') || typeof value !== 'string' || value.includes('\0')) {
+      throw new InputError('invalid_env', `env: "${name}" is not a valid variable (names without "=", no NUL bytes).`, { field: 'env' });
+    }
+  }
+}
+
+/** Removes cgroups of forgelink processes that are gone (named `<pid>-<runId>`); live ones stay. */
+async function sweepCgroups(base: string): Promise<void> {
+  for (const name of await readdir(base).catch(() => [])) {
+    const pid = /^(\d+)-/.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid || (await startTimeOf(Number(pid))) !== null) continue;
+    await removePidsCgroup({ dir: path.join(base, name), procsFile: path.join(base, name, 'cgroup.procs') }).catch(() => {});
+  }
+}

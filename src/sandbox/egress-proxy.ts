@@ -1,0 +1,264 @@
+import { lookup } from 'node:dns/promises';
+import { chmod, rm } from 'node:fs/promises';
+import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect, isIP, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { checkOutboundAddress, type OutboundPolicy } from '../core/index.ts';
+import {
+  bareHost,
+  formatOrigin,
+  isAllowed,
+  originOfRequestUrl,
+  parseConnectTarget,
+  type AllowEntry,
+  type Origin,
+} from './allowlist.ts';
+import { silentLogger, type SandboxLogger } from './logger.ts';
+
+/** Resolves a host name to addresses, like `dns.promises.lookup(host, { all: true })`. */
+export type Resolver = (host: string) => Promise<{ address: string; family: number }[]>;
+
+export type EgressProxyOptions = {
+  /** Unix socket to listen on; only the run's sandbox can reach it (it lives in the run's 0700 dir). */
+  socketPath: string;
+  allowlist: readonly AllowEntry[];
+  outboundPolicy: OutboundPolicy;
+  /** Tunnels and forwarded requests open at once; more get 503 so one run cannot exhaust forgelink. */
+  maxConcurrent?: number;
+  connectTimeoutMs?: number;
+  /** Distinct origins kept per list in the record; later ones are counted but not listed. */
+  maxRecorded?: number;
+  resolve?: Resolver;
+  logger?: SandboxLogger;
+};
+
+export type EgressRecord = { allowed: string[]; refused: string[] };
+
+export interface EgressProxy {
+  listen(): Promise<void>;
+  /** Origins the run was let through to and origins it was refused, each deduplicated, in first-seen order. */
+  record(): EgressRecord;
+  /** Stops listening and cuts every open tunnel and request. */
+  close(): Promise<void>;
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+async function defaultResolve(host: string): Promise<{ address: string; family: number }[]> {
+  return lookup(host, { all: true, verbatim: true });
+}
+
+type Verdict = { ok: true; address: string } | { ok: false; status: number; message: string };
+
+/**
+ * The per-run egress proxy: HTTP `CONNECT` tunnels and absolute-form `http://` requests, nothing else.
+ * An origin must be on the run's allowlist; its name is then resolved here, on the host, every address is
+ * judged by the outbound-address policy (metadata and link-local never; loopback and private only where
+ * the operator allows), and the connection goes to the checked address itself, so a second DNS answer
+ * cannot swap in another one (DNS rebinding).
+ */
+export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
+  const logger = options.logger ?? silentLogger;
+  const resolve = options.resolve ?? defaultResolve;
+  const maxConcurrent = options.maxConcurrent ?? 64;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+  const maxRecorded = options.maxRecorded ?? 1000;
+  const allowed = new Set<string>();
+  const refused = new Set<string>();
+  const sockets = new Set<Duplex>();
+  let active = 0;
+
+  function note(list: Set<string>, origin: string): void {
+    if (list.size < maxRecorded) list.add(origin);
+  }
+
+  async function decide(origin: Origin): Promise<Verdict> {
+    const name = formatOrigin(origin);
+    if (!isAllowed(origin, options.allowlist)) {
+      note(refused, name);
+      logger.info({ origin: name }, 'sandbox egress refused: not on the allowlist');
+      return { ok: false, status: 403, message: `forgelink: ${name} is not on this run's allowlist.\n` };
+    }
+    const host = bareHost(origin.host);
+    let addresses: { address: string }[];
+    try {
+      addresses = isIP(host) !== 0 ? [{ address: host }] : await resolve(host);
+    } catch {
+      return { ok: false, status: 502, message: `forgelink: ${origin.host} could not be resolved.\n` };
+    }
+    let reason = `forgelink: ${origin.host} has no address.\n`;
+    for (const { address } of addresses) {
+      const verdict = checkOutboundAddress(host, address, options.outboundPolicy);
+      if (verdict.allowed) {
+        note(allowed, name);
+        return { ok: true, address };
+      }
+      reason = `forgelink: ${verdict.reason}\n`;
+    }
+    note(refused, name);
+    logger.info({ origin: name }, 'sandbox egress refused: address policy');
+    return { ok: false, status: 403, message: reason };
+  }
+
+  function rawResponse(socket: Duplex, status: number, message: string): void {
+    const reason = status === 403 ? 'Forbidden' : status === 400 ? 'Bad Request' : status === 503 ? 'Service Unavailable' : 'Bad Gateway';
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(message)}\r\nconnection: close\r\n\r\n${message}`,
+    );
+  }
+
+  function track(socket: Duplex): void {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  }
+
+  async function onConnect(req: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
+    track(client);
+    client.on('error', () => client.destroy());
+    const origin = parseConnectTarget(req.url ?? '');
+    if (origin === null) return rawResponse(client, 400, 'forgelink: CONNECT needs a host:port target.\n');
+    if (active >= maxConcurrent) return rawResponse(client, 503, 'forgelink: too many connections from this run at once.\n');
+    active += 1;
+    let released = false;
+    const release = () => {
+      if (!released) active -= 1;
+      released = true;
+    };
+    client.once('close', release);
+    const verdict = await decide(origin);
+    if (!verdict.ok) return rawResponse(client, verdict.status, verdict.message);
+    if (client.destroyed) return;
+    const upstream: Socket = connect({ host: verdict.address, port: origin.port });
+    track(upstream);
+    let established = false;
+    upstream.setTimeout(connectTimeoutMs, () => upstream.destroy(new Error('connect timeout')));
+    upstream.once('connect', () => {
+      established = true;
+      upstream.setTimeout(0);
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    upstream.on('error', () => {
+      if (established) client.destroy();
+      else if (!client.destroyed) rawResponse(client, 502, `forgelink: ${formatOrigin(origin)} could not be reached.\n`);
+    });
+    upstream.once('close', () => {
+      if (established) client.destroy();
+    });
+    client.once('close', () => upstream.destroy());
+  }
+
+  function forwardHeaders(headers: IncomingHttpHeaders, origin: Origin): Record<string, string | string[]> {
+    const dropped = new Set(HOP_BY_HOP);
+    for (const token of String(headers.connection ?? '').split(',')) dropped.add(token.trim().toLowerCase());
+    const result: Record<string, string | string[]> = {};
+    for (const [key, value] of Object.entries(headers)) {
+      if (value === undefined || dropped.has(key) || key === 'host') continue;
+      result[key] = value;
+    }
+    // RFC 9112 3.2.2: a proxy replaces Host with the authority of the absolute-form target.
+    result.host = origin.port === 80 ? origin.host : formatOrigin(origin);
+    return result;
+  }
+
+  async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const target = originOfRequestUrl(req.url ?? '');
+    const plain = (status: number, message: string) => {
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(message), connection: 'close' });
+      res.end(message);
+    };
+    if (target === null) return plain(400, 'forgelink: this is an HTTP proxy; send absolute http:// URLs or CONNECT.\n');
+    if (active >= maxConcurrent) return plain(503, 'forgelink: too many connections from this run at once.\n');
+    active += 1;
+    let released = false;
+    res.once('close', () => {
+      if (!released) active -= 1;
+      released = true;
+    });
+    const verdict = await decide(target.origin);
+    if (!verdict.ok) return plain(verdict.status, verdict.message);
+    const upstream = request({
+      host: verdict.address,
+      port: target.origin.port,
+      method: req.method,
+      path: target.path,
+      headers: forwardHeaders(req.headers, target.origin),
+      agent: false,
+      timeout: connectTimeoutMs,
+    });
+    upstream.on('timeout', () => upstream.destroy(new Error('timeout')));
+    upstream.on('response', (answer) => {
+      const headers: Record<string, string | string[]> = {};
+      const dropped = new Set(HOP_BY_HOP);
+      for (const token of String(answer.headers.connection ?? '').split(',')) dropped.add(token.trim().toLowerCase());
+      for (const [key, value] of Object.entries(answer.headers)) {
+        if (value !== undefined && !dropped.has(key)) headers[key] = value;
+      }
+      upstream.setTimeout(0);
+      res.writeHead(answer.statusCode ?? 502, answer.statusMessage, headers);
+      answer.pipe(res);
+      answer.on('error', () => res.destroy());
+    });
+    upstream.on('error', () => {
+      if (!res.headersSent) plain(502, `forgelink: ${formatOrigin(target.origin)} could not be reached.\n`);
+      else res.destroy();
+    });
+    res.once('close', () => upstream.destroy());
+    req.pipe(upstream);
+  }
+
+  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => {
+    onRequest(req, res).catch((error: unknown) => {
+      logger.warn({ err: String(error) }, 'sandbox egress proxy request failed');
+      res.destroy();
+    });
+  });
+  server.maxConnections = maxConcurrent * 4;
+  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    onConnect(req, socket, head).catch((error: unknown) => {
+      logger.warn({ err: String(error) }, 'sandbox egress proxy tunnel failed');
+      socket.destroy();
+    });
+  });
+  // WebSocket upgrades over plain HTTP are not proxied; wss:// goes through CONNECT like any TLS.
+  server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => rawResponse(socket, 400, 'forgelink: upgrades are not proxied; use CONNECT.\n'));
+  server.on('connection', (socket: Socket) => track(socket));
+  server.on('clientError', (_error, socket: Duplex) => socket.destroy());
+
+  return {
+    async listen() {
+      await rm(options.socketPath, { force: true });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(options.socketPath, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      // The directory (0700) is the access control; the socket itself needs write for connect(2).
+      await chmod(options.socketPath, 0o600);
+    },
+    record() {
+      return { allowed: [...allowed], refused: [...refused] };
+    },
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      server.closeAllConnections();
+      await closed;
+      await rm(options.socketPath, { force: true });
+    },
+  };
+}

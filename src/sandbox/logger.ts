@@ -1,0 +1,7 @@
+/** The subset of pino's logger the sandbox uses; metadata never holds a secret (STYLE.md 12). */
+export type SandboxLogger = {
+  info(meta: Record<string, unknown>, message: string): void;
+  warn(meta: Record<string, unknown>, message: string): void;
+};
+
+export const silentLogger: SandboxLogger = { info() {}, warn() {} };
