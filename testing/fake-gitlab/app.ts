@@ -1,6 +1,10 @@
 import { Hono } from 'hono';
 import type { AppEnv, Deps } from './context.ts';
+import { registerGitRoutes } from './git-http.ts';
 import { apiHeaders, rateLimitsAndFaults, recordRequests } from './middleware.ts';
+import { registerBranchRoutes } from './routes/branches.ts';
+import { registerIssueRoutes } from './routes/issues.ts';
+import { registerMergeRequestRoutes } from './routes/merge-requests.ts';
 import { registerMetadataRoutes } from './routes/metadata.ts';
 import { registerProjectRoutes } from './routes/projects.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
@@ -15,6 +19,9 @@ export function createApp(deps: Deps, basePath: string): Hono<AppEnv> {
   registerUserRoutes(api, deps);
   registerMetadataRoutes(api, deps);
   registerProjectRoutes(api, deps);
+  registerMergeRequestRoutes(api, deps);
+  registerIssueRoutes(api, deps);
+  registerBranchRoutes(api, deps);
   // Grape's catch-all route in lib/api/api.rb.
   api.all('*', (c) => c.json({ error: '404 Not Found' }, 404));
 
@@ -23,6 +30,7 @@ export function createApp(deps: Deps, basePath: string): Hono<AppEnv> {
   // lib/api/api.rb: every /api/v3 route answers 410 Gone.
   root.all('/api/v3/*', (c) => c.json({ error: 'API V3 is no longer supported. Use API V4 instead.' }, 410));
   root.route('/api/v4', api);
+  registerGitRoutes(root, deps, basePath);
   root.notFound((c) => c.text('Not Found', 404));
   return root;
 }

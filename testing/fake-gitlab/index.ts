@@ -1,18 +1,32 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createApp } from './app.ts';
 import type { Deps } from './context.ts';
-import { listen } from './server.ts';
+import { startHookServer } from './hook-server.ts';
+import { issuesOf } from './issues.ts';
+import { mergeRequestsOf, refreshMergeRequests } from './merge-requests.ts';
+import { setDefaultBranch } from './post-receive.ts';
+import { protectBranch, unprotectBranch, type ProtectOptions } from './protected-branches.ts';
+import { commitFileSync, createRepositories, listBranchesSync, type BranchHead, type FileCommit } from './repos.ts';
+import { listen, type Listening } from './server.ts';
 import {
   addProject,
   addToken,
   addUser,
   createState,
   expireToken,
+  findProject,
   findToken,
   revokeToken,
   type AddProjectInput,
   type AddTokenInput,
   type AddUserInput,
+  type FakeIssue,
+  type FakeMergeRequest,
   type FakeProject,
+  type FakeProtectedBranch,
   type FakeToken,
   type FakeUser,
   type RecordedRequest,
@@ -24,13 +38,21 @@ export type {
   AddProjectInput,
   AddTokenInput,
   AddUserInput,
+  DiffRefs,
+  FakeAccessRule,
+  FakeIssue,
   FakeMember,
+  FakeMergeRequest,
   FakeProject,
+  FakeProtectedBranch,
   FakeToken,
   FakeUser,
+  ProtectedAccessLevel,
   RecordedRequest,
   Visibility,
 } from './state.ts';
+export type { ProtectOptions } from './protected-branches.ts';
+export type { BranchHead, FileCommit } from './repos.ts';
 
 export interface StartOptions {
   /** Serve HTTPS with a certificate from a freshly generated test CA (default false). */
@@ -63,7 +85,33 @@ export interface FakeGitLab {
   revokeToken(token: string): void;
   /** Moves the token's expiry to yesterday. */
   expireToken(token: string): void;
+  /**
+   * A project with a real bare repository: an initial commit (README.md) on the default branch and on
+   * `branches`, or empty with `defaultBranch: null`. The default branch is protected unless
+   * `protectDefaultBranch: false`.
+   */
   addProject(input: AddProjectInput): FakeProject;
+  /** Path of the project's bare repository (created on first use). */
+  repoPath(projectId: number): string;
+  /** The project's branches and their head commits, read from the repository, sorted by name. */
+  branches(projectId: number): BranchHead[];
+  /**
+   * Commits one file to `branch` (created from `startBranch` or the default branch when missing),
+   * without hooks, as if someone else had pushed; open merge requests follow. Resolves to the commit SHA.
+   */
+  commitFile(projectId: number, change: FileCommit): Promise<string>;
+  /** Protects a branch or `*` wildcard (push and merge default to Maintainer, force push off). */
+  protectBranch(projectId: number, name: string, options?: ProtectOptions): FakeProtectedBranch;
+  unprotectBranch(projectId: number, name: string): void;
+  /** The project's merge requests, oldest first (live records). */
+  mergeRequests(projectId: number): FakeMergeRequest[];
+  /** The project's issues, oldest first (live records). */
+  issues(projectId: number): FakeIssue[];
+  /**
+   * The next `count` merge request creations answer `400 {"message":{"source_branch":["does not exist"]}}`
+   * as GitLab does for a moment after a push, before the new branch is visible to the API.
+   */
+  injectSourceBranchLag(count: number): void;
   /** The next `count` API requests answer 429 with Retry-After: retryAfterSeconds. */
   injectRateLimit(options: { count: number; retryAfterSeconds: number }): void;
   /** The next `count` API requests answer 502 (or `status`, 502 or 503). */
@@ -86,43 +134,84 @@ export async function startFakeGitLab(options: StartOptions = {}): Promise<FakeG
   const basePath = normaliseBasePath(options.basePath ?? '');
   const host = options.host ?? '127.0.0.1';
   const state = createState();
+  const dir = await mkdtemp(join(tmpdir(), 'fake-gitlab-'));
+  const home = join(dir, 'home');
+  await mkdir(home);
+  const repos = createRepositories({ root: join(dir, 'repositories'), hooksDir: join(dir, 'hooks'), home });
+  const site = { baseUrl: '' };
+  const webUrlOf = (project: FakeProject) => `${site.baseUrl}/${project.pathWithNamespace}`;
+  const secret = randomBytes(24).toString('hex');
+  let hooks: Awaited<ReturnType<typeof startHookServer>> | null = null;
+  let tls: Awaited<ReturnType<typeof createTestTls>> | null = null;
+  let server: Listening;
   const deps: Deps = {
     state,
     // Filled in once the port is known; routes read it per request.
-    site: { baseUrl: '' },
+    site,
     instance: {
       version: options.version ?? '18.1.1-ee',
       revision: 'f0a1b2c3d4e',
       enterprise: (options.version ?? '18.1.1-ee').endsWith('-ee'),
     },
+    repos,
+    git: { hookSocket: '', hookSecret: secret, children: new Set() },
   };
-  const tls = options.tls ? await createTestTls() : null;
-  let listening;
   try {
-    listening = await listen(createApp(deps, basePath), {
+    hooks = await startHookServer({ dir, secret, state, repos, webUrlOf });
+    deps.git.hookSocket = hooks.socketPath;
+    tls = options.tls ? await createTestTls() : null;
+    server = await listen(createApp(deps, basePath), {
       host,
       port: options.port ?? 0,
       tls: tls ? { key: tls.serverKeyPem, cert: tls.serverCertPem } : null,
     });
   } catch (error) {
+    await hooks?.close();
     if (tls) await removeTestTls(tls);
+    await rm(dir, { recursive: true, force: true });
     throw error;
   }
-  const server = listening;
-  const baseUrl = `${tls ? 'https' : 'http'}://${hostForUrl(host)}:${server.port}${basePath}`;
-  deps.site.baseUrl = baseUrl;
+  site.baseUrl = `${tls ? 'https' : 'http'}://${hostForUrl(host)}:${server.port}${basePath}`;
+  const hookServer = hooks;
+  const testTls = tls;
+
+  const project = (id: number): FakeProject => {
+    const found = findProject(state, id);
+    if (!found) throw new Error(`no project ${id}`);
+    return found;
+  };
 
   return {
-    baseUrl,
-    caPem: tls?.caPem ?? null,
-    caFile: tls?.caFile ?? null,
+    baseUrl: site.baseUrl,
+    caPem: testTls?.caPem ?? null,
+    caFile: testTls?.caFile ?? null,
     requests: state.requests,
     addUser: (input) => addUser(state, input),
     addToken: (userId, input) => addToken(state, userId, input).token,
     tokenInfo: (token) => findToken(state, token),
     revokeToken: (token) => revokeToken(state, token),
     expireToken: (token) => expireToken(state, token),
-    addProject: (input) => addProject(state, input),
+    addProject: (input) => {
+      const created = addProject(state, input);
+      if (created.defaultBranch !== null && created.protectDefaultBranch) protectBranch(state, created, created.defaultBranch);
+      return created;
+    },
+    repoPath: (id) => repos.ensure(project(id)),
+    branches: (id) => listBranchesSync(repos, repos.ensure(project(id))).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    commitFile: async (id, change) => {
+      const target = project(id);
+      const sha = commitFileSync(repos, repos.ensure(target), change, target.defaultBranch);
+      if (target.defaultBranch === null) setDefaultBranch(deps, target, change.branch);
+      await refreshMergeRequests(deps, target, [change.branch]);
+      return sha;
+    },
+    protectBranch: (id, name, protectOptions) => protectBranch(state, project(id), name, protectOptions),
+    unprotectBranch: (id, name) => unprotectBranch(project(id), name),
+    mergeRequests: (id) => mergeRequestsOf(state, project(id).id),
+    issues: (id) => issuesOf(state, project(id).id),
+    injectSourceBranchLag: (count) => {
+      state.faults.sourceBranchLag.remaining = count;
+    },
     injectRateLimit: ({ count, retryAfterSeconds }) => {
       state.faults.rateLimited = { remaining: count, retryAfterSeconds };
     },
@@ -130,8 +219,11 @@ export async function startFakeGitLab(options: StartOptions = {}): Promise<FakeG
       state.faults.serverErrors = { remaining: count, status };
     },
     close: async () => {
+      for (const child of deps.git.children) child.kill('SIGKILL');
       await server.close();
-      if (tls) await removeTestTls(tls);
+      await hookServer.close();
+      if (testTls) await removeTestTls(testTls);
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }

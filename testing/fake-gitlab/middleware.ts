@@ -12,12 +12,15 @@ export function recordRequests(deps: Deps, basePath: string): MiddlewareHandler<
     c.set('credential', credential);
     if (credential.kind === 'ok') credential.token.lastUsedAt = deps.state.now().toISOString();
     const url = new URL(c.req.url);
-    deps.state.requests.push({
+    const record = {
       method: c.req.method,
       path: url.pathname.slice(basePath.length) || '/',
       query: Object.fromEntries(url.searchParams),
       authorized: credential.kind === 'ok',
-    });
+    };
+    deps.state.requests.push(record);
+    // Git routes authenticate with Basic credentials and mark the record themselves.
+    c.set('record', record);
     await next();
   };
 }

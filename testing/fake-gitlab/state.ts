@@ -54,6 +54,77 @@ export interface FakeProject {
   members: FakeMember[];
   createdAt: string;
   lastActivityAt: string;
+  /** Protect the default branch (push and merge: Maintainer) once it exists, as GitLab does by default. */
+  protectDefaultBranch: boolean;
+  /** Branches besides the default one that the initial commit starts with. */
+  initialBranches: string[];
+  protectedBranches: FakeProtectedBranch[];
+  /** Per-project iid sequences: merge requests and issues count separately. */
+  nextIid: { mergeRequest: number; issue: number };
+}
+
+/** The levels ProtectedRefAccess allows: no one, Developer, Maintainer, admin (doc/api/protected_branches.md). */
+export type ProtectedAccessLevel = 0 | 30 | 40 | 60;
+
+export interface FakeAccessRule {
+  id: number;
+  accessLevel: ProtectedAccessLevel;
+}
+
+/** A protected branch rule; `name` may hold `*` wildcards (doc/user/project/repository/branches/protected.md). */
+export interface FakeProtectedBranch {
+  id: number;
+  name: string;
+  pushAccessLevels: FakeAccessRule[];
+  mergeAccessLevels: FakeAccessRule[];
+  allowForcePush: boolean;
+  codeOwnerApprovalRequired: boolean;
+}
+
+export interface DiffRefs {
+  baseSha: string;
+  headSha: string;
+  startSha: string;
+}
+
+export interface FakeMergeRequest {
+  /** Global across projects. */
+  id: number;
+  /** Per project. */
+  iid: number;
+  projectId: number;
+  title: string;
+  description: string | null;
+  state: 'opened' | 'closed' | 'merged' | 'locked';
+  sourceBranch: string;
+  targetBranch: string;
+  authorId: number;
+  assigneeIds: number[];
+  labels: string[];
+  forceRemoveSourceBranch: boolean;
+  squash: boolean;
+  /** Head of the source branch (GitLab's diff_head_sha), null when the branch is gone. */
+  sha: string | null;
+  diffRefs: DiffRefs | null;
+  /** GitLab sends the number of changed files as a string. */
+  changesCount: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface FakeIssue {
+  id: number;
+  iid: number;
+  projectId: number;
+  title: string;
+  description: string | null;
+  state: 'opened' | 'closed';
+  authorId: number;
+  labels: string[];
+  confidential: boolean;
+  createdAt: string;
+  updatedAt: string;
+  closedAt: string | null;
 }
 
 export interface AddUserInput {
@@ -79,6 +150,10 @@ export interface AddProjectInput {
   archived?: boolean;
   visibility?: Visibility;
   members?: FakeMember[];
+  /** Default true: the default branch is protected with push and merge at Maintainer, as on GitLab. */
+  protectDefaultBranch?: boolean;
+  /** More branches created at the initial commit (ignored for an empty repository). */
+  branches?: string[];
 }
 
 export interface RecordedRequest {
@@ -93,6 +168,8 @@ export interface RecordedRequest {
 export interface Faults {
   rateLimited: { remaining: number; retryAfterSeconds: number };
   serverErrors: { remaining: number; status: number };
+  /** Merge request creations still to refuse as if the just-pushed source branch were not visible yet. */
+  sourceBranchLag: { remaining: number };
 }
 
 /** All of one fake's state; each fake owns its own. */
@@ -103,9 +180,20 @@ export interface FakeState {
   projects: Map<number, FakeProject>;
   /** Project ids by lower-cased full path: GitLab finds paths case-insensitively. */
   projectsByPath: Map<string, number>;
+  mergeRequests: FakeMergeRequest[];
+  issues: FakeIssue[];
   requests: RecordedRequest[];
   faults: Faults;
-  nextId: { user: number; token: number; namespace: number; project: number };
+  nextId: {
+    user: number;
+    token: number;
+    namespace: number;
+    project: number;
+    protectedBranch: number;
+    accessRule: number;
+    mergeRequest: number;
+    issue: number;
+  };
   /** Fixed "now" for expiry decisions when set; otherwise the wall clock. */
   now: () => Date;
 }
@@ -117,17 +205,20 @@ export function createState(): FakeState {
     namespaces: new Map(),
     projects: new Map(),
     projectsByPath: new Map(),
+    mergeRequests: [],
+    issues: [],
     requests: [],
     faults: {
       rateLimited: { remaining: 0, retryAfterSeconds: 1 },
       serverErrors: { remaining: 0, status: 502 },
+      sourceBranchLag: { remaining: 0 },
     },
-    nextId: { user: 1, token: 1, namespace: 1, project: 1 },
+    nextId: { user: 1, token: 1, namespace: 1, project: 1, protectedBranch: 1, accessRule: 1, mergeRequest: 1, issue: 1 },
     now: () => new Date(),
   };
 }
 
-function isoNow(state: FakeState): string {
+export function isoNow(state: FakeState): string {
   return state.now().toISOString();
 }
 
@@ -254,6 +345,10 @@ export function addProject(state: FakeState, input: AddProjectInput): FakeProjec
     members: (input.members ?? []).map((m) => ({ ...m })),
     createdAt: now,
     lastActivityAt: now,
+    protectDefaultBranch: input.protectDefaultBranch ?? true,
+    initialBranches: [...(input.branches ?? [])],
+    protectedBranches: [],
+    nextIid: { mergeRequest: 1, issue: 1 },
   };
   state.projects.set(project.id, project);
   state.projectsByPath.set(project.pathWithNamespace.toLowerCase(), project.id);

@@ -1,41 +1,13 @@
-import type { Context, Hono } from 'hono';
-import { authenticate, readScopes, type Authenticated } from '../auth.ts';
+import type { Hono } from 'hono';
 import type { AppEnv, Deps } from '../context.ts';
 import { projectEntity, simpleProjectEntity } from '../entities.ts';
 import { keysetPage, OFFSET_LIMIT, offsetPage, readPageParams } from '../paging.ts';
-import { accessLevelOf, canSee, findProject, type FakeProject, type FakeState } from '../state.ts';
+import { accessLevelOf, type FakeProject, type FakeState } from '../state.ts';
+import { projectFromParam, rawProjectId, readBoolean, viewerOf, visibleTo, type Viewer } from './project-scope.ts';
 
 const ORDER_BY = ['id', 'name', 'path', 'created_at', 'updated_at', 'last_activity_at', 'star_count'] as const;
 type OrderBy = (typeof ORDER_BY)[number];
 const ACCESS_LEVELS = ['5', '10', '15', '20', '30', '40', '50'];
-
-/** A signed-in user, or null for an anonymous request (which sees public projects only). */
-type Viewer = Authenticated | null;
-
-/**
- * GitLab lets anonymous requests read public projects; a token that is present must be valid
- * and carry `api` or `read_api`.
- */
-function viewerOf(c: Context<AppEnv>): Viewer | Response {
-  const credential = c.get('credential');
-  if (credential.kind === 'none') return null;
-  return authenticate(c, credential, readScopes());
-}
-
-function visibleTo(project: FakeProject, viewer: Viewer): boolean {
-  if (viewer === null) return project.visibility === 'public';
-  return canSee(project, viewer.user.id);
-}
-
-/** Grape's Boolean coercion: true/false/1/0 (any case); anything else is a 400. */
-function readBoolean(c: Context, name: string): boolean | undefined | Response {
-  const raw = c.req.query(name);
-  if (raw === undefined || raw === '') return undefined;
-  const lowered = raw.toLowerCase();
-  if (lowered === 'true' || lowered === '1') return true;
-  if (lowered === 'false' || lowered === '0') return false;
-  return c.json({ error: `${name} is invalid` }, 400);
-}
 
 function compareBy(orderBy: OrderBy): (a: FakeProject, b: FakeProject) => number {
   switch (orderBy) {
@@ -98,26 +70,6 @@ function filterProjects(state: FakeState, viewer: Viewer, filters: ListFilters):
 
 function optionalInt(raw: string | undefined): number | null {
   return raw && /^\d+$/.test(raw) ? Number.parseInt(raw, 10) : null;
-}
-
-/**
- * GitLab takes `:id` as a number or a URL-encoded full path (`group%2Fsub%2Fapp`); paths match
- * case-insensitively.
- */
-function projectFromParam(state: FakeState, rawId: string): FakeProject | undefined {
-  if (/^\d+$/.test(rawId)) return findProject(state, Number.parseInt(rawId, 10));
-  try {
-    return findProject(state, decodeURIComponent(rawId));
-  } catch {
-    return undefined;
-  }
-}
-
-/** The `:id` segment as sent, still percent-encoded, so `group%2Fsub` is not split at the slash. */
-function rawProjectId(c: Context): string {
-  const path = new URL(c.req.url).pathname;
-  const match = path.match(/\/api\/v4\/projects\/([^/]+)/);
-  return match?.[1] ?? '';
 }
 
 /**
