@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Agent, fetch, type Response } from 'undici';
 import type { FakeGitLab } from './index.ts';
 
@@ -5,6 +9,8 @@ import type { FakeGitLab } from './index.ts';
 export function clientFor(gl: FakeGitLab): {
   get(path: string, headers?: Record<string, string>): Promise<Response>;
   getUrl(url: string, headers?: Record<string, string>): Promise<Response>;
+  /** POSTs `body` as JSON (or as it is, when a string or bytes). */
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
   close(): Promise<void>;
 } {
   const dispatcher = new Agent(gl.caPem ? { connect: { ca: gl.caPem } } : {});
@@ -12,6 +18,15 @@ export function clientFor(gl: FakeGitLab): {
   return {
     get: (path, headers) => getUrl(`${gl.baseUrl}${path}`, headers),
     getUrl,
+    post: (path, body, headers = {}) => {
+      const raw = typeof body === 'string' || body instanceof Uint8Array;
+      return fetch(`${gl.baseUrl}${path}`, {
+        method: 'POST',
+        headers: raw ? headers : { 'Content-Type': 'application/json', ...headers },
+        body: raw ? body : JSON.stringify(body),
+        dispatcher,
+      });
+    },
     close: () => dispatcher.close(),
   };
 }
@@ -24,4 +39,64 @@ export function parseLinks(header: string | null): Record<string, string> {
     if (match?.[1] && match[2]) links[match[2]] = match[1];
   }
   return links;
+}
+
+export interface GitRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs plain `git` against a fake: a clean environment, the fake's CA, and the token from a credential helper. */
+export interface GitCli {
+  /** A scratch directory for clones, removed by close(). */
+  readonly dir: string;
+  run(args: string[], options?: { cwd?: string; token?: string }): Promise<GitRun>;
+  close(): Promise<void>;
+}
+
+export async function gitCli(gl: FakeGitLab): Promise<GitCli> {
+  const dir = await mkdtemp(join(tmpdir(), 'fake-gitlab-git-'));
+  return {
+    dir,
+    run: (args, options = {}) =>
+      new Promise((resolve, reject) => {
+        // Nothing from the machine: GIT_SSL_CAINFO and ~/.gitconfig would change what git does.
+        const env: Record<string, string> = {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          HOME: dir,
+          LANG: 'C',
+          GIT_CONFIG_NOSYSTEM: '1',
+          GIT_CONFIG_GLOBAL: '/dev/null',
+          GIT_TERMINAL_PROMPT: '0',
+          GIT_AUTHOR_NAME: 'Agent',
+          GIT_AUTHOR_EMAIL: 'agent@example.com',
+          GIT_COMMITTER_NAME: 'Agent',
+          GIT_COMMITTER_EMAIL: 'agent@example.com',
+        };
+        const config: string[] = [];
+        if (gl.caFile) config.push('-c', `http.sslCAInfo=${gl.caFile}`);
+        if (options.token !== undefined) {
+          // The token reaches git through the environment, never the command line.
+          env.T = options.token;
+          config.push('-c', 'credential.helper=!f(){ echo username=oauth2; echo "password=$T"; }; f');
+        }
+        const child = spawn('git', [...config, ...args], { cwd: options.cwd ?? dir, env });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+      }),
+    close: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** The `remote:` lines of git's output, prefix and git's clear-to-end-of-line padding removed. */
+export function remoteLines(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .filter((line) => line.startsWith('remote:'))
+    .map((line) => line.slice('remote:'.length).replace(/^ /, '').trimEnd());
 }
