@@ -18,7 +18,7 @@ export type Scrubber = {
 /**
  * Redacts every secret, and the forms it travels in — URL-encoded, base64 and base64url (at any alignment, so
  * also inside `Basic base64(user:token)`), and the whole `oauth2:<token>` basic-auth value — even when an
- * occurrence is split across chunks: the last (longest form − 1) characters are held back until the next chunk
+ * occurrence is split across chunks: a tail that is the start of a form is held back until the next chunk
  * or `flush`.
  */
 export function createScrubber(secrets: readonly string[]): Scrubber {
@@ -35,9 +35,10 @@ export function createScrubber(secrets: readonly string[]): Scrubber {
   return {
     push(chunk) {
       const text = pending + chunk;
-      // Every occurrence starting before `cut` ends inside `text` (no form is longer than hold + 1), so it is
-      // found now; one starting at or after `cut` may still be incomplete and waits in `pending`.
-      const cut = text.length - hold;
+      // Hold back only a tail that could still grow into a secret (it is the start of one of its forms), so a
+      // live log is not delayed by the length of the longest form. No form can start before `cut` and still be
+      // incomplete, so every match found before it is final.
+      const cut = text.length - incompleteTail(text, forms, hold);
       let out = '';
       let emitted = 0;
       pattern.lastIndex = 0;
@@ -56,6 +57,15 @@ export function createScrubber(secrets: readonly string[]): Scrubber {
       return rest;
     },
   };
+}
+
+/** Length of the longest tail of `text` that is a proper prefix of some form (at most `hold`). */
+function incompleteTail(text: string, forms: readonly string[], hold: number): number {
+  for (let length = Math.min(hold, text.length); length > 0; length--) {
+    const tail = text.slice(text.length - length);
+    if (forms.some((form) => form.length > length && form.startsWith(tail))) return length;
+  }
+  return 0;
 }
 
 /** Every string to redact, longest first, without duplicates. */

@@ -141,7 +141,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     const before = await lsRemote(session, env, prepared.cloneUrl, log, signal);
     const baseBranch = prepared.baseBranch ?? before.head;
     if (baseBranch === null) throw new ForgelinkError('empty_repository', `${prepared.projectPath} has no commits yet, so there is nothing to clone.`);
-    if (!before.refs.has(`refs/heads/${baseBranch}`)) {
+    if (!before.refs.has(baseBranch)) {
       throw new ForgelinkError('branch_not_found', `Branch ${baseBranch} does not exist in ${prepared.projectPath}.`);
     }
 

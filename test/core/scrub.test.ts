@@ -136,3 +136,14 @@ test('property: random texts split at random places never emit a secret', () => 
     assert.equal(out, scrubAll(secrets, [text]), `seed ${seed}: chunking changed the output`);
   }
 });
+
+test('text that cannot be the start of a secret is emitted at once, so a live log is not delayed', () => {
+  const scrubber = createScrubber([TOKEN]);
+  assert.equal(scrubber.push('gitlab:'), 'gitlab:');
+  assert.equal(scrubber.push('200\n'), '200\n');
+  // A tail that could begin the token waits for the next chunk…
+  assert.equal(scrubber.push(`see ${TOKEN.slice(0, 8)}`), 'see ');
+  // …and is redacted once it completes.
+  assert.equal(scrubber.push(`${TOKEN.slice(8)} done`), `${REDACTED} done`);
+  assert.equal(scrubber.flush(), '');
+});

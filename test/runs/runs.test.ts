@@ -144,8 +144,8 @@ describe('runs: an agent works on a GitLab project in a sandbox (real bubblewrap
     assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
     assert.equal(run.baseBranch, 'release-1');
     const log = await logText(run.id);
-    assert.match(log, /CLEAN-AND-PUSHED/);
-    assert.doesNotMatch(log, /TOKEN-IN-/);
+    assert.match(log, /^CLEAN-AND-PUSHED$/m);
+    assert.doesNotMatch(log, /^TOKEN-IN-/m);
     assert.deepEqual(run.outputs.branches.map((b: { name: string }) => b.name), ['agent/named']);
   });
 
