@@ -1,7 +1,7 @@
 import type { Site } from './entities.ts';
 import { projectWebUrl } from './issuable-entities.ts';
 import { canPushToBranch, developersCan, isProtected } from './protected-branches.ts';
-import type { CommitInfo } from './repos.ts';
+import type { CommitInfo } from './repo-queries.ts';
 import type { FakeAccessRule, FakeProject, FakeProtectedBranch } from './state.ts';
 
 /** ProtectedRefAccess human_access_levels. */

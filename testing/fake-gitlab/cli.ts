@@ -46,6 +46,7 @@ async function main(argv: string[]): Promise<void> {
       [
         `fake GitLab at ${gl.baseUrl}`,
         `demo user "demo", token (api, read_user): ${token}`,
+        `clone: git clone ${gl.baseUrl}/demo/playground.git (any user name, the token as password)`,
         ...(gl.caFile ? [`test CA: ${gl.caFile}`] : []),
         'Ctrl-C stops it.',
         '',

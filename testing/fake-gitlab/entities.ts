@@ -162,7 +162,7 @@ export function projectEntity(state: FakeState, site: Site, project: FakeProject
     lfs_enabled: true,
     creator_id: project.members[0]?.userId ?? null,
     import_status: 'none',
-    open_issues_count: 0,
+    open_issues_count: state.issues.filter((i) => i.projectId === project.id && i.state === 'opened').length,
     ci_default_git_depth: 20,
     public_jobs: true,
     shared_with_groups: [],

@@ -9,7 +9,8 @@ import { issuesOf } from './issues.ts';
 import { mergeRequestsOf, refreshMergeRequests } from './merge-requests.ts';
 import { setDefaultBranch } from './post-receive.ts';
 import { protectBranch, unprotectBranch, type ProtectOptions } from './protected-branches.ts';
-import { commitFileSync, createRepositories, listBranchesSync, type BranchHead, type FileCommit } from './repos.ts';
+import { listBranchesSync, type BranchHead } from './repo-queries.ts';
+import { commitFileSync, createRepositories, type FileCommit } from './repos.ts';
 import { listen, type Listening } from './server.ts';
 import {
   addProject,
@@ -52,7 +53,8 @@ export type {
   Visibility,
 } from './state.ts';
 export type { ProtectOptions } from './protected-branches.ts';
-export type { BranchHead, FileCommit } from './repos.ts';
+export type { BranchHead } from './repo-queries.ts';
+export type { FileCommit } from './repos.ts';
 
 export interface StartOptions {
   /** Serve HTTPS with a certificate from a freshly generated test CA (default false). */

@@ -1,4 +1,5 @@
-import { compareBranches, type Comparison, type Repositories } from './repos.ts';
+import { compareBranches, type Comparison } from './repo-queries.ts';
+import type { Repositories } from './repos.ts';
 import { isoNow, type FakeMergeRequest, type FakeProject, type FakeState } from './state.ts';
 
 export interface MergeRequestDeps {

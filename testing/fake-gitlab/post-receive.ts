@@ -10,7 +10,8 @@ import {
 import { isProtected, protectBranch } from './protected-branches.ts';
 import { optionFlag, optionList, optionText, parsePushOptions, type PushOptionValue } from './push-options.ts';
 import { branchName, type RefChange } from './pre-receive.ts';
-import { listBranches, ZERO_SHA } from './repos.ts';
+import { listBranches } from './repo-queries.ts';
+import { ZERO_SHA } from './repos.ts';
 import { isoNow, type FakeProject, type FakeUser } from './state.ts';
 
 /** Gitlab::InternalPostReceive::Response messages; Gitaly prints `alert` ones framed, `basic` ones as they are. */

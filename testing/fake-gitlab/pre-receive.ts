@@ -5,7 +5,8 @@ import {
   canPushToBranch,
   isProtected,
 } from './protected-branches.ts';
-import { branchesContaining, isAncestor, listBranches, ZERO_SHA, type Repositories } from './repos.ts';
+import { branchesContaining, isAncestor, listBranches } from './repo-queries.ts';
+import { ZERO_SHA, type Repositories } from './repos.ts';
 import type { FakeProject } from './state.ts';
 
 export interface RefChange {

@@ -3,7 +3,7 @@ import { branchEntity, protectedBranchEntity } from '../branch-entities.ts';
 import type { AppEnv, Deps } from '../context.ts';
 import { offsetPage, readPageParams } from '../paging.ts';
 import { canReadCode, memberLevel } from '../permissions.ts';
-import { branchCommits, mergedBranches } from '../repos.ts';
+import { branchCommits, mergedBranches } from '../repo-queries.ts';
 import type { FakeProject } from '../state.ts';
 import { decodedSegmentAfter, forbidden, projectFor, recordNotFound, viewerOf, type Viewer } from './project-scope.ts';
 
