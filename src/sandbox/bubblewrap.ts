@@ -166,6 +166,7 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
       if (destroying !== null) throw new ForgelinkError('sandbox_destroyed', `The sandbox of run ${sandbox.runId} was destroyed.`);
       checkExec(request);
       if (request.signal?.aborted) return { exitCode: null, signal: null, timedOut: false, canceled: true };
+      const cwd = request.cwd ?? SANDBOX_PATHS.workspace;
       const plan = bwrapOptions({
         uid,
         gid,
@@ -176,13 +177,13 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
         runtimeDir: runDir.runtimeDir,
         homeDir: runDir.homeDir,
         workspaceDir: sandbox.workspaceDir,
-        cwd: request.cwd ?? SANDBOX_PATHS.workspace,
+        cwd,
         tmpSizeBytes: options.tmpSizeBytes ?? 512 * 1024 ** 2,
         shmSizeBytes: options.shmSizeBytes ?? 64 * 1024 ** 2,
         files: runDir.files,
         extraReadOnlyPaths: options.extraReadOnlyPaths ?? [],
         nodePath: host.nodePath,
-        env: sandboxEnv(request.env),
+        env: sandboxEnv(request.env, cwd),
       });
       const payload = encodeArgs(plan);
       // RLIMIT_NPROC counts every task of the host uid and is ignored for root (see limits.ts).

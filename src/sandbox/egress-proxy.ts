@@ -249,6 +249,9 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
       });
       // The directory (0700) is the access control; the socket itself needs write for connect(2).
       await chmod(options.socketPath, 0o600);
+      // Only a running command uses the proxy, and its process keeps Node alive; a session someone forgot
+      // to destroy must not keep forgelink (or a test run) from exiting.
+      server.unref();
     },
     record() {
       return { allowed: [...allowed], refused: [...refused] };

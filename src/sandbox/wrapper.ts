@@ -72,12 +72,16 @@ export function proxyEnv(port: number = PROXY_PORT): Record<string, string> {
   };
 }
 
-/** The environment a command runs with: the caller's, the proxy variables, and HOME/PATH when absent. */
-export function sandboxEnv(given: Readonly<Record<string, string>>, port: number = PROXY_PORT): Record<string, string> {
+/**
+ * The environment a command runs with: the caller's, HOME and PATH when absent, the proxy variables, and
+ * PWD (the wrapper shell would export it anyway; set here it is at least always the real cwd).
+ */
+export function sandboxEnv(given: Readonly<Record<string, string>>, cwd: string, port: number = PROXY_PORT): Record<string, string> {
   return {
     HOME: SANDBOX_PATHS.home,
     PATH: SANDBOX_DEFAULT_PATH,
     ...given,
     ...proxyEnv(port),
+    PWD: cwd,
   };
 }
