@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { access, constants, mkdir, readdir, stat } from 'node:fs/promises';
+import { access, constants, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import {
@@ -238,12 +238,16 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
         }
       }
 
-      /** SIGTERM to everything inside (not to bwrap: its death SIGKILLs the rest at once), then SIGKILL. */
+      /**
+       * SIGTERM to the command, as `docker stop` does to a container's main process; it ends its own
+       * children or not, and after the grace period SIGKILL to bwrap takes the whole pid namespace down
+       * (bwrap's death SIGKILLs its child, pid 1 inside, whose death kills the rest). bwrap itself never
+       * gets SIGTERM: it would die at once and leave the command no grace at all.
+       */
       async function stop(graceMs: number): Promise<void> {
         if (child.pid === undefined) return;
         if (graceMs > 0) {
-          const inside = await sandboxProcesses(child.pid);
-          signalAll(inside, 'SIGTERM');
+          signalAll(await commandProcesses(child.pid), 'SIGTERM');
           await Promise.race([exitedPromise, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
         }
         killGroup();
@@ -304,8 +308,22 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
   return { create };
 }
 
-/** Every process in the sandbox of the bwrap whose host pid is given (its pid namespace), bwrap excluded. */
-async function sandboxProcesses(bwrapPid: number): Promise<number[]> {
+/**
+ * The host pids of the command a wrapper runs: bwrap → pid 1 inside → the wrapper → [socat bridge,
+ * command]. When the tree is not like that (the command has not started yet, say), every process in the
+ * sandbox's pid namespace; the wrapper notes SIGTERM and exits before starting the command.
+ */
+async function commandProcesses(bwrapPid: number): Promise<number[]> {
+  for (const init of await childrenOf(bwrapPid)) {
+    for (const wrapper of await childrenOf(init)) {
+      const commands: number[] = [];
+      for (const pid of await childrenOf(wrapper)) {
+        const cmdline = await readFile(`/proc/${pid}/cmdline`, 'latin1').catch(() => '');
+        if (!cmdline.startsWith(`${SOCAT}\0TCP-LISTEN:`)) commands.push(pid);
+      }
+      if (commands.length > 0) return commands;
+    }
+  }
   const own = await pidNamespaceOf(bwrapPid);
   for (const child of await childrenOf(bwrapPid)) {
     const namespace = await pidNamespaceOf(child);

@@ -27,6 +27,9 @@ export function wrapperScript(port: number = PROXY_PORT): string {
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
   return `#!/bin/sh
 # forgelink sandbox entry; see src/sandbox/wrapper.ts.
+# SIGTERM is meant for the command (see bubblewrap.ts); the wrapper notes it and leaves when it can.
+# A handler, not an ignore, so the command starts with the default disposition.
+trap 'forgelink_stop=1' TERM
 /usr/bin/socat TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:${SANDBOX_PATHS.proxySocket} </dev/null &
 forgelink_bridge=$!
 forgelink_listening() {
@@ -38,6 +41,7 @@ forgelink_listening() {
 forgelink_tries=0
 until forgelink_listening; do
   forgelink_tries=$((forgelink_tries + 1))
+  if [ -n "$forgelink_stop" ]; then exit 143; fi
   if [ "$forgelink_tries" -gt 700 ] || ! kill -0 "$forgelink_bridge" 2>/dev/null; then
     echo "forgelink: the sandbox's proxy bridge did not start" >&2
     exit 125
@@ -45,6 +49,7 @@ until forgelink_listening; do
   if [ "$forgelink_tries" -gt 200 ]; then sleep 0.01; fi
 done
 unset forgelink_tries
+if [ -n "$forgelink_stop" ]; then exit 143; fi
 "$@"
 forgelink_status=$?
 kill "$forgelink_bridge" 2>/dev/null

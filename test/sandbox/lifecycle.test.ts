@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { processesWith, run, sandboxFixture, sh, waitForNoProcesses } from './helpers.ts';
+
+const NO_NETWORK = { allow: [] };
+
+test('a command that forks and hangs is killed at its timeout, with its whole tree', async (t) => {
+  const box = await sandboxFixture(t);
+  const session = await box.create({ runId: 'timeout', workspaceDir: await box.workspace(), allowlist: [], outboundPolicy: NO_NETWORK });
+  const started = Date.now();
+  const pending = run(session, sh('sleep 1000 & sleep 1000 & echo forked; wait', box.marker), { env: { MARK: box.marker }, timeoutMs: 700 });
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  assert.ok((await processesWith(box.marker)).length >= 3, 'the sleeping children should be running before the timeout');
+  const result = await pending;
+  const elapsed = Date.now() - started;
+  assert.equal(result.timedOut, true);
+  assert.equal(result.canceled, false);
+  assert.equal(result.stdout, 'forked\n');
+  assert.ok(elapsed >= 700 && elapsed < 700 + 500 + 1500, `took ${elapsed} ms`);
+  assert.deepEqual(await waitForNoProcesses(box.marker), []);
+});
+
+test('cancel through the AbortSignal stops the command and reports it canceled', async (t) => {
+  const box = await sandboxFixture(t);
+  const workspace = await box.workspace();
+  const session = await box.create({ runId: 'cancel', workspaceDir: workspace, allowlist: [], outboundPolicy: NO_NETWORK });
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 300);
+  const result = await run(session, sh('sleep 1000 & sleep 1000 & wait', box.marker), {
+    env: { MARK: box.marker },
+    timeoutMs: 30_000,
+    signal: controller.signal,
+  });
+  assert.equal(result.canceled, true);
+  assert.equal(result.timedOut, false);
+  assert.deepEqual(await waitForNoProcesses(box.marker), []);
+
+  const notStarted = await run(session, sh('touch /workspace/ran', box.marker), { env: { MARK: box.marker }, signal: AbortSignal.abort() });
+  assert.deepEqual(notStarted, { exitCode: null, signal: null, timedOut: false, canceled: true, stdout: '', stderr: '' });
+  await assert.rejects(access(path.join(workspace, 'ran')));
+});
+
+test('a command that ignores SIGTERM is killed after the grace period', async (t) => {
+  const box = await sandboxFixture(t, { killGraceMs: 300 });
+  const session = await box.create({ runId: 'stubborn', workspaceDir: await box.workspace(), allowlist: [], outboundPolicy: NO_NETWORK });
+  const started = Date.now();
+  const result = await run(session, sh("trap '' TERM; echo ready; while :; do sleep 1; done", box.marker), {
+    env: { MARK: box.marker },
+    timeoutMs: 400,
+  });
+  const elapsed = Date.now() - started;
+  assert.equal(result.timedOut, true);
+  assert.equal(result.signal, 'SIGKILL');
+  assert.ok(elapsed >= 700 && elapsed < 3000, `took ${elapsed} ms`);
+  assert.deepEqual(await waitForNoProcesses(box.marker), []);
+});
+
+test('background processes end with the command; destroy kills what still runs', async (t) => {
+  const box = await sandboxFixture(t);
+  const session = await box.create({ runId: 'bg', workspaceDir: await box.workspace(), allowlist: [], outboundPolicy: NO_NETWORK });
+  const started = Date.now();
+  const detached = await run(session, sh('setsid sleep 1000 >/dev/null 2>&1 & nohup sleep 1000 >/dev/null 2>&1 & echo left', box.marker), {
+    env: { MARK: box.marker },
+  });
+  assert.equal(detached.exitCode, 0);
+  assert.ok(Date.now() - started < 2000);
+  assert.deepEqual(await waitForNoProcesses(box.marker), [], 'the pid namespace ends with the command');
+
+  const pending = run(session, sh('sleep 1000', box.marker), { env: { MARK: box.marker }, timeoutMs: 60_000 });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await session.destroy();
+  const result = await pending;
+  assert.equal(result.signal, 'SIGKILL');
+  assert.deepEqual(await waitForNoProcesses(box.marker), []);
+});

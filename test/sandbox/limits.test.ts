@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { isRoot, run, sandboxFixture, sh, waitForNoProcesses } from './helpers.ts';
+
+const NO_NETWORK = { allow: [] };
+const MiB = 1024 ** 2;
+
+/** The largest delay of a 20 ms interval while `work` runs: how responsive this process stayed. */
+async function maxLag<T>(work: Promise<T>): Promise<{ result: T; lagMs: number }> {
+  let last = performance.now();
+  let lagMs = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    lagMs = Math.max(lagMs, now - last - 20);
+    last = now;
+  }, 20);
+  try {
+    return { result: await work, lagMs };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+test('a fork bomb is stopped by the process limit while forgelink keeps serving', async (t) => {
+  const box = await sandboxFixture(t);
+  const session = await box.create({
+    runId: 'forks',
+    workspaceDir: await box.workspace(),
+    allowlist: [],
+    outboundPolicy: NO_NETWORK,
+    limits: { processes: 64 },
+  });
+  // Bounded for safety: 10,000 children at most, each sleeping; the parent counts the forks that worked.
+  const script = [
+    'import os, time',
+    'n = 0',
+    'for i in range(10000):',
+    '    try:',
+    '        pid = os.fork()',
+    '    except OSError as e:',
+    '        print(f"stopped after {n}: {e.strerror}", flush=True)',
+    '        break',
+    '    if pid == 0:',
+    '        time.sleep(1000)',
+    '        os._exit(0)',
+    '    n += 1',
+    'else:',
+    '    print("forked 10000")',
+  ].join('\n');
+  const bomb = run(session, ['/usr/bin/python3', '-c', script], { env: { MARK: box.marker }, timeoutMs: 30_000 });
+  const host = promisify(execFile)('/bin/true');
+  const { result, lagMs } = await maxLag(bomb);
+  await host;
+  assert.equal(result.exitCode, 0, result.stderr);
+  assert.equal(result.timedOut, false);
+  const stopped = /^stopped after (\d+): Resource temporarily unavailable\n$/.exec(result.stdout);
+  assert.ok(stopped, result.stdout);
+  // bwrap, its pid 1, the wrapper, socat and python count too.
+  assert.ok(Number(stopped[1]) > 40 && Number(stopped[1]) < 64, result.stdout);
+  assert.ok(lagMs < 250, `the event loop stalled for ${lagMs} ms`);
+  assert.deepEqual(await waitForNoProcesses(box.marker), []);
+});
+
+test('a disk filler is stopped by the file-size limit and the size-limited /tmp', async (t) => {
+  const box = await sandboxFixture(t, { tmpSizeBytes: 16 * MiB });
+  const workspace = await box.workspace();
+  const session = await box.create({
+    runId: 'disk',
+    workspaceDir: workspace,
+    allowlist: [],
+    outboundPolicy: NO_NETWORK,
+    limits: { fileSizeBytes: 8 * MiB },
+  });
+  const result = await run(
+    session,
+    sh(
+      `head -c 2G /dev/zero > /workspace/big; echo "workspace $?"
+       head -c 2G /dev/zero > ~/big; echo "home $?"
+       head -c 6M /dev/zero > /tmp/a && head -c 6M /dev/zero > /tmp/b; head -c 6M /dev/zero > /tmp/c; echo "tmp $?"
+       head -c 2G /dev/zero > /dev/shm/big; echo "shm $?"`,
+      box.marker,
+    ),
+    { env: { MARK: box.marker } },
+  );
+  // SIGXFSZ is signal 25: the shell reports 128 + 25.
+  assert.equal(result.stdout, 'workspace 153\nhome 153\ntmp 1\nshm 153\n', result.stderr);
+  assert.match(result.stderr, /No space left on device/);
+  assert.equal((await stat(path.join(workspace, 'big'))).size, 8 * MiB);
+});
+
+test('open files are limited per process', async (t) => {
+  const box = await sandboxFixture(t);
+  const session = await box.create({
+    runId: 'nofile',
+    workspaceDir: await box.workspace(),
+    allowlist: [],
+    outboundPolicy: NO_NETWORK,
+    limits: { openFiles: 40 },
+  });
+  const result = await run(
+    session,
+    ['/usr/bin/python3', '-c', 'import resource\nfiles = []\ntry:\n    while True: files.append(open("/dev/null"))\nexcept OSError as e:\n    print(len(files), e.errno, resource.getrlimit(resource.RLIMIT_NOFILE))'],
+    { env: { MARK: box.marker } },
+  );
+  const [count, errno, limit] = result.stdout.trim().split(' ', 3);
+  assert.ok(Number(count) < 40, result.stdout);
+  assert.equal(errno, '24'); // EMFILE
+  assert.equal(limit, '(40,');
+});
+
+test('without a cgroup, a root forgelink cannot limit processes and says so', { skip: !isRoot }, async (t) => {
+  const warnings: string[] = [];
+  const box = await sandboxFixture(t, { cgroup: 'off', logger: { info() {}, warn: (_meta, message) => warnings.push(message) } });
+  const session = await box.create({ runId: 'nocg', workspaceDir: await box.workspace(), allowlist: [], outboundPolicy: NO_NETWORK });
+  const result = await run(session, ['true'], { env: { MARK: box.marker } });
+  assert.equal(result.exitCode, 0);
+  assert.deepEqual(warnings, ['sandbox: no pids cgroup available and forgelink runs as root, so the process limit is not enforced']);
+});
