@@ -26,7 +26,8 @@ export function createProjectsApi(http: GitLabHttp): GitLabProjectsApi {
   /**
    * The project's id found by listing, for when `GET /projects/group%2Fapp` 404s: a reverse proxy that
    * decodes `%2F` turns the path into extra segments GitLab has no route for (GITLAB-FACTS.md; GitLab docs:
-   * api/rest/index.md, "Namespaced paths", and install/installation.md on NGINX `proxy_pass` without a URI).
+   * api/rest/index.md, "Namespaced path encoding"; gitlab-org/gitlab#199717: Apache without
+   * `AllowEncodedSlashes NoDecode` answers with a 404 page, while lookups by id and by search work).
    * Searching for the last segment among the account's projects and matching the full path exactly finds it
    * without a slash in the URL path. GitLab resolves paths case-insensitively, so the match is too.
    */
