@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { parseAllowlist } from '../../src/sandbox/allowlist.ts';
+import { createEgressProxy, type EgressProxyOptions } from '../../src/sandbox/egress-proxy.ts';
+
+type Upstream = { port: number; seen: { url: string; headers: IncomingHttpHeaders }[] };
+
+async function upstream(t: TestContext): Promise<Upstream> {
+  const seen: Upstream['seen'] = [];
+  const server = createServer((req, res) => {
+    seen.push({ url: req.url ?? '', headers: req.headers });
+    res.writeHead(200, { 'content-type': 'text/plain', connection: 'x-secret-hop', 'x-secret-hop': 'drop me', 'keep-alive': 'timeout=5' });
+    res.end(`upstream ${req.method} ${req.url}`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return { port: (server.address() as AddressInfo).port, seen };
+}
+
+async function proxy(t: TestContext, options: Omit<EgressProxyOptions, 'socketPath' | 'allowlist'> & { allowlist: string[] }) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'fl-proxy-'));
+  const socketPath = path.join(dir, 'proxy.sock');
+  const { entries, errors } = parseAllowlist(options.allowlist);
+  assert.deepEqual(errors, []);
+  const egress = createEgressProxy({ ...options, socketPath, allowlist: entries });
+  await egress.listen();
+  t.after(async () => {
+    await egress.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { egress, socketPath };
+}
+
+/** Sends raw bytes to the proxy; resolves with everything it answers until it closes (or `until` matches). */
+function exchange(socketPath: string, request: string, until?: RegExp): Promise<{ text: string; socket: Socket }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath);
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      if (until?.test(text)) resolve({ text, socket });
+    });
+    socket.on('end', () => resolve({ text, socket }));
+    socket.on('error', reject);
+    socket.write(request);
+  });
+}
+
+const LOOPBACK = { allow: ['127.0.0.0/8'] };
+
+test('CONNECT to an allowed origin opens a tunnel; others get 403 and are recorded', async (t) => {
+  const up = await upstream(t);
+  const { egress, socketPath } = await proxy(t, { allowlist: [`127.0.0.1:${up.port}`], outboundPolicy: LOOPBACK });
+  const tunnel = await exchange(socketPath, `CONNECT 127.0.0.1:${up.port} HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\n\r\n`, /\r\n\r\n/);
+  assert.equal(tunnel.text, 'HTTP/1.1 200 Connection Established\r\n\r\n');
+  const answer = await new Promise<string>((resolve) => {
+    let text = '';
+    tunnel.socket.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.includes('upstream GET /through')) resolve(text);
+    });
+    tunnel.socket.write('GET /through HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  });
+  assert.match(answer, /^HTTP\/1\.1 200 OK/);
+  tunnel.socket.destroy();
+
+  const refused = await exchange(socketPath, `CONNECT 127.0.0.1:${up.port + 1} HTTP/1.1\r\n\r\n`);
+  assert.match(refused.text, /^HTTP\/1\.1 403 Forbidden\r\n/);
+  assert.match(refused.text, new RegExp(`\r\n\r\nforgelink: 127\\.0\\.0\\.1:${up.port + 1} is not on this run's allowlist\\.\n$`));
+  const again = await exchange(socketPath, `CONNECT 127.0.0.1:${up.port + 1} HTTP/1.1\r\n\r\n`);
+  assert.match(again.text, /403/);
+  assert.deepEqual(egress.record(), { allowed: [`127.0.0.1:${up.port}`], refused: [`127.0.0.1:${up.port + 1}`] });
+  assert.deepEqual(up.seen.map((request) => request.url), ['/through']);
+});
+
+test('plain HTTP is forwarded without hop-by-hop headers, with Host from the URL', async (t) => {
+  const up = await upstream(t);
+  const { socketPath } = await proxy(t, { allowlist: [`127.0.0.1:${up.port}`], outboundPolicy: LOOPBACK });
+  const { text } = await exchange(
+    socketPath,
+    `GET http://127.0.0.1:${up.port}/path?q=1 HTTP/1.1\r\nHost: spoofed.example\r\nProxy-Authorization: Basic c2VjcmV0\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nX-Kept: yes\r\n\r\n`,
+  );
+  assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.match(text, /\r\nupstream GET \/path\?q=1\r\n/);
+  assert.doesNotMatch(text, /x-secret-hop|keep-alive: timeout/i);
+  const [seen] = up.seen;
+  assert.equal(seen?.url, '/path?q=1');
+  assert.equal(seen?.headers.host, `127.0.0.1:${up.port}`);
+  assert.equal(seen?.headers['x-kept'], 'yes');
+  assert.equal(seen?.headers['proxy-authorization'], undefined);
+  assert.equal(seen?.headers['x-hop'], undefined);
+});
+
+test('requests that are not proxy requests get 400', async (t) => {
+  const { socketPath, egress } = await proxy(t, { allowlist: ['example.com:443'], outboundPolicy: LOOPBACK });
+  for (const request of ['GET / HTTP/1.1\r\nHost: example.com\r\n\r\n', 'GET https://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n', 'CONNECT example.com HTTP/1.1\r\n\r\n']) {
+    const { text } = await exchange(socketPath, request);
+    assert.match(text, /^HTTP\/1\.1 400 /, request);
+  }
+  assert.deepEqual(egress.record(), { allowed: [], refused: [] });
+});
+
+test('names are resolved on the host and only a checked address is contacted', async (t) => {
+  const up = await upstream(t);
+  const resolved: string[] = [];
+  const { socketPath, egress } = await proxy(t, {
+    allowlist: [`rebind.test:${up.port}`, `private.test:${up.port}`, `missing.test:${up.port}`, `169.254.169.254:${up.port}`],
+    outboundPolicy: LOOPBACK,
+    resolve: async (host) => {
+      resolved.push(host);
+      if (host === 'rebind.test') return [{ address: '169.254.169.254', family: 4 }, { address: '127.0.0.1', family: 4 }];
+      if (host === 'private.test') return [{ address: '10.1.2.3', family: 4 }];
+      throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+    },
+  });
+  const rebind = await exchange(socketPath, `GET http://rebind.test:${up.port}/r HTTP/1.1\r\nHost: rebind.test\r\nConnection: close\r\n\r\n`);
+  assert.match(rebind.text, /upstream GET \/r\r\n/);
+  const privateAnswer = await exchange(socketPath, `CONNECT private.test:${up.port} HTTP/1.1\r\n\r\n`);
+  assert.match(privateAnswer.text, /^HTTP\/1\.1 403 [^]*a private address\. The operator can allow it with FORGELINK_OUTBOUND_ALLOW\.\n$/);
+  const missing = await exchange(socketPath, `CONNECT missing.test:${up.port} HTTP/1.1\r\n\r\n`);
+  assert.match(missing.text, /^HTTP\/1\.1 502 [^]*missing\.test could not be resolved/);
+  const metadata = await exchange(socketPath, `CONNECT 169.254.169.254:${up.port} HTTP/1.1\r\n\r\n`);
+  assert.match(metadata.text, /^HTTP\/1\.1 403 [^]*cloud metadata/);
+  assert.deepEqual(resolved, ['rebind.test', 'private.test', 'missing.test'], 'IP literals are not resolved');
+  assert.deepEqual(egress.record(), {
+    allowed: [`rebind.test:${up.port}`],
+    refused: [`private.test:${up.port}`, `169.254.169.254:${up.port}`],
+  });
+});
+
+test('an unreachable allowed origin gets 502', async (t) => {
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const port = (closed.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const { socketPath } = await proxy(t, { allowlist: [`127.0.0.1:${port}`], outboundPolicy: LOOPBACK });
+  assert.match((await exchange(socketPath, `CONNECT 127.0.0.1:${port} HTTP/1.1\r\n\r\n`)).text, /^HTTP\/1\.1 502 [^]*could not be reached/);
+  assert.match((await exchange(socketPath, `GET http://127.0.0.1:${port}/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`)).text, /^HTTP\/1\.1 502 /);
+});
+
+test('concurrent tunnels are capped; close cuts open tunnels and removes the socket', async (t) => {
+  const up = await upstream(t);
+  const { socketPath, egress } = await proxy(t, { allowlist: [`127.0.0.1:${up.port}`], outboundPolicy: LOOPBACK, maxConcurrent: 2 });
+  const connectLine = `CONNECT 127.0.0.1:${up.port} HTTP/1.1\r\n\r\n`;
+  const first = await exchange(socketPath, connectLine, /\r\n\r\n/);
+  const second = await exchange(socketPath, connectLine, /\r\n\r\n/);
+  const third = await exchange(socketPath, connectLine);
+  assert.match(third.text, /^HTTP\/1\.1 503 /);
+  first.socket.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const fourth = await exchange(socketPath, connectLine, /\r\n\r\n/);
+  assert.match(fourth.text, /^HTTP\/1\.1 200 /);
+  const ended = new Promise((resolve) => second.socket.once('close', resolve));
+  await egress.close();
+  await ended;
+  await assert.rejects(stat(socketPath), { code: 'ENOENT' });
+});
