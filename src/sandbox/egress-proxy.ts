@@ -69,7 +69,7 @@ type Verdict = { ok: true; address: string } | { ok: false; status: number; mess
  */
 export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
   const logger = options.logger ?? silentLogger;
-  const resolve = options.resolve ?? defaultResolve;
+  const resolver = options.resolve ?? defaultResolve;
   const maxConcurrent = options.maxConcurrent ?? 64;
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
   const maxRecorded = options.maxRecorded ?? 1000;
@@ -78,21 +78,38 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
   const sockets = new Set<Duplex>();
   let active = 0;
 
-  function note(list: Set<string>, origin: string): void {
-    if (list.size < maxRecorded) list.add(origin);
+  /** Records an origin; true the first time, so each refusal is logged once, not once per attempt. */
+  function note(list: Set<string>, origin: string): boolean {
+    if (list.has(origin) || list.size >= maxRecorded) return false;
+    list.add(origin);
+    return true;
+  }
+
+  // dns.lookup runs getaddrinfo on libuv's small thread pool, which forgelink's file I/O shares: one run
+  // may not occupy more than two of its threads with (possibly deliberately slow) lookups.
+  let lookups = 0;
+  const waiting: (() => void)[] = [];
+  async function limitedResolve(host: string): Promise<{ address: string }[]> {
+    while (lookups >= 2) await new Promise<void>((wake) => waiting.push(wake));
+    lookups += 1;
+    try {
+      return await resolver(host);
+    } finally {
+      lookups -= 1;
+      waiting.shift()?.();
+    }
   }
 
   async function decide(origin: Origin): Promise<Verdict> {
     const name = formatOrigin(origin);
     if (!isAllowed(origin, options.allowlist)) {
-      note(refused, name);
-      logger.info({ origin: name }, 'sandbox egress refused: not on the allowlist');
+      if (note(refused, name)) logger.info({ origin: name }, 'sandbox egress refused: not on the allowlist');
       return { ok: false, status: 403, message: `forgelink: ${name} is not on this run's allowlist.\n` };
     }
     const host = bareHost(origin.host);
     let addresses: { address: string }[];
     try {
-      addresses = isIP(host) !== 0 ? [{ address: host }] : await resolve(host);
+      addresses = isIP(host) !== 0 ? [{ address: host }] : await limitedResolve(host);
     } catch {
       return { ok: false, status: 502, message: `forgelink: ${origin.host} could not be resolved.\n` };
     }
@@ -105,8 +122,7 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
       }
       reason = `forgelink: ${verdict.reason}\n`;
     }
-    note(refused, name);
-    logger.info({ origin: name }, 'sandbox egress refused: address policy');
+    if (note(refused, name)) logger.info({ origin: name }, 'sandbox egress refused: address policy');
     return { ok: false, status: 403, message: reason };
   }
 

@@ -164,3 +164,30 @@ test('concurrent tunnels are capped; close cuts open tunnels and removes the soc
   await ended;
   await assert.rejects(stat(socketPath), { code: 'ENOENT' });
 });
+
+test('at most two lookups at a time per run, each refusal logged once', async (t) => {
+  const up = await upstream(t);
+  let running = 0;
+  let peak = 0;
+  const logged: string[] = [];
+  const { socketPath } = await proxy(t, {
+    allowlist: [`*.slow.test:${up.port}`],
+    outboundPolicy: LOOPBACK,
+    logger: { info: (meta) => logged.push(String(meta.origin)), warn() {} },
+    resolve: async () => {
+      running += 1;
+      peak = Math.max(peak, running);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      running -= 1;
+      return [{ address: '127.0.0.1', family: 4 }];
+    },
+  });
+  const answers = await Promise.all(
+    ['a', 'b', 'c', 'd', 'e'].map((name) => exchange(socketPath, `GET http://${name}.slow.test:${up.port}/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)),
+  );
+  for (const answer of answers) assert.match(answer.text, /^HTTP\/1\.1 200 /);
+  assert.equal(peak, 2);
+  await exchange(socketPath, `CONNECT other.test:1 HTTP/1.1\r\n\r\n`);
+  await exchange(socketPath, `CONNECT other.test:1 HTTP/1.1\r\n\r\n`);
+  assert.deepEqual(logged, ['other.test:1']);
+});

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { lstat, readdir, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -129,4 +129,31 @@ test('bad options are refused with the field named, before anything is made', as
   await assert.rejects(session.exec({ command: ['true'], env: { 'A=B': 'x' }, timeoutMs: 1000 }), { field: 'env' });
   await assert.rejects(session.exec({ command: ['true'], env: { A: 'x\0y' }, timeoutMs: 1000 }), { field: 'env' });
   await assert.rejects(session.exec({ command: ['true'], env: {}, cwd: 'workspace', timeoutMs: 1000 }), { field: 'cwd' });
+});
+
+test("a sandbox left by a forgelink process that is gone is removed by the next create", async (t) => {
+  const box = await sandboxFixture(t);
+  const stale = path.join(box.stateDir, 'crashed-run');
+  await mkdir(path.join(stale, 'home', 'locked'), { recursive: true });
+  // pid 0 is never a process: the owner is certainly gone.
+  await writeFile(path.join(stale, 'owner.json'), JSON.stringify({ pid: 0, start: '1' }));
+  const unrelated = path.join(box.stateDir, 'not-a-sandbox');
+  await mkdir(unrelated);
+  await box.create({ runId: 'next', workspaceDir: await box.workspace(), allowlist: [], outboundPolicy: NO_NETWORK });
+  assert.deepEqual((await readdir(box.stateDir)).sort(), ['next', 'not-a-sandbox']);
+  await rm(unrelated, { recursive: true });
+});
+
+test("the command's exit status comes back as it is", async (t) => {
+  const box = await sandboxFixture(t);
+  const session = await box.create({ runId: 'status', workspaceDir: await box.workspace(), allowlist: [], outboundPolicy: NO_NETWORK });
+  const env = { MARK: box.marker };
+  assert.equal((await run(session, sh('exit 7', box.marker), { env })).exitCode, 7);
+  const missing = await run(session, ['no-such-agent', box.marker], { env });
+  assert.equal(missing.exitCode, 127);
+  assert.match(missing.stderr, /no-such-agent: not found/);
+  // Killed by a signal: the shell convention, 128 + the signal's number.
+  assert.equal((await run(session, sh('kill -9 $$', box.marker), { env })).exitCode, 137);
+  const cwd = await run(session, sh('pwd', box.marker), { env, cwd: '/tmp' });
+  assert.equal(cwd.stdout, '/tmp\n');
 });
