@@ -201,6 +201,7 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
         SANDBOX_PATHS.wrapper,
         ...request.command,
       ];
+      if (destroying !== null) throw new ForgelinkError('sandbox_destroyed', `The sandbox of run ${sandbox.runId} was destroyed.`);
       const execution = start(argv as [string, ...string[]], payload, request);
       running.add(execution);
       try {
@@ -261,10 +262,14 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
       }
 
       const exitedPromise = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      const timer = setTimeout(() => {
-        timedOut = true;
-        stopOnce(options.killGraceMs ?? 2000);
-      }, request.timeoutMs);
+      // setTimeout turns anything past 2^31-1 ms (about 24.8 days) into 1 ms; such a timeout means "none".
+      const timer = setTimeout(
+        () => {
+          timedOut = true;
+          stopOnce(options.killGraceMs ?? 2000);
+        },
+        Math.min(request.timeoutMs, 2 ** 31 - 1),
+      );
       const onAbort = () => {
         if (timedOut) return;
         canceled = true;
@@ -288,7 +293,13 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
       child.once('exit', () => {
         exited = true;
       });
-      return { kill: () => stopOnce(0), done };
+      return {
+        kill: () => {
+          stopOnce(0);
+          killGroup();
+        },
+        done,
+      };
     }
 
     async function destroy(): Promise<void> {
