@@ -113,7 +113,8 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     } catch {
       return { ok: false, status: 502, message: `forgelink: ${origin.host} could not be resolved.\n` };
     }
-    let reason = `forgelink: ${origin.host} has no address.\n`;
+    if (addresses.length === 0) return { ok: false, status: 502, message: `forgelink: ${origin.host} has no address.\n` };
+    let reason = '';
     for (const { address } of addresses) {
       const verdict = checkOutboundAddress(host, address, options.outboundPolicy);
       if (verdict.allowed) {
