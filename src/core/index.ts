@@ -8,4 +8,5 @@ export * from './api-keys.ts';
 export * from './runs.ts';
 export * from './outputs.ts';
 export * from './scrub.ts';
+export * from './allowlist.ts';
 export * from './origins.ts';

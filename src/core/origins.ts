@@ -1,34 +1,29 @@
+import { formatOrigin, isAllowed, parseAllowEntry, type AllowEntry } from './allowlist.ts';
+
+function format(entry: AllowEntry): string {
+  return entry.kind === 'exact' ? formatOrigin(entry) : `*.${entry.suffix}:${entry.port}`;
+}
+
 /**
- * Allowlist entries are origins, `host:port` (DESIGN.md invariant 5); `*.suffix:port` covers subdomains.
- * A bare host means port 443, the port agents reach HTTPS services on.
+ * An allowlist entry in its canonical text form (`host:port`, `*.suffix:port`; a bare host means port
+ * 443), or null when it is not an origin. A scheme typed in front (`https://`) is tolerated.
  */
 export function normaliseOrigin(entry: string): string | null {
-  const text = entry.trim().toLowerCase().replace(/^https?:\/\//, '').replace(/\/+$/, '');
-  const match = /^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::(\d{1,5}))?$/.exec(text);
-  if (!match) return null;
-  const port = match[6] === undefined ? 443 : Number(match[6]);
-  if (port < 1 || port > 65535) return null;
-  return `${match[1] ?? ''}${match[2]}:${port}`;
+  const parsed = parseAllowEntry(entry.trim().replace(/^https?:\/\//i, '').replace(/\/+$/, ''));
+  return 'error' in parsed ? null : format(parsed);
 }
 
-/** Whether `origin` (host:port) is covered by `pattern` (host:port or *.suffix:port). */
+/** Whether the origin `host:port` is covered by `pattern` (an allowlist entry). */
 export function originMatches(pattern: string, origin: string): boolean {
-  const normalised = normaliseOrigin(pattern);
-  if (normalised === null) return false;
-  if (!normalised.startsWith('*.')) return normalised === origin;
-  const [suffixHost, suffixPort] = splitOrigin(normalised.slice(1));
-  const [host, port] = splitOrigin(origin);
-  return port === suffixPort && host.endsWith(suffixHost) && host.length > suffixHost.length;
+  const entry = parseAllowEntry(pattern);
+  const target = parseAllowEntry(origin);
+  if ('error' in entry || 'error' in target || target.kind !== 'exact') return false;
+  return isAllowed(target, [entry]);
 }
 
-function splitOrigin(origin: string): [string, string] {
-  const index = origin.lastIndexOf(':');
-  return [origin.slice(0, index), origin.slice(index + 1)];
-}
-
-/** The origin of a base URL, with the scheme's default port made explicit. */
+/** The origin of a base URL, with the scheme's default port made explicit: the run's GitLab allowlist entry. */
 export function originOfBaseUrl(baseUrl: string): string {
   const url = new URL(baseUrl);
   const port = url.port === '' ? (url.protocol === 'https:' ? '443' : '80') : url.port;
-  return `${url.hostname}:${port}`;
+  return `${url.host.replace(/:\d+$/, '')}:${port}`;
 }

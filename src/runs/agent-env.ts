@@ -1,5 +1,6 @@
 import tls from 'node:tls';
 import { hostOf } from '../core/index.ts';
+import { SANDBOX_DEFAULT_PATH } from '../sandbox/index.ts';
 
 /** Where the run's CA bundle and git identity appear inside the sandbox. */
 export const CA_BUNDLE_PATH = '/etc/forgelink/ca-bundle.pem';
@@ -33,7 +34,8 @@ export type AgentEnvInput = {
 /** The complete environment of every command in a run's sandbox (CONTRACT.md, "Inside a run's sandbox"). */
 export function agentEnv(input: AgentEnvInput): Record<string, string> {
   const env: Record<string, string> = {
-    PATH: '/usr/local/bin:/usr/bin:/bin',
+    // The sandbox's PATH puts forgelink's own Node 24 first, so Node agents honour NODE_USE_ENV_PROXY.
+    PATH: SANDBOX_DEFAULT_PATH,
     LANG: 'C.UTF-8',
     GITLAB_TOKEN: input.token,
     GITLAB_OAUTH_BASE_URL: input.baseUrl,

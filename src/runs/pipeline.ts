@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import {
   ForgelinkError,
@@ -24,6 +24,7 @@ import {
   type Vault,
   type Warning,
 } from '../core/index.ts';
+import { removeTree } from '../sandbox/index.ts';
 import { bindingForSecret } from '../vault/index.ts';
 import { CA_BUNDLE_PATH, GIT_SYSTEM_CONFIG_PATH, agentEnv, caBundle, gitIdentityConfig } from './agent-env.ts';
 import { prepareProject, preflightFailure, statusForTokenFailure, type PreparedProject } from './preflight.ts';
@@ -217,7 +218,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
   } finally {
     await session?.destroy().catch(() => {});
     await client?.close().catch(() => {});
-    await rm(runDir(deps.settings, run.id), { recursive: true, force: true }).catch(() => {});
+    await removeTree(runDir(deps.settings, run.id)).catch(() => {});
   }
 
   log.system(summary(status, outputs));

@@ -1,4 +1,4 @@
-import { readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import {
   ConflictError,
   NotFoundError,
@@ -7,6 +7,7 @@ import {
   type Run,
   type RunLogEntry,
 } from '../core/index.ts';
+import { removeTree } from '../sandbox/index.ts';
 import { checkRunInput, type StartRunInput } from './input.ts';
 import { executeRun, runDir, type PipelineDeps } from './pipeline.ts';
 
@@ -152,11 +153,11 @@ export function createRunService(deps: RunServiceDeps) {
           error: { code: 'interrupted', message: 'forgelink restarted while this run was in progress.' },
           finishedAt: clock.now().toISOString(),
         });
-        await rm(runDir(settings, run.id), { recursive: true, force: true });
+        await removeTree(runDir(settings, run.id));
       }
       // Leftovers of runs that no longer exist or already ended (a crash between steps).
       for (const entry of await readdir(settings.workDir).catch(() => [] as string[])) {
-        if (!active.has(entry)) await rm(runDir(settings, entry), { recursive: true, force: true });
+        if (!active.has(entry)) await removeTree(runDir(settings, entry));
       }
       const queued = await runs.listRunsByStatus(['queued']);
       for (const run of queued.sort((a, b) => a.createdAt.localeCompare(b.createdAt))) {

@@ -11,7 +11,7 @@ import {
   type SandboxOptions,
   type SandboxSession,
 } from '../core/index.ts';
-import { parseAllowlist } from './allowlist.ts';
+import { parseAllowlist } from '../core/allowlist.ts';
 import { bwrapOptions, encodeArgs, type HostLayout } from './bwrap-args.ts';
 import { createEgressProxy } from './egress-proxy.ts';
 import { detectHostLayout } from './host-layout.ts';

@@ -12,7 +12,7 @@ import {
   parseConnectTarget,
   type AllowEntry,
   type Origin,
-} from './allowlist.ts';
+} from '../core/allowlist.ts';
 import { silentLogger, type SandboxLogger } from './logger.ts';
 
 /** Resolves a host name to addresses, like `dns.promises.lookup(host, { all: true })`. */

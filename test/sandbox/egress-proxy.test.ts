@@ -5,7 +5,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { parseAllowlist } from '../../src/sandbox/allowlist.ts';
+import { parseAllowlist } from '../../src/core/allowlist.ts';
 import { createEgressProxy, type EgressProxyOptions } from '../../src/sandbox/egress-proxy.ts';
 
 type Upstream = { port: number; seen: { url: string; headers: IncomingHttpHeaders }[] };

@@ -8,7 +8,7 @@ import {
   parseAllowlist,
   parseConnectTarget,
   type AllowEntry,
-} from '../../src/sandbox/allowlist.ts';
+} from '../../src/core/allowlist.ts';
 
 for (const [entry, expected] of [
   ['gitlab.com:443', { kind: 'exact', host: 'gitlab.com', port: 443 }],
