@@ -174,3 +174,16 @@ export interface SandboxSession {
 export interface SandboxDriver {
   create(options: SandboxOptions): Promise<SandboxSession>;
 }
+
+/** OAuth 2.0 authorization code flow with PKCE for connecting a GitLab account (issue: Dashboard and OAuth). */
+export interface GitLabOAuthFlow {
+  /** Base URLs of the instances the operator configured an OAuth application for. */
+  instances(): string[];
+  /** Begins the flow: a single-use `state` bound to the browser session, PKCE S256; where to send the browser. */
+  start(input: { userId: string; sessionId: string; baseUrl: string }): Promise<{ authorizeUrl: string }>;
+  /**
+   * Finishes it from the callback's query parameters and creates the connection. Throws InputError with code
+   * `access_denied`, `invalid_state` (forged, reused, expired or another session's), `exchange_failed`, …
+   */
+  finish(input: { userId: string; sessionId: string; query: Readonly<Record<string, string>> }): Promise<import('./types.ts').ConnectionView>;
+}
