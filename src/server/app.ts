@@ -7,6 +7,7 @@ import type { ConnectionService } from '../connections/index.ts';
 import type { RunService } from '../runs/index.ts';
 import { requireApiKey, type AuthVariables } from './auth.ts';
 import { toHttpError } from './errors.ts';
+import { openApiDocument } from './openapi.ts';
 import { connectionRoutes } from './routes/connections.ts';
 import { runRoutes } from './routes/runs.ts';
 
@@ -45,6 +46,9 @@ export function createApp(deps: AppDeps) {
   );
 
   app.get('/healthz', (c) => c.json({ ok: true, version: deps.version }));
+
+  const document = openApiDocument(deps.version);
+  app.get('/api/v1/openapi.json', (c) => c.json(document));
 
   const api = new Hono<{ Variables: AuthVariables }>();
   api.use(requireApiKey(deps.users));

@@ -1,0 +1,141 @@
+import { z } from 'zod';
+import { ConnectBody } from './routes/connections.ts';
+import { StartRunBody } from './routes/runs.ts';
+import { ConnectionResponse, ErrorResponse, LogEntryResponse, ProjectResponse, RunResponse } from './schemas.ts';
+
+type Schema = Record<string, unknown>;
+
+/** A zod schema as an OpenAPI 3.1 schema object (JSON Schema 2020-12 without the `$schema` key). */
+function schema(type: z.ZodType): Schema {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(type, { io: 'input', unrepresentable: 'any' }) as Schema;
+  return rest;
+}
+
+function json(description: string, ref: string): Schema {
+  return { description, content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } } };
+}
+
+const errors = {
+  '400': json('bad input; `error.field` names the field', 'Error'),
+  '401': json('missing or unknown API key', 'Error'),
+  '404': json('not found, or not yours', 'Error'),
+};
+
+const id = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+
+/** The OpenAPI document for `/api/v1`, built from the schemas the routes validate with. */
+export function openApiDocument(version: string): Schema {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'forgelink API',
+      version,
+      description: 'Connect GitLab accounts and run AI coding agents on GitLab projects in sandboxes.',
+    },
+    servers: [{ url: '/api/v1' }],
+    security: [{ apiKey: [] }],
+    components: {
+      securitySchemes: {
+        apiKey: { type: 'http', scheme: 'bearer', description: 'an API key from `forgelink admin user add`' },
+      },
+      schemas: {
+        ConnectRequest: schema(ConnectBody),
+        StartRunRequest: schema(StartRunBody),
+        Connection: schema(ConnectionResponse),
+        Project: schema(ProjectResponse),
+        Run: schema(RunResponse),
+        LogEntry: schema(LogEntryResponse),
+        Error: schema(ErrorResponse),
+      },
+    },
+    paths: {
+      '/connections': {
+        get: {
+          summary: "The caller's connections",
+          responses: {
+            '200': {
+              description: 'connections',
+              content: { 'application/json': { schema: { type: 'object', properties: { connections: { type: 'array', items: { $ref: '#/components/schemas/Connection' } } } } } },
+            },
+            '401': errors['401'],
+          },
+        },
+        post: {
+          summary: 'Connect a GitLab account with an access token',
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ConnectRequest' } } } },
+          responses: { '201': json('the new connection', 'Connection'), ...errors },
+        },
+      },
+      '/connections/{id}': {
+        parameters: [id('id')],
+        get: { summary: 'One connection', responses: { '200': json('the connection', 'Connection'), ...errors } },
+        delete: { summary: 'Disconnect: delete the connection and its sealed token', responses: { '204': { description: 'deleted' }, ...errors } },
+      },
+      '/connections/{id}/check': {
+        parameters: [id('id')],
+        post: { summary: 'Re-validate against GitLab now', responses: { '200': json('the connection with its new status', 'Connection'), ...errors } },
+      },
+      '/connections/{id}/projects': {
+        parameters: [id('id'), { name: 'search', in: 'query', required: false, schema: { type: 'string' } }],
+        get: {
+          summary: 'Projects with Developer access or more, every page',
+          responses: {
+            '200': {
+              description: 'projects',
+              content: { 'application/json': { schema: { type: 'object', properties: { projects: { type: 'array', items: { $ref: '#/components/schemas/Project' } } } } } },
+            },
+            '403': json('the token cannot use the API', 'Error'),
+            ...errors,
+          },
+        },
+      },
+      '/runs': {
+        get: {
+          summary: "The caller's runs, newest first",
+          parameters: [{ name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 500 } }],
+          responses: {
+            '200': {
+              description: 'runs',
+              content: { 'application/json': { schema: { type: 'object', properties: { runs: { type: 'array', items: { $ref: '#/components/schemas/Run' } } } } } },
+            },
+            '401': errors['401'],
+          },
+        },
+        post: {
+          summary: 'Start a run',
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/StartRunRequest' } } } },
+          responses: { '201': json('the queued run', 'Run'), ...errors },
+        },
+      },
+      '/runs/{id}': {
+        parameters: [id('id')],
+        get: { summary: 'A run with its outputs', responses: { '200': json('the run', 'Run'), ...errors } },
+      },
+      '/runs/{id}/log': {
+        parameters: [id('id'), { name: 'after', in: 'query', required: false, schema: { type: 'integer', minimum: 0 } }],
+        get: {
+          summary: "The run's log, scrubbed of its secrets: JSON, or server-sent events with Accept: text/event-stream",
+          responses: {
+            '200': {
+              description: 'log entries after `after`',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    properties: { run: { $ref: '#/components/schemas/Run' }, entries: { type: 'array', items: { $ref: '#/components/schemas/LogEntry' } }, next: { type: 'integer' } },
+                  },
+                },
+                'text/event-stream': { schema: { type: 'string', description: '`event: log` per entry (id = seq), then `event: end` with the run' } },
+              },
+            },
+            ...errors,
+          },
+        },
+      },
+      '/runs/{id}/cancel': {
+        parameters: [id('id')],
+        post: { summary: 'Stop a queued or running run', responses: { '202': json('the run', 'Run'), '409': json('the run already ended', 'Error'), ...errors } },
+      },
+    },
+  };
+}

@@ -1,0 +1,90 @@
+import { z } from 'zod';
+
+/**
+ * The shapes the API answers with (CONTRACT.md). The OpenAPI document is generated from these and from the
+ * request schemas the routes validate with; the route tests check real responses against them.
+ */
+const Warning = z.object({ code: z.string(), message: z.string() });
+
+export const ConnectionResponse = z.object({
+  id: z.string(),
+  provider: z.literal('gitlab'),
+  kind: z.enum(['pat', 'oauth']),
+  baseUrl: z.string().describe('the instance URL, subpath included'),
+  host: z.string(),
+  label: z.string(),
+  account: z.object({ id: z.number(), username: z.string(), name: z.string() }).nullable(),
+  scopes: z.array(z.string()),
+  expiresAt: z.string().nullable().describe('YYYY-MM-DD, or null when the token never expires'),
+  status: z.enum(['active', 'expired', 'revoked', 'invalid', 'unreachable']),
+  statusReason: z.string().nullable(),
+  capabilities: z.object({
+    clone: z.boolean(),
+    push: z.boolean(),
+    mergeRequestsViaApi: z.boolean(),
+    mergeRequestsViaPushOptions: z.boolean(),
+    issues: z.boolean(),
+    readUser: z.boolean(),
+  }),
+  warnings: z.array(Warning),
+  instanceVersion: z.string().nullable(),
+  hasCustomCa: z.boolean(),
+  checkedAt: z.string(),
+  createdAt: z.string(),
+});
+
+export const ProjectResponse = z.object({
+  id: z.number(),
+  pathWithNamespace: z.string(),
+  defaultBranch: z.string().nullable(),
+  webUrl: z.string(),
+  httpUrlToRepo: z.string(),
+  accessLevel: z.number().nullable(),
+});
+
+export const RunResponse = z.object({
+  id: z.string(),
+  connectionId: z.string(),
+  project: z.string(),
+  projectId: z.number().nullable(),
+  projectPath: z.string().nullable(),
+  projectWebUrl: z.string().nullable(),
+  branch: z.string().nullable(),
+  baseBranch: z.string().nullable(),
+  command: z.array(z.string()),
+  allowHosts: z.array(z.string()),
+  timeoutSeconds: z.number(),
+  status: z.enum(['queued', 'preparing', 'cloning', 'running', 'collecting', 'succeeded', 'failed', 'canceled', 'timed_out']),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  exitCode: z.number().nullable(),
+  warnings: z.array(Warning),
+  outputs: z.object({
+    branches: z.array(z.object({ name: z.string(), sha: z.string(), created: z.boolean(), webUrl: z.string() })),
+    mergeRequests: z.array(
+      z.object({
+        iid: z.number(),
+        title: z.string().nullable(),
+        sourceBranch: z.string(),
+        targetBranch: z.string().nullable(),
+        webUrl: z.string(),
+        detectedBy: z.enum(['api', 'push']),
+      }),
+    ),
+    issues: z.array(z.object({ iid: z.number(), title: z.string(), webUrl: z.string() })),
+  }),
+  egress: z.object({ allowed: z.array(z.string()), refused: z.array(z.string()) }),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+});
+
+export const LogEntryResponse = z.object({
+  seq: z.number(),
+  at: z.string(),
+  stream: z.enum(['stdout', 'stderr', 'system']),
+  text: z.string(),
+});
+
+export const ErrorResponse = z.object({
+  error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
+});
