@@ -105,6 +105,26 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0003_passwords_sessions': {
+    async up(db: Kysely<unknown>) {
+      // Null until `forgelink admin user set-password`: such a user signs in to the dashboard with an API key.
+      await db.schema.alterTable('users').addColumn('password_hash', 'text').execute();
+
+      await db.schema
+        .createTable('sessions')
+        // SHA-256 of the cookie's random value: a database reader cannot turn a row back into a cookie.
+        .addColumn('id', 'text', (col) => col.primaryKey())
+        .addColumn('user_id', 'text', (col) => col.notNull().references('users.id'))
+        .addColumn('csrf_token', 'text', (col) => col.notNull())
+        .addColumn('created_at', 'text', (col) => col.notNull())
+        .addColumn('last_seen_at', 'text', (col) => col.notNull())
+        .addColumn('expires_at', 'text', (col) => col.notNull())
+        .execute();
+      // Signing a user out everywhere (a new password) and sweeping expired sessions.
+      await db.schema.createIndex('sessions_user_id_index').on('sessions').column('user_id').execute();
+      await db.schema.createIndex('sessions_expires_at_index').on('sessions').column('expires_at').execute();
+    },
+  },
 };
 
 /** Applies every pending migration; throws with the failing migration's error. */

@@ -11,6 +11,8 @@ export type UsersTable = {
   is_admin: ColumnType<boolean | number, boolean, boolean>;
   api_key_hash: string;
   created_at: string;
+  /** `scrypt$N$r$p$salt$hash`, or null for a user who signs in with an API key only. */
+  password_hash: string | null;
 };
 
 export type ConnectionsTable = {
@@ -85,10 +87,22 @@ export type RunLogsTable = {
   text: string;
 };
 
+export type SessionsTable = {
+  /** SHA-256 (hex) of the session cookie's value. */
+  id: string;
+  user_id: string;
+  csrf_token: string;
+  created_at: string;
+  last_seen_at: string;
+  /** Idle expiry, moved forward as the session is used. */
+  expires_at: string;
+};
+
 export type DatabaseSchema = {
   users: UsersTable;
   connections: ConnectionsTable;
   secrets: SecretsTable;
   runs: RunsTable;
   run_logs: RunLogsTable;
+  sessions: SessionsTable;
 };
