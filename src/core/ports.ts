@@ -53,6 +53,33 @@ export interface UserStore {
   findUserByName(name: string): Promise<User | null>;
   findUserByApiKeyHash(hash: string): Promise<User | null>;
   listUsers(): Promise<User[]>;
+  /** The user and their password hash (null when none was set), for the dashboard's sign-in. */
+  findPasswordHash(name: string): Promise<{ user: User; passwordHash: string | null } | null>;
+  /** Replaces the user's password hash; false when there is no such user. */
+  setPasswordHash(userId: string, passwordHash: string): Promise<boolean>;
+}
+
+/** A dashboard session. `id` is the SHA-256 of the cookie's value; the value itself is never stored. */
+export type Session = {
+  id: string;
+  userId: string;
+  /** Sent back in every dashboard form; a request without it changes nothing. */
+  csrfToken: string;
+  createdAt: string;
+  lastSeenAt: string;
+  /** Idle expiry, moved forward while the session is used. */
+  expiresAt: string;
+};
+
+export interface SessionStore {
+  createSession(session: Session): Promise<void>;
+  getSession(id: string): Promise<Session | null>;
+  touchSession(id: string, times: { lastSeenAt: string; expiresAt: string }): Promise<void>;
+  deleteSession(id: string): Promise<void>;
+  /** Signs a user out everywhere; returns how many sessions ended. */
+  deleteUserSessions(userId: string): Promise<number>;
+  /** Removes sessions whose expiry is before `now` (ISO time). */
+  deleteExpiredSessions(now: string): Promise<number>;
 }
 
 export type StoredSecret = {

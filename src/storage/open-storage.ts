@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Dialect } from 'kysely';
 import pg from 'pg';
-import type { Clock, ConnectionStore, RunStore, UserStore } from '../core/index.ts';
+import type { Clock, ConnectionStore, RunStore, SessionStore, UserStore } from '../core/index.ts';
 import { createConnectionStore } from './connections.ts';
 import { migrateToLatest } from './migrations.ts';
 import { createRunStore } from './runs.ts';
+import { createSessionStore } from './sessions.ts';
 import { createSqliteDialect } from './sqlite-dialect.ts';
 import type { DatabaseSchema } from './tables.ts';
 import { createUserStore } from './users.ts';
@@ -27,6 +28,7 @@ export type Storage = {
   users: UserStore;
   connections: ConnectionStore;
   runs: RunStore;
+  sessions: SessionStore;
   close(): Promise<void>;
 };
 
@@ -48,6 +50,7 @@ export async function openStorage(options: StorageOptions): Promise<Storage> {
     users: createUserStore(db),
     connections: createConnectionStore(db, options.clock ?? systemClock),
     runs: createRunStore(db, kind),
+    sessions: createSessionStore(db),
     close: () => db.destroy(),
   };
 }

@@ -5,7 +5,7 @@ import { isUniqueViolation } from './constraint-errors.ts';
 import { userFromRow } from './rows.ts';
 import type { DatabaseSchema } from './tables.ts';
 
-/** Users and their API key hashes (the keys themselves are never stored). */
+/** Users with their API key and password hashes (keys and passwords themselves are never stored). */
 export function createUserStore(db: Kysely<DatabaseSchema>): UserStore {
   return {
     async createUser(user: NewUser): Promise<User> {
@@ -50,6 +50,16 @@ export function createUserStore(db: Kysely<DatabaseSchema>): UserStore {
     async listUsers() {
       const rows = await db.selectFrom('users').selectAll().orderBy('created_at').orderBy('name').execute();
       return rows.map(userFromRow);
+    },
+
+    async findPasswordHash(name) {
+      const row = await db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
+      return row === undefined ? null : { user: userFromRow(row), passwordHash: row.password_hash };
+    },
+
+    async setPasswordHash(userId, passwordHash) {
+      const result = await db.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', userId).executeTakeFirst();
+      return result.numUpdatedRows > 0n;
     },
   };
 }
