@@ -125,6 +125,28 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('sessions_expires_at_index').on('sessions').column('expires_at').execute();
     },
   },
+  '0004_oauth_states_token_expiry': {
+    async up(db: Kysely<unknown>) {
+      // OAuth connections: when the current access token expires (ISO time), so it is refreshed before then.
+      await db.schema.alterTable('connections').addColumn('token_expires_at', 'text').execute();
+
+      // One row per started OAuth authorization. The `state` is stored only as its SHA-256 and the PKCE
+      // verifier only sealed; `used_at` makes a state single use even when its callback fails.
+      await db.schema
+        .createTable('oauth_states')
+        .addColumn('id', 'text', (col) => col.primaryKey())
+        .addColumn('state_hash', 'text', (col) => col.notNull().unique())
+        .addColumn('session_id', 'text', (col) => col.notNull())
+        .addColumn('user_id', 'text', (col) => col.notNull().references('users.id'))
+        .addColumn('base_url', 'text', (col) => col.notNull())
+        .addColumn('verifier_sealed', 'text', (col) => col.notNull())
+        .addColumn('created_at', 'text', (col) => col.notNull())
+        .addColumn('used_at', 'text')
+        .execute();
+      // Sweeping old states.
+      await db.schema.createIndex('oauth_states_created_at_index').on('oauth_states').column('created_at').execute();
+    },
+  },
 };
 
 /** Applies every pending migration; throws with the failing migration's error. */
