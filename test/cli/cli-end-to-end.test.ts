@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
+import { EXAMPLES_DIR } from '../support/forgelink.ts';
 import { forgelinkCli, startServerProcess, type Result, type RunningServer } from '../support/processes.ts';
 
 describe('the CLI against a started server and the fake GitLab over HTTPS', () => {
@@ -50,6 +51,7 @@ describe('the CLI against a started server and the fake GitLab over HTTPS', () =
       XDG_CONFIG_HOME: join(home, 'config'),
       FORGELINK_DATA_DIR: join(home, 'data'),
       FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8',
+      FORGELINK_SANDBOX_MOUNTS: EXAMPLES_DIR,
     };
     gitlab = await startFakeGitLab({ tls: true, basePath: '/gitlab' });
     gitlabUser = gitlab.addUser({ username: 'agent-bot', name: 'Agent Bot' }).id;
@@ -160,6 +162,30 @@ describe('the CLI against a started server and the fake GitLab over HTTPS', () =
     assert.match(usage.stderr, /missing required argument/);
   });
 
+  test('run streams the log, waits, and prints the outputs; runs list/show/logs', async () => {
+    const token = newToken(['api', 'read_user']);
+    const connection = JSON.parse(
+      ok(await cli(['connect', 'gitlab', '--url', gitlab.baseUrl, '--ca-file', gitlab.caFile as string, '--token-stdin', '--json'], { stdin: token })).stdout,
+    );
+    const result = ok(
+      await cli(['run', '--connection', connection.id, '--project', 'platform/web', '--json', '--', 'python3', join(EXAMPLES_DIR, 'scripted-agent.py')]),
+    );
+    assert.match(result.stderr, /forgelink: Cloning platform\/web \(main\)/);
+    assert.match(result.stderr, /Opened merge request !\d+/);
+    const run = JSON.parse(result.stdout);
+    assert.equal(run.status, 'succeeded');
+    assert.equal(run.outputs.mergeRequests.length, 1);
+    assert.equal(run.outputs.issues.length, 1);
+    assert.match(ok(await cli(['runs', 'list'])).stdout, new RegExp(`${run.id}  succeeded`));
+    assert.match(ok(await cli(['runs', 'show', run.id])).stdout, /merge request !\d+ Agent notes/);
+    assert.match(ok(await cli(['runs', 'logs', run.id])).stdout, /Filed issue #\d+/);
+
+    const failed = await cli(['run', '--connection', connection.id, '--project', 'platform/web', '--', 'sh', '-c', 'exit 4']);
+    assert.equal(failed.code, 1);
+    assert.match(failed.stdout, /failed — The agent exited with code 4/);
+    failsWithOneLine(await cli(['run', '--connection', 'con_nope', '--project', 'platform/web', '--', 'true']), /No connection con_nope/);
+  });
+
   test('rotate-key re-seals every token and the server keeps using them', async () => {
     const rotated = JSON.parse(ok(await cli(['admin', 'rotate-key', '--json'])).stdout);
     assert.equal(rotated.keyId, 'k2');
@@ -179,8 +205,10 @@ describe('the CLI against a started server and the fake GitLab over HTTPS', () =
   test('no token appears in the database files, the server log, any CLI output or the server argv', async () => {
     const dataDir = join(home, 'data');
     const haystacks: [string, string][] = [];
-    for (const name of await readdir(dataDir)) {
-      haystacks.push([name, (await readFile(join(dataDir, name))).toString('latin1')]);
+    for (const entry of await readdir(dataDir, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const file = join(entry.parentPath, entry.name);
+      haystacks.push([file.slice(dataDir.length + 1), (await readFile(file)).toString('latin1')]);
     }
     haystacks.push(['server log', server.output()]);
     for (const [index, result] of outputs.entries()) haystacks.push([`cli #${index}`, result.stdout + result.stderr]);
