@@ -73,7 +73,8 @@ export type Session = {
 
 export interface SessionStore {
   createSession(session: Session): Promise<void>;
-  getSession(id: string): Promise<Session | null>;
+  /** The session and its user, or null when there is no such session. */
+  getSession(id: string): Promise<{ session: Session; user: User } | null>;
   touchSession(id: string, times: { lastSeenAt: string; expiresAt: string }): Promise<void>;
   deleteSession(id: string): Promise<void>;
   /** Signs a user out everywhere; returns how many sessions ended. */

@@ -41,10 +41,10 @@ for (const db of databases()) {
       const user = await storage.users.createUser(newUser());
       const session = newSession(user.id);
       await storage.sessions.createSession(session);
-      assert.deepEqual(await storage.sessions.getSession(session.id), session);
+      assert.deepEqual(await storage.sessions.getSession(session.id), { session, user });
       const times = { lastSeenAt: '2026-05-01T11:00:00.000Z', expiresAt: '2026-05-01T23:00:00.000Z' };
       await storage.sessions.touchSession(session.id, times);
-      assert.deepEqual(await storage.sessions.getSession(session.id), { ...session, ...times });
+      assert.deepEqual(await storage.sessions.getSession(session.id), { session: { ...session, ...times }, user });
       await storage.sessions.deleteSession(session.id);
       assert.equal(await storage.sessions.getSession(session.id), null);
     });
@@ -61,7 +61,7 @@ for (const db of databases()) {
       assert.equal(await storage.sessions.getSession(a1.id), null);
       assert.equal(await storage.sessions.deleteExpiredSessions('2026-05-01T10:00:00.000Z'), 1);
       assert.equal(await storage.sessions.getSession(b1.id), null);
-      assert.deepEqual(await storage.sessions.getSession(b2.id), b2);
+      assert.deepEqual((await storage.sessions.getSession(b2.id))?.session, b2);
     });
 
     test('a session must belong to an existing user', async () => {
