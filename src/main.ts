@@ -7,14 +7,14 @@ import path from 'node:path';
 import { serve } from '@hono/node-server';
 import { runCli, type LocalActions } from './cli/index.ts';
 import { ConfigError, readConfig, type Config } from './config/index.ts';
-import { createConnectionService } from './connections/index.ts';
+import { createConnectionService, createDoctorService } from './connections/index.ts';
 import { ForgelinkError, generateApiKey, hashApiKey, InputError, newId, type Clock } from './core/index.ts';
 import { createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
 import { createApp, createLogger } from './server/index.ts';
 import { createRunService } from './runs/index.ts';
 import { createBubblewrapDriver } from './sandbox/index.ts';
 import { openStorage, type Storage } from './storage/index.ts';
-import { addKeyVersion, createFileBackedVault, createVault, loadKeyring, rotateSecrets } from './vault/index.ts';
+import { addKeyVersion, bindingForSecret, createFileBackedVault, createVault, loadKeyring, rotateSecrets } from './vault/index.ts';
 
 const clock: Clock = { now: () => new Date() };
 
@@ -79,7 +79,16 @@ async function startServer(config: Config): Promise<void> {
   });
   const recovered = await runs.recover();
   if (recovered.interrupted > 0 || recovered.requeued > 0) logger.warn(recovered, 'recovered runs after a restart');
-  const app = createApp({ users: storage.users, connections, runs, logger, version: await version() });
+  const doctor = createDoctorService({
+    deps: { policy, gitlab: gitlabClientFactory(policy, transport), clock, runExtraHosts: config.runs.extraHosts },
+    store: storage.connections,
+    tokenFor: async (connection) => {
+      const secret = await storage.connections.getSecret(connection.userId, connection.id, 'token');
+      if (secret === null) throw new Error('no stored token');
+      return vault.open(secret.sealed, bindingForSecret(secret));
+    },
+  });
+  const app = createApp({ users: storage.users, connections, runs, doctor, logger, version: await version() });
 
   await new Promise<void>((resolve, reject) => {
     const server = serve({ fetch: app.fetch, hostname: config.listen.host, port: config.listen.port }, (info) => {

@@ -1,4 +1,5 @@
 import { daysUntil, type ConnectionView, type Project } from '../core/index.ts';
+import type { DoctorReport } from '../connections/index.ts';
 import type { RunView } from '../runs/index.ts';
 
 const CAPABILITY_WORDS: Record<keyof ConnectionView['capabilities'], string> = {
@@ -82,4 +83,14 @@ export function runDetails(run: RunView): string {
     for (const issue of issues) lines.push(`    issue #${issue.iid} ${issue.title}  ${issue.webUrl}`);
   }
   return lines.join('\n');
+}
+
+const MARKS = { pass: 'ok  ', warn: 'warn', fail: 'FAIL', skip: 'skip' } as const;
+
+export function doctorText(report: DoctorReport): string {
+  const width = Math.max(...report.steps.map((step) => step.title.length));
+  return [
+    `Doctor for ${report.connectionId} (${report.baseUrl}): ${report.ok ? 'no problem found' : 'problems found'}`,
+    ...report.steps.map((step) => `  ${MARKS[step.status]}  ${step.title.padEnd(width)}  ${step.message}`),
+  ].join('\n');
 }

@@ -4,7 +4,8 @@ import type { ConnectionView, Project, RunLogEntry } from '../core/index.ts';
 import { parseDuration, type RunView } from '../runs/index.ts';
 import { CliError, createApiClient, type ApiClient } from './api-client.ts';
 import { loginFile, readLogin, writeLogin } from './client-config.ts';
-import { connectionDetails, connectionLine, projectLine, runDetails, runLine } from './format.ts';
+import { connectionDetails, connectionLine, doctorText, projectLine, runDetails, runLine } from './format.ts';
+import type { DoctorReport } from '../connections/index.ts';
 import { followRun } from './follow.ts';
 import { promptSecret, readStdin } from './input.ts';
 
@@ -166,6 +167,15 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
       );
       print(command, connection, () => connectionDetails(connection, new Date()));
       if (connection.status !== 'active') process.exitCode = 1;
+    });
+
+  connections
+    .command('doctor <id>')
+    .description('diagnose a connection step by step: DNS, TCP, TLS, GitLab, subpath, token, %2F, clone URL, egress, clock')
+    .action(async (id: string, _options: unknown, command: Command) => {
+      const report = await (await api(command)).request<DoctorReport>('POST', `/connections/${encodeURIComponent(id)}/doctor`);
+      print(command, report, () => doctorText(report));
+      if (!report.ok) process.exitCode = 1;
     });
 
   program

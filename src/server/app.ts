@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Logger } from 'pino';
 import { InputError, NotFoundError, type UserStore } from '../core/index.ts';
-import type { ConnectionService } from '../connections/index.ts';
+import type { ConnectionService, DoctorService } from '../connections/index.ts';
 import type { RunService } from '../runs/index.ts';
 import { requireApiKey, type AuthVariables } from './auth.ts';
 import { toHttpError } from './errors.ts';
@@ -15,6 +15,7 @@ export type AppDeps = {
   users: UserStore;
   connections: ConnectionService;
   runs: RunService;
+  doctor?: DoctorService;
   logger: Logger;
   version: string;
 };
@@ -53,7 +54,7 @@ export function createApp(deps: AppDeps) {
   const api = new Hono<{ Variables: AuthVariables }>();
   api.use(requireApiKey(deps.users));
   api.get('/me', (c) => c.json({ id: c.var.user.id, name: c.var.user.name, isAdmin: c.var.user.isAdmin }));
-  api.route('/connections', connectionRoutes(deps.connections));
+  api.route('/connections', connectionRoutes(deps.connections, deps.doctor));
   api.route('/runs', runRoutes(deps.runs));
   app.route('/api/v1', api);
 

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { ConnectionService } from '../../connections/index.ts';
+import type { ConnectionService, DoctorService } from '../../connections/index.ts';
 import type { AuthVariables } from '../auth.ts';
 import { parseBody, parseQuery } from '../validate.ts';
 
@@ -14,7 +14,7 @@ export const ConnectBody = z.object({
 const ProjectsQuery = z.object({ search: z.string().max(255).optional() });
 
 /** `/api/v1/connections`: every handler sees only the signed-in user's connections. */
-export function connectionRoutes(connections: ConnectionService) {
+export function connectionRoutes(connections: ConnectionService, doctor?: DoctorService) {
   return new Hono<{ Variables: AuthVariables }>()
     .get('/', async (c) => c.json({ connections: await connections.list(c.var.user.id) }))
     .post('/', async (c) => {
@@ -27,6 +27,10 @@ export function connectionRoutes(connections: ConnectionService) {
       return c.body(null, 204);
     })
     .post('/:id/check', async (c) => c.json(await connections.check(c.var.user.id, c.req.param('id'))))
+    .post('/:id/doctor', async (c) => {
+      if (doctor === undefined) return c.json({ error: { code: 'not_available', message: 'Doctor is not enabled on this server.' } }, 501);
+      return c.json(await doctor.run(c.var.user.id, c.req.param('id')));
+    })
     .get('/:id/projects', async (c) => {
       const { search } = parseQuery(c, ProjectsQuery);
       const projects = await connections.projects(c.var.user.id, c.req.param('id'), search);
