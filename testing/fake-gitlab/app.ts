@@ -6,7 +6,10 @@ import { registerBranchRoutes } from './routes/branches.ts';
 import { registerIssueRoutes } from './routes/issues.ts';
 import { registerMergeRequestRoutes } from './routes/merge-requests.ts';
 import { registerMetadataRoutes } from './routes/metadata.ts';
+import { registerOAuthAuthorizeRoutes } from './routes/oauth-authorize.ts';
+import { registerOAuthTokenRoutes } from './routes/oauth-token.ts';
 import { registerProjectRoutes } from './routes/projects.ts';
+import { registerSignInRoutes } from './routes/sign-in.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
 import { registerUserRoutes } from './routes/user.ts';
 
@@ -30,6 +33,9 @@ export function createApp(deps: Deps, basePath: string): Hono<AppEnv> {
   // lib/api/api.rb: every /api/v3 route answers 410 Gone.
   root.all('/api/v3/*', (c) => c.json({ error: 'API V3 is no longer supported. Use API V4 instead.' }, 410));
   root.route('/api/v4', api);
+  registerOAuthAuthorizeRoutes(root, deps);
+  registerOAuthTokenRoutes(root, deps);
+  registerSignInRoutes(root, deps);
   registerGitRoutes(root, deps, basePath);
   root.notFound((c) => c.text('Not Found', 404));
   return root;

@@ -1,12 +1,14 @@
+import type { KnownToken } from './auth.ts';
+import { tokenAccessible } from './oauth/state.ts';
 import { canPushCode, canReadCode, canReadProject } from './permissions.ts';
-import { isExpired, type FakeProject, type FakeState, type FakeToken, type FakeUser } from './state.ts';
+import { isExpired, type FakeProject, type FakeState, type FakeUser } from './state.ts';
 
 export type GitCommand = 'git-upload-pack' | 'git-receive-pack';
 type Ability = 'read_project' | 'download_code' | 'push_code';
 
 /** Who a git request runs as: a token's user with the abilities its scopes give, or anonymous. */
 export type GitActor =
-  | { user: FakeUser; token: FakeToken; abilities: ReadonlySet<Ability> }
+  | { user: FakeUser; token: KnownToken; abilities: ReadonlySet<Ability> }
   | { user: null; abilities: ReadonlySet<Ability> };
 
 /** Gitlab::GitAccess::ERROR_MESSAGES (lib/gitlab/git_access.rb). */
@@ -57,11 +59,18 @@ function basicCredentials(header: string | null): { login: string; password: str
   return { login: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
+/** The active user behind a token, or null (blocked or gone). */
+function activeUser(state: FakeState, userId: number): FakeUser | null {
+  const user = state.users.get(userId);
+  return user && user.state === 'active' ? user : null;
+}
+
 /**
- * GitHttpClientController#authenticate_user: Basic credentials are looked up as a personal access
- * token whatever the user name (Gitlab::Auth.find_for_git_client, personal_access_token_check finds
- * active tokens only, so expired and revoked ones fail like unknown ones). Without credentials, only
- * a download from a public project goes through. `null` means: answer 401 with a Basic challenge.
+ * Gitlab::Auth.find_for_git_client: the password is tried as an OAuth access token first
+ * (oauth_access_token_check: any user name, abilities from its scopes), then as a personal access token
+ * whatever the user name (personal_access_token_check finds active tokens only). Expired and revoked
+ * tokens fail like unknown ones. Without credentials, only a download from a public project goes
+ * through. `null` means: answer 401 with a Basic challenge.
  */
 export function authenticateGitClient(
   state: FakeState,
@@ -71,12 +80,17 @@ export function authenticateGitClient(
 ): GitActor | null {
   const credentials = basicCredentials(authorization);
   if (credentials) {
+    const oauth = state.oauth.tokens.get(credentials.password);
+    if (oauth) {
+      const user = tokenAccessible(oauth, state.now().getTime()) ? activeUser(state, oauth.userId) : null;
+      return user ? { user, token: { type: 'oauth', record: oauth }, abilities: abilitiesForScopes(oauth.scopes) } : null;
+    }
     const token = state.tokens.get(credentials.password);
     if (!token || token.revoked || isExpired(state, token)) return null;
-    const user = state.users.get(token.userId);
-    if (!user || user.state !== 'active') return null;
+    const user = activeUser(state, token.userId);
+    if (!user) return null;
     token.lastUsedAt = state.now().toISOString();
-    return { user, token, abilities: abilitiesForScopes(token.scopes) };
+    return { user, token: { type: 'personal', record: token }, abilities: abilitiesForScopes(token.scopes) };
   }
   if (command === 'git-upload-pack' && project?.visibility === 'public') {
     return { user: null, abilities: new Set(['download_code']) };

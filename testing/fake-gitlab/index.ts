@@ -11,6 +11,17 @@ import { setDefaultBranch } from './post-receive.ts';
 import { protectBranch, unprotectBranch, type ProtectOptions } from './protected-branches.ts';
 import { listBranchesSync, type BranchHead } from './repo-queries.ts';
 import { commitFileSync, createRepositories, type FileCommit } from './repos.ts';
+import {
+  addApplication,
+  checkedLifetime,
+  findTokenRecord,
+  revokeToken as revokeOAuthTokenRecord,
+  type AddOAuthApplicationInput,
+  type FakeOAuthApplication,
+  type FakeOAuthToken,
+  type OAuthRefreshRevocation,
+  type OAuthStats,
+} from './oauth/state.ts';
 import { listen, type Listening } from './server.ts';
 import {
   addProject,
@@ -20,6 +31,7 @@ import {
   expireToken,
   findProject,
   findToken,
+  isoNow,
   revokeToken,
   type AddProjectInput,
   type AddTokenInput,
@@ -52,6 +64,13 @@ export type {
   RecordedRequest,
   Visibility,
 } from './state.ts';
+export type {
+  AddOAuthApplicationInput,
+  FakeOAuthApplication,
+  FakeOAuthToken,
+  OAuthRefreshRevocation,
+  OAuthStats,
+} from './oauth/state.ts';
 export type { ProtectOptions } from './protected-branches.ts';
 export type { BranchHead } from './repo-queries.ts';
 export type { FileCommit } from './repos.ts';
@@ -67,6 +86,10 @@ export interface StartOptions {
   port?: number;
   /** What /metadata and /version report (default `18.1.1-ee`). */
   version?: string;
+  /** Lifetime of OAuth access tokens, in seconds (default 7200, GitLab's two hours). */
+  oauthTokenLifetimeSeconds?: number;
+  /** When a refresh retires the old token pair (default 'immediately', as doc/api/oauth2.md describes). */
+  oauthRefreshRevocation?: OAuthRefreshRevocation;
 }
 
 /** A running fake GitLab; each one has its own state. */
@@ -118,6 +141,30 @@ export interface FakeGitLab {
   injectRateLimit(options: { count: number; retryAfterSeconds: number }): void;
   /** The next `count` API requests answer 502 (or `status`, 502 or 503). */
   injectServerErrors(count: number, status?: 502 | 503): void;
+  /**
+   * Registers an OAuth application (confidential unless `confidential: false`); its scopes must be
+   * GitLab's. The record carries `clientId` and `clientSecret`.
+   */
+  addOAuthApplication(input: AddOAuthApplicationInput): FakeOAuthApplication;
+  /** The password the sign-in page accepts for this user; without one, any non-empty password works. */
+  setPassword(userId: number, password: string): void;
+  /**
+   * While set, GET /oauth/authorize approves every valid request at once for this user with a 302 to the
+   * client: no sign-in, no consent page. `null` switches it off.
+   */
+  oauthAutoApprove(userId: number | null): void;
+  /** Lifetime of OAuth access tokens issued from now on, in seconds (at least 1). */
+  setOAuthTokenLifetime(seconds: number): void;
+  /** When refreshes from now on retire the old pair: at the refresh, or when the new token is first used. */
+  setOAuthRefreshRevocation(mode: OAuthRefreshRevocation): void;
+  /** How many codes were issued and exchanged, refreshes and revocations (through /oauth/revoke). */
+  oauthStats(): OAuthStats;
+  /** Every OAuth token pair issued, oldest first (live records). */
+  oauthTokens(): FakeOAuthToken[];
+  /** Ages the pair holding this access or refresh token past its lifetime; refreshing still works. */
+  expireOAuthToken(token: string): void;
+  /** Revokes the pair holding this access or refresh token, as revoking the application in GitLab would. */
+  revokeOAuthToken(token: string): void;
   close(): Promise<void>;
 }
 
@@ -135,7 +182,10 @@ function hostForUrl(host: string): string {
 export async function startFakeGitLab(options: StartOptions = {}): Promise<FakeGitLab> {
   const basePath = normaliseBasePath(options.basePath ?? '');
   const host = options.host ?? '127.0.0.1';
-  const state = createState();
+  const state = createState({
+    oauthTokenLifetimeSeconds: options.oauthTokenLifetimeSeconds,
+    oauthRefreshRevocation: options.oauthRefreshRevocation,
+  });
   const dir = await mkdtemp(join(tmpdir(), 'fake-gitlab-'));
   const home = join(dir, 'home');
   await mkdir(home);
@@ -176,6 +226,17 @@ export async function startFakeGitLab(options: StartOptions = {}): Promise<FakeG
   site.baseUrl = `${tls ? 'https' : 'http'}://${hostForUrl(host)}:${server.port}${basePath}`;
   const hookServer = hooks;
   const testTls = tls;
+
+  const oauthToken = (value: string): FakeOAuthToken => {
+    const found = findTokenRecord(state.oauth, value);
+    if (!found) throw new Error('unknown OAuth token');
+    return found;
+  };
+  const user = (id: number): FakeUser => {
+    const found = state.users.get(id);
+    if (!found) throw new Error(`no user ${id}`);
+    return found;
+  };
 
   const project = (id: number): FakeProject => {
     const found = findProject(state, id);
@@ -220,6 +281,27 @@ export async function startFakeGitLab(options: StartOptions = {}): Promise<FakeG
     injectServerErrors: (count, status = 502) => {
       state.faults.serverErrors = { remaining: count, status };
     },
+    addOAuthApplication: (input) => addApplication(state.oauth, input, isoNow(state)),
+    setPassword: (userId, password) => {
+      state.web.passwords.set(user(userId).id, password);
+    },
+    oauthAutoApprove: (userId) => {
+      state.oauth.settings.autoApproveUserId = userId === null ? null : user(userId).id;
+    },
+    setOAuthTokenLifetime: (seconds) => {
+      state.oauth.settings.tokenLifetimeSeconds = checkedLifetime(seconds);
+    },
+    setOAuthRefreshRevocation: (mode) => {
+      state.oauth.settings.refreshRevocation = mode;
+    },
+    oauthStats: () => ({ ...state.oauth.stats }),
+    oauthTokens: () => [...state.oauth.tokens.values()],
+    expireOAuthToken: (value) => {
+      // As if it had been issued a second more than its lifetime ago.
+      const record = oauthToken(value);
+      record.createdAtMs = Math.min(record.createdAtMs, state.now().getTime() - record.expiresInSeconds * 1000 - 1000);
+    },
+    revokeOAuthToken: (value) => revokeOAuthTokenRecord(oauthToken(value), state.now().getTime()),
     close: async () => {
       for (const child of deps.git.children) child.kill('SIGKILL');
       await server.close();

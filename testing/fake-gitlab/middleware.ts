@@ -10,7 +10,9 @@ export function recordRequests(deps: Deps, basePath: string): MiddlewareHandler<
   return async (c, next) => {
     const credential = resolveCredential(deps.state, c.req.raw);
     c.set('credential', credential);
-    if (credential.kind === 'ok') credential.token.lastUsedAt = deps.state.now().toISOString();
+    if (credential.kind === 'ok' && credential.token.type === 'personal') {
+      credential.token.record.lastUsedAt = deps.state.now().toISOString();
+    }
     const url = new URL(c.req.url);
     const record = {
       method: c.req.method,

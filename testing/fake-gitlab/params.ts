@@ -150,3 +150,17 @@ export class ParamReader {
     return this.errors.length === 0 ? null : c.json({ error: this.errors.join(', ') }, 400);
   }
 }
+
+/** The string-valued parameters only (the last value of a repeated one), as Rails' params[:name].to_s sees them. */
+export function stringParams(params: RawParams): Record<string, string | undefined> {
+  const strings: Record<string, string | undefined> = {};
+  for (const [key, value] of Object.entries(params)) {
+    if (typeof value === 'string') strings[key] = value;
+    else if (typeof value === 'number' || typeof value === 'boolean') strings[key] = String(value);
+    else if (Array.isArray(value)) {
+      const last: unknown = value.at(-1);
+      if (typeof last === 'string') strings[key] = last;
+    }
+  }
+  return strings;
+}

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { createOAuthState, type OAuthRefreshRevocation, type OAuthState } from './oauth/state.ts';
+import { createWebState, type WebState } from './web/session.ts';
 
 /** GitLab's access levels (doc/api/members.md "Roles"). */
 export type AccessLevel = 0 | 5 | 10 | 15 | 20 | 30 | 40 | 50;
@@ -184,6 +186,10 @@ export interface FakeState {
   issues: FakeIssue[];
   requests: RecordedRequest[];
   faults: Faults;
+  /** OAuth applications, authorization codes and tokens. */
+  oauth: OAuthState;
+  /** Browser sessions and sign-in passwords. */
+  web: WebState;
   nextId: {
     user: number;
     token: number;
@@ -198,7 +204,12 @@ export interface FakeState {
   now: () => Date;
 }
 
-export function createState(): FakeState {
+export interface StateOptions {
+  oauthTokenLifetimeSeconds?: number;
+  oauthRefreshRevocation?: OAuthRefreshRevocation;
+}
+
+export function createState(options: StateOptions = {}): FakeState {
   return {
     users: new Map(),
     tokens: new Map(),
@@ -213,6 +224,11 @@ export function createState(): FakeState {
       serverErrors: { remaining: 0, status: 502 },
       sourceBranchLag: { remaining: 0 },
     },
+    oauth: createOAuthState({
+      tokenLifetimeSeconds: options.oauthTokenLifetimeSeconds,
+      refreshRevocation: options.oauthRefreshRevocation,
+    }),
+    web: createWebState(),
     nextId: { user: 1, token: 1, namespace: 1, project: 1, protectedBranch: 1, accessRule: 1, mergeRequest: 1, issue: 1 },
     now: () => new Date(),
   };
