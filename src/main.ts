@@ -7,14 +7,14 @@ import path from 'node:path';
 import { serve } from '@hono/node-server';
 import { runCli, type LocalActions } from './cli/index.ts';
 import { ConfigError, readConfig, type Config } from './config/index.ts';
-import { createConnectionService, createDoctorService } from './connections/index.ts';
+import { createConnectionService, createDoctorService, createOAuthFlow, createTokenProvider } from './connections/index.ts';
 import { ForgelinkError, generateApiKey, hashApiKey, InputError, newId, type Clock } from './core/index.ts';
-import { createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
+import { createGitLabOAuthClients, createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
 import { createApp, createLogger } from './server/index.ts';
 import { createRunService } from './runs/index.ts';
 import { createBubblewrapDriver } from './sandbox/index.ts';
 import { openStorage, type Storage } from './storage/index.ts';
-import { addKeyVersion, bindingForSecret, createFileBackedVault, createVault, loadKeyring, rotateSecrets } from './vault/index.ts';
+import { addKeyVersion, createFileBackedVault, createVault, loadKeyring, rotateSecrets } from './vault/index.ts';
 
 const clock: Clock = { now: () => new Date() };
 
@@ -52,6 +52,15 @@ async function startServer(config: Config): Promise<void> {
   }
   const policy = { allow: config.outboundAllow };
   const transport = { logger };
+  const oauth = createGitLabOAuthClients({
+    apps: config.gitlabOAuthApps,
+    publicUrl: config.publicUrl,
+    scopes: config.gitlabOAuthScopes,
+    policy,
+    clock,
+    logger,
+  });
+  const tokens = createTokenProvider({ store: storage.connections, vault, oauth, clock, logger });
   const connections = createConnectionService({
     store: storage.connections,
     vault,
@@ -60,11 +69,27 @@ async function startServer(config: Config): Promise<void> {
     clock,
     newId: () => newId('con'),
     allowHttp: config.allowHttp,
+    tokens,
+    oauth,
   });
+  const oauthFlow =
+    config.gitlabOAuthApps.length === 0
+      ? null
+      : createOAuthFlow({
+          states: storage.oauthStates,
+          store: storage.connections,
+          vault,
+          oauth,
+          gitlab: gitlabClientFactory(policy, transport),
+          clock,
+          newId,
+          allowHttp: config.allowHttp,
+          logger,
+        });
   const runs = createRunService({
     runs: storage.runs,
     connections: storage.connections,
-    vault,
+    tokens,
     gitlab: gitlabClientFactory(policy, transport),
     sandbox: createBubblewrapDriver({
       stateDir: path.join(config.dataDir, 'sandboxes'),
@@ -82,11 +107,7 @@ async function startServer(config: Config): Promise<void> {
   const doctor = createDoctorService({
     deps: { policy, gitlab: gitlabClientFactory(policy, transport), clock, runExtraHosts: config.runs.extraHosts },
     store: storage.connections,
-    tokenFor: async (connection) => {
-      const secret = await storage.connections.getSecret(connection.userId, connection.id, 'token');
-      if (secret === null) throw new Error('no stored token');
-      return vault.open(secret.sealed, bindingForSecret(secret));
-    },
+    tokenFor: (connection) => tokens.currentToken(connection),
   });
   const app = createApp({ users: storage.users, connections, runs, doctor, logger, version: await version() });
 
@@ -104,6 +125,7 @@ async function startServer(config: Config): Promise<void> {
       server.close();
       void runs
         .stop()
+        .then(() => oauth.close())
         .then(() => storage.close())
         .then(() => process.exit(0));
       setTimeout(() => process.exit(0), 15_000).unref();

@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { invalidAllowEntry, isLoopbackHostname, normaliseOrigin } from '../core/index.ts';
+import { ForgelinkError, invalidAllowEntry, isLoopbackHostname, normaliseBaseUrl, normaliseOrigin } from '../core/index.ts';
 
 /** Everything forgelink reads from its environment, read once (STYLE.md 4). */
 export type Config = {
@@ -13,6 +14,8 @@ export type Config = {
   publicUrl: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   gitlabOAuthApps: GitLabOAuthApp[];
+  /** Scopes every OAuth authorization asks for (FORGELINK_GITLAB_OAUTH_SCOPES). */
+  gitlabOAuthScopes: string[];
   runs: {
     concurrency: number;
     defaultTimeoutMs: number;
@@ -24,7 +27,8 @@ export type Config = {
   };
 };
 
-export type GitLabOAuthApp = { baseUrl: string; clientId: string; clientSecret: string | null };
+/** `caPem` comes from the entry's optional `caFile`: the instance's private CA, for OAuth and its connections. */
+export type GitLabOAuthApp = { baseUrl: string; clientId: string; clientSecret: string | null; caPem: string | null };
 
 /** A variable that is set but wrong; the message names the variable. */
 export class ConfigError extends Error {
@@ -73,10 +77,11 @@ const OAuthApps = z.array(
     baseUrl: z.string().min(1),
     clientId: z.string().min(1),
     clientSecret: z.string().min(1).nullable().optional(),
+    caFile: z.string().min(1).optional(),
   }),
 );
 
-function readOAuthApps(env: Env): GitLabOAuthApp[] {
+function readOAuthApps(env: Env, cwd: string): GitLabOAuthApp[] {
   const raw = value(env, 'FORGELINK_GITLAB_OAUTH_APPS');
   if (raw === undefined) return [];
   let parsed: unknown;
@@ -93,7 +98,45 @@ function readOAuthApps(env: Env): GitLabOAuthApp[] {
       `expected [{"baseUrl","clientId","clientSecret"?}]: ${issue?.path.join('.') || 'value'} ${issue?.message ?? ''}`.trim(),
     );
   }
-  return result.data.map((app) => ({ baseUrl: app.baseUrl, clientId: app.clientId, clientSecret: app.clientSecret ?? null }));
+  const apps: GitLabOAuthApp[] = [];
+  for (const [index, app] of result.data.entries()) {
+    let baseUrl: string;
+    try {
+      baseUrl = normaliseBaseUrl(app.baseUrl, { allowHttp: readBoolean(env, 'FORGELINK_ALLOW_HTTP', false) });
+    } catch (error) {
+      throw new ConfigError('FORGELINK_GITLAB_OAUTH_APPS', `${index}.baseUrl: ${error instanceof ForgelinkError ? error.message : String(error)}`);
+    }
+    if (apps.some((other) => other.baseUrl === baseUrl)) {
+      throw new ConfigError('FORGELINK_GITLAB_OAUTH_APPS', `${index}.baseUrl: ${baseUrl} is listed twice; one application per instance`);
+    }
+    let caPem: string | null = null;
+    if (app.caFile !== undefined) {
+      try {
+        caPem = readFileSync(path.resolve(cwd, app.caFile), 'utf8');
+      } catch {
+        throw new ConfigError('FORGELINK_GITLAB_OAUTH_APPS', `${index}.caFile: cannot read ${app.caFile}`);
+      }
+      if (!caPem.includes('-----BEGIN CERTIFICATE-----')) {
+        throw new ConfigError('FORGELINK_GITLAB_OAUTH_APPS', `${index}.caFile: ${app.caFile} holds no PEM certificate`);
+      }
+    }
+    apps.push({ baseUrl, clientId: app.clientId, clientSecret: app.clientSecret ?? null, caPem });
+  }
+  return apps;
+}
+
+/**
+ * GitLab's scope names are lower-case words with underscores; the default asks for the API (clone, push, merge
+ * requests, issues) and the account's identity (GITLAB-FACTS.md, "Scopes").
+ */
+function readOAuthScopes(env: Env): string[] {
+  const raw = value(env, 'FORGELINK_GITLAB_OAUTH_SCOPES') ?? 'api read_user';
+  const scopes = [...new Set(raw.split(/[\s,]+/).filter((scope) => scope !== ''))];
+  for (const scope of scopes) {
+    if (!/^[a-z][a-z0-9_:]*$/.test(scope)) throw new ConfigError('FORGELINK_GITLAB_OAUTH_SCOPES', `"${scope}" is not a GitLab scope name`);
+  }
+  if (scopes.length === 0) throw new ConfigError('FORGELINK_GITLAB_OAUTH_SCOPES', 'names no scope');
+  return scopes;
 }
 
 /** Reads and validates the server's configuration. Throws ConfigError naming the first bad variable. */
@@ -132,7 +175,8 @@ export function readConfig(env: Env = process.env, cwd: string = process.cwd()):
     listen,
     publicUrl,
     logLevel: logLevel as Config['logLevel'],
-    gitlabOAuthApps: readOAuthApps(env),
+    gitlabOAuthApps: readOAuthApps(env, cwd),
+    gitlabOAuthScopes: readOAuthScopes(env),
     runs: readRuns(env),
   };
 }

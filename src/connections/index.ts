@@ -3,3 +3,11 @@ export type { ConnectionService, ConnectionServiceDeps, ConnectInput } from './s
 export { cleanToken, cleanCaPem, cleanLabel } from './input.ts';
 export { createDoctorService, diagnose } from './doctor.ts';
 export type { DoctorReport, DoctorService, DoctorStep } from './doctor.ts';
+export type { DisconnectResult } from './service.ts';
+export type { Revocation } from './revoke.ts';
+export { createOAuthFlow, STATE_LIFETIME_MS } from './oauth-flow.ts';
+export type { OAuthFlowDeps } from './oauth-flow.ts';
+export { createTokenProvider, isTokenRejection, DEFAULT_REFRESH_MARGIN_MS } from './tokens.ts';
+export type { TokenProviderDeps } from './tokens.ts';
+export { createConnectionClient } from './connection-client.ts';
+export { connectionView } from './view.ts';

@@ -6,7 +6,6 @@ import {
   NotFoundError,
   UpstreamError,
   capabilitiesFromScopes,
-  connectionWarnings,
   daysUntil,
   hostOf,
   normaliseBaseUrl,
@@ -18,13 +17,19 @@ import {
   type ConnectionView,
   type GitLabClient,
   type GitLabClientFactory,
+  type GitLabOAuthClients,
   type GitLabProbe,
   type GitLabTarget,
   type Project,
+  type TokenProvider,
   type Vault,
 } from '../core/index.ts';
 import { bindingForSecret } from '../vault/index.ts';
+import { createConnectionClient } from './connection-client.ts';
 import { cleanCaPem, cleanLabel, cleanToken } from './input.ts';
+import { revokeOAuthTokens, type Revocation } from './revoke.ts';
+import { REFRESH_TOKEN_PURPOSE, TOKEN_PURPOSE } from './tokens.ts';
+import { connectionView } from './view.ts';
 
 export type ConnectionServiceDeps = {
   store: ConnectionStore;
@@ -34,12 +39,18 @@ export type ConnectionServiceDeps = {
   clock: Clock;
   newId: () => string;
   allowHttp: boolean;
+  /** Hands out tokens (refreshing OAuth ones); every GitLab call of a stored connection goes through it. */
+  tokens: TokenProvider;
+  /** OAuth applications: token info for checks, revocation on disconnect. */
+  oauth: GitLabOAuthClients;
 };
+
+/** What disconnecting did at GitLab: nothing to do (a personal access token), or the OAuth tokens' revocation. */
+export type DisconnectResult = { revocation: Revocation };
 
 export type ConnectInput = { baseUrl?: unknown; token: unknown; caPem?: unknown; label?: unknown };
 
 export const DEFAULT_BASE_URL = 'https://gitlab.com';
-const TOKEN_PURPOSE = 'token';
 
 /** What GitLab told us about a token right now. */
 type Inspection = {
@@ -54,30 +65,7 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
   const { store, vault, gitlab, probe, clock } = deps;
 
   function view(connection: Connection): ConnectionView {
-    return {
-      id: connection.id,
-      provider: connection.provider,
-      kind: connection.kind,
-      baseUrl: connection.baseUrl,
-      host: connection.host,
-      label: connection.label,
-      account: connection.account,
-      scopes: connection.scopes,
-      expiresAt: connection.expiresAt,
-      status: connection.status,
-      statusReason: connection.statusReason,
-      capabilities: capabilitiesFromScopes(connection.scopes),
-      warnings: connectionWarnings({
-        scopes: connection.scopes,
-        expiresAt: connection.expiresAt,
-        kind: connection.kind,
-        now: clock.now(),
-      }),
-      instanceVersion: connection.instanceVersion,
-      hasCustomCa: connection.caPem !== null,
-      checkedAt: connection.checkedAt,
-      createdAt: connection.createdAt,
-    };
+    return connectionView(connection, clock.now());
   }
 
   /**
@@ -151,6 +139,7 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
       account: inspection.account,
       scopes: inspection.scopes,
       expiresAt: inspection.expiresAt,
+      tokenExpiresAt: null,
       status: 'active',
       statusReason: null,
       caPem,
@@ -169,12 +158,28 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
     return connection;
   }
 
-  /** Decrypts the connection's token for one call; the plaintext never leaves the returned client. */
-  async function clientFor(connection: Connection): Promise<GitLabClient> {
-    const secret = await store.getSecret(connection.userId, connection.id, TOKEN_PURPOSE);
-    if (secret === null) throw new ConflictError('token_missing', `Connection ${connection.id} has no stored token.`);
-    const token = vault.open(secret.sealed, bindingForSecret(secret));
-    return gitlab({ baseUrl: connection.baseUrl, caPem: connection.caPem }, { token, kind: connection.kind });
+  /** A client that takes the connection's current token for each call (refreshing OAuth tokens); never holds a plaintext beyond it. */
+  function clientFor(connection: Connection): GitLabClient {
+    return createConnectionClient({ gitlab, tokens: deps.tokens }, connection);
+  }
+
+  /**
+   * An OAuth token cannot be inspected through /personal_access_tokens/self (GitLab answers 400): its scopes
+   * come from `GET /oauth/token/info` (GitLab docs: api/oauth2.md), and it has no expiry date of its own.
+   */
+  async function inspectOAuth(connection: Connection, client: GitLabClient): Promise<Inspection> {
+    const oauthClient = deps.oauth.forBaseUrl(connection.baseUrl);
+    if (oauthClient === null) {
+      throw new ConflictError(
+        'oauth_not_configured',
+        `No OAuth application is configured for ${connection.baseUrl} any more; the operator must add it back to FORGELINK_GITLAB_OAUTH_APPS.`,
+      );
+    }
+    const details = await deps.tokens.withToken(connection, (token) => oauthClient.tokenInfo(token));
+    const caps = capabilitiesFromScopes(details.scopes);
+    const account = caps.readUser ? await client.currentUser() : connection.account;
+    const instanceVersion = caps.readUser ? await client.metadata().then((meta) => meta.version, () => null) : connection.instanceVersion;
+    return { scopes: details.scopes, expiresAt: null, account, instanceVersion };
   }
 
   /** Re-validates against GitLab now and records the outcome as the connection's status. */
@@ -183,7 +188,9 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
     const checkedAt = clock.now().toISOString();
     let patch: Partial<Connection>;
     try {
-      const inspection = await withClient(await clientFor(connection), inspect);
+      const inspection = await withClient(clientFor(connection), (client) =>
+        connection.kind === 'oauth' ? inspectOAuth(connection, client) : inspect(client),
+      );
       patch = { ...inspection, status: 'active', statusReason: null, checkedAt };
     } catch (error) {
       if (!(error instanceof UpstreamError) && !(error instanceof InputError)) throw error;
@@ -196,7 +203,7 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
 
   async function projects(userId: string, id: string, search?: string): Promise<Project[]> {
     const connection = await load(userId, id);
-    const client = await clientFor(connection);
+    const client = clientFor(connection);
     const found: Project[] = [];
     try {
       for await (const project of client.projects(search === undefined ? {} : { search })) found.push(project);
@@ -226,11 +233,28 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
     async get(userId: string, id: string): Promise<ConnectionView> {
       return view(await load(userId, id));
     },
-    /** Deletes the connection and its sealed token (not a flag: the row is gone). */
-    async disconnect(userId: string, id: string): Promise<void> {
-      if (!(await store.deleteConnection(userId, id))) {
-        throw new NotFoundError('connection_not_found', `No connection ${id}.`);
+    /**
+     * Deletes the connection and its sealed tokens (not a flag: the rows are gone). An OAuth connection's
+     * tokens are read and deleted under the connection's lock, so no refresh can slip in between, and then
+     * revoked at GitLab, best effort: the result says when that failed.
+     */
+    async disconnect(userId: string, id: string): Promise<DisconnectResult> {
+      const connection = await load(userId, id);
+      if (connection.kind !== 'oauth') {
+        if (!(await store.deleteConnection(userId, id))) throw new NotFoundError('connection_not_found', `No connection ${id}.`);
+        return { revocation: { status: 'not_applicable' } };
       }
+      const held = await store.withConnectionLock(userId, id, async (locked) => {
+        const opened: { token: string; hint: 'access_token' | 'refresh_token' }[] = [];
+        for (const [purpose, hint] of [[REFRESH_TOKEN_PURPOSE, 'refresh_token'], [TOKEN_PURPOSE, 'access_token']] as const) {
+          const secret = await locked.getSecret(purpose);
+          if (secret !== null) opened.push({ token: vault.open(secret.sealed, bindingForSecret(secret)), hint });
+        }
+        await locked.delete();
+        return opened;
+      });
+      if (held === null) throw new NotFoundError('connection_not_found', `No connection ${id}.`);
+      return { revocation: await revokeOAuthTokens(deps.oauth.forBaseUrl(connection.baseUrl), connection, held) };
     },
   };
 }

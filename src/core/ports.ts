@@ -97,11 +97,7 @@ export interface ConnectionStore {
   /** The user's connection, or null when it does not exist or belongs to someone else. */
   getConnection(userId: string, id: string): Promise<Connection | null>;
   listConnections(userId: string): Promise<Connection[]>;
-  updateConnection(
-    userId: string,
-    id: string,
-    patch: Partial<Omit<Connection, 'id' | 'userId' | 'provider' | 'createdAt'>>,
-  ): Promise<Connection | null>;
+  updateConnection(userId: string, id: string, patch: ConnectionPatch): Promise<Connection | null>;
   /** Deletes the connection and every secret of it; false when there was none for this user. */
   deleteConnection(userId: string, id: string): Promise<boolean>;
   getSecret(userId: string, connectionId: string, purpose: string): Promise<StoredSecret | null>;
@@ -112,6 +108,51 @@ export interface ConnectionStore {
    * replaced only while its sealed value is still that one, so a rotation never overwrites a concurrent refresh.
    */
   replaceSecrets(updates: { id: string; sealed: string; expected?: string }[]): Promise<void>;
+  /**
+   * Runs `use` holding an exclusive lock on the connection that every process sharing the database respects
+   * (PostgreSQL: `SELECT … FOR UPDATE`; SQLite: a write transaction). Reads and writes through `locked` are in
+   * the lock's transaction and commit when `use` resolves, before this returns; a rejection rolls them back.
+   * Resolves null (without calling `use`) when the user has no such connection. Used to serialize OAuth refreshes.
+   */
+  withConnectionLock<T>(userId: string, id: string, use: (locked: LockedConnection) => Promise<T>): Promise<T | null>;
+}
+
+/** A connection while its lock is held; see `ConnectionStore.withConnectionLock`. */
+export interface LockedConnection {
+  /** The connection as it was when the lock was taken. */
+  readonly connection: Connection;
+  getSecret(purpose: string): Promise<StoredSecret | null>;
+  /** Replaces the sealed values of existing secrets (by id) and applies `patch` to the connection. */
+  update(change: { secrets?: { id: string; sealed: string }[]; patch?: ConnectionPatch }): Promise<Connection>;
+  /** Deletes the connection and its secrets (like `deleteConnection`), in the lock's transaction. */
+  delete(): Promise<void>;
+}
+
+export type ConnectionPatch = Partial<Omit<Connection, 'id' | 'userId' | 'provider' | 'createdAt'>>;
+
+/** One started OAuth authorization, until its callback arrives. The `state` itself is never stored, only its hash. */
+export type OAuthState = {
+  id: string;
+  /** SHA-256 (hex) of the `state` parameter. */
+  stateHash: string;
+  sessionId: string;
+  userId: string;
+  baseUrl: string;
+  /** The PKCE code verifier, sealed for (owner: userId, record: id, purpose: `pkce_verifier`). */
+  verifierSealed: string;
+  createdAt: string;
+  usedAt: string | null;
+};
+
+export interface OAuthStateStore {
+  saveState(state: OAuthState): Promise<void>;
+  /**
+   * Marks the state with this hash used at `usedAt` and returns it as stored before; `firstUse` is true for
+   * exactly one caller however many race. Null when no state has this hash.
+   */
+  consumeState(stateHash: string, usedAt: string): Promise<{ state: OAuthState; firstUse: boolean } | null>;
+  /** Removes states created before `before` (ISO time); returns how many. */
+  deleteStatesBefore(before: string): Promise<number>;
 }
 
 /** A project as a run needs it. */
@@ -177,6 +218,11 @@ export type SandboxOptions = {
   /** Files made visible read-only inside the sandbox, by absolute path (for example a CA bundle). */
   files?: Readonly<Record<string, string>>;
   limits?: { processes?: number; openFiles?: number; fileSizeBytes?: number };
+  /**
+   * Answers `GET http://forgelink.internal/token` sent through this sandbox's proxy (and nowhere else) with the
+   * connection's current token, so git can get a refreshed OAuth token during a long run.
+   */
+  internalToken?: () => Promise<string>;
 };
 
 export type SandboxExec = {
@@ -201,6 +247,75 @@ export interface SandboxSession {
 
 export interface SandboxDriver {
   create(options: SandboxOptions): Promise<SandboxSession>;
+}
+
+/* OAuth with GitLab: the client of one instance's application, and the flow built on it. */
+
+/** What GitLab's token endpoint handed out. */
+export type OAuthTokenSet = {
+  accessToken: string;
+  /** Null when the answer carried none (RFC 6749 §6 lets a server keep the old one); GitLab always sends one. */
+  refreshToken: string | null;
+  /** When the access token expires (ISO time), from `expires_in` and our clock; null when GitLab gave no lifetime. */
+  expiresAt: string | null;
+  /** The granted scopes, when the answer says. */
+  scopes: string[] | null;
+};
+
+export type OAuthTokenDetails = { resourceOwnerId: number; scopes: string[]; expiresInSeconds: number | null };
+
+/** The callback's parameters once checked, or the authorization error GitLab sent back (RFC 6749 §4.1.2.1). */
+export type CallbackResult =
+  | { ok: true; parameters: URLSearchParams }
+  | { ok: false; error: string; description: string | null };
+
+/** OAuth 2.0 with one GitLab instance's application. Failures of GitLab are UpstreamErrors. */
+export interface GitLabOAuthClient {
+  readonly baseUrl: string;
+  /** The instance's private CA (PEM), if the operator configured one; OAuth connections to it keep a copy. */
+  readonly caPem: string | null;
+  /** `<base>/oauth/authorize` with PKCE S256, `state` and the configured scopes (GITLAB-FACTS.md, "OAuth 2.0"). */
+  authorizeUrl(input: { state: string; codeChallenge: string }): string;
+  /** Checks the callback's parameters against the `state` we issued (oauth4webapi `validateAuthResponse`). */
+  validateCallback(query: URLSearchParams, expectedState: string): CallbackResult;
+  /** `POST /oauth/token` with `grant_type=authorization_code` and the PKCE verifier. */
+  exchangeCode(parameters: URLSearchParams, codeVerifier: string): Promise<OAuthTokenSet>;
+  /**
+   * `POST /oauth/token` with `grant_type=refresh_token`. GitLab invalidates the old pair on success, so the
+   * caller must persist the new one before anything uses it. A refused refresh token is `token_revoked`.
+   */
+  refresh(refreshToken: string): Promise<OAuthTokenSet>;
+  /** `POST /oauth/revoke` (RFC 7009). */
+  revoke(token: string, hint: 'access_token' | 'refresh_token'): Promise<void>;
+  /** `GET /oauth/token/info` with the access token. */
+  tokenInfo(accessToken: string): Promise<OAuthTokenDetails>;
+  /** Releases the client's connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Hands out a connection's token for a call or a run: a personal access token as stored, an OAuth access token
+ * refreshed first when it is about to expire. Refreshes are serialized per connection across every process.
+ */
+export interface TokenProvider {
+  /** A token that should work now. */
+  currentToken(connection: Connection): Promise<string>;
+  /**
+   * A token newer than `staleToken`, which GitLab just refused (401): the one another caller already refreshed
+   * to, or a refresh now. For a personal access token there is nothing newer: throws `staleError` back.
+   */
+  refresh(connection: Connection, staleToken: string, staleError?: unknown): Promise<string>;
+  /** Calls `use` with the current token and, when GitLab refuses an OAuth token (401), once more with a refreshed one. */
+  withToken<T>(connection: Connection, use: (token: string) => Promise<T>): Promise<T>;
+}
+
+/** The OAuth clients of the instances the operator configured an application for. */
+export interface GitLabOAuthClients {
+  /** Base URLs, normalised. */
+  instances(): string[];
+  /** The client for a normalised base URL, or null when no application is configured for it. */
+  forBaseUrl(baseUrl: string): GitLabOAuthClient | null;
+  close(): Promise<void>;
 }
 
 /** OAuth 2.0 authorization code flow with PKCE for connecting a GitLab account (issue: Dashboard and OAuth). */

@@ -13,6 +13,8 @@ export const MIN_SECRET_LENGTH = 8;
 export type Scrubber = {
   push(chunk: string): string;
   flush(): string;
+  /** Redacts one more secret from now on (a refreshed OAuth token), including in text still held back. */
+  add(secret: string): void;
 };
 
 /**
@@ -22,18 +24,24 @@ export type Scrubber = {
  * or `flush`.
  */
 export function createScrubber(secrets: readonly string[]): Scrubber {
-  const forms = secretForms(secrets);
-  if (forms.length === 0) {
-    return { push: (chunk) => chunk, flush: () => '' };
-  }
-  // Longest first: at one position the alternation takes the first alternative that matches, so the whole
-  // `oauth2:` value wins over the token's own base64 core inside it.
-  const pattern = new RegExp(forms.map(escapeRegExp).join('|'), 'g');
-  const hold = Math.max(...forms.map((form) => form.length)) - 1;
+  const known: string[] = [...secrets];
+  let forms: string[] = [];
+  let pattern: RegExp | null = null;
+  let hold = 0;
   let pending = '';
+
+  function compile(): void {
+    forms = secretForms(known);
+    // Longest first: at one position the alternation takes the first alternative that matches, so the whole
+    // `oauth2:` value wins over the token's own base64 core inside it.
+    pattern = forms.length === 0 ? null : new RegExp(forms.map(escapeRegExp).join('|'), 'g');
+    hold = forms.length === 0 ? 0 : Math.max(...forms.map((form) => form.length)) - 1;
+  }
+  compile();
 
   return {
     push(chunk) {
+      if (pattern === null) return chunk;
       const text = pending + chunk;
       // Hold back only a tail that could still grow into a secret (it is the start of one of its forms), so a
       // live log is not delayed by the length of the longest form. No form can start before `cut` and still be
@@ -52,9 +60,14 @@ export function createScrubber(secrets: readonly string[]): Scrubber {
       return out;
     },
     flush() {
-      const rest = pending.replace(pattern, REDACTED);
+      const rest = pattern === null ? pending : pending.replace(pattern, REDACTED);
       pending = '';
       return rest;
+    },
+    add(secret) {
+      if (secret.length < MIN_SECRET_LENGTH || known.includes(secret)) return;
+      known.push(secret);
+      compile();
     },
   };
 }

@@ -62,7 +62,10 @@ export type Connection = {
   label: string;
   account: Account | null;
   scopes: string[];
+  /** When the connection's authorization ends: a personal access token's expiry date; null for OAuth (refreshed). */
   expiresAt: string | null;
+  /** OAuth: when the current access token expires (ISO time); forgelink refreshes it before then. Null for PATs. */
+  tokenExpiresAt: string | null;
   status: ConnectionStatus;
   statusReason: string | null;
   /** PEM bundle of the instance's private certificate authority, if any. Not a secret. */
@@ -83,6 +86,8 @@ export type ConnectionView = {
   account: Account | null;
   scopes: string[];
   expiresAt: string | null;
+  /** OAuth: when the current access token expires; forgelink refreshes it on its own. Null for PATs. */
+  tokenExpiresAt: string | null;
   status: ConnectionStatus;
   statusReason: string | null;
   capabilities: Capabilities;

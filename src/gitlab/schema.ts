@@ -116,3 +116,17 @@ export const IssueItem = z.object({
   created_at: z.string(),
 });
 export type IssueItem = z.infer<typeof IssueItem>;
+
+/**
+ * `GET /oauth/token/info` (Doorkeeper's token info endpoint, GitLab docs: api/oauth2.md, "Retrieve the token
+ * information"). `scope` is a list there (`scopes` in newer versions carries the same); `expires_in` is
+ * seconds left, null for tokens that do not expire.
+ */
+export const OAuthTokenInfo = z.object({
+  resource_owner_id: z.number(),
+  scope: z.array(z.string()).optional(),
+  scopes: z.array(z.string()).optional(),
+  expires_in: z.number().nullable().optional(),
+  application: z.object({ uid: z.string() }).nullable().optional(),
+});
+export type OAuthTokenInfo = z.infer<typeof OAuthTokenInfo>;

@@ -14,6 +14,23 @@ export const GIT_SYSTEM_CONFIG_PATH = '/etc/forgelink/gitconfig';
  */
 const CREDENTIAL_HELPER = '!f() { test "$1" = get && printf "username=oauth2\\npassword=%s\\n" "$GITLAB_TOKEN"; }; f';
 
+/** Where a run's sandbox asks forgelink for the connection's current token (answered by the run's own egress proxy). */
+export const INTERNAL_TOKEN_URL = 'http://forgelink.internal/token';
+
+/**
+ * The helper for OAuth connections. An access token lives two hours and a run may outlast it, so `get` asks
+ * the run's egress proxy for the current token (refreshed by forgelink when due) through the proxy variables,
+ * with curl, or forgelink's own Node when the host has no curl; the token arrives on stdout, never in argv.
+ * If neither answers, `$GITLAB_TOKEN` (the token the run started with) is the fallback.
+ */
+const OAUTH_CREDENTIAL_HELPER = [
+  '!f() { test "$1" = get || return 0;',
+  `t=$(curl -fsS --max-time 60 ${INTERNAL_TOKEN_URL} 2>/dev/null) ||`,
+  `t=$(node -e 'fetch("${INTERNAL_TOKEN_URL}").then(async (r) => { if (!r.ok) process.exit(1); process.stdout.write(await r.text()); }, () => process.exit(1))' 2>/dev/null) ||`,
+  't=$GITLAB_TOKEN;',
+  'printf "username=oauth2\\npassword=%s\\n" "$t"; }; f',
+].join(' ');
+
 /** `GIT_CONFIG_COUNT`/`KEY_n`/`VALUE_n`: config for every git command, ahead of any file. */
 function gitConfigEnv(entries: [string, string][]): Record<string, string> {
   const env: Record<string, string> = { GIT_CONFIG_COUNT: String(entries.length) };
@@ -28,6 +45,8 @@ export type AgentEnvInput = {
   runId: string;
   baseUrl: string;
   token: string;
+  /** OAuth tokens expire during long runs: git then takes a fresh one from INTERNAL_TOKEN_URL. */
+  kind: 'pat' | 'oauth';
   hasCa: boolean;
 };
 
@@ -47,7 +66,7 @@ export function agentEnv(input: AgentEnvInput): Record<string, string> {
     ...gitConfigEnv([
       // An empty helper first clears any helper from other config files; ours is then the only one.
       ['credential.helper', ''],
-      ['credential.helper', CREDENTIAL_HELPER],
+      ['credential.helper', input.kind === 'oauth' ? OAUTH_CREDENTIAL_HELPER : CREDENTIAL_HELPER],
     ]),
   };
   if (input.hasCa) {

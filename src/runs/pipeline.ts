@@ -21,11 +21,11 @@ import {
   type RunStore,
   type SandboxDriver,
   type SandboxSession,
-  type Vault,
+  type TokenProvider,
   type Warning,
 } from '../core/index.ts';
+import { createConnectionClient } from '../connections/index.ts';
 import { removeTree } from '../sandbox/index.ts';
-import { bindingForSecret } from '../vault/index.ts';
 import { CA_BUNDLE_PATH, GIT_SYSTEM_CONFIG_PATH, agentEnv, caBundle, gitIdentityConfig } from './agent-env.ts';
 import { prepareProject, preflightFailure, statusForTokenFailure, type PreparedProject } from './preflight.ts';
 import { createRunLog, type RunLog } from './run-log.ts';
@@ -34,7 +34,8 @@ import type { RunSettings } from './settings.ts';
 export type PipelineDeps = {
   runs: RunStore;
   connections: ConnectionStore;
-  vault: Vault;
+  /** The connection's token, refreshed when it is an OAuth token about to expire or refused. */
+  tokens: TokenProvider;
   gitlab: GitLabClientFactory;
   sandbox: SandboxDriver;
   clock: Clock;
@@ -68,6 +69,8 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     (failure: unknown) => ({ ok: false as const, failure }),
   );
   const log: RunLog = createRunLog({ runId: run.id, store: runs, secrets: opened.ok ? [opened.token] : [], now: () => clock.now() });
+  // Every token this run obtains later (a refreshed OAuth token) is redacted from its log before anyone sees it.
+  const tokens = scrubbingTokens(deps.tokens, log);
   let session: SandboxSession | null = null;
   let client: GitLabClient | null = null;
   const update = async (patch: Partial<Run>) => {
@@ -92,7 +95,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     });
     if (!opened.ok) throw opened.failure;
     const { connection, token } = opened;
-    client = deps.gitlab({ baseUrl: connection.baseUrl, caPem: connection.caPem }, { token, kind: connection.kind });
+    client = createConnectionClient({ gitlab: deps.gitlab, tokens }, connection);
     const canUseApi = connection.scopes.some((scope) => API_SCOPES.includes(scope));
 
     let prepared: PreparedProject;
@@ -135,8 +138,9 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       allowlist,
       outboundPolicy: deps.outboundPolicy,
       files,
+      ...(connection.kind === 'oauth' ? { internalToken: () => tokens.currentToken(connection) } : {}),
     });
-    const env = agentEnv({ runId: run.id, baseUrl: connection.baseUrl, token, hasCa: connection.caPem !== null });
+    const env = agentEnv({ runId: run.id, baseUrl: connection.baseUrl, token, kind: connection.kind, hasCa: connection.caPem !== null });
     log.system(`Sandbox ready; network allowlist: ${allowlist.join(', ')}`);
 
     const before = await lsRemote(session, env, prepared.cloneUrl, log, signal);
@@ -235,15 +239,26 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
   return run;
 }
 
-/** The run's connection and its decrypted token. */
+/** The run's connection and its current token (an OAuth token is refreshed first when it is about to expire). */
 async function openConnection(deps: PipelineDeps, run: Run): Promise<{ connection: Connection; token: string }> {
   const connection = await deps.connections.getConnection(run.userId, run.connectionId);
   if (connection === null) {
     throw new ForgelinkError('connection_not_found', `Connection ${run.connectionId} does not exist (it may have been disconnected).`);
   }
-  const secret = await deps.connections.getSecret(run.userId, connection.id, 'token');
-  if (secret === null) throw new ForgelinkError('token_missing', `Connection ${connection.id} has no stored token.`);
-  return { connection, token: deps.vault.open(secret.sealed, bindingForSecret(secret)) };
+  return { connection, token: await deps.tokens.currentToken(connection) };
+}
+
+/** The provider, adding each token it hands out to the run log's secrets first. */
+function scrubbingTokens(provider: TokenProvider, log: RunLog): TokenProvider {
+  const seen = (token: string) => {
+    log.addSecret(token);
+    return token;
+  };
+  return {
+    currentToken: async (connection) => seen(await provider.currentToken(connection)),
+    refresh: async (connection, stale, error) => seen(await provider.refresh(connection, stale, error)),
+    withToken: (connection, use) => provider.withToken(connection, (token) => use(seen(token))),
+  };
 }
 
 /** Only a personal access token can be inspected; a revoked or expired one fails here with a clear reason. */

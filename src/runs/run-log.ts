@@ -51,6 +51,10 @@ export function createRunLog(options: { runId: string; store: RunStore; secrets:
     system(line: string): void {
       add('system', scrubbers.system.push(`${line}\n`) + scrubbers.system.flush());
     },
+    /** A secret the run was given after it started (a refreshed OAuth token): redacted from now on. */
+    addSecret(secret: string): void {
+      for (const scrubber of Object.values(scrubbers)) scrubber.add(secret);
+    },
     transcript: () => transcript,
     /** Writes everything still held back; call at the end of the run. */
     async close(): Promise<void> {

@@ -133,7 +133,13 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
     const hostname = options.hostname ?? 'forgelink-sandbox';
     const runDir = await createRunDir(stateDir, sandbox.runId, { uid, gid, hostname, wrapper: wrapperScript(), files: sandbox.files ?? {} });
     let cgroup: PidsCgroup | null = null;
-    const proxy = createEgressProxy({ socketPath: runDir.proxySocket, allowlist: entries, outboundPolicy: sandbox.outboundPolicy, logger });
+    const proxy = createEgressProxy({
+      socketPath: runDir.proxySocket,
+      allowlist: entries,
+      outboundPolicy: sandbox.outboundPolicy,
+      logger,
+      ...(sandbox.internalToken ? { internalToken: sandbox.internalToken } : {}),
+    });
     try {
       if (Buffer.byteLength(runDir.proxySocket) > UNIX_SOCKET_PATH_MAX) {
         throw new ForgelinkError('sandbox_path_too_long', `The sandbox state dir ${stateDir} is too deep for a unix socket path; choose a shorter one.`);

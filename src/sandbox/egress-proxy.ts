@@ -30,7 +30,12 @@ export type EgressProxyOptions = {
   maxRecorded?: number;
   resolve?: Resolver;
   logger?: SandboxLogger;
+  /** Answers `GET http://forgelink.internal/token` (core `SandboxOptions.internalToken`); without it that name is refused like any other. */
+  internalToken?: () => Promise<string>;
 };
+
+/** The one name the proxy answers itself; `.internal` is reserved for private use (ICANN, 2024), so it never reaches DNS. */
+export const INTERNAL_HOST = 'forgelink.internal';
 
 export type EgressRecord = { allowed: string[]; refused: string[] };
 
@@ -197,6 +202,9 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
       res.end(message);
     };
     if (target === null) return plain(400, 'forgelink: this is an HTTP proxy; send absolute http:// URLs or CONNECT.\n');
+    if (options.internalToken && target.origin.host === INTERNAL_HOST && target.origin.port === 80) {
+      return answerInternal(req, res, target.path, options.internalToken);
+    }
     if (active >= maxConcurrent) return plain(503, 'forgelink: too many connections from this run at once.\n');
     active += 1;
     let released = false;
@@ -234,6 +242,33 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     });
     res.once('close', () => upstream.destroy());
     req.pipe(upstream);
+  }
+
+  /**
+   * forgelink's own answer to the sandbox: the connection's current token, so a git credential helper gets a
+   * refreshed OAuth token during a long run. Only this run's sandbox reaches this proxy, and the token is the one
+   * the run was given anyway (`GITLAB_TOKEN`), only newer. Never cached, never logged.
+   */
+  async function answerInternal(req: IncomingMessage, res: ServerResponse, path: string, token: () => Promise<string>): Promise<void> {
+    req.resume();
+    const reply = (status: number, body: string) => {
+      res.writeHead(status, {
+        'content-type': 'text/plain; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+        'cache-control': 'no-store',
+        connection: 'close',
+      });
+      res.end(body);
+    };
+    if (req.method !== 'GET' || path !== '/token') return reply(404, 'forgelink: the only internal resource is GET /token.\n');
+    let value: string;
+    try {
+      value = await token();
+    } catch (error) {
+      logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'sandbox internal token request failed');
+      return reply(502, 'forgelink: the connection has no usable token right now; the run log says why.\n');
+    }
+    reply(200, value);
   }
 
   const server = createServer({ requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => {

@@ -15,7 +15,8 @@ export const ConnectionResponse = z.object({
   label: z.string(),
   account: z.object({ id: z.number(), username: z.string(), name: z.string() }).nullable(),
   scopes: z.array(z.string()),
-  expiresAt: z.string().nullable().describe('YYYY-MM-DD, or null when the token never expires'),
+  expiresAt: z.string().nullable().describe('YYYY-MM-DD, or null when the token never expires (always null for OAuth: renewed)'),
+  tokenExpiresAt: z.string().nullable().describe('OAuth: when the current access token expires (forgelink renews it); null for personal access tokens'),
   status: z.enum(['active', 'expired', 'revoked', 'invalid', 'unreachable']),
   statusReason: z.string().nullable(),
   capabilities: z.object({

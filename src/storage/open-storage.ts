@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Dialect } from 'kysely';
 import pg from 'pg';
-import type { Clock, ConnectionStore, RunStore, SessionStore, UserStore } from '../core/index.ts';
+import type { Clock, ConnectionStore, OAuthStateStore, RunStore, SessionStore, UserStore } from '../core/index.ts';
 import { createConnectionStore } from './connections.ts';
 import { migrateToLatest } from './migrations.ts';
+import { createOAuthStateStore } from './oauth-states.ts';
 import { createRunStore } from './runs.ts';
 import { createSessionStore } from './sessions.ts';
 import { createSqliteDialect } from './sqlite-dialect.ts';
@@ -29,6 +30,7 @@ export type Storage = {
   connections: ConnectionStore;
   runs: RunStore;
   sessions: SessionStore;
+  oauthStates: OAuthStateStore;
   close(): Promise<void>;
 };
 
@@ -48,9 +50,10 @@ export async function openStorage(options: StorageOptions): Promise<Storage> {
     kind,
     db,
     users: createUserStore(db),
-    connections: createConnectionStore(db, options.clock ?? systemClock),
+    connections: createConnectionStore(db, options.clock ?? systemClock, kind),
     runs: createRunStore(db, kind),
     sessions: createSessionStore(db),
+    oauthStates: createOAuthStateStore(db),
     close: () => db.destroy(),
   };
 }

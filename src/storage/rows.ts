@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import type { Connection, User } from '../core/index.ts';
+import type { Connection, ConnectionPatch, User } from '../core/index.ts';
 import { AccountJson, ConnectionKindColumn, ConnectionStatusColumn, ProviderColumn, ScopesJson } from './schema.ts';
 import type { ConnectionsTable, UsersTable } from './tables.ts';
 
@@ -20,6 +20,7 @@ export function connectionFromRow(row: Selectable<ConnectionsTable>): Connection
     account: row.account === null ? null : AccountJson.parse(JSON.parse(row.account)),
     scopes: ScopesJson.parse(JSON.parse(row.scopes)),
     expiresAt: row.expires_at,
+    tokenExpiresAt: row.token_expires_at ?? null,
     status: ConnectionStatusColumn.parse(row.status),
     statusReason: row.status_reason,
     caPem: row.ca_pem,
@@ -41,6 +42,7 @@ export function connectionToRow(connection: Connection): Selectable<ConnectionsT
     account: connection.account === null ? null : JSON.stringify(connection.account),
     scopes: JSON.stringify(connection.scopes),
     expires_at: connection.expiresAt,
+    token_expires_at: connection.tokenExpiresAt,
     status: connection.status,
     status_reason: connection.statusReason,
     ca_pem: connection.caPem,
@@ -50,7 +52,7 @@ export function connectionToRow(connection: Connection): Selectable<ConnectionsT
   };
 }
 
-export type ConnectionPatch = Partial<Omit<Connection, 'id' | 'userId' | 'provider' | 'createdAt'>>;
+export type { ConnectionPatch };
 
 /** The columns a patch changes; keys whose value is `undefined` are left alone. */
 export function connectionPatchToRow(patch: ConnectionPatch): Partial<Selectable<ConnectionsTable>> {
@@ -62,6 +64,7 @@ export function connectionPatchToRow(patch: ConnectionPatch): Partial<Selectable
   if (patch.account !== undefined) row.account = patch.account === null ? null : JSON.stringify(patch.account);
   if (patch.scopes !== undefined) row.scopes = JSON.stringify(patch.scopes);
   if (patch.expiresAt !== undefined) row.expires_at = patch.expiresAt;
+  if (patch.tokenExpiresAt !== undefined) row.token_expires_at = patch.tokenExpiresAt;
   if (patch.status !== undefined) row.status = patch.status;
   if (patch.statusReason !== undefined) row.status_reason = patch.statusReason;
   if (patch.caPem !== undefined) row.ca_pem = patch.caPem;

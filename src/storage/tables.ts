@@ -28,6 +28,8 @@ export type ConnectionsTable = {
   /** JSON array of scope names. */
   scopes: string;
   expires_at: string | null;
+  /** OAuth access token expiry (ISO time); null for personal access tokens. Added by migration 0004. */
+  token_expires_at: string | null;
   status: string;
   status_reason: string | null;
   ca_pem: string | null;
@@ -98,6 +100,17 @@ export type SessionsTable = {
   expires_at: string;
 };
 
+export type OAuthStatesTable = {
+  id: string;
+  state_hash: string;
+  session_id: string;
+  user_id: string;
+  base_url: string;
+  verifier_sealed: string;
+  created_at: string;
+  used_at: string | null;
+};
+
 export type DatabaseSchema = {
   users: UsersTable;
   connections: ConnectionsTable;
@@ -105,4 +118,5 @@ export type DatabaseSchema = {
   runs: RunsTable;
   run_logs: RunLogsTable;
   sessions: SessionsTable;
+  oauth_states: OAuthStatesTable;
 };

@@ -13,6 +13,31 @@ test('defaults', () => {
   assert.equal(config.publicUrl, 'http://127.0.0.1:8080');
   assert.deepEqual(config.outboundAllow, []);
   assert.equal(config.allowHttp, false);
+  assert.deepEqual(config.gitlabOAuthScopes, ['api', 'read_user']);
+});
+
+test('OAuth applications: base URLs normalised, a CA file read, scopes configurable', async () => {
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'forgelink-config-'));
+  try {
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    await writeFile(join(dir, 'ca.pem'), pem);
+    const config = readConfig(
+      {
+        FORGELINK_GITLAB_OAUTH_APPS: JSON.stringify([
+          { baseUrl: 'gitlab.example.com/gitlab/api/v4/', clientId: 'id', clientSecret: 'secret', caFile: 'ca.pem' },
+        ]),
+        FORGELINK_GITLAB_OAUTH_SCOPES: 'api, read_user  read_repository',
+      },
+      dir,
+    );
+    assert.deepEqual(config.gitlabOAuthApps, [{ baseUrl: 'https://gitlab.example.com/gitlab', clientId: 'id', clientSecret: 'secret', caPem: pem }]);
+    assert.deepEqual(config.gitlabOAuthScopes, ['api', 'read_user', 'read_repository']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('reads every variable', () => {
@@ -36,7 +61,7 @@ test('reads every variable', () => {
   assert.deepEqual(config.listen, { host: '::1', port: 9000 });
   assert.equal(config.publicUrl, 'https://forgelink.example.com');
   assert.equal(config.allowHttp, true);
-  assert.deepEqual(config.gitlabOAuthApps, [{ baseUrl: 'https://gitlab.com', clientId: 'abc', clientSecret: null }]);
+  assert.deepEqual(config.gitlabOAuthApps, [{ baseUrl: 'https://gitlab.com', clientId: 'abc', clientSecret: null, caPem: null }]);
 });
 
 for (const [variable, value] of [
@@ -49,6 +74,10 @@ for (const [variable, value] of [
   ['FORGELINK_LOG_LEVEL', 'loud'],
   ['FORGELINK_GITLAB_OAUTH_APPS', '{not json'],
   ['FORGELINK_GITLAB_OAUTH_APPS', '[{"baseUrl":"https://gitlab.com"}]'],
+  ['FORGELINK_GITLAB_OAUTH_APPS', '[{"baseUrl":"https://gitlab.com","clientId":"a"},{"baseUrl":"gitlab.com/","clientId":"b"}]'],
+  ['FORGELINK_GITLAB_OAUTH_APPS', '[{"baseUrl":"https://gitlab.com","clientId":"a","caFile":"/nonexistent/ca.pem"}]'],
+  ['FORGELINK_GITLAB_OAUTH_APPS', '[{"baseUrl":"ftp://gitlab.com","clientId":"a"}]'],
+  ['FORGELINK_GITLAB_OAUTH_SCOPES', 'api Read-User'],
 ] as const) {
   test(`${variable}=${value} is refused with the variable named`, () => {
     assert.throws(

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { openStorage, SQLITE_FILENAME, type StorageOptions } from '../../src/storage/index.ts';
-import { createConnectionStore } from '../../src/storage/connections.ts';
+import { connectionToRow } from '../../src/storage/rows.ts';
 import { migrations } from '../../src/storage/migrations.ts';
 import type { DatabaseSchema } from '../../src/storage/tables.ts';
 import { createUserStore } from '../../src/storage/users.ts';
@@ -68,7 +68,13 @@ for (const db of databases()) {
           const before = await sql<{ name: string }>`select name from kysely_migration`.execute(old);
           assert.deepEqual(before.rows.map((row) => row.name), ['0001_users_connections_secrets']);
           await createUserStore(old).createUser(user);
-          await createConnectionStore(old, { now: () => new Date() }).createConnection(connection, [secret]);
+          // Rows as the first version wrote them: without the columns later migrations added.
+          const { token_expires_at: _added, ...row } = connectionToRow(connection);
+          await old.insertInto('connections').values(row).execute();
+          await old
+            .insertInto('secrets')
+            .values({ id: secret.id, owner_id: secret.ownerId, connection_id: secret.connectionId, purpose: secret.purpose, sealed: secret.sealed, updated_at: connection.createdAt })
+            .execute();
         } finally {
           await old.destroy();
         }

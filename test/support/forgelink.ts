@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
-import { createConnectionService } from '../../src/connections/index.ts';
-import { generateApiKey, hashApiKey, newId, type Clock } from '../../src/core/index.ts';
-import { createGitLabProbe, gitlabClientFactory } from '../../src/gitlab/index.ts';
+import { createConnectionService, createOAuthFlow, createTokenProvider } from '../../src/connections/index.ts';
+import { generateApiKey, hashApiKey, newId, type Clock, type GitLabOAuthClients, type GitLabOAuthFlow, type TokenProvider, type Vault } from '../../src/core/index.ts';
+import { createGitLabOAuthClients, createGitLabProbe, gitlabClientFactory, type OAuthApplication } from '../../src/gitlab/index.ts';
 import { createRunService, type RunService, type RunSettings } from '../../src/runs/index.ts';
 import { createBubblewrapDriver } from '../../src/sandbox/index.ts';
 import { createApp, createLogger, type App } from '../../src/server/index.ts';
@@ -21,6 +21,11 @@ export type TestForgelink = {
   app: App;
   storage: Storage;
   runs: RunService;
+  vault: Vault;
+  tokens: TokenProvider;
+  oauth: GitLabOAuthClients;
+  /** The OAuth flow over `options.oauth`'s applications (none configured: every start is refused). */
+  oauthFlow: GitLabOAuthFlow;
   /** Where run workspaces and sandboxes live. */
   workDir: string;
   /** Every log line the app wrote. */
@@ -34,8 +39,18 @@ export type TestForgelink = {
 /** The example agents, mounted read-only into every test sandbox. */
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../examples/agents', import.meta.url));
 
+/** OAuth settings of a test forgelink: the applications registered at a fake GitLab, and how early tokens are refreshed. */
+export type TestOAuthOptions = {
+  apps: OAuthApplication[];
+  publicUrl?: string;
+  scopes?: string[];
+  refreshMarginMs?: number;
+};
+
+export const TEST_PUBLIC_URL = 'http://127.0.0.1:8080';
+
 export async function startForgelink(
-  options: { database?: 'sqlite' | 'postgres'; clock?: Clock; runs?: Partial<RunSettings> } = {},
+  options: { database?: 'sqlite' | 'postgres'; clock?: Clock; runs?: Partial<RunSettings>; oauth?: TestOAuthOptions } = {},
 ): Promise<TestForgelink> {
   const db = databases().find((candidate) => candidate.name === (options.database ?? 'sqlite'));
   if (db === undefined) throw new Error('unknown database');
@@ -55,6 +70,22 @@ export async function startForgelink(
   // Tests run the fake GitLab on loopback, which the outbound policy refuses unless allowed.
   const policy = { allow: ['127.0.0.0/8', '::1'] };
   const transport = { logger, sleep: async () => {} };
+  const oauth = createGitLabOAuthClients({
+    apps: options.oauth?.apps ?? [],
+    publicUrl: options.oauth?.publicUrl ?? TEST_PUBLIC_URL,
+    scopes: options.oauth?.scopes ?? ['api', 'read_user'],
+    policy,
+    clock,
+    logger,
+  });
+  const tokens = createTokenProvider({
+    store: storage.connections,
+    vault,
+    oauth,
+    clock,
+    logger,
+    ...(options.oauth?.refreshMarginMs === undefined ? {} : { refreshMarginMs: options.oauth.refreshMarginMs }),
+  });
   const connections = createConnectionService({
     store: storage.connections,
     vault,
@@ -63,12 +94,25 @@ export async function startForgelink(
     clock,
     newId: () => newId('con'),
     allowHttp: false,
+    tokens,
+    oauth,
+  });
+  const oauthFlow = createOAuthFlow({
+    states: storage.oauthStates,
+    store: storage.connections,
+    vault,
+    oauth,
+    gitlab: gitlabClientFactory(policy, transport),
+    clock,
+    newId,
+    allowHttp: false,
+    logger,
   });
   const workDir = await mkdtemp(path.join(tmpdir(), 'forgelink-runs-'));
   const runs = createRunService({
     runs: storage.runs,
     connections: storage.connections,
-    vault,
+    tokens,
     gitlab: gitlabClientFactory(policy, transport),
     sandbox: createBubblewrapDriver({ stateDir: path.join(workDir, 'sandboxes'), extraReadOnlyPaths: [EXAMPLES_DIR], logger }),
     clock,
@@ -91,6 +135,10 @@ export async function startForgelink(
     app,
     storage,
     runs,
+    vault,
+    tokens,
+    oauth,
+    oauthFlow,
     workDir,
     logs,
     async addUser(name) {
@@ -124,6 +172,7 @@ export async function startForgelink(
     },
     async close() {
       await runs.stop();
+      await oauth.close();
       await storage.close();
       await rm(workDir, { recursive: true, force: true });
     },

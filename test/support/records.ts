@@ -27,6 +27,7 @@ export function newConnection(userId: string, overrides: Partial<Connection> = {
     account: { id: 7, username: 'cospec-bot', name: 'Cospec Bot' },
     scopes: ['read_repository', 'write_repository'],
     expiresAt: '2027-01-31',
+    tokenExpiresAt: null,
     status: 'active',
     statusReason: null,
     caPem: null,

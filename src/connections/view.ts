@@ -1,0 +1,25 @@
+import { capabilitiesFromScopes, connectionWarnings, type Connection, type ConnectionView } from '../core/index.ts';
+
+/** A connection as the API and the dashboard show it (CONTRACT.md): no secret, capabilities and warnings derived. */
+export function connectionView(connection: Connection, now: Date): ConnectionView {
+  return {
+    id: connection.id,
+    provider: connection.provider,
+    kind: connection.kind,
+    baseUrl: connection.baseUrl,
+    host: connection.host,
+    label: connection.label,
+    account: connection.account,
+    scopes: connection.scopes,
+    expiresAt: connection.expiresAt,
+    tokenExpiresAt: connection.tokenExpiresAt,
+    status: connection.status,
+    statusReason: connection.statusReason,
+    capabilities: capabilitiesFromScopes(connection.scopes),
+    warnings: connectionWarnings({ scopes: connection.scopes, expiresAt: connection.expiresAt, kind: connection.kind, now }),
+    instanceVersion: connection.instanceVersion,
+    hasCustomCa: connection.caPem !== null,
+    checkedAt: connection.checkedAt,
+    createdAt: connection.createdAt,
+  };
+}
