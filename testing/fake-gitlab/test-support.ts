@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,4 +100,71 @@ export function remoteLines(stderr: string): string[] {
     .split('\n')
     .filter((line) => line.startsWith('remote:'))
     .map((line) => line.slice('remote:'.length).replace(/^ /, '').trimEnd());
+}
+
+/** A browser stand-in for the fake's HTML pages: keeps cookies, never follows redirects. */
+export interface Browser {
+  get(url: string): Promise<Response>;
+  /** POSTs the fields form-encoded, as a browser submits a form. */
+  submit(url: string, fields: Record<string, string>): Promise<Response>;
+  cookies(): Map<string, string>;
+  close(): Promise<void>;
+}
+
+export function browserFor(gl: FakeGitLab): Browser {
+  const dispatcher = new Agent(gl.caPem ? { connect: { ca: gl.caPem } } : {});
+  const jar = new Map<string, string>();
+  const send = async (url: string, init: { method: string; body?: string; headers?: Record<string, string> }) => {
+    const cookie = [...jar].map(([name, value]) => `${name}=${value}`).join('; ');
+    const response = await fetch(url, {
+      ...init,
+      headers: { ...init.headers, ...(cookie ? { Cookie: cookie } : {}) },
+      redirect: 'manual',
+      dispatcher,
+    });
+    for (const line of response.headers.getSetCookie()) {
+      const [pair = ''] = line.split(';');
+      const eq = pair.indexOf('=');
+      if (eq > 0) jar.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+    }
+    return response;
+  };
+  return {
+    get: (url) => send(url, { method: 'GET' }),
+    submit: (url, fields) =>
+      send(url, {
+        method: 'POST',
+        body: new URLSearchParams(fields).toString(),
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      }),
+    cookies: () => new Map(jar),
+    close: () => dispatcher.close(),
+  };
+}
+
+/** The action and the named fields of the form marked `data-testid="<testid>"` (or the first form). */
+export function formIn(html: string, testid?: string): { action: string; fields: Record<string, string> } {
+  const forms = [...html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/g)];
+  const form = forms.find((f) => testid === undefined || f[1]?.includes(`data-testid="${testid}"`));
+  if (!form) throw new Error(`no form ${testid ?? ''} in page`);
+  const attribute = (tag: string, name: string) => {
+    const value = tag.match(new RegExp(`\\b${name}="([^"]*)"`))?.[1];
+    return value === undefined ? undefined : decodeEntities(value);
+  };
+  const fields: Record<string, string> = {};
+  for (const input of (form[2] ?? '').matchAll(/<input\b[^>]*>/g)) {
+    const name = attribute(input[0], 'name');
+    if (name !== undefined) fields[name] = attribute(input[0], 'value') ?? '';
+  }
+  return { action: attribute(form[1] ?? '', 'action') ?? '', fields };
+}
+
+function decodeEntities(text: string): string {
+  return text.replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code))).replace(/&amp;/g, '&');
+}
+
+/** A PKCE verifier (43 characters of base64url) and its S256 challenge. */
+export function pkcePair(): { verifier: string; challenge: string } {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
 }
