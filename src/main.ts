@@ -109,7 +109,17 @@ async function startServer(config: Config): Promise<void> {
     store: storage.connections,
     tokenFor: (connection) => tokens.currentToken(connection),
   });
-  const app = createApp({ users: storage.users, connections, runs, doctor, logger, version: await version() });
+  const app = createApp({
+    users: storage.users,
+    connections,
+    runs,
+    doctor,
+    logger,
+    version: await version(),
+    sessions: storage.sessions,
+    oauthFlow,
+    publicUrl: config.publicUrl,
+  });
 
   await new Promise<void>((resolve, reject) => {
     const server = serve({ fetch: app.fetch, hostname: config.listen.host, port: config.listen.port }, (info) => {

@@ -5,11 +5,13 @@ import type { Logger } from 'pino';
 import { InputError, NotFoundError, type UserStore } from '../core/index.ts';
 import type { ConnectionService, DoctorService } from '../connections/index.ts';
 import type { RunService } from '../runs/index.ts';
+import type { Clock, GitLabOAuthFlow, SessionStore } from '../core/index.ts';
 import { requireApiKey, type AuthVariables } from './auth.ts';
 import { toHttpError } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
 import { connectionRoutes } from './routes/connections.ts';
 import { runRoutes } from './routes/runs.ts';
+import { CONTENT_SECURITY_POLICY, createAttemptLimiter, createWebRoutes, type AttemptLimiter } from './web/index.ts';
 
 export type AppDeps = {
   users: UserStore;
@@ -18,11 +20,20 @@ export type AppDeps = {
   doctor?: DoctorService;
   logger: Logger;
   version: string;
+  /** Dashboard sessions (the web pages); the API under /api/v1 uses Bearer API keys instead. */
+  sessions: SessionStore;
+  /** Connect Account; null or absent until the operator configures an OAuth application. */
+  oauthFlow?: GitLabOAuthFlow | null;
+  /** Where users reach forgelink (FORGELINK_PUBLIC_URL); https makes the cookies Secure. */
+  publicUrl?: string;
+  clock?: Clock;
+  /** Sign-in failures allowed per user name and address; default 5 per 15 minutes. */
+  signInLimiter?: AttemptLimiter;
 };
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
-/** The HTTP API. Routes are testable in-process with `app.request()`. */
+/** The HTTP API and the web dashboard. Routes are testable in-process with `app.request()`. */
 export function createApp(deps: AppDeps) {
   const { logger } = deps;
   const app = new Hono<{ Variables: AuthVariables }>();
@@ -36,7 +47,15 @@ export function createApp(deps: AppDeps) {
       'request',
     );
   });
-  app.use(secureHeaders());
+  app.use(
+    secureHeaders({
+      contentSecurityPolicy: CONTENT_SECURITY_POLICY,
+      xFrameOptions: 'DENY',
+      // Not no-referrer: with it, browsers send `Origin: null` on same-origin form posts, which the CSRF check needs.
+      referrerPolicy: 'same-origin',
+      permissionsPolicy: { camera: [], microphone: [], geolocation: [], payment: [], usb: [] },
+    }),
+  );
   app.use(
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
@@ -57,8 +76,26 @@ export function createApp(deps: AppDeps) {
   api.route('/connections', connectionRoutes(deps.connections, deps.doctor));
   api.route('/runs', runRoutes(deps.runs));
   app.route('/api/v1', api);
+  // Unknown API paths end here as JSON, before the dashboard's routes below see them.
+  app.all('/api/*', (c) => {
+    throw new NotFoundError('not_found', `No route for ${c.req.method} ${c.req.path}.`);
+  });
+
+  const web = createWebRoutes({
+    users: deps.users,
+    sessions: deps.sessions,
+    connections: deps.connections,
+    runs: deps.runs,
+    oauthFlow: deps.oauthFlow ?? null,
+    logger,
+    clock: deps.clock ?? { now: () => new Date() },
+    publicUrl: deps.publicUrl ?? 'http://127.0.0.1:8080',
+    signInLimiter: deps.signInLimiter ?? createAttemptLimiter({ maxFailures: 5, windowMs: 15 * 60_000 }),
+  });
+  app.route('/', web.routes);
 
   app.notFound((c) => {
+    if (!c.req.path.startsWith('/api/')) return c.html(web.notFoundPage(), 404);
     const { status, body } = toHttpError(new NotFoundError('not_found', `No route for ${c.req.method} ${c.req.path}.`));
     return c.json(body, status);
   });

@@ -129,7 +129,16 @@ export async function startForgelink(
     newId: () => newId('run'),
     onError: (error) => logs.push(`run error: ${String(error)}\n`),
   });
-  const app = createApp({ users: storage.users, connections, runs, logger, version: 'test' });
+  const app = createApp({
+    users: storage.users,
+    sessions: storage.sessions,
+    connections,
+    runs,
+    logger,
+    version: 'test',
+    oauthFlow,
+    publicUrl: options.oauth?.publicUrl ?? TEST_PUBLIC_URL,
+  });
 
   return {
     app,

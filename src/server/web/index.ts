@@ -1,0 +1,67 @@
+import { Hono } from 'hono';
+import { toHttpError } from '../errors.ts';
+import { loadAssets } from './assets.ts';
+import { requireSignIn } from './auth-guard.ts';
+import type { WebDeps, WebEnv } from './context.ts';
+import { requireCsrf } from './csrf.ts';
+import { errorPage } from './pages/errors.ts';
+import { authRoutes } from './routes/auth.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
+import { integrationRoutes } from './routes/integrations.ts';
+import { runPageRoutes } from './routes/runs.ts';
+import { createSessionManager } from './session.ts';
+
+export type { WebDeps } from './context.ts';
+export { createAttemptLimiter, type AttemptLimiter } from './rate-limit.ts';
+export { hashPassword, passwordProblem } from './passwords.ts';
+
+/** The pages may only load what this origin serves, run no inline code, and never be framed. */
+export const CONTENT_SECURITY_POLICY = {
+  defaultSrc: ["'none'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'"],
+  connectSrc: ["'self'"],
+  formAction: ["'self'"],
+  frameAncestors: ["'none'"],
+  baseUri: ["'none'"],
+};
+
+/** The web dashboard: server-rendered pages, sessions in cookies, CSRF tokens on every form. */
+export function createWebRoutes(deps: WebDeps) {
+  const publicOrigin = new URL(deps.publicUrl).origin;
+  const sessions = createSessionManager({
+    sessions: deps.sessions,
+    clock: deps.clock,
+    cookies: { secure: publicOrigin.startsWith('https:') },
+  });
+  const assets = loadAssets();
+  const web = new Hono<WebEnv>();
+
+  web.route('/assets', assets.routes);
+  // Registered after the assets, so those return before any of this runs for them.
+  web.use('*', async (c, next) => {
+    await next();
+    // Pages carry CSRF tokens and private data: never cached, never stored by a shared proxy.
+    c.header('Cache-Control', 'no-store');
+  });
+  web.use('*', sessions.load());
+  web.route('/', authRoutes(deps, sessions, assets.urls, publicOrigin));
+  for (const path of ['/', '/integrations/*', '/runs/*']) web.use(path, requireSignIn(), requireCsrf(publicOrigin));
+  web.route('/', dashboardRoutes(deps, assets.urls));
+  web.route('/integrations/gitlab', integrationRoutes(deps, assets.urls));
+  web.route('/runs', runPageRoutes(deps, assets.urls));
+
+  web.onError((error, c) => {
+    const { status, body } = toHttpError(error);
+    if (status >= 500) deps.logger.error({ err: error, path: c.req.path }, 'page failed');
+    const title = status === 404 ? 'Not found' : status === 403 ? 'Not allowed' : status >= 500 ? 'Something went wrong' : 'That did not work';
+    return c.html(errorPage({ assets: assets.urls, auth: c.var.auth ?? null, title, message: body.error.message }), status);
+  });
+
+  return {
+    routes: web,
+    /** For the app's not-found handler: paths outside the API get a page, not JSON. */
+    notFoundPage: () => errorPage({ assets: assets.urls, auth: null, title: 'Not found', message: 'There is no page at this address.' }),
+  };
+}

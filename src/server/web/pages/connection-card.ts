@@ -1,0 +1,81 @@
+import { html } from 'hono/html';
+import type { Capabilities, ConnectionView } from '../../../core/index.ts';
+import type { Auth } from '../context.ts';
+import { expiryText, formatTime } from '../format.ts';
+import { csrfField, type Html } from '../layout.ts';
+
+const CAPABILITY_LABELS: Record<keyof Capabilities, string> = {
+  clone: 'clone',
+  push: 'push branches',
+  mergeRequestsViaApi: 'open merge requests through the API',
+  mergeRequestsViaPushOptions: 'open merge requests with push options',
+  issues: 'file issues',
+  readUser: 'read its own account',
+};
+
+export function kindText(kind: ConnectionView['kind']): string {
+  return kind === 'oauth' ? 'OAuth' : 'Access token';
+}
+
+export function accountText(connection: ConnectionView): string {
+  return connection.account === null ? 'unknown' : `@${connection.account.username} (${connection.account.name})`;
+}
+
+function capabilities(caps: Capabilities): Html {
+  const keys = Object.keys(CAPABILITY_LABELS) as (keyof Capabilities)[];
+  return html`<ul class="capabilities">
+    ${keys.map(
+      (key) =>
+        html`<li class="${caps[key] ? 'can' : 'cannot'}"><span class="visually-hidden">${caps[key] ? 'Can' : 'Cannot'}: </span><span aria-hidden="true">${caps[key] ? '✓' : '✗'}</span> ${CAPABILITY_LABELS[key]}</li>`,
+    )}
+  </ul>`;
+}
+
+/** One connection with everything a security reviewer asks about, and its Check now / Disconnect actions. */
+export function connectionCard(connection: ConnectionView, auth: Auth, now: Date): Html {
+  const id = connection.id;
+  const instance = [connection.baseUrl, connection.instanceVersion === null ? null : `GitLab ${connection.instanceVersion}`, connection.hasCustomCa ? 'private CA' : null]
+    .filter((part) => part !== null)
+    .join(' · ');
+  const expiry =
+    connection.expiresAt === null && connection.kind === 'oauth' ? 'no fixed date (renewed through OAuth)' : expiryText(connection.expiresAt, now);
+  return html`<article class="connection" id="${id}" aria-labelledby="${id}-title">
+  <header class="connection-head">
+    <h3 id="${id}-title">${connection.label}</h3>
+    <span class="badge status-${connection.status}">${connection.status}</span>
+  </header>
+  ${connection.status !== 'active' && connection.statusReason !== null ? html`<p class="status-reason">${connection.statusReason}</p>` : ''}
+  <dl class="facts">
+    <div><dt>Host</dt><dd>${connection.host} <span class="muted">${instance}</span></dd></div>
+    <div><dt>Account</dt><dd>${accountText(connection)}</dd></div>
+    <div><dt>Kind</dt><dd>${kindText(connection.kind)}</dd></div>
+    <div><dt>Scopes</dt><dd>${connection.scopes.length === 0 ? 'none' : connection.scopes.map((scope) => html`<code>${scope}</code> `)}</dd></div>
+    <div><dt>Expires</dt><dd>${expiry}</dd></div>
+    <div><dt>Checked</dt><dd>${formatTime(connection.checkedAt)}</dd></div>
+  </dl>
+  <h4>What an agent can do with it</h4>
+  ${capabilities(connection.capabilities)}
+  ${connection.warnings.length === 0
+    ? ''
+    : html`<h4>Warnings</h4>
+  <ul class="warnings">
+    ${connection.warnings.map((warning) => html`<li><strong>${warning.code}</strong>: ${warning.message}</li>`)}
+  </ul>`}
+  <div class="actions">
+    <form method="post" action="/integrations/gitlab/connections/${id}/check">
+      ${csrfField(auth)}
+      <button type="submit">Check now</button>
+    </form>
+    <details class="confirm">
+      <summary>Disconnect…</summary>
+      <div class="confirm-body">
+        <p>Disconnect <strong>${connection.label}</strong>? forgelink deletes its stored token${connection.kind === 'oauth' ? ' and revokes it at GitLab' : ''}; runs can no longer use it.${connection.kind === 'pat' ? ' The token itself stays valid at GitLab until you revoke it there.' : ''}</p>
+        <form method="post" action="/integrations/gitlab/connections/${id}/disconnect">
+          ${csrfField(auth)}
+          <button type="submit" class="danger">Yes, disconnect ${connection.label}</button>
+        </form>
+      </div>
+    </details>
+  </div>
+</article>`;
+}
