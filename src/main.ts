@@ -11,6 +11,7 @@ import { createConnectionService, createDoctorService, createOAuthFlow, createTo
 import { ForgelinkError, generateApiKey, hashApiKey, InputError, newId, type Clock } from './core/index.ts';
 import { createGitLabOAuthClients, createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
 import { createApp, createLogger } from './server/index.ts';
+import { hashPassword, passwordProblem } from './server/web/index.ts';
 import { createRunService } from './runs/index.ts';
 import { createBubblewrapDriver } from './sandbox/index.ts';
 import { openStorage, type Storage } from './storage/index.ts';
@@ -145,15 +146,22 @@ async function startServer(config: Config): Promise<void> {
   });
 }
 
+async function checkedPasswordHash(password: string): Promise<string> {
+  const problem = passwordProblem(password);
+  if (problem !== null) throw new InputError('invalid_password', problem, { field: 'password' });
+  return hashPassword(password);
+}
+
 function localActions(env: NodeJS.ProcessEnv): LocalActions {
   const config = () => readConfig(env);
   return {
     serve: () => startServer(config()),
-    async addUser(name, isAdmin) {
+    async addUser(name, isAdmin, password) {
       const trimmed = name.trim();
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(trimmed)) {
         throw new InputError('invalid_name', 'A user name is 1–64 letters, digits, dots, dashes or underscores.', { field: 'name' });
       }
+      const passwordHash = password === undefined ? null : await checkedPasswordHash(password);
       return withStorage(config(), async (storage) => {
         if ((await storage.users.findUserByName(trimmed)) !== null) {
           throw new InputError('user_exists', `A user named ${trimmed} already exists.`, { field: 'name' });
@@ -166,7 +174,18 @@ function localActions(env: NodeJS.ProcessEnv): LocalActions {
           apiKeyHash: hashApiKey(apiKey),
           createdAt: clock.now().toISOString(),
         });
+        if (passwordHash !== null) await storage.users.setPasswordHash(user.id, passwordHash);
         return { id: user.id, name: user.name, isAdmin: user.isAdmin, apiKey };
+      });
+    },
+    async setPassword(name, password) {
+      const passwordHash = await checkedPasswordHash(password);
+      return withStorage(config(), async (storage) => {
+        const user = await storage.users.findUserByName(name.trim());
+        if (user === null) throw new InputError('user_not_found', `There is no user named ${name.trim()}.`, { field: 'name' });
+        await storage.users.setPasswordHash(user.id, passwordHash);
+        // A new password signs the user out everywhere: whoever knew the old one loses their session too.
+        return { name: user.name, sessionsEnded: await storage.sessions.deleteUserSessions(user.id) };
       });
     },
     listUsers: () => withStorage(config(), (storage) => storage.users.listUsers()),

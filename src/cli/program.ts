@@ -12,7 +12,9 @@ import { promptSecret, readStdin } from './input.ts';
 /** What only the local process can do: serve, and admin commands on the data dir. Wired by main.ts. */
 export type LocalActions = {
   serve(): Promise<void>;
-  addUser(name: string, isAdmin: boolean): Promise<{ id: string; name: string; isAdmin: boolean; apiKey: string }>;
+  addUser(name: string, isAdmin: boolean, password?: string): Promise<{ id: string; name: string; isAdmin: boolean; apiKey: string }>;
+  /** Sets a user's dashboard password and ends their sessions. */
+  setPassword(name: string, password: string): Promise<{ name: string; sessionsEnded: number }>;
   listUsers(): Promise<{ id: string; name: string; isAdmin: boolean; createdAt: string }[]>;
   rotateKey(options: { resealOnly: boolean }): Promise<{ keyId: string; resealed: number; total: number; failed: string[]; remaining: number }>;
 };
@@ -21,6 +23,14 @@ type Env = Readonly<Record<string, string | undefined>>;
 type Globals = { json?: boolean; server?: string };
 
 const DEFAULT_SERVER = 'http://127.0.0.1:8080';
+
+/** A password from stdin (its one trailing newline dropped; spaces are kept), or a hidden prompt asked twice. */
+async function readPassword(fromStdin: boolean): Promise<string> {
+  if (fromStdin || !process.stdin.isTTY) return (await readStdin()).replace(/\r?\n$/, '');
+  const first = await promptSecret('New password: ');
+  if ((await promptSecret('Repeat it: ')) !== first) throw new CliError('the two passwords differ; nothing was changed');
+  return first;
+}
 
 /** Builds the `forgelink` command tree. */
 export function buildProgram(local: LocalActions, env: Env = process.env): Command {
@@ -53,14 +63,23 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
     .command('add <name>')
     .description('create a user and print their API key once')
     .option('--admin', 'make the user an administrator')
-    .action(async (name: string, options: { admin?: boolean }, command: Command) => {
-      const created = await local.addUser(name, options.admin === true);
+    .option('--password-stdin', 'also set their dashboard password, read from stdin')
+    .action(async (name: string, options: { admin?: boolean; passwordStdin?: boolean }, command: Command) => {
+      const password = options.passwordStdin ? await readPassword(true) : undefined;
+      const created = await local.addUser(name, options.admin === true, password);
       print(command, created, () =>
         [
-          `Created user ${created.name} (${created.id})${created.isAdmin ? ' as administrator' : ''}.`,
+          `Created user ${created.name} (${created.id})${created.isAdmin ? ' as administrator' : ''}${password === undefined ? '' : ' with a dashboard password'}.`,
           `API key (shown once, store it now): ${created.apiKey}`,
         ].join('\n'),
       );
+    });
+  user
+    .command('set-password <name>')
+    .description('set or change a user\'s dashboard password (from stdin, or a hidden prompt); signs them out everywhere')
+    .action(async (name: string, _options: unknown, command: Command) => {
+      const result = await local.setPassword(name, await readPassword(false));
+      print(command, result, () => `Password set for ${result.name}; ${result.sessionsEnded} dashboard session(s) ended.`);
     });
   user
     .command('list')

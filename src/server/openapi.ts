@@ -69,7 +69,28 @@ export function openApiDocument(version: string): Schema {
       '/connections/{id}': {
         parameters: [id('id')],
         get: { summary: 'One connection', responses: { '200': json('the connection', 'Connection'), ...errors } },
-        delete: { summary: 'Disconnect: delete the connection and its sealed token', responses: { '204': { description: 'deleted' }, ...errors } },
+        delete: {
+          summary: 'Disconnect: delete the connection and its sealed tokens; an OAuth authorization is also revoked at GitLab',
+          responses: {
+            '204': { description: 'deleted (and, for OAuth, revoked at GitLab)' },
+            '200': {
+              description: 'deleted, but GitLab did not confirm revoking the OAuth authorization: `warnings` says what to do',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    required: ['disconnected', 'warnings'],
+                    properties: {
+                      disconnected: { type: 'boolean' },
+                      warnings: { type: 'array', items: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+                    },
+                  },
+                },
+              },
+            },
+            ...errors,
+          },
+        },
       },
       '/connections/{id}/check': {
         parameters: [id('id')],

@@ -23,7 +23,11 @@ export function connectionRoutes(connections: ConnectionService, doctor?: Doctor
     })
     .get('/:id', async (c) => c.json(await connections.get(c.var.user.id, c.req.param('id'))))
     .delete('/:id', async (c) => {
-      await connections.disconnect(c.var.user.id, c.req.param('id'));
+      const { revocation } = await connections.disconnect(c.var.user.id, c.req.param('id'));
+      // The connection is gone either way; an OAuth authorization GitLab did not confirm revoking is worth saying.
+      if (revocation.status === 'failed') {
+        return c.json({ disconnected: true, warnings: [{ code: 'revocation_failed', message: revocation.message }] }, 200);
+      }
       return c.body(null, 204);
     })
     .post('/:id/check', async (c) => c.json(await connections.check(c.var.user.id, c.req.param('id'))))
