@@ -7,6 +7,19 @@ function parsePort(value: string): number {
   return port;
 }
 
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function parseLifetime(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isInteger(seconds) || seconds < 1) throw new InvalidArgumentError('must be a whole number of seconds >= 1');
+  return seconds;
+}
+
+/** The scopes of the demo OAuth application: what forgelink asks for. */
+const DEMO_OAUTH_SCOPES = ['api', 'read_user', 'read_repository', 'write_repository'];
+
 /** A demo user with a developer token and a handful of projects, enough to click through. */
 function seed(gl: FakeGitLab): string {
   const demo = gl.addUser({ username: 'demo', name: 'Demo Developer' });
@@ -33,20 +46,59 @@ async function main(argv: string[]): Promise<void> {
     .option('--base-path <path>', 'install under a subpath, e.g. /gitlab', '')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', parsePort, 0)
-    .option('--json', 'print one JSON line {baseUrl, token, caFile} instead of text', false)
+    .option('--json', 'print one JSON line {baseUrl, token, caFile, oauth} instead of text', false)
+    .option(
+      '--oauth-redirect <uri>',
+      `register a demo OAuth application (${DEMO_OAUTH_SCOPES.join(', ')}) with this redirect URI; repeatable`,
+      collect,
+      [],
+    )
+    .option('--oauth-token-lifetime <seconds>', 'lifetime of OAuth access tokens (default 7200)', parseLifetime)
     .parse(argv);
-  const options = program.opts<{ tls: boolean; basePath: string; host: string; port: number; json: boolean }>();
+  const options = program.opts<{
+    tls: boolean;
+    basePath: string;
+    host: string;
+    port: number;
+    json: boolean;
+    oauthRedirect: string[];
+    oauthTokenLifetime?: number;
+  }>();
 
-  const gl = await startFakeGitLab({ tls: options.tls, basePath: options.basePath, host: options.host, port: options.port });
+  const gl = await startFakeGitLab({
+    tls: options.tls,
+    basePath: options.basePath,
+    host: options.host,
+    port: options.port,
+    ...(options.oauthTokenLifetime === undefined ? {} : { oauthTokenLifetimeSeconds: options.oauthTokenLifetime }),
+  });
   const token = seed(gl);
+  const oauthApp =
+    options.oauthRedirect.length === 0
+      ? null
+      : gl.addOAuthApplication({ name: 'forgelink (demo)', redirectUri: options.oauthRedirect, scopes: DEMO_OAUTH_SCOPES });
+  const oauth = oauthApp && {
+    clientId: oauthApp.clientId,
+    clientSecret: oauthApp.clientSecret,
+    redirectUris: oauthApp.redirectUris,
+    scopes: oauthApp.scopes,
+  };
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ baseUrl: gl.baseUrl, token, caFile: gl.caFile })}\n`);
+    process.stdout.write(`${JSON.stringify({ baseUrl: gl.baseUrl, token, caFile: gl.caFile, oauth })}\n`);
   } else {
     process.stdout.write(
       [
         `fake GitLab at ${gl.baseUrl}`,
         `demo user "demo", token (api, read_user): ${token}`,
         `clone: git clone ${gl.baseUrl}/demo/playground.git (any user name, the token as password)`,
+        ...(oauth
+          ? [
+              `OAuth application "forgelink (demo)" (${oauth.scopes.join(', ')}), redirect ${oauth.redirectUris.join(' ')}`,
+              `  client id:     ${oauth.clientId}`,
+              `  client secret: ${oauth.clientSecret}`,
+              `  sign in at ${gl.baseUrl}/users/sign_in as "demo" with any password`,
+            ]
+          : []),
         ...(gl.caFile ? [`test CA: ${gl.caFile}`] : []),
         'Ctrl-C stops it.',
         '',
