@@ -74,9 +74,18 @@ export function fieldError(id: string, message: string | undefined): Html | stri
   return message === undefined ? '' : html`<p class="field-error" id="${id}-error"><span class="visually-hidden">Error: </span>${message}</p>`;
 }
 
-/** aria attributes of a field with an optional hint and error. */
-export function describedBy(id: string, options: { hint?: boolean; error?: string | undefined }): Html | string {
+/**
+ * aria attributes of a field with an optional hint and error. The first field in error gets the focus when
+ * the page loads, so a refused form opens where the problem is and a screen reader reads the message.
+ */
+export function describedBy(id: string, options: { hint?: boolean; error?: string | undefined; focus?: boolean }): Html | string {
   const ids = [...(options.hint ? [`${id}-hint`] : []), ...(options.error === undefined ? [] : [`${id}-error`])];
-  if (ids.length === 0) return '';
-  return html` aria-describedby="${ids.join(' ')}"${options.error === undefined ? '' : html` aria-invalid="true"`}`;
+  const focus = options.focus ? html` autofocus` : '';
+  if (ids.length === 0) return focus;
+  return html` aria-describedby="${ids.join(' ')}"${options.error === undefined ? '' : html` aria-invalid="true"`}${focus}`;
+}
+
+/** The first of `fields` (in page order) that has an error. */
+export function firstError<F extends string>(fields: readonly F[], errors: Partial<Record<F, string>>): F | undefined {
+  return fields.find((field) => errors[field] !== undefined);
 }

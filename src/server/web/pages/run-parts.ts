@@ -22,7 +22,7 @@ export function outputsSummary(run: RunView): string {
 export function runsTable(runs: RunView[], caption: string): Html {
   return html`<table class="runs">
   <caption class="visually-hidden">${caption}</caption>
-  <thead><tr><th scope="col">Run</th><th scope="col">Status</th><th scope="col">Project</th><th scope="col">Command</th><th scope="col">Outputs</th><th scope="col">Started</th></tr></thead>
+  <thead><tr><th scope="col">Run</th><th scope="col">Status</th><th scope="col">Project</th><th scope="col">Command</th><th scope="col">Outputs</th><th scope="col">Created</th></tr></thead>
   <tbody>
     ${runs.map(
       (run) => html`<tr>

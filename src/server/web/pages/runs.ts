@@ -2,7 +2,7 @@ import { html } from 'hono/html';
 import type { ConnectionView } from '../../../core/index.ts';
 import type { RunView } from '../../../runs/index.ts';
 import type { Auth } from '../context.ts';
-import { csrfField, describedBy, fieldError, notice, page, type AssetUrls, type Html } from '../layout.ts';
+import { csrfField, describedBy, fieldError, firstError, notice, page, type AssetUrls, type Html } from '../layout.ts';
 import { runsTable } from './run-parts.ts';
 
 export type StartRunField = 'connectionId' | 'project' | 'branch' | 'command';
@@ -32,16 +32,16 @@ function connectionOption(connection: ConnectionView, selected: boolean): Html {
   return html`<option value="${connection.id}"${selected ? html` selected` : ''}>${connection.label} · ${connection.host}${account}${connection.status === 'active' ? '' : ` (${connection.status})`}</option>`;
 }
 
-function projectControl(projects: ProjectChoices | null, values: StartRunValues): Html {
+function projectControl(projects: ProjectChoices | null, values: StartRunValues, focus: boolean): Html {
   const error = values.errors.project;
   if (projects !== null && projects.ok && projects.paths.length > 0) {
     const paths = projects.paths.includes(values.project) || values.project === '' ? projects.paths : [values.project, ...projects.paths];
-    return html`<select id="project" name="project" required${describedBy('project', { error })}>
+    return html`<select id="project" name="project" required${describedBy('project', { error, focus })}>
       ${paths.map((path) => html`<option${path === values.project ? html` selected` : ''}>${path}</option>`)}
     </select>`;
   }
   const hint = projects === null ? null : projects.ok ? 'This account has no project with Developer access or more; type a path.' : projects.message;
-  return html`<input id="project" name="project" type="text" spellcheck="false" placeholder="group/subgroup/project" value="${values.project}" required${describedBy('project', { hint: hint !== null, error })}>
+  return html`<input id="project" name="project" type="text" spellcheck="false" placeholder="group/subgroup/project" value="${values.project}" required${describedBy('project', { hint: hint !== null, error, focus })}>
     ${hint === null ? '' : html`<p class="hint" id="project-hint">${hint}</p>`}`;
 }
 
@@ -51,13 +51,14 @@ function startForm(view: RunsView): Html {
     return html`<p class="empty">Connect a GitLab account first: <a href="/integrations/gitlab">Integrations → GitLab</a>.</p>`;
   }
   const errors = form.errors;
+  const focus = firstError(['connectionId', 'project', 'branch', 'command'] as const, errors);
   return html`<form method="post" action="/runs" class="stack" id="start-run" novalidate>
   ${csrfField(auth)}
   ${errors.form === undefined ? '' : notice('error', errors.form)}
   <div class="field${errors.connectionId === undefined ? '' : ' has-error'}">
     <label for="connectionId">Connection</label>
     <div class="inline">
-      <select id="connectionId" name="connectionId" data-projects-for="project-field"${describedBy('connectionId', { error: errors.connectionId })}>
+      <select id="connectionId" name="connectionId" data-projects-for="project-field"${describedBy('connectionId', { error: errors.connectionId, focus: focus === 'connectionId' })}>
         ${connections.map((connection) => connectionOption(connection, connection.id === form.connectionId))}
       </select>
       <button type="submit" name="intent" value="load-projects" formnovalidate data-js-remove>Load projects</button>
@@ -66,18 +67,18 @@ function startForm(view: RunsView): Html {
   </div>
   <div class="field${errors.project === undefined ? '' : ' has-error'}" id="project-field">
     <label for="project">Project</label>
-    ${projectControl(view.projects, form)}
+    ${projectControl(view.projects, form, focus === 'project')}
     ${fieldError('project', errors.project)}
   </div>
   <div class="field${errors.branch === undefined ? '' : ' has-error'}">
     <label for="branch">Branch <span class="muted">(optional)</span></label>
-    <input id="branch" name="branch" type="text" spellcheck="false" placeholder="the project's default branch" value="${form.branch}"${describedBy('branch', { hint: true, error: errors.branch })}>
+    <input id="branch" name="branch" type="text" spellcheck="false" placeholder="the project's default branch" value="${form.branch}"${describedBy('branch', { hint: true, error: errors.branch, focus: focus === 'branch' })}>
     <p class="hint" id="branch-hint">The branch the agent starts from.</p>
     ${fieldError('branch', errors.branch)}
   </div>
   <div class="field${errors.command === undefined ? '' : ' has-error'}">
     <label for="command">Agent command</label>
-    <input id="command" name="command" type="text" spellcheck="false" class="mono" placeholder="claude -p 'fix the failing test'" value="${form.command}" required${describedBy('command', { hint: true, error: errors.command })}>
+    <input id="command" name="command" type="text" spellcheck="false" class="mono" placeholder="claude -p 'fix the failing test'" value="${form.command}" required${describedBy('command', { hint: true, error: errors.command, focus: focus === 'command' })}>
     <p class="hint" id="command-hint">One line, split into arguments like a shell does ('…' and "…" group words, \\ escapes), but run without a shell: nothing is expanded. For pipes or variables use <code>sh -c '…'</code>.</p>
     ${fieldError('command', errors.command)}
   </div>

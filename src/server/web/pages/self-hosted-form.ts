@@ -2,7 +2,7 @@ import { html } from 'hono/html';
 import { normaliseBaseUrl, tokenCreationUrl } from '../../../core/index.ts';
 import { DEFAULT_BASE_URL } from '../../../connections/index.ts';
 import type { Auth } from '../context.ts';
-import { csrfField, describedBy, fieldError, notice, type Html } from '../layout.ts';
+import { csrfField, describedBy, fieldError, firstError, notice, type Html } from '../layout.ts';
 
 export type SelfHostedField = 'baseUrl' | 'token' | 'caPem' | 'label';
 
@@ -47,18 +47,19 @@ function tokenLinks(typedBaseUrl: string): Html {
 /** Instance URL, token (a password field, never refilled), optional CA (paste or file), label. */
 export function selfHostedForm(values: SelfHostedValues, auth: Auth): Html {
   const { errors } = values;
+  const focus = firstError(['baseUrl', 'token', 'caPem', 'label'] as const, errors);
   return html`<form method="post" action="/integrations/gitlab/connections" enctype="multipart/form-data" class="stack" id="self-hosted-form" novalidate>
   ${csrfField(auth)}
   ${errors.form === undefined ? '' : notice('error', errors.form)}
   <div class="field${errors.baseUrl === undefined ? '' : ' has-error'}">
     <label for="baseUrl">Instance URL</label>
-    <input id="baseUrl" name="baseUrl" type="url" inputmode="url" autocomplete="url" spellcheck="false" placeholder="https://gitlab.example.com" value="${values.baseUrl}" required${describedBy('baseUrl', { hint: true, error: errors.baseUrl })}>
+    <input id="baseUrl" name="baseUrl" type="url" inputmode="url" autocomplete="url" spellcheck="false" placeholder="https://gitlab.example.com" value="${values.baseUrl}" required${describedBy('baseUrl', { hint: true, error: errors.baseUrl, focus: focus === 'baseUrl' })}>
     <p class="hint" id="baseUrl-hint">With its subpath if GitLab lives under one (<code>https://example.com/gitlab</code>). <code>/api/v4</code> and trailing slashes are fine.</p>
     ${fieldError('baseUrl', errors.baseUrl)}
   </div>
   <div class="field${errors.token === undefined ? '' : ' has-error'}">
     <label for="token">Personal access token</label>
-    <input id="token" name="token" type="password" autocomplete="off" spellcheck="false" required${describedBy('token', { hint: true, error: errors.token })}>
+    <input id="token" name="token" type="password" autocomplete="off" spellcheck="false" required${describedBy('token', { hint: true, error: errors.token, focus: focus === 'token' })}>
     <p class="hint" id="token-hint">A personal, project or group access token. It is stored encrypted and never shown again.</p>
     ${fieldError('token', errors.token)}
     ${tokenLinks(values.baseUrl)}
@@ -67,14 +68,14 @@ export function selfHostedForm(values: SelfHostedValues, auth: Auth): Html {
     <legend>CA certificate <span class="muted">(optional)</span></legend>
     <p class="hint" id="caPem-hint">Only when the instance's HTTPS certificate comes from your organisation's own certificate authority: paste the CA's PEM, or choose the file.</p>
     <label for="caPem">Paste PEM</label>
-    <textarea id="caPem" name="caPem" rows="4" spellcheck="false" placeholder="-----BEGIN CERTIFICATE-----">${values.caPem}</textarea>
+    <textarea id="caPem" name="caPem" rows="4" spellcheck="false" placeholder="-----BEGIN CERTIFICATE-----"${focus === 'caPem' ? html` autofocus` : ''}>${values.caPem}</textarea>
     <label for="caFile">or choose a file</label>
     <input id="caFile" name="caFile" type="file" accept=".pem,.crt,.cer,application/x-pem-file">
     ${fieldError('caPem', errors.caPem)}
   </fieldset>
   <div class="field${errors.label === undefined ? '' : ' has-error'}">
     <label for="label">Label <span class="muted">(optional)</span></label>
-    <input id="label" name="label" type="text" maxlength="100" value="${values.label}"${describedBy('label', { hint: true, error: errors.label })}>
+    <input id="label" name="label" type="text" maxlength="100" value="${values.label}"${describedBy('label', { hint: true, error: errors.label, focus: focus === 'label' })}>
     <p class="hint" id="label-hint">A name to tell this connection apart, e.g. "corp bot". Defaults to the host.</p>
     ${fieldError('label', errors.label)}
   </div>

@@ -14,7 +14,7 @@ export type SignInView = {
 export function signInPage(view: SignInView): Html {
   return page(
     { title: 'Sign in', auth: null, assets: view.assets },
-    html`<section class="narrow">
+    html`<section class="narrow panel">
   <h1>Sign in to forgelink</h1>
   ${view.message === null ? '' : notice(view.message.kind, view.message.text)}
   <form method="post" action="/sign-in" class="stack">
@@ -31,7 +31,7 @@ export function signInPage(view: SignInView): Html {
     </div>
     <button type="submit" class="primary">Sign in</button>
   </form>
-  <p class="hint">No password yet? An administrator sets one with <code>forgelink admin user set-password &lt;name&gt;</code>; until then your API key (<code>flk_…</code>) works here too.</p>
+  <p class="hint after-form">No password yet? An administrator sets one with <code>forgelink admin user set-password &lt;name&gt;</code>; until then your API key (<code>flk_…</code>) works here too.</p>
 </section>`,
   );
 }

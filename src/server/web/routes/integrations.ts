@@ -12,6 +12,7 @@ import { accountText } from '../pages/connection-card.ts';
 const FORM_FIELDS: readonly SelfHostedField[] = ['baseUrl', 'token', 'caPem', 'label'];
 const MAX_CA_FILE_BYTES = 256 * 1024;
 const PAGE = '/integrations/gitlab';
+const NOT_CONNECTED = { kind: 'error', text: 'The instance was not connected: the form below says why, next to the field.' } as const;
 
 type Message = { kind: NoticeKind; text: string } | null;
 
@@ -119,7 +120,7 @@ export function integrationRoutes(deps: WebDeps, assets: AssetUrls) {
       const file = body.caFile;
       if (file instanceof File && file.size > 0) {
         if (file.size > MAX_CA_FILE_BYTES) {
-          return render(c, 400, { ...values, errors: { caPem: `The CA file is larger than ${MAX_CA_FILE_BYTES / 1024} KiB; choose the CA certificate itself.` } });
+          return render(c, 400, { ...values, errors: { caPem: `The CA file is larger than ${MAX_CA_FILE_BYTES / 1024} KiB; choose the CA certificate itself.` } }, NOT_CONNECTED);
         }
         // The file wins over the textarea, and goes back into it if the form is refused (a file input cannot be refilled).
         values.caPem = await file.text();
@@ -135,7 +136,7 @@ export function integrationRoutes(deps: WebDeps, assets: AssetUrls) {
       } catch (error) {
         if (error instanceof InputError || error instanceof ConflictError || error instanceof UpstreamError) {
           const field = FORM_FIELDS.find((name) => name === error.field) ?? 'form';
-          return render(c, error instanceof UpstreamError ? 502 : 400, { ...values, errors: { [field]: error.message } });
+          return render(c, error instanceof UpstreamError ? 502 : 400, { ...values, errors: { [field]: error.message } }, NOT_CONNECTED);
         }
         throw error;
       }
