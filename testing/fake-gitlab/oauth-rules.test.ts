@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { codeVerifierValid, s256Challenge } from './oauth/pkce.ts';
 import { redirectUriAllowed, redirectUriMatches, withQuery } from './oauth/redirect-uri.ts';
+import { addApplication, createGrant, createOAuthState, grantAccessible, issueToken, tokenAccessible } from './oauth/state.ts';
 
 for (const [verifier, challenge] of [
   // RFC 7636 appendix B.
@@ -55,4 +56,29 @@ test('withQuery keeps the URI\'s query, drops blank values and encodes spaces as
     withQuery('https://app.example.com/cb?tenant=a%20b', { code: 'c0de', state: null, error_description: 'The resource owner denied.' }),
     'https://app.example.com/cb?tenant=a+b&code=c0de&error_description=The+resource+owner+denied.',
   );
+});
+
+test('codes live 10 minutes and tokens their lifetime, both up to and including the last millisecond', () => {
+  const oauth = createOAuthState({ tokenLifetimeSeconds: 60 });
+  const application = addApplication(oauth, { redirectUri: 'https://app.example.com/cb', scopes: ['api'] }, '2026-01-01T00:00:00Z');
+  const t0 = Date.parse('2026-01-01T00:00:00Z');
+  const grant = createGrant(
+    oauth,
+    { application, userId: 1, redirectUri: 'https://app.example.com/cb', scopes: ['api'], codeChallenge: null, codeChallengeMethod: null },
+    t0,
+  );
+  assert.equal(grantAccessible(grant, t0 + 600_000), true);
+  assert.equal(grantAccessible(grant, t0 + 600_001), false);
+  const token = issueToken(oauth, { application, userId: 1, scopes: ['api'], grantType: 'authorization_code' }, t0);
+  assert.equal(tokenAccessible(token, t0 + 60_000), true);
+  assert.equal(tokenAccessible(token, t0 + 60_001), false);
+});
+
+test('applications need GitLab scopes and absolute redirect URIs without fragments', () => {
+  const oauth = createOAuthState();
+  assert.throws(() => addApplication(oauth, { redirectUri: 'https://a.example/cb', scopes: ['everything'] }, ''), /unknown OAuth scope everything/);
+  assert.throws(() => addApplication(oauth, { redirectUri: '/cb', scopes: ['api'] }, ''), /absolute URI/);
+  assert.throws(() => addApplication(oauth, { redirectUri: 'https://a.example/cb#x', scopes: ['api'] }, ''), /fragment/);
+  assert.throws(() => addApplication(oauth, { redirectUri: 'javascript:alert(1)', scopes: ['api'] }, ''), /forbidden/);
+  assert.throws(() => createOAuthState({ tokenLifetimeSeconds: 0 }), /at least|>= 1/);
 });

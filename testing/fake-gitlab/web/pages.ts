@@ -12,6 +12,8 @@ function layout(title: string, body: string): string {
     '<head>',
     '<meta charset="utf-8">',
     `<title>${escapeHtml(title)} · GitLab</title>`,
+    // No favicon request, so a browser logs no 404 for it.
+    '<link rel="icon" href="data:,">',
     '</head>',
     `<body>${body}</body>`,
     '</html>',
