@@ -185,6 +185,20 @@ describe('OAuth authorization against the fake (HTTPS, subpath)', () => {
     assert.equal((await other.submit(`${gl.baseUrl}/oauth/authorize`, approve.fields)).status, 422);
   });
 
+  test('the root page shows who is signed in; signing out ends the session', async () => {
+    const b = browser();
+    assert.equal((await b.get(gl.baseUrl)).headers.get('location'), `${gl.baseUrl}/users/sign_in`);
+    assert.equal(await signIn(b), gl.baseUrl);
+    const home = await b.get(gl.baseUrl);
+    assert.equal(home.status, 200);
+    const html = await home.text();
+    assert.match(html, /Signed in as <strong>Alice Liddell<\/strong>/);
+    const token = formIn(await (await b.get(authorizeUrl({ scope: CONSENT_SCOPE }))).text(), 'authorize-form').fields.authenticity_token ?? '';
+    const out = await b.submit(`${gl.baseUrl}/users/sign_out`, { _method: 'delete', authenticity_token: token });
+    assert.equal(out.status, 302);
+    assert.equal((await b.get(authorizeUrl({}))).headers.get('location'), `${gl.baseUrl}/users/sign_in`);
+  });
+
   const invalid: Array<[string, Record<string, string>, string]> = [
     ['an unknown client', { client_id: 'nope' }, 'Client authentication failed due to unknown client'],
     ['a redirect URI that is not registered', { redirect_uri: 'https://evil.example.com/cb' }, 'The redirect URI included is not valid.'],
