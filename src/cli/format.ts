@@ -1,4 +1,4 @@
-import { daysUntil, type ConnectionView, type Project } from '../core/index.ts';
+import { daysUntil, type AuditEntry, type ConnectionView, type Project } from '../core/index.ts';
 import type { DoctorReport } from '../connections/index.ts';
 import type { RunView } from '../runs/index.ts';
 
@@ -93,4 +93,11 @@ export function doctorText(report: DoctorReport): string {
     `Doctor for ${report.connectionId} (${report.baseUrl}): ${report.ok ? 'no problem found' : 'problems found'}`,
     ...report.steps.map((step) => `  ${MARKS[step.status]}  ${step.title.padEnd(width)}  ${step.message}`),
   ].join('\n');
+}
+
+export function auditLine(entry: AuditEntry): string {
+  const about = [entry.connectionId, entry.runId].filter((value) => value !== null).join(' ');
+  return [entry.at, entry.action.padEnd(25), about, entry.reason ? `(${entry.reason})` : '', entry.actor === entry.ownerId ? '' : `by ${entry.actor}`]
+    .filter((part) => part !== '')
+    .join('  ');
 }

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError } from 'commander';
-import type { ConnectionView, Project, RunLogEntry } from '../core/index.ts';
+import type { AuditEntry, ConnectionView, Project, RunLogEntry } from '../core/index.ts';
 import { parseDuration, type RunView } from '../runs/index.ts';
 import { CliError, createApiClient, type ApiClient } from './api-client.ts';
 import { loginFile, readLogin, writeLogin } from './client-config.ts';
-import { connectionDetails, connectionLine, doctorText, projectLine, runDetails, runLine } from './format.ts';
+import { auditLine, connectionDetails, connectionLine, doctorText, projectLine, runDetails, runLine } from './format.ts';
 import type { DoctorReport } from '../connections/index.ts';
 import { followRun } from './follow.ts';
 import { promptSecret, readStdin } from './input.ts';
@@ -195,6 +195,19 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
       const report = await (await api(command)).request<DoctorReport>('POST', `/connections/${encodeURIComponent(id)}/doctor`);
       print(command, report, () => doctorText(report));
       if (!report.ok) process.exitCode = 1;
+    });
+
+  program
+    .command('audit')
+    .description('what happened to your connections and runs: token decryptions (who, which, why), checks, disconnects, runs')
+    .option('--connection <id>', 'only entries about this connection')
+    .option('--limit <n>', 'how many, newest first', '100')
+    .action(async (options: { connection?: string; limit: string }, command: Command) => {
+      const limit = Number(options.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new CliError('--limit: expected a whole number from 1 to 1000');
+      const query = new URLSearchParams({ limit: String(limit), ...(options.connection === undefined ? {} : { connectionId: options.connection }) });
+      const result = await (await api(command)).request<{ entries: AuditEntry[] }>('GET', `/audit?${query.toString()}`);
+      print(command, result, () => (result.entries.length === 0 ? 'No audit entries.' : result.entries.map(auditLine).join('\n')));
     });
 
   program

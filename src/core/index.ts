@@ -10,3 +10,4 @@ export * from './outputs.ts';
 export * from './scrub.ts';
 export * from './allowlist.ts';
 export * from './origins.ts';
+export * from './audit.ts';

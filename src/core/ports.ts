@@ -330,3 +330,36 @@ export interface GitLabOAuthFlow {
    */
   finish(input: { userId: string; sessionId: string; query: Readonly<Record<string, string>> }): Promise<import('./types.ts').ConnectionView>;
 }
+
+/** What forgelink did with a connection or its token, for the audit log (issue: token lifecycle). */
+export type AuditAction =
+  | 'token.decrypted'
+  | 'token.refreshed'
+  | 'token.rotated'
+  | 'connection.created'
+  | 'connection.checked'
+  | 'connection.status_changed'
+  | 'connection.disconnected'
+  | 'run.started'
+  | 'run.finished';
+
+export type AuditEntry = {
+  id: string;
+  at: string;
+  /** The user the connection or run belongs to. */
+  ownerId: string;
+  /** Who caused it: a user id, or `system` (monitor, rotation). */
+  actor: string;
+  action: AuditAction;
+  connectionId: string | null;
+  runId: string | null;
+  /** Why a token was decrypted: `run`, `check`, `projects`, `doctor`, `refresh`, `rotation`, `monitor`, … */
+  reason: string | null;
+  details: Record<string, unknown>;
+};
+
+export interface AuditStore {
+  record(entry: AuditEntry): Promise<void>;
+  /** Newest first; `ownerId` null means every user's (admins). */
+  list(filter: { ownerId: string | null; connectionId?: string; limit?: number }): Promise<AuditEntry[]>;
+}

@@ -2,13 +2,14 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Logger } from 'pino';
-import { InputError, NotFoundError, type UserStore } from '../core/index.ts';
+import { InputError, NotFoundError, type AuditStore, type UserStore } from '../core/index.ts';
 import type { ConnectionService, DoctorService } from '../connections/index.ts';
 import type { RunService } from '../runs/index.ts';
 import type { Clock, GitLabOAuthFlow, SessionStore } from '../core/index.ts';
 import { requireApiKey, type AuthVariables } from './auth.ts';
 import { toHttpError } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
+import { auditRoutes } from './routes/audit.ts';
 import { connectionRoutes } from './routes/connections.ts';
 import { runRoutes } from './routes/runs.ts';
 import { CONTENT_SECURITY_POLICY, createAttemptLimiter, createWebRoutes, type AttemptLimiter } from './web/index.ts';
@@ -18,6 +19,7 @@ export type AppDeps = {
   connections: ConnectionService;
   runs: RunService;
   doctor?: DoctorService;
+  audit?: AuditStore;
   logger: Logger;
   version: string;
   /** Dashboard sessions (the web pages); the API under /api/v1 uses Bearer API keys instead. */
@@ -75,6 +77,7 @@ export function createApp(deps: AppDeps) {
   api.get('/me', (c) => c.json({ id: c.var.user.id, name: c.var.user.name, isAdmin: c.var.user.isAdmin }));
   api.route('/connections', connectionRoutes(deps.connections, deps.doctor));
   api.route('/runs', runRoutes(deps.runs));
+  if (deps.audit !== undefined) api.route('/audit', auditRoutes(deps.audit));
   app.route('/api/v1', api);
   // Unknown API paths end here as JSON, before the dashboard's routes below see them.
   app.all('/api/*', (c) => {

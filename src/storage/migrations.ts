@@ -147,6 +147,26 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('oauth_states_created_at_index').on('oauth_states').column('created_at').execute();
     },
   },
+  '0005_audit_events': {
+    async up(db: Kysely<unknown>) {
+      // Append-only: who decrypted which token and why, and what happened to connections and runs. No foreign
+      // keys, so the trail outlives the connections and runs it speaks of.
+      await db.schema
+        .createTable('audit_events')
+        .addColumn('id', 'text', (col) => col.primaryKey())
+        .addColumn('at', 'text', (col) => col.notNull())
+        .addColumn('owner_id', 'text', (col) => col.notNull())
+        .addColumn('actor', 'text', (col) => col.notNull())
+        .addColumn('action', 'text', (col) => col.notNull())
+        .addColumn('connection_id', 'text')
+        .addColumn('run_id', 'text')
+        .addColumn('reason', 'text')
+        .addColumn('details', 'text', (col) => col.notNull())
+        .execute();
+      await db.schema.createIndex('audit_events_owner_at_index').on('audit_events').columns(['owner_id', 'at']).execute();
+      await db.schema.createIndex('audit_events_connection_index').on('audit_events').columns(['connection_id', 'at']).execute();
+    },
+  },
 };
 
 /** Applies every pending migration; throws with the failing migration's error. */

@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Dialect } from 'kysely';
 import pg from 'pg';
-import type { Clock, ConnectionStore, OAuthStateStore, RunStore, SessionStore, UserStore } from '../core/index.ts';
+import type { Clock, ConnectionStore, OAuthStateStore, AuditStore, RunStore, SessionStore, UserStore } from '../core/index.ts';
 import { createConnectionStore } from './connections.ts';
 import { migrateToLatest } from './migrations.ts';
 import { createOAuthStateStore } from './oauth-states.ts';
+import { createAuditStore } from './audit.ts';
 import { createRunStore } from './runs.ts';
 import { createSessionStore } from './sessions.ts';
 import { createSqliteDialect } from './sqlite-dialect.ts';
@@ -29,6 +30,7 @@ export type Storage = {
   users: UserStore;
   connections: ConnectionStore;
   runs: RunStore;
+  audit: AuditStore;
   sessions: SessionStore;
   oauthStates: OAuthStateStore;
   close(): Promise<void>;
@@ -52,6 +54,7 @@ export async function openStorage(options: StorageOptions): Promise<Storage> {
     users: createUserStore(db),
     connections: createConnectionStore(db, options.clock ?? systemClock, kind),
     runs: createRunStore(db, kind),
+    audit: createAuditStore(db),
     sessions: createSessionStore(db),
     oauthStates: createOAuthStateStore(db),
     close: () => db.destroy(),

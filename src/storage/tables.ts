@@ -111,6 +111,17 @@ export type OAuthStatesTable = {
   used_at: string | null;
 };
 
+export type AuditEventsTable = {
+  id: string;
+  at: string;
+  owner_id: string;
+  actor: string;
+  action: string;
+  connection_id: string | null;
+  run_id: string | null;
+  reason: string | null;
+  details: string;
+};
 export type DatabaseSchema = {
   users: UsersTable;
   connections: ConnectionsTable;
@@ -119,4 +130,5 @@ export type DatabaseSchema = {
   run_logs: RunLogsTable;
   sessions: SessionsTable;
   oauth_states: OAuthStatesTable;
+  audit_events: AuditEventsTable;
 };
