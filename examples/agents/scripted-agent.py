@@ -32,7 +32,8 @@ def api(method, path, body=None):
         f"{BASE}/api/v4{path}",
         method=method,
         data=None if body is None else json.dumps(body).encode(),
-        headers={"PRIVATE-TOKEN": TOKEN, "Content-Type": "application/json"},
+        # Bearer works for personal access tokens and OAuth tokens alike; PRIVATE-TOKEN only for the former.
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
@@ -41,6 +42,14 @@ def api(method, path, body=None):
 def scopes():
     try:
         return api("GET", "/personal_access_tokens/self")["scopes"]
+    except urllib.error.HTTPError:
+        pass
+    # Not a personal access token (GitLab answers 400 above): an OAuth token tells its scopes at
+    # /oauth/token/info, outside /api/v4 (GitLab docs: api/oauth2.md).
+    request = urllib.request.Request(f"{BASE}/oauth/token/info", headers={"Authorization": f"Bearer {TOKEN}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response).get("scope", [])
     except urllib.error.HTTPError:
         return []
 

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Agent, fetch } from 'undici';
+import { oauthRedirectUri } from '../../src/gitlab/index.ts';
+import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
+import { EXAMPLES_DIR, startForgelink, TEST_PUBLIC_URL, type TestForgelink, type TestUser } from '../support/forgelink.ts';
+
+const AGENT = ['python3', path.join(EXAMPLES_DIR, 'scripted-agent.py')];
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('runs on an OAuth connection (real bubblewrap, fake GitLab over HTTPS under a subpath)', () => {
+  let gitlab: FakeGitLab;
+  let forgelink: TestForgelink;
+  let alice: TestUser;
+  let botId: number;
+  let projectId: number;
+  let dispatcher: Agent;
+  let sessions = 0;
+
+  before(async () => {
+    gitlab = await startFakeGitLab({ tls: true, basePath: '/gitlab' });
+    botId = gitlab.addUser({ username: 'oauth-agent', name: 'OAuth Agent' }).id;
+    projectId = gitlab.addProject({ path: 'acme/service', members: [{ userId: botId, accessLevel: 30 }] }).id;
+    gitlab.oauthAutoApprove(botId);
+    const app = gitlab.addOAuthApplication({ redirectUri: oauthRedirectUri(TEST_PUBLIC_URL), scopes: ['api', 'read_user'] });
+    forgelink = await startForgelink({
+      runs: { concurrency: 3 },
+      // Tokens in these tests live seconds, not hours: refresh only when one has less than a second left.
+      oauth: {
+        apps: [{ baseUrl: gitlab.baseUrl, clientId: app.clientId, clientSecret: app.clientSecret, caPem: gitlab.caPem }],
+        refreshMarginMs: 1_000,
+      },
+    });
+    alice = await forgelink.addUser('alice');
+    dispatcher = new Agent({ connect: { ca: gitlab.caPem ?? undefined } });
+  });
+  after(async () => {
+    await dispatcher.close();
+    await forgelink.close();
+    await gitlab.close();
+  });
+
+  /** Connects alice's GitLab account through OAuth; its first access token lives `lifetimeSeconds`. */
+  async function connect(lifetimeSeconds: number): Promise<string> {
+    gitlab.setOAuthTokenLifetime(lifetimeSeconds);
+    const sessionId = `s${++sessions}`;
+    const { authorizeUrl } = await forgelink.oauthFlow.start({ userId: alice.id, sessionId, baseUrl: gitlab.baseUrl });
+    const response = await fetch(authorizeUrl, { redirect: 'manual', dispatcher });
+    const query = Object.fromEntries(new URL(response.headers.get('location') ?? '').searchParams);
+    const connection = await forgelink.oauthFlow.finish({ userId: alice.id, sessionId, query });
+    return connection.id;
+  }
+
+  async function start(body: Record<string, unknown>): Promise<string> {
+    const started = await forgelink.call(alice, 'POST', '/api/v1/runs', body);
+    assert.equal(started.status, 201, started.text);
+    return started.json.id;
+  }
+
+  async function finished(id: string): Promise<any> {
+    for (;;) {
+      const current = await forgelink.call(alice, 'GET', `/api/v1/runs/${id}`);
+      if (['succeeded', 'failed', 'canceled', 'timed_out'].includes(current.json.status)) return current.json;
+      await sleep(100);
+    }
+  }
+
+  async function logText(id: string): Promise<string> {
+    return (await forgelink.call(alice, 'GET', `/api/v1/runs/${id}/log`)).json.entries.map((entry: { text: string }) => entry.text).join('');
+  }
+
+  function everyOAuthToken(): string[] {
+    return gitlab.oauthTokens().flatMap((pair) => [pair.token, pair.refreshToken]);
+  }
+
+  test('the scripted agent pushes, opens a merge request and files an issue with an OAuth token', async () => {
+    const connectionId = await connect(7200);
+    const run = await finished(await start({ connectionId, project: 'acme/service', command: AGENT }));
+    assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+    assert.equal(run.outputs.branches.length, 1);
+    assert.equal(run.outputs.mergeRequests.length, 1);
+    assert.equal(run.outputs.mergeRequests[0].detectedBy, 'api');
+    assert.equal(run.outputs.issues.length, 1);
+    const log = await logText(run.id);
+    for (const token of everyOAuthToken()) assert.ok(!log.includes(token));
+  });
+
+  test('three runs at once on a connection whose token has expired: one refresh, all succeed', async () => {
+    const connectionId = await connect(1);
+    gitlab.setOAuthTokenLifetime(7200);
+    await sleep(1_300);
+    const refreshes = gitlab.oauthStats().refreshes;
+    const script = (n: number) =>
+      `set -e; git checkout -q -b agent/parallel-${n}; echo ${n} > p${n}.txt; git add p${n}.txt; git commit -qm p${n}; git push -q origin agent/parallel-${n}`;
+    const ids = await Promise.all([1, 2, 3].map((n) => start({ connectionId, project: 'acme/service', command: ['sh', '-c', script(n)] })));
+    const runs = await Promise.all(ids.map(finished));
+    for (const run of runs) assert.equal(run.status, 'succeeded', JSON.stringify(run.error) + (await logText(run.id)));
+    assert.equal(gitlab.oauthStats().refreshes - refreshes, 1, 'exactly one refresh reached GitLab');
+    const branches = gitlab.branches(projectId).map((branch) => branch.name);
+    for (const n of [1, 2, 3]) assert.ok(branches.includes(`agent/parallel-${n}`));
+    const shown = await forgelink.call(alice, 'GET', `/api/v1/connections/${connectionId}`);
+    assert.equal(shown.json.status, 'active');
+  });
+
+  test('a token that expires while the agent works is refreshed for its push, and no token reaches the log', async () => {
+    const connectionId = await connect(3);
+    const refreshes = gitlab.oauthStats().refreshes;
+    const script = [
+      'set -e',
+      'first="$GITLAB_TOKEN"',
+      'echo "started with $GITLAB_TOKEN"',
+      'sleep 5',
+      // The token the run started with is dead by now; an API client would re-read it from forgelink.
+      'code=$(curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $first" "$GITLAB_OAUTH_BASE_URL/api/v4/user")',
+      'echo "old token answers $code"',
+      'git checkout -q -b agent/late-push',
+      'echo late > late.txt && git add late.txt && git commit -qm late',
+      'git push -q origin agent/late-push',
+      'fresh=$(curl -fsS http://forgelink.internal/token)',
+      'test "$fresh" != "$first" && echo "fresh token differs"',
+      'echo "now using $fresh"',
+      'echo PUSHED',
+    ].join('\n');
+    const run = await finished(await start({ connectionId, project: 'acme/service', command: ['sh', '-c', script], timeoutSeconds: 120 }));
+    const log = await logText(run.id);
+    assert.equal(run.status, 'succeeded', `${JSON.stringify(run.error)}\n${log}`);
+    assert.match(log, /^old token answers 401$/m);
+    assert.match(log, /^fresh token differs$/m);
+    assert.match(log, /^PUSHED$/m);
+    assert.match(log, /^started with \[REDACTED\]$/m);
+    assert.match(log, /^now using \[REDACTED\]$/m);
+    assert.ok(gitlab.oauthStats().refreshes - refreshes >= 1, 'the token was refreshed during the run');
+    assert.deepEqual(run.outputs.branches.map((branch: { name: string }) => branch.name), ['agent/late-push']);
+    assert.ok(gitlab.branches(projectId).some((branch) => branch.name === 'agent/late-push'));
+    const tokens = everyOAuthToken();
+    for (const token of tokens) assert.ok(!log.includes(token), 'an OAuth token reached the run log');
+    const stored = JSON.stringify(await forgelink.storage.db.selectFrom('run_logs').select('text').execute()) + forgelink.logs.join('');
+    for (const token of tokens) assert.ok(!stored.includes(token), 'an OAuth token reached the database or the server log');
+    gitlab.setOAuthTokenLifetime(7200);
+  });
+
+  test('the internal token address answers only GET /token, and is refused for a personal access token run', async () => {
+    const token = gitlab.addToken(botId, { scopes: ['api'], expiresAt: '2027-06-30' });
+    const pat = await forgelink.call(alice, 'POST', '/api/v1/connections', { baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token });
+    assert.equal(pat.status, 201, pat.text);
+    const probe = 'curl -s -o /dev/null -w "token:%{http_code}\\n" http://forgelink.internal/token; curl -s -o /dev/null -w "other:%{http_code}\\n" http://forgelink.internal/other';
+    const patRun = await finished(await start({ connectionId: pat.json.id, project: 'acme/service', command: ['sh', '-c', probe] }));
+    assert.match(await logText(patRun.id), /token:403/);
+    const oauthRun = await finished(await start({ connectionId: await connect(7200), project: 'acme/service', command: ['sh', '-c', probe] }));
+    const log = await logText(oauthRun.id);
+    assert.match(log, /token:200/);
+    assert.match(log, /other:404/);
+    assert.deepEqual(oauthRun.egress.refused, [], 'the internal address is not egress');
+  });
+});
