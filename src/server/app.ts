@@ -103,6 +103,7 @@ export function createApp(deps: AppDeps) {
     return c.json(body, status);
   });
   app.onError((error, c) => {
+    if (!c.req.path.startsWith('/api/')) return web.errorResponse(c, error);
     const { status, body } = toHttpError(error);
     if (status >= 500) logger.error({ err: error, path: c.req.path }, 'request failed');
     else logger.info({ code: body.error.code, path: c.req.path }, 'request refused');

@@ -173,11 +173,46 @@ describe('dashboard sign-in, sessions, CSRF and headers (in-process)', () => {
     assert.equal(api.json.error.code, 'not_found');
   });
 
+  test('a form too large for the server gets a page, not JSON', async () => {
+    const client = webClient(forgelink.app);
+    await signIn(client, 'alice', PASSWORD);
+    const token = csrfOf((await client.get('/integrations/gitlab')).text);
+    const response = await client.post('/integrations/gitlab/connections', { _csrf: token, caPem: 'x'.repeat(2 * 1024 * 1024) });
+    assert.equal(response.status, 400);
+    assert.match(response.headers.get('content-type') ?? '', /text\/html/);
+    assert.match(response.text, /larger than 1048576 bytes/);
+  });
+
   test('the API keeps Bearer keys and takes no cookies', async () => {
     const client = webClient(forgelink.app);
     await signIn(client, 'alice', PASSWORD);
     const withCookieOnly = await client.get('/api/v1/connections', { accept: 'application/json' });
     assert.equal(withCookieOnly.status, 401);
     assert.equal(await forgelink.storage.users.findUserByApiKeyHash(hashApiKey(alice.apiKey)).then((u) => u?.name), 'alice');
+  });
+});
+
+describe('behind https', () => {
+  test('the session cookie is Secure and __Host- prefixed', async () => {
+    const forgelink = await startForgelink({ oauth: { apps: [], publicUrl: 'https://forgelink.example' } });
+    try {
+      const alice = await forgelink.addUser('alice');
+      const client = webClient(forgelink.app, 'https://forgelink.example');
+      const form = await client.get('/sign-in');
+      assert.ok(client.jar.has('__Host-forgelink_signin'));
+      const response = await forgelink.app.request('https://forgelink.example/sign-in', {
+        method: 'POST',
+        headers: { origin: 'https://forgelink.example', cookie: `__Host-forgelink_signin=${client.jar.get('__Host-forgelink_signin')}` },
+        body: new URLSearchParams({ _csrf: csrfOf(form.text), username: '', password: alice.apiKey, next: '/' }),
+      });
+      assert.equal(response.status, 303);
+      const cookie = response.headers.getSetCookie().find((line) => line.startsWith('__Host-forgelink_session='));
+      assert.ok(cookie !== undefined, response.headers.getSetCookie().join('\n'));
+      assert.match(cookie, /; Secure/);
+      assert.match(cookie, /; HttpOnly/);
+      assert.doesNotMatch(cookie, /Domain=/i);
+    } finally {
+      await forgelink.close();
+    }
   });
 });

@@ -1,8 +1,8 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { toHttpError } from '../errors.ts';
 import { loadAssets } from './assets.ts';
 import { requireSignIn } from './auth-guard.ts';
-import type { WebDeps, WebEnv } from './context.ts';
+import type { Auth, WebDeps, WebEnv } from './context.ts';
 import { requireCsrf } from './csrf.ts';
 import { errorPage } from './pages/errors.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -52,15 +52,21 @@ export function createWebRoutes(deps: WebDeps) {
   web.route('/integrations/gitlab', integrationRoutes(deps, assets.urls));
   web.route('/runs', runPageRoutes(deps, assets.urls));
 
-  web.onError((error, c) => {
+  /** A page that says what went wrong, with the status the typed error maps to. */
+  function errorResponse(c: Context, error: unknown): Response | Promise<Response> {
     const { status, body } = toHttpError(error);
     if (status >= 500) deps.logger.error({ err: error, path: c.req.path }, 'page failed');
     const title = status === 404 ? 'Not found' : status === 403 ? 'Not allowed' : status >= 500 ? 'Something went wrong' : 'That did not work';
-    return c.html(errorPage({ assets: assets.urls, auth: c.var.auth ?? null, title, message: body.error.message }), status);
-  });
+    // Unset when the failure came before the session was read.
+    const auth: Auth | null = c.get('auth') ?? null;
+    return c.html(errorPage({ assets: assets.urls, auth, title, message: body.error.message }), status);
+  }
+  web.onError((error, c) => errorResponse(c, error));
 
   return {
     routes: web,
+    /** For the app's error handler: failures outside the API (a too large form, say) get a page, not JSON. */
+    errorResponse,
     /** For the app's not-found handler: paths outside the API get a page, not JSON. */
     notFoundPage: () => errorPage({ assets: assets.urls, auth: null, title: 'Not found', message: 'There is no page at this address.' }),
   };
