@@ -147,3 +147,23 @@ test('text that cannot be the start of a secret is emitted at once, so a live lo
   assert.equal(scrubber.push(`${TOKEN.slice(8)} done`), `${REDACTED} done`);
   assert.equal(scrubber.flush(), '');
 });
+
+test('a secret added later is redacted from then on, in every form, even split across chunks', () => {
+  const fresh = 'f'.repeat(20) + 'ABCDEFGH0123456789';
+  const scrubber = createScrubber([TOKEN]);
+  let out = scrubber.push(`old ${TOKEN} `);
+  scrubber.add(fresh);
+  scrubber.add(fresh);
+  scrubber.add('short');
+  out += scrubber.push(`then ${fresh.slice(0, 7)}`);
+  out += scrubber.push(`${fresh.slice(7)} as basic ${b64(`oauth2:${fresh}`)} and short`);
+  out += scrubber.flush();
+  assert.equal(out, `old ${REDACTED} then ${REDACTED} as basic ${REDACTED} and short`);
+});
+
+test('a scrubber with no secrets at first redacts one added later', () => {
+  const scrubber = createScrubber([]);
+  assert.equal(scrubber.push('before '), 'before ');
+  scrubber.add(OAUTH);
+  assert.equal(scrubber.push(`after ${OAUTH}`) + scrubber.flush(), `after ${REDACTED}`);
+});

@@ -191,3 +191,34 @@ test('at most two lookups at a time per run, each refusal logged once', async (t
   await exchange(socketPath, `CONNECT other.test:1 HTTP/1.1\r\n\r\n`);
   assert.deepEqual(logged, ['other.test:1']);
 });
+
+test('forgelink.internal/token: answered by the proxy itself when the run has a token source, never forwarded or recorded', async (t) => {
+  let calls = 0;
+  const { socketPath, egress } = await proxy(t, {
+    allowlist: [],
+    outboundPolicy: LOOPBACK,
+    internalToken: async () => {
+      calls += 1;
+      if (calls === 3) throw new Error('GitLab went away');
+      return `fresh-token-${calls}`;
+    },
+  });
+  const get = (target: string, method = 'GET') => exchange(socketPath, `${method} ${target} HTTP/1.1\r\nHost: forgelink.internal\r\nConnection: close\r\n\r\n`);
+  const first = await get('http://forgelink.internal/token');
+  assert.match(first.text, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.match(first.text, /\r\ncache-control: no-store\r\n/i);
+  assert.match(first.text, /\r\n\r\nfresh-token-1$/);
+  assert.match((await get('http://forgelink.internal/token')).text, /fresh-token-2$/);
+  assert.match((await get('http://forgelink.internal/token')).text, /^HTTP\/1\.1 502 /);
+  assert.match((await get('http://forgelink.internal/other')).text, /^HTTP\/1\.1 404 /);
+  assert.match((await get('http://forgelink.internal/token', 'POST')).text, /^HTTP\/1\.1 404 /);
+  assert.match((await get('http://forgelink.internal:8080/token')).text, /^HTTP\/1\.1 403 /, 'another port is an ordinary origin');
+  assert.equal(calls, 3);
+  assert.deepEqual(egress.record(), { allowed: [], refused: ['forgelink.internal:8080'] });
+});
+
+test('without a token source forgelink.internal is an ordinary origin: refused', async (t) => {
+  const { socketPath } = await proxy(t, { allowlist: [], outboundPolicy: LOOPBACK });
+  const { text } = await exchange(socketPath, 'GET http://forgelink.internal/token HTTP/1.1\r\nHost: forgelink.internal\r\nConnection: close\r\n\r\n');
+  assert.match(text, /^HTTP\/1\.1 403 /);
+});
