@@ -254,6 +254,30 @@ describe('OAuth connect flow against the fake GitLab over HTTPS under a subpath'
     }
   });
 
+  test('a non-confidential application (no client secret): connect, refresh and revoke with PKCE and the client id only', async () => {
+    const publicApp = gitlab.addOAuthApplication({ name: 'public', redirectUri: REDIRECT_URI, scopes: ['api', 'read_user'], confidential: false });
+    const local = await startForgelink({ oauth: { apps: [{ baseUrl: gitlab.baseUrl, clientId: publicApp.clientId, clientSecret: null, caPem: gitlab.caPem }] } });
+    try {
+      const dave = await local.addUser('dave');
+      const { authorizeUrl } = await local.oauthFlow.start({ userId: dave.id, sessionId: 's', baseUrl: '' });
+      const connection = await local.oauthFlow.finish({ userId: dave.id, sessionId: 's', query: await authorize(authorizeUrl) });
+      const stored = await local.storage.connections.getConnection(dave.id, connection.id);
+      assert.ok(stored);
+      const first = await local.tokens.currentToken(stored);
+      const refreshes = gitlab.oauthStats().refreshes;
+      const second = await local.tokens.refresh(stored, first);
+      assert.notEqual(second, first);
+      assert.equal(gitlab.oauthStats().refreshes - refreshes, 1);
+      const checked = await local.call(dave, 'POST', `/api/v1/connections/${connection.id}/check`);
+      assert.equal(checked.json.status, 'active', checked.text);
+      const revocations = gitlab.oauthStats().revocations;
+      assert.equal((await local.call(dave, 'DELETE', `/api/v1/connections/${connection.id}`)).status, 204);
+      assert.ok(gitlab.oauthStats().revocations > revocations);
+    } finally {
+      await local.close();
+    }
+  });
+
   test('no OAuth token in any API response, log line or database row', async () => {
     const tokens = everyOAuthToken();
     assert.ok(tokens.length >= 4);

@@ -140,6 +140,21 @@ describe('runs on an OAuth connection (real bubblewrap, fake GitLab over HTTPS u
     gitlab.setOAuthTokenLifetime(7200);
   });
 
+  test('a run on an authorization the user revoked at GitLab fails at once and marks the connection revoked', async () => {
+    const connectionId = await connect(1);
+    gitlab.setOAuthTokenLifetime(7200);
+    await sleep(1_300);
+    const pair = gitlab.oauthTokens().at(-1);
+    assert.ok(pair);
+    gitlab.revokeOAuthToken(pair.token);
+    const run = await finished(await start({ connectionId, project: 'acme/service', command: ['true'] }));
+    assert.equal(run.status, 'failed');
+    assert.equal(run.error.code, 'gitlab_token_revoked');
+    assert.match(run.error.message, /Reconnect/);
+    const shown = await forgelink.call(alice, 'GET', `/api/v1/connections/${connectionId}`);
+    assert.equal(shown.json.status, 'revoked');
+  });
+
   test('the internal token address answers only GET /token, and is refused for a personal access token run', async () => {
     const token = gitlab.addToken(botId, { scopes: ['api'], expiresAt: '2027-06-30' });
     const pat = await forgelink.call(alice, 'POST', '/api/v1/connections', { baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token });
