@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { hashPassword } from '../../src/server/web/index.ts';
+import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
+import { startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
+import { newRun } from '../storage/run-records.ts';
+import { csrfOf, webClient } from './client.ts';
+
+const PASSWORD = 'a long dashboard password';
+
+describe('dashboard pages without JavaScript (in-process, fake GitLab over HTTPS)', () => {
+  let gitlab: FakeGitLab;
+  let forgelink: TestForgelink;
+  let alice: TestUser;
+  let bob: TestUser;
+  let aliceClient: ReturnType<typeof webClient>;
+  let bobClient: ReturnType<typeof webClient>;
+  let connectionId: string;
+  let otherConnectionId: string;
+  const tokens: string[] = [];
+
+  async function signedIn(user: TestUser) {
+    const client = webClient(forgelink.app);
+    await forgelink.storage.users.setPasswordHash(user.id, await hashPassword(PASSWORD));
+    const form = await client.get('/sign-in');
+    const response = await client.post('/sign-in', { _csrf: csrfOf(form.text), username: user.name, password: PASSWORD, next: '/' });
+    assert.equal(response.status, 303);
+    return client;
+  }
+
+  async function connect(scopes: string[], label: string): Promise<string> {
+    const token = gitlab.addToken(bot, { scopes, expiresAt: '2027-06-30' });
+    tokens.push(token);
+    const page = await aliceClient.get('/integrations/gitlab');
+    const form = new FormData();
+    form.set('_csrf', csrfOf(page.text));
+    form.set('baseUrl', gitlab.baseUrl);
+    form.set('token', token);
+    form.set('caPem', gitlab.caPem ?? '');
+    form.set('label', label);
+    const response = await aliceClient.post('/integrations/gitlab/connections', form);
+    assert.equal(response.status, 303, response.text);
+    return new URL(response.location as string, 'http://localhost').searchParams.get('connection') as string;
+  }
+
+  let bot: number;
+  before(async () => {
+    gitlab = await startFakeGitLab({ tls: true, basePath: '/gitlab' });
+    bot = gitlab.addUser({ username: 'agent-bot', name: 'Agent Bot' }).id;
+    gitlab.addProject({ path: 'acme/api', members: [{ userId: bot, accessLevel: 30 }] });
+    gitlab.addProject({ path: 'acme/web', members: [{ userId: bot, accessLevel: 30 }] });
+    forgelink = await startForgelink();
+    alice = await forgelink.addUser('alice');
+    bob = await forgelink.addUser('bob');
+    aliceClient = await signedIn(alice);
+    bobClient = await signedIn(bob);
+    connectionId = await connect(['api', 'read_user'], 'api bot');
+    otherConnectionId = await connect(['read_repository', 'write_repository'], 'push-only bot');
+  });
+  after(async () => {
+    await forgelink.close();
+    await gitlab.close();
+  });
+
+  test('the integrations page lists both connections with what a reviewer asks about, and no token', async () => {
+    const page = await aliceClient.get(`/integrations/gitlab?notice=connected&connection=${otherConnectionId}`);
+    assert.equal(page.status, 200);
+    assert.match(page.text, /Connected push-only bot: actions will be attributed to unknown\./);
+    assert.match(page.text, /<h3 id="[^"]+">api bot<\/h3>/);
+    assert.match(page.text, /cannot_read_user/);
+    assert.match(page.text, /2027-06-30 \(in \d+ days\)/);
+    assert.match(page.text, /No OAuth application is configured for gitlab.com — ask the operator/);
+    for (const token of tokens) assert.ok(!page.text.includes(token));
+  });
+
+  test('Connect Account without an OAuth application for the instance says so', async () => {
+    const page = await aliceClient.get('/integrations/gitlab/connect?baseUrl=https%3A%2F%2Fgitlab.com');
+    assert.equal(page.status, 400);
+    assert.match(page.text, /Connect Account cannot start/);
+    assert.match(page.text, /no OAuth application for https:\/\/gitlab\.com/);
+  });
+
+  test('a forged OAuth callback gets a page that says what happened', async () => {
+    const page = await aliceClient.get('/integrations/gitlab/callback?code=abc&state=forged');
+    assert.equal(page.status, 400);
+    assert.match(page.text, /This authorization cannot be finished/);
+    assert.match(page.text, /Nothing was connected/);
+    const denied = await aliceClient.get('/integrations/gitlab/callback?error=access_denied&state=forged');
+    assert.equal(denied.status, 400);
+  });
+
+  test("another user's connection and run are 404 pages, never 403", async () => {
+    const page = await bobClient.get('/integrations/gitlab');
+    const token = csrfOf(page.text);
+    for (const action of ['check', 'disconnect']) {
+      const response = await bobClient.post(`/integrations/gitlab/connections/${connectionId}/${action}`, { _csrf: token });
+      assert.equal(response.status, 404, action);
+      assert.match(response.text, /No connection/);
+    }
+    const projects = await bobClient.get(`/integrations/gitlab/connections/${connectionId}/projects`, { accept: 'application/json' });
+    assert.equal(projects.status, 404);
+    const run = newRun(alice.id, { connectionId });
+    await forgelink.storage.runs.createRun(run);
+    assert.equal((await bobClient.get(`/runs/${run.id}`)).status, 404);
+    assert.equal((await bobClient.get(`/runs/${run.id}/log`, { accept: 'application/json' })).status, 404);
+    assert.equal((await aliceClient.get(`/runs/${run.id}`)).status, 200);
+    assert.equal((await aliceClient.get(`/integrations/gitlab/connections/${connectionId}/projects`, { accept: 'application/json' })).status, 200);
+  });
+
+  test('the runs page lists the chosen connection\'s projects; "Load projects" switches connection without JavaScript', async () => {
+    const page = await aliceClient.get('/runs');
+    assert.match(page.text, /<select id="project" name="project"[^>]*>\s*<option>acme\/api<\/option>\s*<option>acme\/web<\/option>/);
+    const loaded = await aliceClient.post('/runs', {
+      _csrf: csrfOf(page.text),
+      intent: 'load-projects',
+      connectionId: otherConnectionId,
+      project: 'acme/api',
+      branch: 'dev',
+      command: 'echo hi',
+    });
+    assert.equal(loaded.status, 200);
+    assert.match(loaded.text, new RegExp(`<option value="${otherConnectionId}" selected>`));
+    // A push-only token cannot list projects: the path is typed, and the page says why.
+    assert.match(loaded.text, /<input id="project" name="project" type="text"/);
+    assert.match(loaded.text, /read_api or api/);
+    assert.match(loaded.text, /value="dev"/);
+    assert.match(loaded.text, /value="echo hi"/);
+  });
+
+  test('a bad command comes back with the error next to the field and the input kept', async () => {
+    const page = await aliceClient.get('/runs');
+    const response = await aliceClient.post('/runs', {
+      _csrf: csrfOf(page.text),
+      intent: 'start',
+      connectionId,
+      project: 'acme/api',
+      branch: '',
+      command: 'claude -p fix | tee out',
+    });
+    assert.equal(response.status, 400);
+    assert.match(response.text, /<p class="field-error" id="command-error">.*&quot;\|&quot; would be interpreted by a shell/);
+    assert.match(response.text, /id="command"[^>]*value="claude -p fix \| tee out"[^>]*aria-describedby="command-hint command-error" aria-invalid="true" autofocus/);
+    const unknown = await aliceClient.post('/runs', { _csrf: csrfOf(page.text), intent: 'start', connectionId: 'con_nope', project: 'acme/api', command: 'true' });
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.text, /id="connectionId-error"/);
+  });
+
+  test('the live log needs the session: an event stream without it is 401, not a redirect', async () => {
+    const response = await webClient(forgelink.app).get('/runs/run_x/log', { accept: 'text/event-stream' });
+    assert.equal(response.status, 401);
+    assert.equal(JSON.parse(response.text).error.code, 'unauthenticated');
+  });
+
+  test('a finished run shows its outputs as links to GitLab, and only http(s) links', async () => {
+    const run = newRun(alice.id, {
+      connectionId,
+      status: 'succeeded',
+      projectPath: 'acme/api',
+      projectWebUrl: `${gitlab.baseUrl}/acme/api`,
+      outputs: {
+        branches: [{ name: 'agent/x', sha: 'a'.repeat(40), created: true, webUrl: `${gitlab.baseUrl}/acme/api/-/tree/agent/x` }],
+        mergeRequests: [{ iid: 4, title: '<b>Fix</b>', sourceBranch: 'agent/x', targetBranch: 'main', webUrl: 'javascript:alert(1)', detectedBy: 'push' }],
+        issues: [{ iid: 9, title: 'Follow-up', webUrl: `${gitlab.baseUrl}/acme/api/-/issues/9` }],
+      },
+    });
+    await forgelink.storage.runs.createRun(run);
+    const page = await aliceClient.get(`/runs/${run.id}`);
+    assert.match(page.text, new RegExp(`<a href="${gitlab.baseUrl}/acme/api/-/issues/9" rel="noopener noreferrer">#9 Follow-up</a>`));
+    assert.match(page.text, /!4 &lt;b&gt;Fix&lt;\/b&gt;/);
+    assert.doesNotMatch(page.text, /javascript:/);
+    assert.doesNotMatch(page.text, /data-live-log/);
+    assert.doesNotMatch(page.text, /Cancel run/);
+  });
+});
