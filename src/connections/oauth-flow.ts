@@ -105,8 +105,8 @@ export function createOAuthFlow(deps: OAuthFlowDeps): GitLabOAuthFlow {
   }
 
   /** The stored state this callback belongs to, spent now; InputError `invalid_state` for anything else. */
-  async function spendState(userId: string, sessionId: string, state: string | undefined): Promise<OAuthState> {
-    if (state === undefined || state === '') throw invalidState('The callback from GitLab carries no state, so it cannot be matched to a Connect Account you started.');
+  async function spendState(userId: string, sessionId: string, state: string): Promise<OAuthState> {
+    if (state === '') throw invalidState('The callback from GitLab carries no state, so it cannot be matched to a Connect Account you started.');
     const now = clock.now();
     const found = await states.consumeState(hashState(state), now.toISOString());
     if (found === null) throw invalidState('The callback from GitLab does not match any Connect Account forgelink started.');
@@ -176,9 +176,10 @@ export function createOAuthFlow(deps: OAuthFlowDeps): GitLabOAuthFlow {
 
   async function finish(input: { userId: string; sessionId: string; query: Readonly<Record<string, string>> }): Promise<ConnectionView> {
     const { userId, query } = input;
-    const stored = await spendState(userId, input.sessionId, query.state);
+    const state = query.state ?? '';
+    const stored = await spendState(userId, input.sessionId, state);
     const client = clientFor(stored.baseUrl);
-    const checked = client.validateCallback(new URLSearchParams(query), query.state as string);
+    const checked = client.validateCallback(new URLSearchParams(query), state);
     if (!checked.ok) {
       if (checked.error === 'access_denied') {
         throw new InputError('access_denied', 'The authorization was declined at GitLab, so nothing was connected.');
