@@ -189,6 +189,28 @@ describe('the dashboard in real Chromium, against the fake GitLab', () => {
     assert.equal(await page.locator('.outputs a[href*="/-/issues/"]').count(), 1);
     assert.equal(await page.locator('.outputs a[href*="/-/tree/agent/"]').count(), 1);
     await browser.screenshot('run-with-outputs');
+    // The page first came while the run went on (with the live log), then again once it had ended.
+    const served = browser.documents.filter((document) => document.url === page.url());
+    assert.ok(served.length >= 2, `${served.length} loads of the run page`);
+    assert.match(served[0]?.body ?? '', /data-live-log=/);
+    assert.doesNotMatch(served.at(-1)?.body ?? '', /data-live-log=/);
+  });
+
+  test('watch a run live and cancel it', async () => {
+    const { page } = browser;
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Runs' }).click();
+    const connections = page.getByLabel('Connection');
+    await connections.selectOption((await connections.locator('option', { hasText: 'corp bot' }).getAttribute('value')) as string);
+    await page.locator('select#project option', { hasText: 'acme/web' }).waitFor({ state: 'attached' });
+    await page.getByLabel('Project').selectOption('acme/web');
+    await page.getByLabel('Agent command').fill("sh -c 'echo agent is working; sleep 120'");
+    await page.getByRole('button', { name: 'Start run' }).click();
+    await page.waitForURL(/\/runs\/run_[0-9a-f]+$/);
+    await page.locator('#log').getByText('agent is working').waitFor({ timeout: 60_000 });
+    assert.equal(await page.locator('#log-status').innerText(), 'Following the log live…');
+    await page.getByRole('button', { name: 'Cancel run' }).click();
+    await page.locator('.badge', { hasText: 'canceled' }).waitFor({ timeout: 60_000 });
+    assert.equal(await page.getByRole('button', { name: 'Cancel run' }).count(), 0);
   });
 
   test('the dashboard sums it up', async () => {
@@ -196,7 +218,7 @@ describe('the dashboard in real Chromium, against the fake GitLab', () => {
     await page.getByRole('link', { name: 'Dashboard' }).click();
     await page.getByRole('heading', { name: 'Recent runs' }).waitFor();
     assert.equal(await page.locator('.tile .big').first().innerText(), '2');
-    assert.equal(await page.locator('table.runs tbody tr').count(), 1);
+    assert.equal(await page.locator('table.runs tbody tr').count(), 2);
     await browser.screenshot('dashboard');
   });
 
