@@ -2,6 +2,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono, type Context } from 'hono';
 import { hashApiKey, looksLikeApiKey, type User } from '../../../core/index.ts';
 import type { WebDeps, WebEnv } from '../context.ts';
+import { fieldText } from '../form.ts';
 import { CSRF_FIELD, fromOwnOrigin, requireCsrf, tokensMatch } from '../csrf.ts';
 import { safeNext } from '../format.ts';
 import type { AssetUrls } from '../layout.ts';
@@ -18,10 +19,6 @@ function clientAddress(c: Context): string {
   } catch {
     return 'unknown';
   }
-}
-
-function text(value: unknown): string {
-  return typeof value === 'string' ? value : '';
 }
 
 /** `/sign-in` and `/sign-out`. */
@@ -60,10 +57,10 @@ export function authRoutes(deps: WebDeps, sessions: SessionManager, assets: Asse
     })
     .post('/sign-in', async (c) => {
       const form = await c.req.parseBody();
-      const username = text(form.username).trim();
-      const next = safeNext(text(form.next));
+      const username = fieldText(form.username).trim();
+      const next = safeNext(fieldText(form.next));
       const cookie = sessions.signInCookie(c);
-      if (!fromOwnOrigin(c, publicOrigin) || cookie === undefined || !tokensMatch(cookie, text(form[CSRF_FIELD]) || undefined)) {
+      if (!fromOwnOrigin(c, publicOrigin) || cookie === undefined || !tokensMatch(cookie, fieldText(form[CSRF_FIELD]) || undefined)) {
         return render(c, 403, {
           next,
           username,
@@ -82,7 +79,7 @@ export function authRoutes(deps: WebDeps, sessions: SessionManager, assets: Asse
           message: { kind: 'error', text: `Too many attempts, try again in ${minutes} minute${minutes === 1 ? '' : 's'}.` },
         });
       }
-      const user = await authenticate(username, text(form.password));
+      const user = await authenticate(username, fieldText(form.password));
       if (user === null) {
         signInLimiter.fail(key);
         logger.info({ username }, 'sign-in refused');

@@ -3,6 +3,7 @@ import { ConflictError, ForgelinkError, InputError, NotAllowedError, UpstreamErr
 import { toHttpError } from '../../errors.ts';
 import { authOf } from '../auth-guard.ts';
 import type { WebDeps, WebEnv } from '../context.ts';
+import { errorField, fieldText } from '../form.ts';
 import type { AssetUrls, NoticeKind } from '../layout.ts';
 import { errorPage } from '../pages/errors.ts';
 import { integrationsPage } from '../pages/integrations.ts';
@@ -59,10 +60,6 @@ function oauthFailure(error: ForgelinkError): { title: string; message: string }
   }
 }
 
-function text(value: unknown): string {
-  return typeof value === 'string' ? value : '';
-}
-
 /** Integrations → GitLab and its actions; every handler works on the signed-in user's connections only. */
 export function integrationRoutes(deps: WebDeps, assets: AssetUrls) {
   const { connections, oauthFlow, clock } = deps;
@@ -116,7 +113,7 @@ export function integrationRoutes(deps: WebDeps, assets: AssetUrls) {
     .post('/connections', async (c) => {
       const auth = authOf(c);
       const body = await c.req.parseBody();
-      const values: SelfHostedValues = { baseUrl: text(body.baseUrl), caPem: text(body.caPem), label: text(body.label), errors: {} };
+      const values: SelfHostedValues = { baseUrl: fieldText(body.baseUrl), caPem: fieldText(body.caPem), label: fieldText(body.label), errors: {} };
       const file = body.caFile;
       if (file instanceof File && file.size > 0) {
         if (file.size > MAX_CA_FILE_BYTES) {
@@ -128,14 +125,14 @@ export function integrationRoutes(deps: WebDeps, assets: AssetUrls) {
       try {
         const connection = await connections.connect(auth.user.id, {
           baseUrl: values.baseUrl,
-          token: text(body.token),
+          token: fieldText(body.token),
           caPem: values.caPem.trim() === '' ? undefined : values.caPem,
           label: values.label,
         });
         return c.redirect(`${PAGE}?notice=connected&connection=${encodeURIComponent(connection.id)}#${connection.id}`, 303);
       } catch (error) {
         if (error instanceof InputError || error instanceof ConflictError || error instanceof UpstreamError) {
-          const field = FORM_FIELDS.find((name) => name === error.field) ?? 'form';
+          const field = errorField(FORM_FIELDS, error);
           return render(c, error instanceof UpstreamError ? 502 : 400, { ...values, errors: { [field]: error.message } }, NOT_CONNECTED);
         }
         throw error;

@@ -5,16 +5,13 @@ import { runLogResponse } from '../../log-stream.ts';
 import { authOf } from '../auth-guard.ts';
 import { splitCommandLine } from '../command-line.ts';
 import type { WebDeps, WebEnv } from '../context.ts';
+import { errorField, fieldText } from '../form.ts';
 import type { AssetUrls, NoticeKind } from '../layout.ts';
 import { runPage } from '../pages/run.ts';
 import { runsPage, type ProjectChoices, type StartRunField, type StartRunValues } from '../pages/runs.ts';
 
 const FORM_FIELDS: readonly StartRunField[] = ['connectionId', 'project', 'branch', 'command'];
 const LIST_LIMIT = 50;
-
-function text(value: unknown): string {
-  return typeof value === 'string' ? value : '';
-}
 
 /** The connection to preselect: the one asked for if it is the user's, else the first active one. */
 function chooseConnection(connections: ConnectionView[], wanted: string | null): string | null {
@@ -65,10 +62,10 @@ export function runPageRoutes(deps: WebDeps, assets: AssetUrls) {
       const auth = authOf(c);
       const body = await c.req.parseBody();
       const values: StartRunValues = {
-        connectionId: text(body.connectionId) || null,
-        project: text(body.project),
-        branch: text(body.branch),
-        command: text(body.command),
+        connectionId: fieldText(body.connectionId) || null,
+        project: fieldText(body.project),
+        branch: fieldText(body.branch),
+        command: fieldText(body.command),
         errors: {},
       };
       // Without JavaScript, "Load projects" posts the form back to list the chosen connection's projects.
@@ -83,7 +80,7 @@ export function runPageRoutes(deps: WebDeps, assets: AssetUrls) {
         return c.redirect(`/runs/${encodeURIComponent(run.id)}`, 303);
       } catch (error) {
         if (!(error instanceof InputError || error instanceof NotFoundError)) throw error;
-        const field = FORM_FIELDS.find((name) => name === error.field) ?? 'form';
+        const field = errorField(FORM_FIELDS, error);
         return render(c, error instanceof NotFoundError ? 404 : 400, { ...values, errors: { [field]: error.message } });
       }
     })
