@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
+import { TERMINAL_STATUSES } from '../core/index.ts';
 import type { RunService } from '../runs/index.ts';
 import { parseQuery } from './validate.ts';
 
@@ -35,7 +36,7 @@ export async function runLogResponse(c: Context, runs: RunService, userId: strin
         await stream.writeSSE({ id: String(entry.seq), event: 'log', data: JSON.stringify(entry) });
         cursor = entry.seq;
       }
-      if (['succeeded', 'failed', 'canceled', 'timed_out'].includes(batch.run.status) && batch.entries.length === 0) {
+      if (TERMINAL_STATUSES.includes(batch.run.status) && batch.entries.length === 0) {
         await stream.writeSSE({ event: 'end', data: JSON.stringify(batch.run) });
         return;
       }
