@@ -56,11 +56,14 @@ export type UpstreamReason =
 export class UpstreamError extends ForgelinkError {
   readonly reason: UpstreamReason;
   readonly status: number | undefined;
+  /** `rate_limited`: how long GitLab asked us to wait (Retry-After), when it said. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(reason: UpstreamReason, message: string, options: ErrorOptions & { status?: number } = {}) {
+  constructor(reason: UpstreamReason, message: string, options: ErrorOptions & { status?: number; retryAfterSeconds?: number } = {}) {
     super(`gitlab_${reason}`, message, options);
     this.reason = reason;
     this.status = options.status;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

@@ -1,5 +1,5 @@
 /** Interfaces the outer parts implement. Only `main.ts` names the concrete implementations. */
-import type { Account, Connection, InstanceInfo, Project, TokenInfo, User } from './types.ts';
+import type { Account, Connection, ConnectionStatus, InstanceInfo, Project, TokenInfo, User } from './types.ts';
 import type { Run, RunLogEntry, RunStatus } from './runs.ts';
 import type { OutboundPolicy } from './addresses.ts';
 
@@ -97,6 +97,11 @@ export interface ConnectionStore {
   /** The user's connection, or null when it does not exist or belongs to someone else. */
   getConnection(userId: string, id: string): Promise<Connection | null>;
   listConnections(userId: string): Promise<Connection[]>;
+  /**
+   * Every user's connections (the health monitor's sweep), oldest check first. `checkedBefore` keeps those last
+   * checked before that ISO time; `expiringBy` those whose expiry date is on or before that `YYYY-MM-DD`.
+   */
+  listAllConnections(filter?: { checkedBefore?: string; expiringBy?: string }): Promise<Connection[]>;
   updateConnection(userId: string, id: string, patch: ConnectionPatch): Promise<Connection | null>;
   /** Deletes the connection and every secret of it; false when there was none for this user. */
   deleteConnection(userId: string, id: string): Promise<boolean>;
@@ -362,4 +367,41 @@ export interface AuditStore {
   record(entry: AuditEntry): Promise<void>;
   /** Newest first; `ownerId` null means every user's (admins). */
   list(filter: { ownerId: string | null; connectionId?: string; limit?: number }): Promise<AuditEntry[]>;
+}
+
+/**
+ * One change of a connection's status, with the reason it changed. The connection store writes one in the same
+ * transaction as every update that changes `status`, whoever made it (a check, the monitor, a run, a refresh).
+ */
+export type ConnectionEvent = {
+  id: string;
+  connectionId: string;
+  ownerId: string;
+  at: string;
+  from: ConnectionStatus;
+  to: ConnectionStatus;
+  reason: string | null;
+};
+
+/** Status transitions, and which notifications about connections were sent (so a restart does not send them again). */
+export interface ConnectionEventStore {
+  /** The connection's transitions, newest first; empty for another user's connection. */
+  list(ownerId: string, connectionId: string, options?: { limit?: number }): Promise<ConnectionEvent[]>;
+  /** Transitions at or after `since` (ISO time) not yet claimed for notification, oldest first. */
+  unnotified(since: string, options?: { limit?: number }): Promise<ConnectionEvent[]>;
+  /** Marks the transition notified at `at`; true for exactly one caller however many race. */
+  claimNotification(eventId: string, at: string): Promise<boolean>;
+  /** Records that the notice `key` about a connection was sent; true the first time only, across every process. */
+  claimNotice(connectionId: string, key: string, at: string): Promise<boolean>;
+}
+
+/**
+ * Named leases shared by every process on one database: at most one holder at a time, until `expiresAt`, so a
+ * holder that died hands over once its lease runs out.
+ */
+export interface LeaseStore {
+  /** Takes `name` for `holder` until `expiresAt` when it is free, expired at `now`, or already `holder`'s (a renewal). */
+  acquire(name: string, holder: string, times: { now: string; expiresAt: string }): Promise<boolean>;
+  /** Gives the lease up if `holder` still holds it. */
+  release(name: string, holder: string): Promise<void>;
 }

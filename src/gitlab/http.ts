@@ -230,14 +230,14 @@ export class GitLabHttp {
         'rate_limited',
         `GitLab is rate limiting requests and asks to wait ${asked} seconds, longer than forgelink waits ` +
           `(${this.#maxRetryAfterSeconds} s). Try again later.`,
-        { status: 429 },
+        { status: 429, retryAfterSeconds: asked },
       );
     }
     if (attempt >= this.#maxRetries) {
       throw new UpstreamError(
         'rate_limited',
         `GitLab kept rate limiting requests to ${where} after ${attempt + 1} attempts. Try again later.`,
-        { status: 429 },
+        { status: 429, ...(asked === null ? {} : { retryAfterSeconds: asked }) },
       );
     }
     const waitMs = asked === null ? backoffMs(attempt, this.#random) : asked * 1000;

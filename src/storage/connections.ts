@@ -1,10 +1,12 @@
 import { sql } from 'kysely';
 import type { Kysely, Transaction } from 'kysely';
 import { ConflictError, InputError } from '../core/index.ts';
-import type { Clock, Connection, ConnectionStore, LockedConnection, StoredSecret } from '../core/index.ts';
+import type { Clock, Connection, ConnectionStatus, ConnectionStore, LockedConnection, StoredSecret } from '../core/index.ts';
+import { recordTransition } from './connection-events.ts';
 import { isUniqueViolation } from './constraint-errors.ts';
 import { connectionFromRow, connectionPatchToRow, connectionToRow } from './rows.ts';
 import type { ConnectionPatch } from './rows.ts';
+import { ConnectionStatusColumn } from './schema.ts';
 import type { DatabaseSchema, SecretsTable } from './tables.ts';
 import type { Selectable } from 'kysely';
 
@@ -14,6 +16,8 @@ const SECRET_PAGE = 100;
  * timeout (5 s); a refresh holding the lock waits on GitLab for up to its own timeout, which may be longer.
  */
 const SQLITE_LOCK_WAIT_MS = 60_000;
+/** Compare-and-set rounds `updateConnection` tries when other writers keep changing the status under it. */
+const STATUS_UPDATE_ATTEMPTS = 20;
 
 type Executor = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
 
@@ -24,6 +28,8 @@ type Executor = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
 export function createConnectionStore(db: Kysely<DatabaseSchema>, clock: Clock, kind: 'sqlite' | 'postgres'): ConnectionStore {
   function locked(executor: Executor, connection: Connection): LockedConnection {
     const { userId, id } = connection;
+    // The lock keeps every other writer out, so the status read when it was taken stays current until we change it.
+    let status = connection.status;
     return {
       connection,
       getSecret: (purpose) => secretOf(executor, userId, id, purpose),
@@ -43,7 +49,12 @@ export function createConnectionStore(db: Kysely<DatabaseSchema>, clock: Clock, 
           Object.keys(changes).length === 0
             ? await executor.selectFrom('connections').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirstOrThrow()
             : await executor.updateTable('connections').set(changes).where('id', '=', id).where('user_id', '=', userId).returningAll().executeTakeFirstOrThrow();
-        return connectionFromRow(row);
+        const updated = connectionFromRow(row);
+        if (updated.status !== status) {
+          await recordTransition(executor, transition(updated, status, updatedAt));
+          status = updated.status;
+        }
+        return updated;
       },
       async delete() {
         await deleteOwned(executor, userId, id);
@@ -99,12 +110,48 @@ export function createConnectionStore(db: Kysely<DatabaseSchema>, clock: Clock, 
 
     async updateConnection(userId, id, patch: ConnectionPatch) {
       const changes = connectionPatchToRow(patch);
-      const query =
-        Object.keys(changes).length === 0
-          ? db.selectFrom('connections').selectAll().where('id', '=', id).where('user_id', '=', userId)
-          : db.updateTable('connections').set(changes).where('id', '=', id).where('user_id', '=', userId).returningAll();
-      const row = await query.executeTakeFirst();
-      return row === undefined ? null : connectionFromRow(row);
+      if (changes.status === undefined) {
+        const query =
+          Object.keys(changes).length === 0
+            ? db.selectFrom('connections').selectAll().where('id', '=', id).where('user_id', '=', userId)
+            : db.updateTable('connections').set(changes).where('id', '=', id).where('user_id', '=', userId).returningAll();
+        const row = await query.executeTakeFirst();
+        return row === undefined ? null : connectionFromRow(row);
+      }
+      // A status change is recorded as a transition from the status it replaced. The update only applies while the
+      // status is still the one just read (compare-and-set), so of two writers racing from one status exactly one
+      // records the transition from it, and the other reads again. The transaction starts with the write, which
+      // SQLite needs for its lock to be waited for rather than refused.
+      for (let attempt = 0; attempt < STATUS_UPDATE_ATTEMPTS; attempt++) {
+        const current = await db.selectFrom('connections').select('status').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+        if (current === undefined) return null;
+        const from = ConnectionStatusColumn.parse(current.status);
+        const at = clock.now().toISOString();
+        const updated = await db.transaction().execute(async (trx) => {
+          const row = await trx
+            .updateTable('connections')
+            .set(changes)
+            .where('id', '=', id)
+            .where('user_id', '=', userId)
+            .where('status', '=', from)
+            .returningAll()
+            .executeTakeFirst();
+          if (row === undefined) return null;
+          const connection = connectionFromRow(row);
+          if (connection.status !== from) await recordTransition(trx, transition(connection, from, at));
+          return connection;
+        });
+        if (updated !== null) return updated;
+      }
+      throw new ConflictError('connection_busy', `Connection ${id} kept changing status while it was being updated; try again.`);
+    },
+
+    async listAllConnections(filter = {}) {
+      let query = db.selectFrom('connections').selectAll();
+      if (filter.checkedBefore !== undefined) query = query.where('checked_at', '<', filter.checkedBefore);
+      if (filter.expiringBy !== undefined) query = query.where('expires_at', 'is not', null).where('expires_at', '<=', filter.expiringBy);
+      const rows = await query.orderBy('checked_at').orderBy('id').execute();
+      return rows.map(connectionFromRow);
     },
 
     async deleteConnection(userId, id) {
@@ -202,8 +249,11 @@ async function deleteOwned(executor: Executor, userId: string, id: string): Prom
     .where('user_id', '=', userId)
     .executeTakeFirst();
   if (owned === undefined) return false;
-  // The sealed token rows go for good; nothing is merely flagged as deleted.
+  // The sealed token rows go for good; nothing is merely flagged as deleted. Its status history and sent notices
+  // go with it (the audit trail keeps what happened).
   await executor.deleteFrom('secrets').where('connection_id', '=', id).where('owner_id', '=', userId).execute();
+  await executor.deleteFrom('connection_events').where('connection_id', '=', id).where('owner_id', '=', userId).execute();
+  await executor.deleteFrom('connection_notices').where('connection_id', '=', id).execute();
   const result = await executor.deleteFrom('connections').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
   return result.numDeletedRows > 0n;
 }
@@ -233,6 +283,10 @@ async function beginImmediate(executor: Executor): Promise<void> {
   } finally {
     await sql.raw(`pragma busy_timeout = ${Math.trunc(timeout)}`).execute(executor);
   }
+}
+
+function transition(connection: Connection, from: ConnectionStatus, at: string) {
+  return { connectionId: connection.id, ownerId: connection.userId, at, from, to: connection.status, reason: connection.statusReason };
 }
 
 function secretToRow(secret: StoredSecret, updatedAt: string): Selectable<SecretsTable> {

@@ -167,6 +167,47 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('audit_events_connection_index').on('audit_events').columns(['connection_id', 'at']).execute();
     },
   },
+  '0006_leases_connection_events': {
+    async up(db: Kysely<unknown>) {
+      // Named leases (the health monitor's): one holder at a time across every process on this database, taken
+      // and renewed with a conditional UPDATE; `expires_at` lets a dead holder's lease pass on.
+      await db.schema
+        .createTable('leases')
+        .addColumn('name', 'text', (col) => col.primaryKey())
+        .addColumn('holder', 'text', (col) => col.notNull())
+        .addColumn('expires_at', 'text', (col) => col.notNull())
+        .execute();
+
+      // Every change of a connection's status, written with the change itself. `notified_at` is set once the
+      // operator's webhook was handed the event (null: not yet), so a restart never sends it twice.
+      await db.schema
+        .createTable('connection_events')
+        .addColumn('id', 'text', (col) => col.primaryKey())
+        .addColumn('connection_id', 'text', (col) => col.notNull())
+        .addColumn('owner_id', 'text', (col) => col.notNull())
+        .addColumn('at', 'text', (col) => col.notNull())
+        .addColumn('from_status', 'text', (col) => col.notNull())
+        .addColumn('to_status', 'text', (col) => col.notNull())
+        .addColumn('reason', 'text')
+        .addColumn('notified_at', 'text')
+        .execute();
+      await db.schema.createIndex('connection_events_connection_at_index').on('connection_events').columns(['connection_id', 'at']).execute();
+      await db.schema.createIndex('connection_events_notified_at_index').on('connection_events').columns(['notified_at', 'at']).execute();
+
+      // Notices sent once per connection and key (`expiring:7:<expiry date>`): the primary key makes the first
+      // insert win, in every process, so a restart or a second process does not warn twice.
+      await db.schema
+        .createTable('connection_notices')
+        .addColumn('connection_id', 'text', (col) => col.notNull())
+        .addColumn('notice', 'text', (col) => col.notNull())
+        .addColumn('at', 'text', (col) => col.notNull())
+        .addPrimaryKeyConstraint('connection_notices_pk', ['connection_id', 'notice'])
+        .execute();
+
+      // The monitor's sweep looks for connections whose last check is old.
+      await db.schema.createIndex('connections_checked_at_index').on('connections').column('checked_at').execute();
+    },
+  },
 };
 
 /** Applies every pending migration; throws with the failing migration's error. */

@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Dialect } from 'kysely';
 import pg from 'pg';
-import type { Clock, ConnectionStore, OAuthStateStore, AuditStore, RunStore, SessionStore, UserStore } from '../core/index.ts';
+import type { Clock, ConnectionEventStore, ConnectionStore, LeaseStore, OAuthStateStore, AuditStore, RunStore, SessionStore, UserStore } from '../core/index.ts';
+import { createConnectionEventStore } from './connection-events.ts';
 import { createConnectionStore } from './connections.ts';
+import { createLeaseStore } from './leases.ts';
 import { migrateToLatest } from './migrations.ts';
 import { createOAuthStateStore } from './oauth-states.ts';
 import { createAuditStore } from './audit.ts';
@@ -33,6 +35,8 @@ export type Storage = {
   audit: AuditStore;
   sessions: SessionStore;
   oauthStates: OAuthStateStore;
+  connectionEvents: ConnectionEventStore;
+  leases: LeaseStore;
   close(): Promise<void>;
 };
 
@@ -57,6 +61,8 @@ export async function openStorage(options: StorageOptions): Promise<Storage> {
     audit: createAuditStore(db),
     sessions: createSessionStore(db),
     oauthStates: createOAuthStateStore(db),
+    connectionEvents: createConnectionEventStore(db),
+    leases: createLeaseStore(db),
     close: () => db.destroy(),
   };
 }

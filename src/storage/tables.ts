@@ -122,6 +122,34 @@ export type AuditEventsTable = {
   reason: string | null;
   details: string;
 };
+/** Migration 0006: a named lease and its current holder. */
+export type LeasesTable = {
+  name: string;
+  holder: string;
+  /** ISO time; once past, anyone may take the lease. */
+  expires_at: string;
+};
+
+/** Migration 0006: one change of a connection's status. */
+export type ConnectionEventsTable = {
+  id: string;
+  connection_id: string;
+  owner_id: string;
+  at: string;
+  from_status: string;
+  to_status: string;
+  reason: string | null;
+  /** When the webhook was handed this event; null until then. */
+  notified_at: string | null;
+};
+
+/** Migration 0006: a notice sent about a connection (`expiring:7:2027-01-31`), at most once. */
+export type ConnectionNoticesTable = {
+  connection_id: string;
+  notice: string;
+  at: string;
+};
+
 export type DatabaseSchema = {
   users: UsersTable;
   connections: ConnectionsTable;
@@ -131,4 +159,7 @@ export type DatabaseSchema = {
   sessions: SessionsTable;
   oauth_states: OAuthStatesTable;
   audit_events: AuditEventsTable;
+  leases: LeasesTable;
+  connection_events: ConnectionEventsTable;
+  connection_notices: ConnectionNoticesTable;
 };
