@@ -43,8 +43,10 @@ import {
   type FakeToken,
   type FakeUser,
   type RecordedRequest,
+  type TokenStats,
 } from './state.ts';
 import { createTestTls, removeTestTls } from './tls.ts';
+import { tokenFamily } from './token-rotation.ts';
 
 export type {
   AccessLevel,
@@ -62,6 +64,7 @@ export type {
   FakeUser,
   ProtectedAccessLevel,
   RecordedRequest,
+  TokenStats,
   Visibility,
 } from './state.ts';
 export type {
@@ -110,6 +113,22 @@ export interface FakeGitLab {
   revokeToken(token: string): void;
   /** Moves the token's expiry to yesterday. */
   expireToken(token: string): void;
+  /** Sets the token's expiry date (YYYY-MM-DD, or null for none), e.g. to make it due for rotation. */
+  setTokenExpiry(token: string, expiresAt: string | null): void;
+  /**
+   * The rotation chain `token` belongs to (GitLab's token family: `previous_personal_access_token_id` links),
+   * oldest first, as live records: after a rotation the old token is revoked and the newest one is active.
+   */
+  tokenFamily(token: string): FakeToken[];
+  /** How many rotations GitLab carried out and how many reuse detections revoked a family. */
+  tokenStats(): TokenStats;
+  /** Successful `POST /personal_access_tokens/self/rotate` calls so far (`tokenStats().rotations`). */
+  rotationCount(): number;
+  /**
+   * The next `count` rotations happen at GitLab, but their answers are lost: the client gets a 502 instead, as when
+   * a proxy gives up while GitLab is still working.
+   */
+  injectRotationAnswerLoss(count: number): void;
   /**
    * A project with a real bare repository: an initial commit (README.md) on the default branch and on
    * `branches`, or empty with `defaultBranch: null`. The default branch is protected unless
@@ -254,6 +273,16 @@ export async function startFakeGitLab(options: StartOptions = {}): Promise<FakeG
     tokenInfo: (token) => findToken(state, token),
     revokeToken: (token) => revokeToken(state, token),
     expireToken: (token) => expireToken(state, token),
+    setTokenExpiry: (token, expiresAt) => {
+      if (expiresAt !== null && !/^\d{4}-\d{2}-\d{2}$/.test(expiresAt)) throw new Error(`expiresAt must be YYYY-MM-DD, got ${expiresAt}`);
+      findToken(state, token).expiresAt = expiresAt;
+    },
+    tokenFamily: (token) => tokenFamily(state, findToken(state, token)),
+    tokenStats: () => ({ ...state.tokenStats }),
+    rotationCount: () => state.tokenStats.rotations,
+    injectRotationAnswerLoss: (count) => {
+      state.faults.rotationAnswerLoss.remaining = count;
+    },
     addProject: (input) => {
       const created = addProject(state, input);
       if (created.defaultBranch !== null && created.protectDefaultBranch) protectBranch(state, created, created.defaultBranch);

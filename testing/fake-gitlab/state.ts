@@ -27,6 +27,11 @@ export interface FakeToken {
   revoked: boolean;
   createdAt: string;
   lastUsedAt: string | null;
+  /**
+   * The token this one replaced by rotation (GitLab's `previous_personal_access_token_id`); rotations chain
+   * tokens into a family, which reuse detection revokes as a whole.
+   */
+  previousTokenId: number | null;
 }
 
 export interface FakeMember {
@@ -172,6 +177,16 @@ export interface Faults {
   serverErrors: { remaining: number; status: number };
   /** Merge request creations still to refuse as if the just-pushed source branch were not visible yet. */
   sourceBranchLag: { remaining: number };
+  /** Token rotations still to carry out whose answer is then lost on the way back (a 502 from a proxy instead). */
+  rotationAnswerLoss: { remaining: number };
+}
+
+/** What happened to personal access tokens, for assertions. */
+export interface TokenStats {
+  /** Successful `POST /personal_access_tokens/self/rotate` calls. */
+  rotations: number;
+  /** Reuse detections: a revoked token presented for rotation, whose family was revoked. */
+  familyRevocations: number;
 }
 
 /** All of one fake's state; each fake owns its own. */
@@ -186,6 +201,7 @@ export interface FakeState {
   issues: FakeIssue[];
   requests: RecordedRequest[];
   faults: Faults;
+  tokenStats: TokenStats;
   /** OAuth applications, authorization codes and tokens. */
   oauth: OAuthState;
   /** Browser sessions and sign-in passwords. */
@@ -223,7 +239,9 @@ export function createState(options: StateOptions = {}): FakeState {
       rateLimited: { remaining: 0, retryAfterSeconds: 1 },
       serverErrors: { remaining: 0, status: 502 },
       sourceBranchLag: { remaining: 0 },
+      rotationAnswerLoss: { remaining: 0 },
     },
+    tokenStats: { rotations: 0, familyRevocations: 0 },
     oauth: createOAuthState({
       tokenLifetimeSeconds: options.oauthTokenLifetimeSeconds,
       refreshRevocation: options.oauthRefreshRevocation,
@@ -260,7 +278,7 @@ export function addUser(state: FakeState, input: AddUserInput): FakeUser {
 }
 
 /** A token in GitLab's current format: `glpat-` and 20 URL-safe characters. */
-function newTokenValue(): string {
+export function newTokenValue(): string {
   return `glpat-${randomBytes(15).toString('base64url')}`;
 }
 
@@ -280,6 +298,7 @@ export function addToken(state: FakeState, userId: number, input: AddTokenInput)
     revoked: input.revoked ?? false,
     createdAt: isoNow(state),
     lastUsedAt: null,
+    previousTokenId: null,
   };
   state.tokens.set(token.token, token);
   return token;
