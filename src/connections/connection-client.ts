@@ -1,4 +1,4 @@
-import type { Connection, GitLabClient, GitLabClientFactory, Project, TokenProvider } from '../core/index.ts';
+import { ConflictError, type Connection, type GitLabClient, type GitLabClientFactory, type Project, type TokenProvider } from '../core/index.ts';
 import { isTokenRejection } from './tokens.ts';
 
 /**
@@ -48,6 +48,10 @@ export function createConnectionClient(deps: { gitlab: GitLabClientFactory; toke
     branchExists: (projectId, branch) => call((client) => client.branchExists(projectId, branch)),
     mergeRequests: (projectId, filter) => call((client) => client.mergeRequests(projectId, filter)),
     issues: (projectId, filter) => call((client) => client.issues(projectId, filter)),
+    // Rotation is not a call like the others: the rotator makes it with the exact stored token, under its write-ahead
+    // intent (connections/rotation.ts). Made here, a crash would lose the new token and a retry revoke its family.
+    rotateSelf: () =>
+      Promise.reject(new ConflictError('rotation_outside_rotator', 'Tokens are rotated by the rotator only (forgelink connections rotate).')),
     async close() {
       const open = [...clients.values()];
       clients.clear();

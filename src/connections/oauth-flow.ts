@@ -212,6 +212,7 @@ export function createOAuthFlow(deps: OAuthFlowDeps): GitLabOAuthFlow {
       // The authorization itself does not expire; the access token does, and is refreshed.
       expiresAt: null,
       tokenExpiresAt: tokens.expiresAt,
+      rotation: null,
       status: 'active',
       statusReason: null,
       caPem,

@@ -140,6 +140,7 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
       scopes: inspection.scopes,
       expiresAt: inspection.expiresAt,
       tokenExpiresAt: null,
+      rotation: null,
       status: 'active',
       statusReason: null,
       caPem,

@@ -19,6 +19,7 @@ export function connectionView(connection: Connection, now: Date): ConnectionVie
     warnings: connectionWarnings({ scopes: connection.scopes, expiresAt: connection.expiresAt, kind: connection.kind, now }),
     instanceVersion: connection.instanceVersion,
     hasCustomCa: connection.caPem !== null,
+    rotation: connection.rotation,
     checkedAt: connection.checkedAt,
     createdAt: connection.createdAt,
   };

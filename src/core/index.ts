@@ -11,3 +11,4 @@ export * from './scrub.ts';
 export * from './allowlist.ts';
 export * from './origins.ts';
 export * from './audit.ts';
+export * from './rotation.ts';

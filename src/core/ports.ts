@@ -2,6 +2,7 @@
 import type { Account, Connection, ConnectionStatus, InstanceInfo, Project, TokenInfo, User } from './types.ts';
 import type { Run, RunLogEntry, RunStatus } from './runs.ts';
 import type { OutboundPolicy } from './addresses.ts';
+import type { RotatedToken, RotationAnswer, RotationIntent } from './rotation.ts';
 
 export interface Clock {
   now(): Date;
@@ -21,6 +22,12 @@ export interface GitLabClient extends GitLabProjectsApi {
   metadata(): Promise<InstanceInfo>;
   /** Every project the account has Developer access or more to, across all pages. */
   projects(options?: { search?: string }): AsyncIterable<Project>;
+  /**
+   * `POST /personal_access_tokens/self/rotate` (GitLab 16.10+, needs api or self_rotate): GitLab revokes this
+   * client's token and answers with its successor. Only the rotator (connections/rotation.ts) calls it, since the
+   * answer must be stored before anything else happens.
+   */
+  rotateSelf(expiresAt: string): Promise<RotatedToken>;
   /** Releases the client's connections; call when done with it. */
   close(): Promise<void>;
 }
@@ -120,6 +127,13 @@ export interface ConnectionStore {
    * Resolves null (without calling `use`) when the user has no such connection. Used to serialize OAuth refreshes.
    */
   withConnectionLock<T>(userId: string, id: string, use: (locked: LockedConnection) => Promise<T>): Promise<T | null>;
+  /**
+   * Stores GitLab's answer on the rotation intent of attempt `attemptId`, in a transaction of its own that is durable
+   * when this resolves (not merely written: SQLite commits it with synchronous=FULL). False when that intent is gone.
+   */
+  recordRotationAnswer(userId: string, connectionId: string, attemptId: string, answer: RotationAnswer): Promise<boolean>;
+  /** Every unfinished token rotation, oldest first (recovery after a restart). */
+  listRotationIntents(): Promise<RotationIntent[]>;
 }
 
 /** A connection while its lock is held; see `ConnectionStore.withConnectionLock`. */
@@ -131,6 +145,10 @@ export interface LockedConnection {
   update(change: { secrets?: { id: string; sealed: string }[]; patch?: ConnectionPatch }): Promise<Connection>;
   /** Deletes the connection and its secrets (like `deleteConnection`), in the lock's transaction. */
   delete(): Promise<void>;
+  /** The connection's unfinished token rotation (its write-ahead intent), if any. */
+  rotationIntent(): Promise<RotationIntent | null>;
+  /** Writes the intent of a rotation that starts, or removes it (null) once finished or known not to have happened. */
+  setRotationIntent(intent: RotationIntent | null): Promise<void>;
 }
 
 export type ConnectionPatch = Partial<Omit<Connection, 'id' | 'userId' | 'provider' | 'createdAt'>>;

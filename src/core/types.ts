@@ -51,6 +51,18 @@ export type Project = {
 
 export type User = { id: string; name: string; isAdmin: boolean; createdAt: string };
 
+/**
+ * A personal access token connection's opt-in self-rotation (issue: token lifecycle): when the token has at most
+ * `thresholdDays` left, forgelink rotates it through GitLab for a successor living `lifetimeDays`.
+ */
+export type TokenRotation = {
+  enabled: boolean;
+  lifetimeDays: number;
+  thresholdDays: number;
+  /** When forgelink last rotated the token (ISO time); null before the first rotation. */
+  lastRotatedAt: string | null;
+};
+
 /** A connection as stored, without its secret. */
 export type Connection = {
   id: string;
@@ -71,6 +83,8 @@ export type Connection = {
   /** PEM bundle of the instance's private certificate authority, if any. Not a secret. */
   caPem: string | null;
   instanceVersion: string | null;
+  /** Self-rotation settings; null until the user configures them (rotation off). Never set for OAuth. */
+  rotation: TokenRotation | null;
   checkedAt: string;
   createdAt: string;
 };
@@ -94,6 +108,8 @@ export type ConnectionView = {
   warnings: Warning[];
   instanceVersion: string | null;
   hasCustomCa: boolean;
+  /** Self-rotation of a personal access token; null when never configured (off). */
+  rotation: TokenRotation | null;
   checkedAt: string;
   createdAt: string;
 };

@@ -6,12 +6,13 @@ import {
   type InstanceInfo,
   type OutboundPolicy,
   type Project,
+  type RotatedToken,
   type TokenInfo,
 } from '../core/index.ts';
 import { GitLabHttp, type GitLabHttpOptions } from './http.ts';
 import { toProject } from './project-mapping.ts';
 import { createProjectsApi } from './projects-api.ts';
-import { CurrentUser, Metadata, PersonalAccessToken, ProjectItem } from './schema.ts';
+import { CurrentUser, Metadata, PersonalAccessToken, ProjectItem, RotatedPersonalAccessToken } from './schema.ts';
 
 export type GitLabClientOptions = GitLabHttpOptions & { token: string; tokenKind: 'pat' | 'oauth' };
 
@@ -84,6 +85,12 @@ export function createGitLabClient(options: GitLabClientOptions): GitLabClient {
         const { pagination: _keyset, ...offset } = PROJECT_QUERY;
         for await (const item of http.paginate('/projects', { ...offset, search }, ProjectItem)) yield toProject(item);
       }
+    },
+
+    async rotateSelf(expiresAt: string): Promise<RotatedToken> {
+      // A POST: the HTTP layer never retries it after a 5xx or a network failure, since GitLab may have rotated.
+      const rotated = await http.post('/personal_access_tokens/self/rotate', RotatedPersonalAccessToken, { expires_at: expiresAt });
+      return { token: rotated.token, id: rotated.id, expiresAt: rotated.expires_at ?? null, scopes: rotated.scopes ?? null };
     },
 
     close: () => http.close(),

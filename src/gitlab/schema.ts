@@ -12,6 +12,19 @@ export const PersonalAccessToken = z.object({
 });
 export type PersonalAccessToken = z.infer<typeof PersonalAccessToken>;
 
+/**
+ * `POST /personal_access_tokens/self/rotate` (GitLab docs: api/personal_access_tokens.md, "Rotate a personal access
+ * token"; Entities::PersonalAccessTokenWithToken): the new token's fields plus the token itself. Only what forgelink
+ * keeps is required, so an answer is never thrown away for a field it does not need.
+ */
+export const RotatedPersonalAccessToken = z.object({
+  id: z.number(),
+  token: z.string().min(1),
+  scopes: z.array(z.string()).optional(),
+  expires_at: z.string().nullish(),
+});
+export type RotatedPersonalAccessToken = z.infer<typeof RotatedPersonalAccessToken>;
+
 /** `GET /user` (GitLab docs: api/users.md). */
 export const CurrentUser = z.object({
   id: z.number(),

@@ -30,6 +30,15 @@ export const ConnectionResponse = z.object({
   warnings: z.array(Warning),
   instanceVersion: z.string().nullable(),
   hasCustomCa: z.boolean(),
+  rotation: z
+    .object({
+      enabled: z.boolean(),
+      lifetimeDays: z.number().describe('how long each new token lives'),
+      thresholdDays: z.number().describe('rotate when the token has this many days left, or fewer'),
+      lastRotatedAt: z.string().nullable(),
+    })
+    .nullable()
+    .describe('self-rotation of a personal access token (PATCH rotation to change it); null: never configured, off'),
   checkedAt: z.string(),
   createdAt: z.string(),
 });

@@ -8,6 +8,7 @@ import { connectionFromRow, connectionPatchToRow, connectionToRow } from './rows
 import type { ConnectionPatch } from './rows.ts';
 import { ConnectionStatusColumn } from './schema.ts';
 import type { DatabaseSchema, SecretsTable } from './tables.ts';
+import { deleteRotationIntent, listRotationIntents, rotationIntentOf, updateRotationAnswer, writeRotationIntent } from './token-rotations.ts';
 import type { Selectable } from 'kysely';
 
 const SECRET_PAGE = 100;
@@ -59,6 +60,8 @@ export function createConnectionStore(db: Kysely<DatabaseSchema>, clock: Clock, 
       async delete() {
         await deleteOwned(executor, userId, id);
       },
+      rotationIntent: () => rotationIntentOf(executor, userId, id),
+      setRotationIntent: (intent) => writeRotationIntent(executor, userId, id, intent),
     };
   }
 
@@ -190,6 +193,36 @@ export function createConnectionStore(db: Kysely<DatabaseSchema>, clock: Clock, 
       });
     },
 
+    async recordRotationAnswer(userId, connectionId, attemptId, answer) {
+      // Not under the connection's lock: nobody holds it for long (no GitLab call happens under it for a rotation),
+      // and this write must not wait behind anything that could. The intent's attempt id is the guard instead.
+      if (kind === 'postgres') {
+        // synchronous_commit is on by default: COMMIT returns once the WAL is flushed.
+        return db.transaction().execute((trx) => updateRotationAnswer(trx, userId, connectionId, attemptId, answer));
+      }
+      return db.connection().execute(async (connection) => {
+        // In WAL mode with synchronous=NORMAL a commit survives the process dying but not the machine losing power.
+        // This commit holds the only copy of a token GitLab has already swapped in, so it is flushed (FULL), which
+        // SQLite allows to change only outside a transaction.
+        await sql.raw('pragma synchronous = FULL').execute(connection);
+        try {
+          await beginImmediate(connection);
+          try {
+            const recorded = await updateRotationAnswer(connection, userId, connectionId, attemptId, answer);
+            await sql`commit`.execute(connection);
+            return recorded;
+          } catch (error) {
+            await sql`rollback`.execute(connection);
+            throw error;
+          }
+        } finally {
+          await sql.raw('pragma synchronous = NORMAL').execute(connection);
+        }
+      });
+    },
+
+    listRotationIntents: () => listRotationIntents(db),
+
     async withConnectionLock(userId, id, use) {
       if (kind === 'postgres') {
         return db.transaction().execute(async (trx) => {
@@ -252,6 +285,8 @@ async function deleteOwned(executor: Executor, userId: string, id: string): Prom
   // The sealed token rows go for good; nothing is merely flagged as deleted. Its status history and sent notices
   // go with it (the audit trail keeps what happened).
   await executor.deleteFrom('secrets').where('connection_id', '=', id).where('owner_id', '=', userId).execute();
+  // An unfinished rotation's sealed answer is a token of this connection too.
+  await deleteRotationIntent(executor, userId, id);
   await executor.deleteFrom('connection_events').where('connection_id', '=', id).where('owner_id', '=', userId).execute();
   await executor.deleteFrom('connection_notices').where('connection_id', '=', id).execute();
   const result = await executor.deleteFrom('connections').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();

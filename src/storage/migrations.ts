@@ -208,6 +208,34 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('connections_checked_at_index').on('connections').column('checked_at').execute();
     },
   },
+  '0007_token_rotation': {
+    async up(db: Kysely<unknown>) {
+      // Opt-in self-rotation of a personal access token. A null lifetime means never configured (off). One column
+      // per statement: SQLite's ALTER TABLE adds one at a time.
+      await db.schema.alterTable('connections').addColumn('rotation_enabled', 'integer', (col) => col.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('connections').addColumn('rotation_lifetime_days', 'integer').execute();
+      await db.schema.alterTable('connections').addColumn('rotation_threshold_days', 'integer').execute();
+      await db.schema.alterTable('connections').addColumn('rotated_at', 'text').execute();
+
+      // The write-ahead intent of a rotation in progress, at most one per connection (the primary key). Committed
+      // before GitLab is asked; GitLab's answer is stored on it, sealed, as soon as it arrives; deleted in the
+      // transaction that makes the new token the connection's. No foreign key: on PostgreSQL it would take a share
+      // lock on the connection's row, which its lock holder (FOR UPDATE) blocks.
+      await db.schema
+        .createTable('token_rotations')
+        .addColumn('connection_id', 'text', (col) => col.primaryKey())
+        .addColumn('owner_id', 'text', (col) => col.notNull())
+        .addColumn('attempt_id', 'text', (col) => col.notNull().unique())
+        .addColumn('requested_expires_at', 'text', (col) => col.notNull())
+        .addColumn('actor', 'text', (col) => col.notNull())
+        .addColumn('reason', 'text', (col) => col.notNull())
+        .addColumn('started_at', 'text', (col) => col.notNull())
+        // GitLab's answer: the new token sealed for (owner, attempt, 'rotated_token'), and its fields as JSON.
+        .addColumn('answer_sealed', 'text')
+        .addColumn('answer', 'text')
+        .execute();
+    },
+  },
 };
 
 /** Applies every pending migration; throws with the failing migration's error. */

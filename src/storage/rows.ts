@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import type { Connection, ConnectionPatch, User } from '../core/index.ts';
+import type { Connection, ConnectionPatch, TokenRotation, User } from '../core/index.ts';
 import { AccountJson, ConnectionKindColumn, ConnectionStatusColumn, ProviderColumn, ScopesJson } from './schema.ts';
 import type { ConnectionsTable, UsersTable } from './tables.ts';
 
@@ -25,8 +25,29 @@ export function connectionFromRow(row: Selectable<ConnectionsTable>): Connection
     statusReason: row.status_reason,
     caPem: row.ca_pem,
     instanceVersion: row.instance_version,
+    rotation: rotationFromRow(row),
     checkedAt: row.checked_at,
     createdAt: row.created_at,
+  };
+}
+
+function rotationFromRow(row: Selectable<ConnectionsTable>): TokenRotation | null {
+  if (row.rotation_lifetime_days === null || row.rotation_threshold_days === null) return null;
+  return {
+    enabled: Number(row.rotation_enabled) === 1,
+    lifetimeDays: Number(row.rotation_lifetime_days),
+    thresholdDays: Number(row.rotation_threshold_days),
+    lastRotatedAt: row.rotated_at,
+  };
+}
+
+/** The 0007 columns of a connection's rotation settings; null clears them (rotation off, never configured). */
+function rotationToRow(rotation: TokenRotation | null) {
+  return {
+    rotation_enabled: rotation?.enabled === true ? 1 : 0,
+    rotation_lifetime_days: rotation?.lifetimeDays ?? null,
+    rotation_threshold_days: rotation?.thresholdDays ?? null,
+    rotated_at: rotation?.lastRotatedAt ?? null,
   };
 }
 
@@ -49,6 +70,7 @@ export function connectionToRow(connection: Connection): Selectable<ConnectionsT
     instance_version: connection.instanceVersion,
     checked_at: connection.checkedAt,
     created_at: connection.createdAt,
+    ...rotationToRow(connection.rotation),
   };
 }
 
@@ -70,5 +92,6 @@ export function connectionPatchToRow(patch: ConnectionPatch): Partial<Selectable
   if (patch.caPem !== undefined) row.ca_pem = patch.caPem;
   if (patch.instanceVersion !== undefined) row.instance_version = patch.instanceVersion;
   if (patch.checkedAt !== undefined) row.checked_at = patch.checkedAt;
+  if (patch.rotation !== undefined) Object.assign(row, rotationToRow(patch.rotation));
   return row;
 }

@@ -36,6 +36,12 @@ export type ConnectionsTable = {
   instance_version: string | null;
   checked_at: string;
   created_at: string;
+  /** Migration 0007: opt-in self-rotation of a personal access token; a null lifetime means never configured. */
+  /** 0 or 1 on both databases; defaults to 0 for rows written before 0007. */
+  rotation_enabled: ColumnType<number, number | undefined, number>;
+  rotation_lifetime_days: number | null;
+  rotation_threshold_days: number | null;
+  rotated_at: string | null;
 };
 
 export type SecretsTable = {
@@ -150,6 +156,21 @@ export type ConnectionNoticesTable = {
   at: string;
 };
 
+/** Migration 0007: the write-ahead intent of a token rotation in progress (one per connection at most). */
+export type TokenRotationsTable = {
+  connection_id: string;
+  owner_id: string;
+  attempt_id: string;
+  requested_expires_at: string;
+  actor: string;
+  reason: string;
+  started_at: string;
+  /** The new token, sealed; null until GitLab's answer arrived. */
+  answer_sealed: string | null;
+  /** JSON `{ tokenId, expiresAt, scopes, receivedAt }`; null with `answer_sealed`. */
+  answer: string | null;
+};
+
 export type DatabaseSchema = {
   users: UsersTable;
   connections: ConnectionsTable;
@@ -162,4 +183,5 @@ export type DatabaseSchema = {
   leases: LeasesTable;
   connection_events: ConnectionEventsTable;
   connection_notices: ConnectionNoticesTable;
+  token_rotations: TokenRotationsTable;
 };

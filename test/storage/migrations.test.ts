@@ -69,7 +69,14 @@ for (const db of databases()) {
           assert.deepEqual(before.rows.map((row) => row.name), ['0001_users_connections_secrets']);
           await createUserStore(old).createUser(user);
           // Rows as the first version wrote them: without the columns later migrations added.
-          const { token_expires_at: _added, ...row } = connectionToRow(connection);
+          const {
+            token_expires_at: _added,
+            rotation_enabled: _rotationEnabled,
+            rotation_lifetime_days: _lifetime,
+            rotation_threshold_days: _threshold,
+            rotated_at: _rotatedAt,
+            ...row
+          } = connectionToRow(connection);
           await old.insertInto('connections').values(row).execute();
           await old
             .insertInto('secrets')

@@ -28,6 +28,7 @@ export function newConnection(userId: string, overrides: Partial<Connection> = {
     scopes: ['read_repository', 'write_repository'],
     expiresAt: '2027-01-31',
     tokenExpiresAt: null,
+    rotation: null,
     status: 'active',
     statusReason: null,
     caPem: null,
