@@ -25,6 +25,10 @@ export type Config = {
     /** Host directories mounted read-only at the same path in every sandbox (where agents are installed). */
     sandboxMounts: string[];
   };
+  /** The connection health monitor (FORGELINK_MONITOR, FORGELINK_MONITOR_INTERVAL, FORGELINK_MONITOR_JITTER). */
+  monitor: { enabled: boolean; intervalMs: number; jitterMs: number };
+  /** The operator's notification hook (FORGELINK_NOTIFY_WEBHOOK, FORGELINK_NOTIFY_WEBHOOK_SECRET); null when unset. */
+  notifyWebhook: { url: string; secret: string | null } | null;
 };
 
 /** `caPem` comes from the entry's optional `caFile`: the instance's private CA, for OAuth and its connections. */
@@ -178,7 +182,46 @@ export function readConfig(env: Env = process.env, cwd: string = process.cwd()):
     gitlabOAuthApps: readOAuthApps(env, cwd),
     gitlabOAuthScopes: readOAuthScopes(env),
     runs: readRuns(env),
+    monitor: readMonitor(env),
+    notifyWebhook: readNotifyWebhook(env),
   };
+}
+
+const DEFAULT_MONITOR_INTERVAL_SECONDS = 6 * 3600;
+
+function readMonitor(env: Env): Config['monitor'] {
+  const intervalMs = readDuration(env, 'FORGELINK_MONITOR_INTERVAL', DEFAULT_MONITOR_INTERVAL_SECONDS);
+  // The default spreads checks over a tenth of the interval; 0 checks every connection right on it.
+  const rawJitter = value(env, 'FORGELINK_MONITOR_JITTER');
+  let jitterMs: number;
+  if (rawJitter === undefined) jitterMs = Math.round(intervalMs / 10);
+  else if (/^0+\s*[smh]?$/i.test(rawJitter)) jitterMs = 0;
+  else jitterMs = readDuration(env, 'FORGELINK_MONITOR_JITTER', 0);
+  if (jitterMs > intervalMs) throw new ConfigError('FORGELINK_MONITOR_JITTER', 'is longer than FORGELINK_MONITOR_INTERVAL');
+  return { enabled: readBoolean(env, 'FORGELINK_MONITOR', true), intervalMs, jitterMs };
+}
+
+/** https, or plain http to a loopback receiver (a local relay): the events name accounts and hosts. */
+function readNotifyWebhook(env: Env): Config['notifyWebhook'] {
+  const raw = value(env, 'FORGELINK_NOTIFY_WEBHOOK');
+  const secret = value(env, 'FORGELINK_NOTIFY_WEBHOOK_SECRET') ?? null;
+  if (raw === undefined) {
+    if (secret !== null) throw new ConfigError('FORGELINK_NOTIFY_WEBHOOK_SECRET', 'is set but FORGELINK_NOTIFY_WEBHOOK is not');
+    return null;
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('FORGELINK_NOTIFY_WEBHOOK', `"${raw}" is not a URL`);
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHostname(url.hostname))) {
+    throw new ConfigError('FORGELINK_NOTIFY_WEBHOOK', 'must use https:// (plain http only for loopback addresses)');
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new ConfigError('FORGELINK_NOTIFY_WEBHOOK', 'must not carry a user name or password; sign the events with FORGELINK_NOTIFY_WEBHOOK_SECRET instead');
+  }
+  return { url: url.href, secret };
 }
 
 function readDuration(env: Env, name: string, fallbackSeconds: number): number {

@@ -11,3 +11,8 @@ export { createTokenProvider, isTokenRejection, DEFAULT_REFRESH_MARGIN_MS } from
 export type { TokenProviderDeps } from './tokens.ts';
 export { createConnectionClient } from './connection-client.ts';
 export { connectionView } from './view.ts';
+export { createHealthMonitor, DEFAULT_MONITOR_INTERVAL_MS, MONITOR_LEASE } from './monitor.ts';
+export type { HealthMonitor, HealthMonitorDeps, TickReport } from './monitor.ts';
+export { EXPIRY_NOTICE_DAYS } from './monitor-notices.ts';
+export { createConnectionEvents } from './events.ts';
+export type { ConnectionEvents, ConnectionEventView } from './events.ts';

@@ -28,6 +28,15 @@ export function daysUntil(expiresAt: string, now: Date): number {
 
 export const EXPIRES_SOON_DAYS = 7;
 
+/** The countdown people read: `expires in 5 days`, `expires tomorrow`, `expires today`, `expired 2 days ago`. */
+export function expiryCountdown(expiresAt: string, now: Date): string {
+  const days = daysUntil(expiresAt, now);
+  if (days > 1) return `expires in ${days} days`;
+  if (days === 1) return 'expires tomorrow';
+  if (days === 0) return 'expires today';
+  return `expired ${-days} day${days === -1 ? '' : 's'} ago`;
+}
+
 /**
  * The warnings a connection carries, from its scopes and expiry. Order is stable: expiry first,
  * then scope breadth, then missing abilities in the order an agent needs them.

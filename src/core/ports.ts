@@ -106,9 +106,10 @@ export interface ConnectionStore {
   listConnections(userId: string): Promise<Connection[]>;
   /**
    * Every user's connections (the health monitor's sweep), oldest check first. `checkedBefore` keeps those last
-   * checked before that ISO time; `expiringBy` those whose expiry date is on or before that `YYYY-MM-DD`.
+   * checked before that ISO time; `expiringBy` those whose expiry date is on or before that `YYYY-MM-DD`;
+   * `statuses` those in one of these statuses.
    */
-  listAllConnections(filter?: { checkedBefore?: string; expiringBy?: string }): Promise<Connection[]>;
+  listAllConnections(filter?: { checkedBefore?: string; expiringBy?: string; statuses?: readonly ConnectionStatus[] }): Promise<Connection[]>;
   updateConnection(userId: string, id: string, patch: ConnectionPatch): Promise<Connection | null>;
   /** Deletes the connection and every secret of it; false when there was none for this user. */
   deleteConnection(userId: string, id: string): Promise<boolean>;
@@ -422,4 +423,37 @@ export interface LeaseStore {
   acquire(name: string, holder: string, times: { now: string; expiresAt: string }): Promise<boolean>;
   /** Gives the lease up if `holder` still holds it. */
   release(name: string, holder: string): Promise<void>;
+}
+
+/**
+ * What the operator's notification hook receives (`FORGELINK_NOTIFY_WEBHOOK`): about one connection, never a
+ * token. `connection.expiring` is sent once per connection and threshold (7 days, 1 day); `connection.status_changed`
+ * for every status transition.
+ */
+export type ConnectionNotification = {
+  event: 'connection.expiring' | 'connection.status_changed';
+  at: string;
+  connection: {
+    id: string;
+    label: string;
+    host: string;
+    account: Account | null;
+    expiresAt: string | null;
+    status: ConnectionStatus;
+  };
+  ownerName: string | null;
+  reason: string | null;
+  /** `connection.status_changed`: the status before. */
+  previousStatus?: ConnectionStatus;
+  /** `connection.expiring`: whole days until the expiry date, and the threshold that was crossed. */
+  daysLeft?: number;
+  thresholdDays?: number;
+};
+
+/** Delivers notifications in the background: `notify` returns at once and never throws. */
+export interface Notifier {
+  notify(notification: ConnectionNotification): void;
+  /** Resolves when every delivery begun so far has succeeded or given up (tests, shutdown). */
+  idle(): Promise<void>;
+  close(): Promise<void>;
 }

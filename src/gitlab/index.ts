@@ -4,6 +4,7 @@ export { answersLikeGitLab, createGitLabProbe } from './probe.ts';
 export type { RawResponse } from './errors.ts';
 export { GitLabHttp } from './http.ts';
 export type { GitLabHttpOptions, HttpLogger, HttpMethod, Query } from './http.ts';
+export { createOutboundAgent } from './outbound.ts';
 export type { ResolveAll } from './outbound.ts';
 export { createGitLabOAuthClient } from './oauth.ts';
 export type { GitLabOAuthClientOptions, OAuthApplication } from './oauth.ts';

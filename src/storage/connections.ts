@@ -153,6 +153,10 @@ export function createConnectionStore(db: Kysely<DatabaseSchema>, clock: Clock, 
       let query = db.selectFrom('connections').selectAll();
       if (filter.checkedBefore !== undefined) query = query.where('checked_at', '<', filter.checkedBefore);
       if (filter.expiringBy !== undefined) query = query.where('expires_at', 'is not', null).where('expires_at', '<=', filter.expiringBy);
+      if (filter.statuses !== undefined) {
+        if (filter.statuses.length === 0) return [];
+        query = query.where('status', 'in', [...filter.statuses]);
+      }
       const rows = await query.orderBy('checked_at').orderBy('id').execute();
       return rows.map(connectionFromRow);
     },

@@ -87,3 +87,38 @@ for (const [variable, value] of [
   });
 }
 
+
+test('health monitor: on every 6 hours with 10% jitter by default; interval, jitter and off configurable', () => {
+  assert.deepEqual(readConfig({}).monitor, { enabled: true, intervalMs: 6 * 3600_000, jitterMs: 2160_000 });
+  assert.deepEqual(readConfig({ FORGELINK_MONITOR_INTERVAL: '30m', FORGELINK_MONITOR_JITTER: '90s' }).monitor, {
+    enabled: true,
+    intervalMs: 1800_000,
+    jitterMs: 90_000,
+  });
+  assert.equal(readConfig({ FORGELINK_MONITOR_INTERVAL: '1h', FORGELINK_MONITOR_JITTER: '0' }).monitor.jitterMs, 0);
+  assert.equal(readConfig({ FORGELINK_MONITOR: 'off' }).monitor.enabled, false);
+  for (const [env, variable] of [
+    [{ FORGELINK_MONITOR_INTERVAL: 'soon' }, 'FORGELINK_MONITOR_INTERVAL'],
+    [{ FORGELINK_MONITOR_INTERVAL: '1h', FORGELINK_MONITOR_JITTER: '2h' }, 'FORGELINK_MONITOR_JITTER'],
+    [{ FORGELINK_MONITOR: 'sometimes' }, 'FORGELINK_MONITOR'],
+  ] as const) {
+    assert.throws(() => readConfig(env), (error: unknown) => error instanceof ConfigError && error.variable === variable);
+  }
+});
+
+test('notification webhook: https, or http on loopback; the secret only with a URL; no credentials in the URL', () => {
+  assert.equal(readConfig({}).notifyWebhook, null);
+  assert.deepEqual(readConfig({ FORGELINK_NOTIFY_WEBHOOK: 'https://hooks.example.com/forgelink', FORGELINK_NOTIFY_WEBHOOK_SECRET: 's3cret' }).notifyWebhook, {
+    url: 'https://hooks.example.com/forgelink',
+    secret: 's3cret',
+  });
+  assert.deepEqual(readConfig({ FORGELINK_NOTIFY_WEBHOOK: 'http://127.0.0.1:9000/hook' }).notifyWebhook, { url: 'http://127.0.0.1:9000/hook', secret: null });
+  for (const [env, variable] of [
+    [{ FORGELINK_NOTIFY_WEBHOOK: 'http://hooks.example.com/forgelink' }, 'FORGELINK_NOTIFY_WEBHOOK'],
+    [{ FORGELINK_NOTIFY_WEBHOOK: 'not a url' }, 'FORGELINK_NOTIFY_WEBHOOK'],
+    [{ FORGELINK_NOTIFY_WEBHOOK: 'https://user:pw@hooks.example.com/' }, 'FORGELINK_NOTIFY_WEBHOOK'],
+    [{ FORGELINK_NOTIFY_WEBHOOK_SECRET: 'orphan' }, 'FORGELINK_NOTIFY_WEBHOOK_SECRET'],
+  ] as const) {
+    assert.throws(() => readConfig(env), (error: unknown) => error instanceof ConfigError && error.variable === variable);
+  }
+});

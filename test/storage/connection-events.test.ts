@@ -113,6 +113,9 @@ for (const db of databases()) {
       assert.deepEqual(ids(await storage.connections.listAllConnections()), [old.id, later.id, fresh.id]);
       assert.deepEqual(ids(await storage.connections.listAllConnections({ checkedBefore: '2026-01-02T12:00:00.000Z' })), [old.id, later.id]);
       assert.deepEqual(ids(await storage.connections.listAllConnections({ expiringBy: '2026-01-05' })), [old.id]);
+      await storage.connections.updateConnection(bob, later.id, { status: 'revoked', statusReason: 'revoked' });
+      assert.deepEqual(ids(await storage.connections.listAllConnections({ statuses: ['active', 'unreachable'] })), [old.id, fresh.id]);
+      assert.deepEqual(ids(await storage.connections.listAllConnections({ statuses: [] })), []);
     });
   });
 
