@@ -1,5 +1,5 @@
-import { daysUntil, type AuditEntry, type ConnectionView, type Project } from '../core/index.ts';
-import type { DoctorReport } from '../connections/index.ts';
+import { daysUntil, expiryCountdown, type AuditEntry, type ConnectionView, type Project } from '../core/index.ts';
+import type { ConnectionEventView, DoctorReport } from '../connections/index.ts';
 import type { RunView } from '../runs/index.ts';
 
 const CAPABILITY_WORDS: Record<keyof ConnectionView['capabilities'], string> = {
@@ -24,9 +24,27 @@ export function expiryText(expiresAt: string | null, now: Date): string {
   return `${expiresAt} (in ${days} day${days === 1 ? '' : 's'})`;
 }
 
-export function connectionLine(connection: ConnectionView): string {
-  return [connection.id, connection.host, accountText(connection), connection.kind, connection.status, connection.label]
+/**
+ * The countdown `connections list` shows (`expires in 5 days`, `no expiry`); null for OAuth, whose authorization
+ * has no date (its access tokens are renewed on their own).
+ */
+export function countdownText(connection: Pick<ConnectionView, 'expiresAt' | 'kind'>, now: Date): string | null {
+  if (connection.expiresAt === null) return connection.kind === 'oauth' ? null : 'no expiry';
+  return expiryCountdown(connection.expiresAt, now);
+}
+
+export function connectionLine(connection: ConnectionView, now: Date): string {
+  return [connection.id, connection.host, accountText(connection), connection.kind, connection.status, countdownText(connection, now), connection.label]
+    .filter((part) => part !== null)
     .join('  ');
+}
+
+/** The last status transitions under `connections show`, newest first. */
+export function connectionEventsText(events: readonly ConnectionEventView[]): string {
+  if (events.length === 0) return '  Status history: no change since it was connected';
+  const lines = ['  Status history:'];
+  for (const event of events) lines.push(`    ${event.at}  ${event.from} → ${event.to}${event.reason === null ? '' : `  ${event.reason}`}`);
+  return lines.join('\n');
 }
 
 export function connectionDetails(connection: ConnectionView, now: Date): string {

@@ -4,8 +4,8 @@ import type { AuditEntry, ConnectionView, Project, RunLogEntry } from '../core/i
 import { parseDuration, type RunView } from '../runs/index.ts';
 import { CliError, createApiClient, type ApiClient } from './api-client.ts';
 import { loginFile, readLogin, writeLogin } from './client-config.ts';
-import { auditLine, connectionDetails, connectionLine, doctorText, projectLine, runDetails, runLine } from './format.ts';
-import type { DoctorReport } from '../connections/index.ts';
+import { auditLine, connectionDetails, connectionEventsText, connectionLine, doctorText, projectLine, runDetails, runLine } from './format.ts';
+import type { ConnectionEventView, DoctorReport } from '../connections/index.ts';
 import { followRun } from './follow.ts';
 import { promptSecret, readStdin } from './input.ts';
 
@@ -166,15 +166,20 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
       print(command, result, () =>
         result.connections.length === 0
           ? 'No connections yet: run "forgelink connect gitlab".'
-          : result.connections.map(connectionLine).join('\n'),
+          : result.connections.map((connection) => connectionLine(connection, new Date())).join('\n'),
       );
     });
   connections
     .command('show <id>')
-    .description('show one connection: account, scopes, expiry, what an agent can do, warnings')
+    .description('show one connection: account, scopes, expiry, what an agent can do, warnings, recent status changes')
     .action(async (id: string, _options: unknown, command: Command) => {
-      const connection = await (await api(command)).request<ConnectionView>('GET', `/connections/${encodeURIComponent(id)}`);
-      print(command, connection, () => connectionDetails(connection, new Date()));
+      const client = await api(command);
+      const connection = await client.request<ConnectionView>('GET', `/connections/${encodeURIComponent(id)}`);
+      // --json prints the connection as the API returns it (CONTRACT.md); the history is for people.
+      const events = globals(command).json
+        ? []
+        : (await client.request<{ events: ConnectionEventView[] }>('GET', `/connections/${encodeURIComponent(id)}/events?limit=5`)).events;
+      print(command, connection, () => `${connectionDetails(connection, new Date())}\n${connectionEventsText(events)}`);
     });
   connections
     .command('check <id>')

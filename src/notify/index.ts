@@ -1,2 +1,2 @@
-export { createNullNotifier, createWebhookNotifier, SIGNATURE_HEADER, webhookSignature } from './webhook.ts';
+export { createWebhookNotifier, SIGNATURE_HEADER, webhookSignature } from './webhook.ts';
 export type { WebhookLogger, WebhookOptions } from './webhook.ts';

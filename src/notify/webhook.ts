@@ -107,8 +107,3 @@ export function createWebhookNotifier(options: WebhookOptions): Notifier {
     },
   };
 }
-
-/** The notifier when the operator configured none: notifications go nowhere. */
-export function createNullNotifier(): Notifier {
-  return { notify() {}, idle: async () => {}, close: async () => {} };
-}

@@ -3,6 +3,7 @@ import {
   ConflictError,
   NotFoundError,
   TERMINAL_STATUSES,
+  type Connection,
   type ConnectionStore,
   type Run,
   type RunLogEntry,
@@ -69,9 +70,11 @@ export function createRunService(deps: RunServiceDeps) {
     async start(userId: string, input: StartRunInput): Promise<RunView> {
       const checked = checkRunInput(input, settings);
       // A foreign or unknown connection is refused before anything is queued (404, like every foreign object).
-      if ((await deps.connections.getConnection(userId, checked.connectionId)) === null) {
+      const connection = await deps.connections.getConnection(userId, checked.connectionId);
+      if (connection === null) {
         throw new NotFoundError('connection_not_found', `No connection ${checked.connectionId}.`, { field: 'connectionId' });
       }
+      assertConnectionUsable(connection);
       const run: Run = {
         id: deps.newId(),
         userId,
@@ -182,3 +185,18 @@ export function createRunService(deps: RunServiceDeps) {
 }
 
 export type RunService = ReturnType<typeof createRunService>;
+
+/**
+ * A revoked or expired token never works again (GitLab can neither un-revoke nor extend one), so a run on it is
+ * refused before it is queued, with the reason the monitor, a check or an earlier run recorded. Other statuses
+ * (`invalid`, `unreachable`) may be passing troubles: such a run starts, and its preflight checks the token anew.
+ */
+function assertConnectionUsable(connection: Connection): void {
+  if (connection.status !== 'revoked' && connection.status !== 'expired') return;
+  const why = connection.statusReason ?? `GitLab says this token is ${connection.status}.`;
+  throw new ConflictError(
+    `connection_${connection.status}`,
+    `Connection ${connection.id} is ${connection.status}, so runs on it are refused: ${why} To run again, reconnect with a new token.`,
+    { field: 'connectionId' },
+  );
+}

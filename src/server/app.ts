@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Logger } from 'pino';
 import { InputError, NotFoundError, type AuditStore, type UserStore } from '../core/index.ts';
-import type { ConnectionService, DoctorService } from '../connections/index.ts';
+import type { ConnectionEvents, ConnectionService, DoctorService } from '../connections/index.ts';
 import type { RunService } from '../runs/index.ts';
 import type { Clock, GitLabOAuthFlow, SessionStore } from '../core/index.ts';
 import { requireApiKey, type AuthVariables } from './auth.ts';
@@ -19,6 +19,8 @@ export type AppDeps = {
   connections: ConnectionService;
   runs: RunService;
   doctor?: DoctorService;
+  /** Connections' status history (`GET /connections/:id/events`). */
+  connectionEvents?: ConnectionEvents;
   audit?: AuditStore;
   logger: Logger;
   version: string;
@@ -75,7 +77,7 @@ export function createApp(deps: AppDeps) {
   const api = new Hono<{ Variables: AuthVariables }>();
   api.use(requireApiKey(deps.users));
   api.get('/me', (c) => c.json({ id: c.var.user.id, name: c.var.user.name, isAdmin: c.var.user.isAdmin }));
-  api.route('/connections', connectionRoutes(deps.connections, deps.doctor));
+  api.route('/connections', connectionRoutes(deps.connections, deps.doctor, deps.connectionEvents));
   api.route('/runs', runRoutes(deps.runs));
   if (deps.audit !== undefined) api.route('/audit', auditRoutes(deps.audit));
   app.route('/api/v1', api);

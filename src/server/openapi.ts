@@ -96,6 +96,41 @@ export function openApiDocument(version: string): Schema {
         parameters: [id('id')],
         post: { summary: 'Re-validate against GitLab now', responses: { '200': json('the connection with its new status', 'Connection'), ...errors } },
       },
+      '/connections/{id}/events': {
+        parameters: [id('id'), { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 500, default: 20 } }],
+        get: {
+          summary: "The connection's status transitions, newest first: when, from, to, and why (recorded by checks, the health monitor and runs)",
+          responses: {
+            '200': {
+              description: 'transitions',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    properties: {
+                      events: {
+                        type: 'array',
+                        items: {
+                          type: 'object',
+                          required: ['id', 'at', 'from', 'to', 'reason'],
+                          properties: {
+                            id: { type: 'string' },
+                            at: { type: 'string', format: 'date-time' },
+                            from: { type: 'string', enum: ['active', 'expired', 'revoked', 'invalid', 'unreachable'] },
+                            to: { type: 'string', enum: ['active', 'expired', 'revoked', 'invalid', 'unreachable'] },
+                            reason: { type: ['string', 'null'] },
+                          },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            ...errors,
+          },
+        },
+      },
       '/connections/{id}/projects': {
         parameters: [id('id'), { name: 'search', in: 'query', required: false, schema: { type: 'string' } }],
         get: {

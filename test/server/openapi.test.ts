@@ -26,6 +26,7 @@ describe('the OpenAPI document', () => {
       '/connections',
       '/connections/{id}',
       '/connections/{id}/check',
+      '/connections/{id}/events',
       '/connections/{id}/projects',
       '/runs',
       '/runs/{id}',

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { ConnectionService, DoctorService } from '../../connections/index.ts';
+import type { ConnectionEvents, ConnectionService, DoctorService } from '../../connections/index.ts';
 import type { AuthVariables } from '../auth.ts';
 import { parseBody, parseQuery } from '../validate.ts';
 
@@ -12,9 +12,10 @@ export const ConnectBody = z.object({
 });
 
 const ProjectsQuery = z.object({ search: z.string().max(255).optional() });
+const EventsQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).optional() });
 
 /** `/api/v1/connections`: every handler sees only the signed-in user's connections. */
-export function connectionRoutes(connections: ConnectionService, doctor?: DoctorService) {
+export function connectionRoutes(connections: ConnectionService, doctor?: DoctorService, events?: ConnectionEvents) {
   return new Hono<{ Variables: AuthVariables }>()
     .get('/', async (c) => c.json({ connections: await connections.list(c.var.user.id) }))
     .post('/', async (c) => {
@@ -34,6 +35,11 @@ export function connectionRoutes(connections: ConnectionService, doctor?: Doctor
     .post('/:id/doctor', async (c) => {
       if (doctor === undefined) return c.json({ error: { code: 'not_available', message: 'Doctor is not enabled on this server.' } }, 501);
       return c.json(await doctor.run(c.var.user.id, c.req.param('id')));
+    })
+    .get('/:id/events', async (c) => {
+      if (events === undefined) return c.json({ error: { code: 'not_available', message: 'Status history is not enabled on this server.' } }, 501);
+      const { limit } = parseQuery(c, EventsQuery);
+      return c.json({ events: await events.list(c.var.user.id, c.req.param('id'), limit) });
     })
     .get('/:id/projects', async (c) => {
       const { search } = parseQuery(c, ProjectsQuery);

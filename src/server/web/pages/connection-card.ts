@@ -1,5 +1,5 @@
 import { html } from 'hono/html';
-import type { Capabilities, ConnectionView } from '../../../core/index.ts';
+import { expiryCountdown, type Capabilities, type ConnectionView } from '../../../core/index.ts';
 import type { Auth } from '../context.ts';
 import { expiryText, formatTime } from '../format.ts';
 import { csrfField, type Html } from '../layout.ts';
@@ -39,10 +39,16 @@ export function connectionCard(connection: ConnectionView, auth: Auth, now: Date
     .join(' · ');
   const expiry =
     connection.expiresAt === null && connection.kind === 'oauth' ? 'no fixed date (renewed through OAuth)' : expiryText(connection.expiresAt, now);
+  // The countdown also sits beside the status while the token is about to expire, where it cannot be missed.
+  const countdown =
+    connection.expiresAt !== null && connection.warnings.some((warning) => warning.code === 'expires_soon')
+      ? expiryCountdown(connection.expiresAt, now)
+      : null;
   return html`<article class="connection" id="${id}" aria-labelledby="${id}-title">
   <header class="connection-head">
     <h3 id="${id}-title">${connection.label}</h3>
     <span class="badge status-${connection.status}">${connection.status}</span>
+    ${countdown === null ? '' : html`<span class="badge expiring" title="Expires on ${connection.expiresAt}">${countdown}</span>`}
   </header>
   ${connection.status !== 'active' && connection.statusReason !== null ? html`<p class="status-reason">${connection.statusReason}</p>` : ''}
   <dl class="facts">
