@@ -24,6 +24,7 @@ export const DEFAULT_MONITOR_INTERVAL_MS = 6 * 3600_000;
 const CHECKED_STATUSES: readonly ConnectionStatus[] = ['active', 'invalid', 'unreachable'];
 
 export type MonitorLogger = {
+  debug(meta: object, message: string): void;
   info(meta: object, message: string): void;
   warn(meta: object, message: string): void;
   error(meta: object, message: string): void;
@@ -115,6 +116,7 @@ export function createHealthMonitor(deps: HealthMonitorDeps) {
   /** Connections whose check failed inside forgelink (not at GitLab): left alone for an interval, not retried each wake. */
   const failing = new Map<string, number>();
   let leaseRenewedAt = 0;
+  let leading = false;
   let running: Promise<TickReport> | null = null;
   let timer: NodeJS.Timeout | null = null;
   let stopped = false;
@@ -126,15 +128,17 @@ export function createHealthMonitor(deps: HealthMonitorDeps) {
       expiresAt: new Date(now + leaseMs).toISOString(),
     });
     if (held) leaseRenewedAt = now;
+    // Said once per change, not at every wake: which process does the checking is what an operator looks for.
+    if (held && !leading) logger.info({ holder }, 'connection monitor holds the lease: this process checks connections');
+    if (!held && leading) logger.warn({ holder }, 'connection monitor lost its lease; another process checks connections');
+    leading = held;
     return held;
   }
 
   /** Renews the lease when a third of it has passed, so a long sweep never outlives it; false once it is lost. */
   async function keepLease(): Promise<boolean> {
     if (clock.now().getTime() - leaseRenewedAt < leaseMs / 3) return true;
-    const held = await holdLease();
-    if (!held) logger.warn({ holder }, 'connection monitor lost its lease; another process carries on');
-    return held;
+    return holdLease();
   }
 
   function instanceOf(connection: Connection): string {
@@ -170,6 +174,7 @@ export function createHealthMonitor(deps: HealthMonitorDeps) {
     limited.delete(instance);
     failing.delete(connection.id);
     report.checked++;
+    logger.debug({ connectionId: connection.id, status: after.status, holder }, 'connection checked');
     if (after.status !== connection.status) {
       report.changed++;
       logger.info({ connectionId: connection.id, from: connection.status, to: after.status }, 'connection status changed');
@@ -241,6 +246,7 @@ export function createHealthMonitor(deps: HealthMonitorDeps) {
       timer = null;
       await running?.catch(() => undefined);
       await deps.leases.release(MONITOR_LEASE, holder);
+      leading = false;
     },
   };
 }

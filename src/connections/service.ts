@@ -195,6 +195,8 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
       patch = { ...inspection, status: 'active', statusReason: null, checkedAt };
     } catch (error) {
       if (!(error instanceof UpstreamError) && !(error instanceof InputError)) throw error;
+      // A 429 says nothing about the token: the status stays, and the caller waits (the monitor backs off, the API answers 503).
+      if (error instanceof UpstreamError && error.reason === 'rate_limited') throw error;
       patch = { status: statusAfter(error), statusReason: error.message, checkedAt };
     }
     const updated = await store.updateConnection(userId, id, patch);
