@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { serve } from '@hono/node-server';
 import { runCli, type LocalActions } from './cli/index.ts';
+import { createRotationService, createRotator } from './connections/index.ts';
 import { ConfigError, readConfig, type Config } from './config/index.ts';
 import { createConnectionService, createDoctorService, createOAuthFlow, createTokenProvider } from './connections/index.ts';
 import { ForgelinkError, generateApiKey, hashApiKey, InputError, newId, type Clock } from './core/index.ts';
@@ -60,7 +61,19 @@ async function startServer(config: Config): Promise<void> {
     clock,
     logger,
   });
-  const tokens = createTokenProvider({ store: storage.connections, vault, oauth, clock, logger });
+  const rotator = createRotator({
+    store: storage.connections,
+    vault,
+    // One retry at most and short rate-limit waits: a rotation request must end well within ROTATION_SETTLE_MS.
+    gitlab: gitlabClientFactory(policy, { ...transport, maxRetries: 1, maxRetryAfterSeconds: 10 }),
+    clock,
+    audit: storage.audit,
+    logger,
+    // Runs past `queued` hold the token in their sandbox (GITLAB_TOKEN): a rotation would revoke it under them.
+    inUse: async (connection) =>
+      (await storage.runs.listRunsByStatus(['preparing', 'cloning', 'running', 'collecting'])).some((run) => run.connectionId === connection.id),
+  });
+  const tokens = createTokenProvider({ store: storage.connections, vault, oauth, clock, logger, rotator });
   const connections = createConnectionService({
     store: storage.connections,
     vault,
@@ -103,6 +116,9 @@ async function startServer(config: Config): Promise<void> {
     onError: (error, runId) => logger.error({ err: error, runId }, 'run failed inside forgelink'),
   });
   const recovered = await runs.recover();
+  // Rotations a crash interrupted: those with GitLab's answer are completed now; the others once they cannot still be under way.
+  const rotations = await rotator.recoverPending();
+  if (rotations.length > 0) logger.warn({ rotations }, 'recovered interrupted token rotations');
   if (recovered.interrupted > 0 || recovered.requeued > 0) logger.warn(recovered, 'recovered runs after a restart');
   const doctor = createDoctorService({
     deps: { policy, gitlab: gitlabClientFactory(policy, transport), clock, runExtraHosts: config.runs.extraHosts },
@@ -114,6 +130,7 @@ async function startServer(config: Config): Promise<void> {
     connections,
     runs,
     doctor,
+    rotation: createRotationService({ store: storage.connections, rotator, clock }),
     logger,
     version: await version(),
     sessions: storage.sessions,

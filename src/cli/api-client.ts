@@ -16,7 +16,15 @@ export type ApiClient = {
 };
 
 /** The API's field names as the CLI user typed them. */
-const CLI_NAMES: Record<string, string> = { baseUrl: '--url', caPem: '--ca-file', label: '--label', token: 'token' };
+const CLI_NAMES: Record<string, string> = {
+  baseUrl: '--url',
+  caPem: '--ca-file',
+  label: '--label',
+  token: 'token',
+  'rotation.enabled': '--enable',
+  'rotation.lifetimeDays': '--lifetime',
+  'rotation.thresholdDays': '--threshold',
+};
 
 type ErrorBody = { error?: { code?: string; message?: string; field?: string } };
 

@@ -1,6 +1,7 @@
 import { daysUntil, expiryCountdown, type AuditEntry, type ConnectionView, type Project } from '../core/index.ts';
 import type { ConnectionEventView, DoctorReport } from '../connections/index.ts';
 import type { RunView } from '../runs/index.ts';
+import { rotationText } from './rotation-format.ts';
 
 const CAPABILITY_WORDS: Record<keyof ConnectionView['capabilities'], string> = {
   clone: 'clone',
@@ -59,6 +60,7 @@ export function connectionDetails(connection: ConnectionView, now: Date): string
     `  Status:     ${connection.status}${connection.statusReason ? ` — ${connection.statusReason}` : ''}`,
     `  Scopes:     ${connection.scopes.join(', ') || 'none'}`,
     `  Expires:    ${expiryText(connection.expiresAt, now)}`,
+    `  Rotation:   ${rotationText(connection)}`,
     `  Agent can:  ${can.join(', ') || 'nothing'}`,
   ];
   if (cannot.length > 0) lines.push(`  Cannot:     ${cannot.join(', ')}`);

@@ -8,6 +8,7 @@ import { auditLine, connectionDetails, connectionEventsText, connectionLine, doc
 import type { ConnectionEventView, DoctorReport } from '../connections/index.ts';
 import { followRun } from './follow.ts';
 import { promptSecret, readStdin } from './input.ts';
+import { addRotationCommands } from './rotation-commands.ts';
 
 /** What only the local process can do: serve, and admin commands on the data dir. Wired by main.ts. */
 export type LocalActions = {
@@ -192,6 +193,8 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
       print(command, connection, () => connectionDetails(connection, new Date()));
       if (connection.status !== 'active') process.exitCode = 1;
     });
+
+  addRotationCommands(connections, { api, print });
 
   connections
     .command('doctor <id>')

@@ -11,6 +11,10 @@ export { createTokenProvider, isTokenRejection, DEFAULT_REFRESH_MARGIN_MS } from
 export type { TokenProviderDeps } from './tokens.ts';
 export { createConnectionClient } from './connection-client.ts';
 export { connectionView } from './view.ts';
+export { createRotator, ROTATION_SETTLE_MS, ROTATION_WAIT_MS } from './rotation.ts';
+export type { Rotator, RotatorDeps, RotationCause, RotationOutcome, RotationStep } from './rotation.ts';
+export { createRotationService } from './rotation-service.ts';
+export type { RotationService, RotationServiceDeps } from './rotation-service.ts';
 export { createHealthMonitor, DEFAULT_MONITOR_INTERVAL_MS, MONITOR_LEASE } from './monitor.ts';
 export type { HealthMonitor, HealthMonitorDeps, TickReport } from './monitor.ts';
 export { EXPIRY_NOTICE_DAYS } from './monitor-notices.ts';

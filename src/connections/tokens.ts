@@ -2,6 +2,7 @@ import {
   ConflictError,
   NotFoundError,
   UpstreamError,
+  isRotationDue,
   type Clock,
   type Connection,
   type ConnectionStore,
@@ -12,6 +13,7 @@ import {
   type Vault,
 } from '../core/index.ts';
 import { bindingForSecret } from '../vault/index.ts';
+import type { Rotator } from './rotation.ts';
 
 export const TOKEN_PURPOSE = 'token';
 export const REFRESH_TOKEN_PURPOSE = 'refresh_token';
@@ -29,6 +31,11 @@ export type TokenProviderDeps = {
   /** How long before its expiry an access token is refreshed; default DEFAULT_REFRESH_MARGIN_MS. */
   refreshMarginMs?: number;
   logger?: TokenProviderLogger;
+  /**
+   * Rotates a personal access token that opted in and is due before handing it out, and completes a rotation another
+   * process left half done. Without it, personal access tokens are handed out as stored.
+   */
+  rotator?: Pick<Rotator, 'rotateIfDue' | 'settle'>;
 };
 
 /** Why a refresh is wanted: the token is about to expire, or GitLab already refused it. */
@@ -136,14 +143,35 @@ export function createTokenProvider(deps: TokenProviderDeps): TokenProvider {
     return refreshing;
   }
 
-  async function currentToken(connection: Connection): Promise<string> {
-    if (connection.kind === 'pat') return storedToken(connection);
-    // The row first, then the token: a refresh commits both at once, so a fresh expiry read here is never paired
-    // with the token it replaced (an old expiry with a new token only costs a look under the lock).
+  /** The row as it is now, not as the caller loaded it: a rotation or refresh elsewhere may have changed it. */
+  async function freshRow(connection: Connection): Promise<Connection> {
     const fresh = await store.getConnection(connection.userId, connection.id);
     if (fresh === null) {
       throw new NotFoundError('connection_not_found', `Connection ${connection.id} does not exist (it may have been disconnected).`);
     }
+    return fresh;
+  }
+
+  async function currentPat(connection: Connection): Promise<string> {
+    const { rotator } = deps;
+    if (rotator === undefined) return storedToken(connection);
+    const fresh = await freshRow(connection);
+    if (isRotationDue(fresh, clock.now())) {
+      // Failures are the rotator's to report (logged, audited, or the connection marked); the stored token is still
+      // valid until its expiry date, so the caller gets it either way.
+      const outcome = await rotator.rotateIfDue(fresh);
+      if (outcome.status === 'failed' || outcome.status === 'unknown') {
+        deps.logger?.warn({ connectionId: fresh.id, outcome: outcome.status }, 'token rotation did not happen; using the current token');
+      }
+    }
+    return storedToken(fresh);
+  }
+
+  async function currentToken(connection: Connection): Promise<string> {
+    if (connection.kind === 'pat') return currentPat(connection);
+    // The row first, then the token: a refresh commits both at once, so a fresh expiry read here is never paired
+    // with the token it replaced (an old expiry with a new token only costs a look under the lock).
+    const fresh = await freshRow(connection);
     const token = await storedToken(fresh);
     if (!expiring(fresh.tokenExpiresAt)) return token;
     return refreshOnce(fresh, token, 'expiring');
@@ -151,6 +179,10 @@ export function createTokenProvider(deps: TokenProviderDeps): TokenProvider {
 
   async function refresh(connection: Connection, staleToken: string, staleError?: unknown): Promise<string> {
     if (connection.kind === 'pat') {
+      // Nothing newer unless the token was rotated while the caller held the old one (or is being rotated: wait).
+      await deps.rotator?.settle(connection);
+      const stored = await storedToken(connection);
+      if (stored !== staleToken) return stored;
       throw staleError ?? new UpstreamError('token_invalid', 'GitLab refused the personal access token; create a new one and reconnect.');
     }
     return refreshOnce(connection, staleToken, 'refused');
@@ -164,7 +196,7 @@ export function createTokenProvider(deps: TokenProviderDeps): TokenProvider {
       try {
         return await use(token);
       } catch (error) {
-        if (connection.kind !== 'oauth' || !isTokenRejection(error)) throw error;
+        if (!isTokenRejection(error)) throw error;
         return use(await refresh(connection, token, error));
       }
     },

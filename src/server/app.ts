@@ -5,12 +5,14 @@ import type { Logger } from 'pino';
 import { InputError, NotFoundError, type AuditStore, type UserStore } from '../core/index.ts';
 import type { ConnectionEvents, ConnectionService, DoctorService } from '../connections/index.ts';
 import type { RunService } from '../runs/index.ts';
+import type { RotationService } from '../connections/index.ts';
 import type { Clock, GitLabOAuthFlow, SessionStore } from '../core/index.ts';
 import { requireApiKey, type AuthVariables } from './auth.ts';
 import { toHttpError } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { connectionRoutes } from './routes/connections.ts';
+import { rotationRoutes } from './routes/rotation.ts';
 import { runRoutes } from './routes/runs.ts';
 import { CONTENT_SECURITY_POLICY, createAttemptLimiter, createWebRoutes, type AttemptLimiter } from './web/index.ts';
 
@@ -19,6 +21,8 @@ export type AppDeps = {
   connections: ConnectionService;
   runs: RunService;
   doctor?: DoctorService;
+  /** Token rotation settings and rotating now (`PATCH /connections/:id`, `POST /connections/:id/rotate`). */
+  rotation?: RotationService;
   /** Connections' status history (`GET /connections/:id/events`). */
   connectionEvents?: ConnectionEvents;
   audit?: AuditStore;
@@ -78,6 +82,7 @@ export function createApp(deps: AppDeps) {
   api.use(requireApiKey(deps.users));
   api.get('/me', (c) => c.json({ id: c.var.user.id, name: c.var.user.name, isAdmin: c.var.user.isAdmin }));
   api.route('/connections', connectionRoutes(deps.connections, deps.doctor, deps.connectionEvents));
+  if (deps.rotation !== undefined) api.route('/connections', rotationRoutes(deps.rotation));
   api.route('/runs', runRoutes(deps.runs));
   if (deps.audit !== undefined) api.route('/audit', auditRoutes(deps.audit));
   app.route('/api/v1', api);

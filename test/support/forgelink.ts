@@ -9,6 +9,7 @@ import { generateApiKey, hashApiKey, newId, type Clock, type GitLabOAuthClients,
 import { createGitLabOAuthClients, createGitLabProbe, gitlabClientFactory, type OAuthApplication } from '../../src/gitlab/index.ts';
 import { createRunService, type RunService, type RunSettings } from '../../src/runs/index.ts';
 import { createBubblewrapDriver } from '../../src/sandbox/index.ts';
+import { createRotationService, createRotator, type Rotator, type RotatorDeps } from '../../src/connections/index.ts';
 import { createApp, createLogger, type App } from '../../src/server/index.ts';
 import type { Storage } from '../../src/storage/index.ts';
 import { createVault } from '../../src/vault/index.ts';
@@ -20,6 +21,8 @@ export type TestUser = { id: string; name: string; apiKey: string };
 export type TestForgelink = {
   app: App;
   storage: Storage;
+  /** Rotates opted-in personal access tokens (before use, `POST /connections/:id/rotate`). */
+  rotator: Rotator;
   runs: RunService;
   vault: Vault;
   tokens: TokenProvider;
@@ -50,7 +53,13 @@ export type TestOAuthOptions = {
 export const TEST_PUBLIC_URL = 'http://127.0.0.1:8080';
 
 export async function startForgelink(
-  options: { database?: 'sqlite' | 'postgres'; clock?: Clock; runs?: Partial<RunSettings>; oauth?: TestOAuthOptions } = {},
+  options: {
+    database?: 'sqlite' | 'postgres';
+    clock?: Clock;
+    runs?: Partial<RunSettings>;
+    oauth?: TestOAuthOptions;
+    rotation?: Partial<Pick<RotatorDeps, 'requestMs' | 'settleMs' | 'waitMs'>>;
+  } = {},
 ): Promise<TestForgelink> {
   const db = databases().find((candidate) => candidate.name === (options.database ?? 'sqlite'));
   if (db === undefined) throw new Error('unknown database');
@@ -78,12 +87,24 @@ export async function startForgelink(
     clock,
     logger,
   });
+  const rotator = createRotator({
+    store: storage.connections,
+    vault,
+    gitlab: gitlabClientFactory(policy, { ...transport, maxRetries: 1, maxRetryAfterSeconds: 10 }),
+    clock,
+    audit: storage.audit,
+    logger,
+    inUse: async (connection) =>
+      (await storage.runs.listRunsByStatus(['preparing', 'cloning', 'running', 'collecting'])).some((run) => run.connectionId === connection.id),
+    ...options.rotation,
+  });
   const tokens = createTokenProvider({
     store: storage.connections,
     vault,
     oauth,
     clock,
     logger,
+    rotator,
     ...(options.oauth?.refreshMarginMs === undefined ? {} : { refreshMarginMs: options.oauth.refreshMarginMs }),
   });
   const connections = createConnectionService({
@@ -133,6 +154,7 @@ export async function startForgelink(
     users: storage.users,
     sessions: storage.sessions,
     connections,
+    rotation: createRotationService({ store: storage.connections, rotator, clock }),
     runs,
     logger,
     version: 'test',
@@ -143,6 +165,7 @@ export async function startForgelink(
   return {
     app,
     storage,
+    rotator,
     runs,
     vault,
     tokens,

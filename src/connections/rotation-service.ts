@@ -1,0 +1,54 @@
+import {
+  InputError,
+  NotFoundError,
+  applyRotationSettings,
+  rotationUnsupported,
+  type Clock,
+  type Connection,
+  type ConnectionStore,
+  type ConnectionView,
+  type RotationSettingsInput,
+} from '../core/index.ts';
+import type { Rotator } from './rotation.ts';
+import { connectionView } from './view.ts';
+
+export type RotationServiceDeps = { store: ConnectionStore; rotator: Pick<Rotator, 'rotateNow'>; clock: Clock };
+
+/** What users change and trigger about their tokens' rotation (`PATCH /connections/:id`, `POST /connections/:id/rotate`). */
+export function createRotationService(deps: RotationServiceDeps) {
+  const { store, clock } = deps;
+
+  async function load(userId: string, id: string): Promise<Connection> {
+    const connection = await store.getConnection(userId, id);
+    if (connection === null) throw new NotFoundError('connection_not_found', `No connection ${id}.`);
+    return connection;
+  }
+
+  return {
+    /**
+     * Turns rotation on or off and sets its lifetime and threshold. Turning it on is refused (400 naming the field)
+     * for OAuth connections and for tokens whose scopes allow neither api nor self_rotate. Written under the
+     * connection's lock, so it never overwrites what a rotation finishing at the same time records.
+     */
+    async configure(userId: string, id: string, input: RotationSettingsInput): Promise<ConnectionView> {
+      const updated = await store.withConnectionLock(userId, id, async (locked) => {
+        const { connection } = locked;
+        const unsupported = rotationUnsupported(connection);
+        if (unsupported !== null && (input.enabled || connection.kind === 'oauth')) {
+          throw new InputError('rotation_unsupported', unsupported, { field: 'rotation.enabled' });
+        }
+        return locked.update({ patch: { rotation: applyRotationSettings(connection.rotation, input) } });
+      });
+      if (updated === null) throw new NotFoundError('connection_not_found', `No connection ${id}.`);
+      return connectionView(updated, clock.now());
+    },
+
+    /** Rotates the token now, whatever its expiry; the user is the actor in the audit trail. */
+    async rotate(userId: string, id: string): Promise<ConnectionView> {
+      const connection = await load(userId, id);
+      return connectionView(await deps.rotator.rotateNow(connection, { actor: userId, reason: 'manual' }), clock.now());
+    },
+  };
+}
+
+export type RotationService = ReturnType<typeof createRotationService>;

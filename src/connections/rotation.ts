@@ -1,0 +1,511 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  ConflictError,
+  DEFAULT_ROTATION_LIFETIME_DAYS,
+  DEFAULT_ROTATION_THRESHOLD_DAYS,
+  ForgelinkError,
+  InputError,
+  NotFoundError,
+  ROTATED_TOKEN_PURPOSE,
+  UpstreamError,
+  auditEntry,
+  isRotationDue,
+  rotationExpiryDate,
+  rotationUnsupported,
+  type AuditStore,
+  type Clock,
+  type Connection,
+  type ConnectionStore,
+  type GitLabClientFactory,
+  type LockedConnection,
+  type RotatedToken,
+  type RotationAnswer,
+  type RotationIntent,
+  type SecretBinding,
+  type TokenRotation,
+  type Vault,
+} from '../core/index.ts';
+import { bindingForSecret } from '../vault/index.ts';
+import { TOKEN_PURPOSE } from './tokens.ts';
+
+/**
+ * How long an intent without an answer is presumed to belong to a rotation still under way. Past it, whoever finds
+ * the intent asks GitLab about the old token. It must exceed the longest a rotation request can last on both sides:
+ * GitLab ends every request after 60 s (Rack::Timeout's service_timeout, GITLAB_RAILS_RACK_TIMEOUT; GitLab docs:
+ * administration/operations/puma.md), and our side gives up after the HTTP timeout plus ANSWER_RECORD_DELAYS_MS.
+ */
+export const ROTATION_SETTLE_MS = 120_000;
+/**
+ * How long a rotation's request can take on our side: two attempts of the HTTP timeout (15 s) and a rate-limit wait
+ * of at most 10 s (main.ts configures the rotator's client so). Callers wait this long at most for a rotation that
+ * another caller started; past it, the rotation's outcome is unknown until ROTATION_SETTLE_MS, and nobody waits.
+ */
+export const ROTATION_REQUEST_MS = 45_000;
+/** How long one caller waits at most for another caller's rotation of the same connection to finish. */
+export const ROTATION_WAIT_MS = 30_000;
+/** Retries for storing GitLab's answer: the process holds the only copy of the new token until one succeeds. */
+const ANSWER_RECORD_DELAYS_MS = [100, 500, 1_000, 2_000, 5_000, 10_000];
+
+/** Where a rotation stands; the crash tests stop the process right after one of these. */
+export type RotationStep = 'claimed' | 'answer-received' | 'answer-recorded';
+
+/** Who wants the rotation and why, for the audit trail: a user id or `system`; `use`, `manual`, `monitor`, `recovery`. */
+export type RotationCause = { actor: string; reason: string };
+
+export type RotationOutcome =
+  /** The token was rotated now, or an interrupted rotation was completed (`recovered`). */
+  | { status: 'rotated'; connection: Connection; recovered: boolean }
+  /** Nothing to do: rotation off, or the token is not due. */
+  | { status: 'current'; connection: Connection }
+  /** Another rotation of this connection is under way (in this or another process), until `until` (epoch ms) at most. */
+  | { status: 'busy'; until: number }
+  /** Due, but runs are using the token right now: rotating would revoke it under them. */
+  | { status: 'deferred' }
+  /** GitLab refused, or rotation is not possible; nothing changed at GitLab. */
+  | { status: 'failed'; error: ForgelinkError }
+  /** GitLab was asked but its answer did not arrive; the intent stays until GitLab can tell what happened. */
+  | { status: 'unknown'; error: unknown }
+  /** GitLab rotated but the answer was lost: the connection is marked revoked and must be reconnected. */
+  | { status: 'lost'; connection: Connection }
+  /** The connection no longer exists. */
+  | { status: 'gone' };
+
+export type RotatorLogger = { info(meta: object, message: string): void; warn(meta: object, message: string): void };
+
+export type RotatorDeps = {
+  store: ConnectionStore;
+  vault: Vault;
+  /** Clients made for one exact token: rotation and its recovery never go through the token provider. */
+  gitlab: GitLabClientFactory;
+  clock: Clock;
+  audit?: AuditStore;
+  logger?: RotatorLogger;
+  /** Whether runs are using the connection's token now (a rotation revokes it under them); default: never. */
+  inUse?: (connection: Connection) => Promise<boolean>;
+  /** Default ROTATION_SETTLE_MS. */
+  settleMs?: number;
+  /** Default ROTATION_REQUEST_MS. */
+  requestMs?: number;
+  /** Default ROTATION_WAIT_MS. */
+  waitMs?: number;
+  /** How often a waiting caller looks again; default 200 ms. */
+  pollMs?: number;
+  newAttemptId?: () => string;
+  /**
+   * TEST HOOK, never set in production: called right after each step of a rotation. The crash tests' child process
+   * kills itself here (test/connections/rotation-worker.ts) to prove a rotation survives a crash at that point.
+   */
+  afterStep?: (step: RotationStep) => void;
+};
+
+/** What the connection's lock told us, and what to do next outside it. */
+type Decision =
+  | { kind: 'done'; outcome: RotationOutcome }
+  | { kind: 'promoted'; before: Connection; after: Connection; intent: RotationIntent; answer: RotationAnswer }
+  | { kind: 'busy'; until: number }
+  | { kind: 'stale'; intent: RotationIntent }
+  | { kind: 'claimable'; connection: Connection }
+  | { kind: 'claimed'; intent: RotationIntent; connection: Connection; token: string };
+
+type Options = { force: boolean; claim: boolean; cause: RotationCause };
+
+const LOST_REASON =
+  'forgelink rotated this token at GitLab, but stopped before it could store the new one, so GitLab has revoked the ' +
+  'old token and forgelink does not have its successor. Create a new token and reconnect. forgelink did not try again, ' +
+  'since rotating the old token again would make GitLab revoke the successor as well (reuse detection).';
+
+/**
+ * Rotates personal access tokens through `POST /personal_access_tokens/self/rotate`, crash-safely:
+ *
+ * 1. Under the connection's lock a write-ahead intent is committed (`token_rotations`). Its existence is the claim:
+ *    nobody starts another rotation of the connection while it exists, in any process.
+ * 2. GitLab is asked, outside any lock and transaction.
+ * 3. The answer is sealed and stored on the intent in a transaction of its own, before anything else is done with it.
+ * 4. Under the lock the new token replaces the old one, the expiry moves and the intent goes, in one transaction.
+ *
+ * Whoever finds an intent with an answer completes step 4. An intent without one, once old enough that no rotation can
+ * still be under way (ROTATION_SETTLE_MS), is resolved by asking GitLab about the old token: still active means GitLab
+ * never rotated, and the intent is dropped; revoked means the answer was lost, and the connection is marked revoked.
+ * The old token is never presented for rotation again: GitLab's reuse detection would revoke its successor.
+ *
+ * What no design on our side can close: GitLab has rotated but its answer never reaches us (network, or the process
+ * dies before step 3 commits, a few milliseconds). The connection then ends up revoked with a clear reason.
+ */
+export function createRotator(deps: RotatorDeps) {
+  const { store, vault, clock } = deps;
+  const settleMs = deps.settleMs ?? ROTATION_SETTLE_MS;
+  const requestMs = deps.requestMs ?? ROTATION_REQUEST_MS;
+  const waitMs = deps.waitMs ?? ROTATION_WAIT_MS;
+  const pollMs = deps.pollMs ?? 200;
+  const newAttemptId = deps.newAttemptId ?? randomUUID;
+  const inflight = new Map<string, Promise<RotationOutcome>>();
+
+  function answerBinding(intent: RotationIntent): SecretBinding {
+    return { ownerId: intent.ownerId, recordId: intent.attemptId, purpose: ROTATED_TOKEN_PURPOSE };
+  }
+
+  async function record(entry: Parameters<typeof auditEntry>[1]): Promise<void> {
+    try {
+      await deps.audit?.record(auditEntry(clock.now(), entry));
+    } catch (error) {
+      deps.logger?.warn({ err: error, action: entry.action, connectionId: entry.connectionId }, 'audit entry not written');
+    }
+  }
+
+  /** Step 4 (or its recovery): the answer becomes the connection's token and the intent goes, in the lock's transaction. */
+  async function promote(locked: LockedConnection, intent: RotationIntent, answer: RotationAnswer): Promise<Connection> {
+    const updated = await install(locked, intent, answer);
+    await locked.setRotationIntent(null);
+    return updated;
+  }
+
+  /** Replaces the connection's token with the answer's and moves its expiry. */
+  async function install(locked: LockedConnection, intent: RotationIntent, answer: RotationAnswer): Promise<Connection> {
+    const { connection } = locked;
+    const secret = await locked.getSecret(TOKEN_PURPOSE);
+    if (secret === null) throw new ConflictError('token_missing', `Connection ${connection.id} has no stored token.`);
+    const token = vault.open(answer.sealedToken, answerBinding(intent));
+    const rotation: TokenRotation = {
+      ...(connection.rotation ?? { enabled: false, lifetimeDays: DEFAULT_ROTATION_LIFETIME_DAYS, thresholdDays: DEFAULT_ROTATION_THRESHOLD_DAYS }),
+      lastRotatedAt: clock.now().toISOString(),
+    };
+    const updated = await locked.update({
+      secrets: [{ id: secret.id, sealed: vault.seal(token, bindingForSecret(secret)) }],
+      patch: {
+        expiresAt: answer.expiresAt ?? intent.requestedExpiresAt,
+        scopes: answer.scopes ?? connection.scopes,
+        rotation,
+        status: 'active',
+        statusReason: null,
+      },
+    });
+    return updated;
+  }
+
+  async function audited(before: Connection, after: Connection, intent: RotationIntent, answer: RotationAnswer, recovered: boolean) {
+    await record({
+      ownerId: before.userId,
+      actor: intent.actor,
+      action: 'token.rotated',
+      connectionId: before.id,
+      reason: intent.reason,
+      details: { tokenId: answer.tokenId, expiresAt: after.expiresAt, previousExpiresAt: before.expiresAt, recovered },
+    });
+    deps.logger?.info({ connectionId: before.id, expiresAt: after.expiresAt, recovered }, 'personal access token rotated');
+  }
+
+  /** Under the lock: complete, wait for, or resolve a pending rotation; otherwise decide whether to start one. */
+  async function decide(locked: LockedConnection, options: Options): Promise<Decision> {
+    const { connection } = locked;
+    const now = clock.now();
+    const intent = await locked.rotationIntent();
+    if (intent !== null) {
+      if (intent.answer !== null) {
+        return { kind: 'promoted', before: connection, after: await promote(locked, intent, intent.answer), intent, answer: intent.answer };
+      }
+      const startedAt = Date.parse(intent.startedAt);
+      return now.getTime() - startedAt < settleMs ? { kind: 'busy', until: startedAt + requestMs } : { kind: 'stale', intent };
+    }
+    if (!options.force && !isRotationDue(connection, now)) return { kind: 'done', outcome: { status: 'current', connection } };
+    const unsupported = rotationUnsupported(connection);
+    if (unsupported !== null) {
+      return { kind: 'done', outcome: { status: 'failed', error: new InputError('rotation_unsupported', unsupported, { field: 'rotation' }) } };
+    }
+    if (connection.status === 'revoked' || connection.status === 'expired') {
+      // Presenting a revoked token to the rotate endpoint is exactly what GitLab's reuse detection punishes.
+      const error = new ConflictError('connection_unusable', `This connection's token is ${connection.status}; create a new token and reconnect.`);
+      return { kind: 'done', outcome: { status: 'failed', error } };
+    }
+    if (!options.claim) return { kind: 'claimable', connection };
+    const secret = await locked.getSecret(TOKEN_PURPOSE);
+    if (secret === null) {
+      return { kind: 'done', outcome: { status: 'failed', error: new ConflictError('token_missing', `Connection ${connection.id} has no stored token.`) } };
+    }
+    const claimed: RotationIntent = {
+      connectionId: connection.id,
+      ownerId: connection.userId,
+      attemptId: newAttemptId(),
+      requestedExpiresAt: rotationExpiryDate(now, connection.rotation?.lifetimeDays ?? DEFAULT_ROTATION_LIFETIME_DAYS),
+      actor: options.cause.actor,
+      reason: options.cause.reason,
+      startedAt: now.toISOString(),
+      answer: null,
+    };
+    await locked.setRotationIntent(claimed);
+    return { kind: 'claimed', intent: claimed, connection, token: vault.open(secret.sealed, bindingForSecret(secret)) };
+  }
+
+  function lock<T>(connection: Connection, use: (locked: LockedConnection) => Promise<T>): Promise<T | null> {
+    return store.withConnectionLock(connection.userId, connection.id, use);
+  }
+
+  /** Steps 2 to 4 for the intent this process just committed. */
+  async function carryOut(claim: Extract<Decision, { kind: 'claimed' }>): Promise<RotationOutcome> {
+    const { intent, connection } = claim;
+    deps.afterStep?.('claimed');
+    await record({ ownerId: connection.userId, actor: intent.actor, action: 'token.decrypted', connectionId: connection.id, reason: 'rotation' });
+    const client = deps.gitlab({ baseUrl: connection.baseUrl, caPem: connection.caPem }, { token: claim.token, kind: 'pat' });
+    let rotated: RotatedToken;
+    try {
+      // Never present a revoked token to the rotate endpoint: if the user rotated it in GitLab themselves, reuse
+      // detection would revoke the successor they now use elsewhere. `/personal_access_tokens/self` tells first.
+      const refusal = await probeFailure(client);
+      if (refusal !== null) return abandon(connection, intent, refusal);
+      rotated = await client.rotateSelf(intent.requestedExpiresAt);
+    } catch (error) {
+      if (notRotated(error)) return abandon(connection, intent, error);
+      deps.logger?.warn({ connectionId: connection.id, err: error }, 'token rotation outcome unknown; kept for recovery');
+      return { status: 'unknown', error };
+    } finally {
+      await client.close();
+    }
+    deps.afterStep?.('answer-received');
+    const answer: RotationAnswer = {
+      sealedToken: vault.seal(rotated.token, answerBinding(intent)),
+      tokenId: rotated.id,
+      expiresAt: rotated.expiresAt,
+      scopes: rotated.scopes,
+      receivedAt: clock.now().toISOString(),
+    };
+    const recorded = await recordAnswer(intent, answer);
+    deps.afterStep?.('answer-recorded');
+    const finished = await lock(connection, async (locked) => {
+      const current = await locked.rotationIntent();
+      if (current?.attemptId === intent.attemptId) return { connection: await promote(locked, intent, answer), recovered: false };
+      // Someone found our recorded answer and completed the rotation already.
+      if (recorded) return { connection: locked.connection, recovered: true };
+      // Our intent was resolved without us (we outlasted ROTATION_SETTLE_MS, or could not store the answer): the token
+      // in hand is still the newest of its family, so it becomes the connection's all the same.
+      return { connection: await install(locked, intent, answer), recovered: false };
+    });
+    if (finished === null) {
+      deps.logger?.warn({ connectionId: connection.id }, 'connection disconnected during its token rotation; the new token stays unused at GitLab');
+      return { status: 'gone' };
+    }
+    if (!finished.recovered) await audited(connection, finished.connection, intent, answer, false);
+    return { status: 'rotated', connection: finished.connection, recovered: finished.recovered };
+  }
+
+  /** Step 3, retried: until it commits, this process holds the only copy of a token GitLab has swapped in. */
+  async function recordAnswer(intent: RotationIntent, answer: RotationAnswer): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await store.recordRotationAnswer(intent.ownerId, intent.connectionId, intent.attemptId, answer);
+      } catch (error) {
+        const wait = ANSWER_RECORD_DELAYS_MS[attempt];
+        if (wait === undefined) {
+          deps.logger?.warn({ connectionId: intent.connectionId, err: error }, 'could not store the rotated token; trying to store it directly');
+          return false;
+        }
+        await delay(wait);
+      }
+    }
+  }
+
+  /** GitLab said no: nothing was rotated. The intent goes; a refused token marks the connection. */
+  async function abandon(connection: Connection, intent: RotationIntent, error: unknown): Promise<RotationOutcome> {
+    const failure = error instanceof ForgelinkError ? error : new UpstreamError('bad_response', 'GitLab refused the rotation.', { cause: error });
+    await lock(connection, async (locked) => {
+      const current = await locked.rotationIntent();
+      if (current?.attemptId !== intent.attemptId) return;
+      await locked.setRotationIntent(null);
+      if (failure instanceof UpstreamError && (failure.reason === 'token_revoked' || failure.reason === 'token_expired')) {
+        const status = failure.reason === 'token_revoked' ? 'revoked' : 'expired';
+        await locked.update({ patch: { status, statusReason: failure.message, checkedAt: clock.now().toISOString() } });
+      }
+    });
+    deps.logger?.warn({ connectionId: connection.id, code: failure.code }, 'GitLab refused the token rotation');
+    return { status: 'failed', error: failure };
+  }
+
+  /**
+   * An intent without an answer, old enough that its rotation cannot still be under way: ask GitLab about the old
+   * token (`GET /personal_access_tokens/self` works with any scope) and act under the lock if the intent is unchanged.
+   */
+  async function resolveStale(connection: Connection, intent: RotationIntent): Promise<RotationOutcome | 'cleared'> {
+    const secret = await store.getSecret(connection.userId, connection.id, TOKEN_PURPOSE);
+    if (secret === null) return { status: 'failed', error: new ConflictError('token_missing', `Connection ${connection.id} has no stored token.`) };
+    const client = deps.gitlab({ baseUrl: connection.baseUrl, caPem: connection.caPem }, { token: vault.open(secret.sealed, bindingForSecret(secret)), kind: 'pat' });
+    let verdict: 'active' | 'revoked' | 'expired';
+    try {
+      const info = await client.inspectToken();
+      if (info === null) return { status: 'unknown', error: new UpstreamError('bad_response', 'GitLab no longer takes this token for a personal access token.') };
+      verdict = info.active ? 'active' : info.revoked ? 'revoked' : 'expired';
+    } catch (error) {
+      if (!(error instanceof UpstreamError) || (error.reason !== 'token_revoked' && error.reason !== 'token_expired')) {
+        return { status: 'unknown', error };
+      }
+      verdict = error.reason === 'token_revoked' ? 'revoked' : 'expired';
+    } finally {
+      await client.close();
+    }
+    const settled = await lock(connection, async (locked): Promise<RotationOutcome | 'cleared' | 'changed'> => {
+      const current = await locked.rotationIntent();
+      if (current === null || current.attemptId !== intent.attemptId || current.answer !== null) return 'changed';
+      await locked.setRotationIntent(null);
+      if (verdict === 'active') return 'cleared';
+      const checkedAt = clock.now().toISOString();
+      if (verdict === 'expired') {
+        await locked.update({ patch: { status: 'expired', statusReason: 'The token expired before it could be rotated; create a new token and reconnect.', checkedAt } });
+        return { status: 'failed', error: new UpstreamError('token_expired', 'The token expired before it could be rotated.') };
+      }
+      return { status: 'lost', connection: await locked.update({ patch: { status: 'revoked', statusReason: LOST_REASON, checkedAt } }) };
+    });
+    if (settled === null) return { status: 'gone' };
+    if (settled === 'changed') return 'cleared';
+    if (settled === 'cleared') {
+      deps.logger?.info({ connectionId: connection.id }, 'interrupted token rotation never reached GitLab; the token is unchanged');
+      return 'cleared';
+    }
+    if (settled.status === 'lost') {
+      deps.logger?.warn({ connectionId: connection.id }, 'token rotation answer lost; connection marked revoked');
+      await record({
+        ownerId: connection.userId,
+        actor: 'system',
+        action: 'connection.status_changed',
+        connectionId: connection.id,
+        reason: 'rotation',
+        details: { from: connection.status, to: 'revoked', why: 'rotation_answer_lost' },
+      });
+    }
+    return settled;
+  }
+
+  /** One pass: recover what is pending, then (when allowed and due) rotate. */
+  async function attempt(connection: Connection, options: Options): Promise<RotationOutcome> {
+    // A stale intent resolved as "never happened" lets the pass go on; bounded, in case others keep interfering.
+    for (let round = 0; round < 3; round++) {
+      let decision = await lock(connection, (locked) => decide(locked, { ...options, claim: false }));
+      if (decision === null) return { status: 'gone' };
+      if (decision.kind === 'claimable') {
+        // Nothing pending; the caller only wanted pending rotations dealt with.
+        if (!options.claim) return { status: 'current', connection: decision.connection };
+        if (deps.inUse !== undefined && (await deps.inUse(connection))) {
+          if (!options.force) return { status: 'deferred' };
+          const error = new ConflictError('connection_in_use', 'Runs are using this connection\'s token now, and rotating it would cut them off. Try again when they have finished.');
+          return { status: 'failed', error };
+        }
+        decision = await lock(connection, (locked) => decide(locked, options));
+        if (decision === null) return { status: 'gone' };
+      }
+      switch (decision.kind) {
+        case 'done':
+          return decision.outcome;
+        case 'promoted':
+          await audited(decision.before, decision.after, decision.intent, decision.answer, true);
+          return { status: 'rotated', connection: decision.after, recovered: true };
+        case 'busy':
+          return { status: 'busy', until: decision.until };
+        case 'claimed':
+          return carryOut(decision);
+        case 'stale': {
+          const resolved = await resolveStale(connection, decision.intent);
+          if (resolved !== 'cleared') return resolved;
+          continue;
+        }
+        case 'claimable':
+          return { status: 'busy', until: Date.now() };
+      }
+    }
+    return { status: 'busy', until: Date.now() };
+  }
+
+  /**
+   * `attempt`, waiting while another caller's rotation can still be under way (not for one whose request must have
+   * ended without an answer: that waits for ROTATION_SETTLE_MS, too long to hold a caller). Callers in this process
+   * share one pass per connection.
+   */
+  function run(connection: Connection, options: Options): Promise<RotationOutcome> {
+    const key = `${connection.id}\0${options.force}\0${options.claim}`;
+    const running = inflight.get(key);
+    if (running !== undefined) return running;
+    const pass = (async () => {
+      const deadline = Date.now() + waitMs;
+      for (;;) {
+        const outcome = await attempt(connection, options);
+        if (outcome.status !== 'busy' || Date.now() >= Math.min(deadline, outcome.until)) return outcome;
+        await delay(pollMs);
+      }
+    })().finally(() => inflight.delete(key));
+    inflight.set(key, pass);
+    return pass;
+  }
+
+  return {
+    /**
+     * Rotates when rotation is on and the token is due (also completing or resolving an interrupted rotation).
+     * Never throws for GitLab's sake: the outcome says what happened. Used before a token is handed out, and by the
+     * health monitor.
+     */
+    rotateIfDue(connection: Connection, cause: RotationCause = { actor: 'system', reason: 'use' }): Promise<RotationOutcome> {
+      return run(connection, { force: false, claim: true, cause });
+    },
+
+    /** Rotates now whatever the threshold (`POST /connections/:id/rotate`); throws when it could not. */
+    async rotateNow(connection: Connection, cause: RotationCause): Promise<Connection> {
+      const outcome = await run(connection, { force: true, claim: true, cause });
+      switch (outcome.status) {
+        case 'rotated':
+        case 'current':
+          return outcome.connection;
+        case 'busy':
+          throw new ConflictError('rotation_in_progress', 'This connection\'s token is being rotated right now; try again in a moment.');
+        case 'deferred':
+          throw new ConflictError('connection_in_use', 'Runs are using this connection\'s token now; try again when they have finished.');
+        case 'failed':
+          throw outcome.error;
+        case 'unknown':
+          throw new ConflictError(
+            'rotation_outcome_unknown',
+            'GitLab did not answer the rotation. forgelink will find out whether it happened within a few minutes; until then the connection keeps its current token.',
+            { cause: outcome.error },
+          );
+        case 'lost':
+          throw new UpstreamError('token_revoked', LOST_REASON);
+        case 'gone':
+          throw new NotFoundError('connection_not_found', `No connection ${connection.id}.`);
+      }
+    },
+
+    /**
+     * Waits until no rotation of the connection is under way and completes one left with an answer; starts none.
+     * The token provider calls it when GitLab refused a token that may have just been rotated.
+     */
+    settle(connection: Connection): Promise<RotationOutcome> {
+      return run(connection, { force: false, claim: false, cause: { actor: 'system', reason: 'recovery' } });
+    },
+
+    /** After a restart: completes every interrupted rotation that has an answer, resolves those that cannot still be running. */
+    async recoverPending(): Promise<{ connectionId: string; status: RotationOutcome['status'] }[]> {
+      const results: { connectionId: string; status: RotationOutcome['status'] }[] = [];
+      for (const intent of await store.listRotationIntents()) {
+        const connection = await store.getConnection(intent.ownerId, intent.connectionId);
+        if (connection === null) continue;
+        const outcome = await attempt(connection, { force: false, claim: false, cause: { actor: 'system', reason: 'recovery' } });
+        results.push({ connectionId: connection.id, status: outcome.status });
+      }
+      return results;
+    },
+  };
+}
+
+export type Rotator = ReturnType<typeof createRotator>;
+
+/** Why the token must not be rotated, as GitLab's `/personal_access_tokens/self` tells; null when it is active. */
+async function probeFailure(client: { inspectToken(): Promise<{ active: boolean; revoked: boolean } | null> }): Promise<ForgelinkError | null> {
+  try {
+    const info = await client.inspectToken();
+    if (info === null) return new UpstreamError('bad_response', 'GitLab does not take this token for a personal access token, so it cannot rotate it.');
+    if (info.revoked) return new UpstreamError('token_revoked', 'GitLab says this token was revoked.');
+    if (!info.active) return new UpstreamError('token_expired', 'GitLab says this token is no longer active.');
+    return null;
+  } catch (error) {
+    return error instanceof ForgelinkError ? error : new UpstreamError('unreachable', 'GitLab could not be asked about the token.', { cause: error });
+  }
+}
+
+/** GitLab definitely did not rotate: it answered a 4xx (validation, refused or unknown token, missing scope, 429). */
+function notRotated(error: unknown): boolean {
+  return error instanceof UpstreamError && error.status !== undefined && error.status >= 400 && error.status < 500 && error.status !== 408;
+}
