@@ -8,9 +8,18 @@ import { serve } from '@hono/node-server';
 import { runCli, type LocalActions } from './cli/index.ts';
 import { createRotationService, createRotator } from './connections/index.ts';
 import { ConfigError, readConfig, type Config } from './config/index.ts';
-import { createConnectionService, createDoctorService, createOAuthFlow, createTokenProvider } from './connections/index.ts';
+import {
+  auditedTokens,
+  createConnectionEvents,
+  createConnectionService,
+  createDoctorService,
+  createHealthMonitor,
+  createOAuthFlow,
+  createTokenProvider,
+} from './connections/index.ts';
 import { ForgelinkError, generateApiKey, hashApiKey, InputError, newId, type Clock } from './core/index.ts';
 import { createGitLabOAuthClients, createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
+import { createWebhookNotifier } from './notify/index.ts';
 import { createApp, createLogger, hashPassword, passwordProblem } from './server/index.ts';
 import { createRunService } from './runs/index.ts';
 import { createBubblewrapDriver } from './sandbox/index.ts';
@@ -75,6 +84,7 @@ async function startServer(config: Config): Promise<void> {
   });
   const tokens = createTokenProvider({ store: storage.connections, vault, oauth, clock, logger, rotator });
   const connections = createConnectionService({
+    audit: storage.audit,
     store: storage.connections,
     vault,
     gitlab: gitlabClientFactory(policy, transport),
@@ -89,6 +99,7 @@ async function startServer(config: Config): Promise<void> {
     config.gitlabOAuthApps.length === 0
       ? null
       : createOAuthFlow({
+          audit: storage.audit,
           states: storage.oauthStates,
           store: storage.connections,
           vault,
@@ -100,6 +111,7 @@ async function startServer(config: Config): Promise<void> {
           logger,
         });
   const runs = createRunService({
+    audit: storage.audit,
     runs: storage.runs,
     connections: storage.connections,
     tokens,
@@ -123,14 +135,35 @@ async function startServer(config: Config): Promise<void> {
   const doctor = createDoctorService({
     deps: { policy, gitlab: gitlabClientFactory(policy, transport), clock, runExtraHosts: config.runs.extraHosts },
     store: storage.connections,
-    tokenFor: (connection) => tokens.currentToken(connection),
+    tokenFor: (connection) =>
+      auditedTokens(tokens, storage.audit, clock, { actor: connection.userId, reason: 'doctor' }).currentToken(connection),
   });
+  const notifier =
+    config.notifyWebhook === null ? null : createWebhookNotifier({ url: config.notifyWebhook.url, secret: config.notifyWebhook.secret, policy, logger });
+  // One per process; only the holder of the monitor lease checks, so several processes on one database share the work.
+  const monitor = config.monitor.enabled
+    ? createHealthMonitor({
+        store: storage.connections,
+        check: (userId, id) => connections.check(userId, id, { actor: 'system', reason: 'monitor' }),
+        events: storage.connectionEvents,
+        leases: storage.leases,
+        users: storage.users,
+        notifier,
+        clock,
+        logger,
+        intervalMs: config.monitor.intervalMs,
+        jitterMs: config.monitor.jitterMs,
+      })
+    : null;
+  if (monitor === null) logger.warn({}, 'The connection health monitor is off (FORGELINK_MONITOR=off): connections are checked only on request and before runs.');
   const app = createApp({
     users: storage.users,
     connections,
+    connectionEvents: createConnectionEvents({ store: storage.connections, events: storage.connectionEvents }),
     runs,
     doctor,
     rotation: createRotationService({ store: storage.connections, rotator, clock }),
+    audit: storage.audit,
     logger,
     version: await version(),
     sessions: storage.sessions,
@@ -144,14 +177,17 @@ async function startServer(config: Config): Promise<void> {
         { address: info.address, port: info.port, database: storage.kind, dataDir: config.dataDir },
         `forgelink listening on http://${info.family === 'IPv6' ? `[${info.address}]` : info.address}:${info.port}`,
       );
+      monitor?.start();
       resolve();
     });
     server.once('error', reject);
     const stop = (signal: string) => {
       logger.info({ signal }, 'shutting down');
       server.close();
-      void runs
-        .stop()
+      // The monitor first: it gives its lease up, so another process takes over at its next wake.
+      void (monitor?.stop() ?? Promise.resolve())
+        .then(() => runs.stop())
+        .then(() => notifier?.close())
         .then(() => oauth.close())
         .then(() => storage.close())
         .then(() => process.exit(0));

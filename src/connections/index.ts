@@ -20,3 +20,5 @@ export type { HealthMonitor, HealthMonitorDeps, TickReport } from './monitor.ts'
 export { EXPIRY_NOTICE_DAYS } from './monitor-notices.ts';
 export { createConnectionEvents } from './events.ts';
 export type { ConnectionEvents, ConnectionEventView } from './events.ts';
+export { auditedTokens } from './audited-tokens.ts';
+export type { TokenUse } from './audited-tokens.ts';

@@ -1,5 +1,6 @@
 import {
   daysUntil,
+  expiryCountdown,
   type Clock,
   type Connection,
   type ConnectionEvent,
@@ -89,7 +90,7 @@ export function createConnectionNotices(deps: ConnectionNoticesDeps) {
         at: now.toISOString(),
         connection: notifiedConnection(connection),
         ownerName: await nameOf(connection.userId),
-        reason: `The token expires on ${connection.expiresAt} (${days === 0 ? 'today' : `in ${days} day${days === 1 ? '' : 's'}`}). Create a new one and reconnect.`,
+        reason: `The token ${expiryCountdown(connection.expiresAt, now)} (${connection.expiresAt}). Create a new one and reconnect.`,
         daysLeft: days,
         thresholdDays: threshold,
       });

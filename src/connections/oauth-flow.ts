@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import {
   CLONE_SCOPES,
+  auditEntry,
+  type AuditStore,
   InputError,
   UpstreamError,
   capabilitiesFromScopes,
@@ -41,6 +43,7 @@ export type OAuthFlowDeps = {
   newId: (prefix: string) => string;
   allowHttp: boolean;
   logger?: { info(meta: object, message: string): void; warn(meta: object, message: string): void };
+  audit?: AuditStore;
 };
 
 function hashState(state: string): string {
@@ -226,6 +229,15 @@ export function createOAuthFlow(deps: OAuthFlowDeps): GitLabOAuthFlow {
     };
     await deps.store.createConnection(connection, [secretOf(TOKEN_PURPOSE, tokens.accessToken), secretOf(REFRESH_TOKEN_PURPOSE, tokens.refreshToken)]);
     deps.logger?.info({ connectionId: connection.id, baseUrl: stored.baseUrl, accountId: account?.id ?? null }, 'oauth connection created');
+    await deps.audit?.record(
+      auditEntry(clock.now(), {
+        ownerId: userId,
+        actor: userId,
+        action: 'connection.created',
+        connectionId: connection.id,
+        details: { kind: 'oauth', host: connection.host, scopes: connection.scopes, account: account?.username ?? null },
+      }),
+    );
     return connectionView(connection, clock.now());
   }
 

@@ -1,5 +1,7 @@
 import {
   CLONE_SCOPES,
+  auditEntry,
+  type AuditStore,
   ConflictError,
   InputError,
   NotAllowedError,
@@ -25,6 +27,7 @@ import {
   type Vault,
 } from '../core/index.ts';
 import { bindingForSecret } from '../vault/index.ts';
+import { auditedTokens, type TokenUse } from './audited-tokens.ts';
 import { createConnectionClient } from './connection-client.ts';
 import { cleanCaPem, cleanLabel, cleanToken } from './input.ts';
 import { revokeOAuthTokens, type Revocation } from './revoke.ts';
@@ -43,6 +46,8 @@ export type ConnectionServiceDeps = {
   tokens: TokenProvider;
   /** OAuth applications: token info for checks, revocation on disconnect. */
   oauth: GitLabOAuthClients;
+  /** The audit trail: token decryptions with their reason, connections created, checked, disconnected. */
+  audit?: AuditStore;
 };
 
 /** What disconnecting did at GitLab: nothing to do (a personal access token), or the OAuth tokens' revocation. */
@@ -150,6 +155,13 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
     };
     const secret = { id: deps.newId(), ownerId: userId, connectionId: connection.id, purpose: TOKEN_PURPOSE };
     await store.createConnection(connection, [{ ...secret, sealed: vault.seal(token, bindingForSecret(secret)) }]);
+    await record({
+      ownerId: userId,
+      actor: userId,
+      action: 'connection.created',
+      connectionId: connection.id,
+      details: { kind: 'pat', host: connection.host, scopes: connection.scopes, account: connection.account?.username ?? null },
+    });
     return view(connection);
   }
 
@@ -160,15 +172,23 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
   }
 
   /** A client that takes the connection's current token for each call (refreshing OAuth tokens); never holds a plaintext beyond it. */
-  function clientFor(connection: Connection): GitLabClient {
-    return createConnectionClient({ gitlab, tokens: deps.tokens }, connection);
+  function clientFor(connection: Connection, use: TokenUse): GitLabClient {
+    return createConnectionClient({ gitlab, tokens: tokensFor(use) }, connection);
+  }
+
+  function tokensFor(use: TokenUse) {
+    return auditedTokens(deps.tokens, deps.audit, clock, use);
+  }
+
+  async function record(entry: Parameters<typeof auditEntry>[1]): Promise<void> {
+    await deps.audit?.record(auditEntry(clock.now(), entry));
   }
 
   /**
    * An OAuth token cannot be inspected through /personal_access_tokens/self (GitLab answers 400): its scopes
    * come from `GET /oauth/token/info` (GitLab docs: api/oauth2.md), and it has no expiry date of its own.
    */
-  async function inspectOAuth(connection: Connection, client: GitLabClient): Promise<Inspection> {
+  async function inspectOAuth(connection: Connection, client: GitLabClient, use: TokenUse): Promise<Inspection> {
     const oauthClient = deps.oauth.forBaseUrl(connection.baseUrl);
     if (oauthClient === null) {
       throw new ConflictError(
@@ -176,7 +196,7 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
         `No OAuth application is configured for ${connection.baseUrl} any more; the operator must add it back to FORGELINK_GITLAB_OAUTH_APPS.`,
       );
     }
-    const details = await deps.tokens.withToken(connection, (token) => oauthClient.tokenInfo(token));
+    const details = await tokensFor(use).withToken(connection, (token) => oauthClient.tokenInfo(token));
     const caps = capabilitiesFromScopes(details.scopes);
     const account = caps.readUser ? await client.currentUser() : connection.account;
     const instanceVersion = caps.readUser ? await client.metadata().then((meta) => meta.version, () => null) : connection.instanceVersion;
@@ -184,13 +204,13 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
   }
 
   /** Re-validates against GitLab now and records the outcome as the connection's status. */
-  async function check(userId: string, id: string): Promise<ConnectionView> {
+  async function check(userId: string, id: string, use: TokenUse = { actor: userId, reason: 'check' }): Promise<ConnectionView> {
     const connection = await load(userId, id);
     const checkedAt = clock.now().toISOString();
     let patch: Partial<Connection>;
     try {
-      const inspection = await withClient(clientFor(connection), (client) =>
-        connection.kind === 'oauth' ? inspectOAuth(connection, client) : inspect(client),
+      const inspection = await withClient(clientFor(connection, use), (client) =>
+        connection.kind === 'oauth' ? inspectOAuth(connection, client, use) : inspect(client),
       );
       patch = { ...inspection, status: 'active', statusReason: null, checkedAt };
     } catch (error) {
@@ -201,12 +221,30 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
     }
     const updated = await store.updateConnection(userId, id, patch);
     if (updated === null) throw new NotFoundError('connection_not_found', `No connection ${id}.`);
+    await record({
+      ownerId: userId,
+      actor: use.actor,
+      action: 'connection.checked',
+      connectionId: id,
+      reason: use.reason,
+      details: { status: updated.status },
+    });
+    if (updated.status !== connection.status) {
+      await record({
+        ownerId: userId,
+        actor: use.actor,
+        action: 'connection.status_changed',
+        connectionId: id,
+        reason: use.reason,
+        details: { from: connection.status, to: updated.status, why: updated.statusReason },
+      });
+    }
     return view(updated);
   }
 
   async function projects(userId: string, id: string, search?: string): Promise<Project[]> {
     const connection = await load(userId, id);
-    const client = clientFor(connection);
+    const client = clientFor(connection, { actor: userId, reason: 'projects' });
     const found: Project[] = [];
     try {
       for await (const project of client.projects(search === undefined ? {} : { search })) found.push(project);
@@ -242,24 +280,36 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
      * revoked at GitLab, best effort: the result says when that failed.
      */
     async disconnect(userId: string, id: string): Promise<DisconnectResult> {
-      const connection = await load(userId, id);
-      if (connection.kind !== 'oauth') {
-        if (!(await store.deleteConnection(userId, id))) throw new NotFoundError('connection_not_found', `No connection ${id}.`);
-        return { revocation: { status: 'not_applicable' } };
-      }
-      const held = await store.withConnectionLock(userId, id, async (locked) => {
-        const opened: { token: string; hint: 'access_token' | 'refresh_token' }[] = [];
-        for (const [purpose, hint] of [[REFRESH_TOKEN_PURPOSE, 'refresh_token'], [TOKEN_PURPOSE, 'access_token']] as const) {
-          const secret = await locked.getSecret(purpose);
-          if (secret !== null) opened.push({ token: vault.open(secret.sealed, bindingForSecret(secret)), hint });
-        }
-        await locked.delete();
-        return opened;
+      const result = await disconnect(userId, id);
+      await record({
+        ownerId: userId,
+        actor: userId,
+        action: 'connection.disconnected',
+        connectionId: id,
+        details: { revocation: result.revocation.status },
       });
-      if (held === null) throw new NotFoundError('connection_not_found', `No connection ${id}.`);
-      return { revocation: await revokeOAuthTokens(deps.oauth.forBaseUrl(connection.baseUrl), connection, held) };
+      return result;
     },
   };
+
+  async function disconnect(userId: string, id: string): Promise<DisconnectResult> {
+    const connection = await load(userId, id);
+    if (connection.kind !== 'oauth') {
+      if (!(await store.deleteConnection(userId, id))) throw new NotFoundError('connection_not_found', `No connection ${id}.`);
+      return { revocation: { status: 'not_applicable' } };
+    }
+    const held = await store.withConnectionLock(userId, id, async (locked) => {
+      const opened: { token: string; hint: 'access_token' | 'refresh_token' }[] = [];
+      for (const [purpose, hint] of [[REFRESH_TOKEN_PURPOSE, 'refresh_token'], [TOKEN_PURPOSE, 'access_token']] as const) {
+        const secret = await locked.getSecret(purpose);
+        if (secret !== null) opened.push({ token: vault.open(secret.sealed, bindingForSecret(secret)), hint });
+      }
+      await locked.delete();
+      return opened;
+    });
+    if (held === null) throw new NotFoundError('connection_not_found', `No connection ${id}.`);
+    return { revocation: await revokeOAuthTokens(deps.oauth.forBaseUrl(connection.baseUrl), connection, held) };
+  }
 }
 
 export type ConnectionService = ReturnType<typeof createConnectionService>;

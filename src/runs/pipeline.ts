@@ -1,6 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  auditEntry,
+  type AuditStore,
   ForgelinkError,
   UpstreamError,
   diffBranches,
@@ -24,7 +26,7 @@ import {
   type TokenProvider,
   type Warning,
 } from '../core/index.ts';
-import { createConnectionClient } from '../connections/index.ts';
+import { auditedTokens, createConnectionClient } from '../connections/index.ts';
 import { removeTree } from '../sandbox/index.ts';
 import { CA_BUNDLE_PATH, GIT_SYSTEM_CONFIG_PATH, agentEnv, caBundle, gitIdentityConfig } from './agent-env.ts';
 import { prepareProject, preflightFailure, statusForTokenFailure, type PreparedProject } from './preflight.ts';
@@ -36,6 +38,8 @@ export type PipelineDeps = {
   connections: ConnectionStore;
   /** The connection's token, refreshed when it is an OAuth token about to expire or refused. */
   tokens: TokenProvider;
+  /** The audit trail: the run's token decryptions, its start and its end. */
+  audit?: AuditStore;
   gitlab: GitLabClientFactory;
   sandbox: SandboxDriver;
   clock: Clock;
@@ -63,14 +67,25 @@ const API_SCOPES = ['api', 'read_api'];
 export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortSignal): Promise<Run> {
   const { runs, clock } = deps;
   let run = queued;
+  const auditTokens = auditedTokens(deps.tokens, deps.audit, clock, { actor: run.userId, reason: 'run', runId: run.id });
+  await deps.audit?.record(
+    auditEntry(clock.now(), {
+      ownerId: run.userId,
+      actor: run.userId,
+      action: 'run.started',
+      connectionId: run.connectionId,
+      runId: run.id,
+      details: { project: run.project, branch: run.branch, command: run.command },
+    }),
+  );
   // The token is decrypted first so the log's scrubber knows it before anything could print it.
-  const opened = await openConnection(deps, run).then(
+  const opened = await openConnection({ ...deps, tokens: auditTokens }, run).then(
     (value) => ({ ok: true as const, ...value }),
     (failure: unknown) => ({ ok: false as const, failure }),
   );
   const log: RunLog = createRunLog({ runId: run.id, store: runs, secrets: opened.ok ? [opened.token] : [], now: () => clock.now() });
   // Every token this run obtains later (a refreshed OAuth token) is redacted from its log before anyone sees it.
-  const tokens = scrubbingTokens(deps.tokens, log);
+  const tokens = scrubbingTokens(auditTokens, log);
   let session: SandboxSession | null = null;
   let client: GitLabClient | null = null;
   const update = async (patch: Partial<Run>) => {
@@ -236,6 +251,16 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     egress: session?.egress() ?? run.egress,
     finishedAt: clock.now().toISOString(),
   });
+  await deps.audit?.record(
+    auditEntry(clock.now(), {
+      ownerId: run.userId,
+      actor: run.userId,
+      action: 'run.finished',
+      connectionId: run.connectionId,
+      runId: run.id,
+      details: { status, error: error?.code ?? null, outputs, egress: run.egress },
+    }),
+  );
   return run;
 }
 

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { ConnectBody } from './routes/connections.ts';
+import { RotationBody } from './routes/rotation.ts';
 import { StartRunBody } from './routes/runs.ts';
-import { ConnectionResponse, ErrorResponse, LogEntryResponse, ProjectResponse, RunResponse } from './schemas.ts';
+import { AuditEntryResponse, ConnectionResponse, DoctorReportResponse, ErrorResponse, LogEntryResponse, ProjectResponse, RunResponse } from './schemas.ts';
 
 type Schema = Record<string, unknown>;
 
@@ -41,10 +42,13 @@ export function openApiDocument(version: string): Schema {
       schemas: {
         ConnectRequest: schema(ConnectBody),
         StartRunRequest: schema(StartRunBody),
+        RotationRequest: schema(RotationBody),
         Connection: schema(ConnectionResponse),
         Project: schema(ProjectResponse),
         Run: schema(RunResponse),
         LogEntry: schema(LogEntryResponse),
+        DoctorReport: schema(DoctorReportResponse),
+        AuditEntry: schema(AuditEntryResponse),
         Error: schema(ErrorResponse),
       },
     },
@@ -69,6 +73,12 @@ export function openApiDocument(version: string): Schema {
       '/connections/{id}': {
         parameters: [id('id')],
         get: { summary: 'One connection', responses: { '200': json('the connection', 'Connection'), ...errors } },
+        patch: {
+          summary:
+            'Token rotation settings: turn rotation on (refused, naming the field, for OAuth and for tokens with neither api nor self_rotate) or off, its lifetime and threshold in days',
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/RotationRequest' } } } },
+          responses: { '200': json('the connection with its rotation settings', 'Connection'), ...errors },
+        },
         delete: {
           summary: 'Disconnect: delete the connection and its sealed tokens; an OAuth authorization is also revoked at GitLab',
           responses: {
@@ -88,6 +98,17 @@ export function openApiDocument(version: string): Schema {
                 },
               },
             },
+            ...errors,
+          },
+        },
+      },
+      '/connections/{id}/rotate': {
+        parameters: [id('id')],
+        post: {
+          summary: 'Rotate the personal access token now through GitLab (POST /personal_access_tokens/self/rotate); the new token is stored before anything uses it',
+          responses: {
+            '200': json('the connection with its new expiry', 'Connection'),
+            '409': json('runs are using the token, a rotation is under way or its outcome is unknown, or the token is revoked or expired', 'Error'),
             ...errors,
           },
         },
@@ -131,6 +152,13 @@ export function openApiDocument(version: string): Schema {
           },
         },
       },
+      '/connections/{id}/doctor': {
+        parameters: [id('id')],
+        post: {
+          summary: 'Diagnose the connection step by step (DNS, policy, TCP, TLS, GitLab, subpath, token, %2F, clone URL, egress, clock)',
+          responses: { '200': json('the report; `ok` is false when a step failed', 'DoctorReport'), ...errors },
+        },
+      },
       '/connections/{id}/projects': {
         parameters: [id('id'), { name: 'search', in: 'query', required: false, schema: { type: 'string' } }],
         get: {
@@ -142,6 +170,23 @@ export function openApiDocument(version: string): Schema {
             },
             '403': json('the token cannot use the API', 'Error'),
             ...errors,
+          },
+        },
+      },
+      '/audit': {
+        get: {
+          summary: 'The audit trail, newest first: the caller\'s own entries; an administrator sees everyone\'s',
+          parameters: [
+            { name: 'connectionId', in: 'query', required: false, schema: { type: 'string' } },
+            { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+          ],
+          responses: {
+            '200': {
+              description: 'entries',
+              content: { 'application/json': { schema: { type: 'object', properties: { entries: { type: 'array', items: { $ref: '#/components/schemas/AuditEntry' } } } } } },
+            },
+            '400': errors['400'],
+            '401': errors['401'],
           },
         },
       },

@@ -98,3 +98,30 @@ export const LogEntryResponse = z.object({
 export const ErrorResponse = z.object({
   error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
 });
+
+export const DoctorReportResponse = z.object({
+  connectionId: z.string(),
+  baseUrl: z.string(),
+  checkedAt: z.string(),
+  ok: z.boolean(),
+  steps: z.array(
+    z.object({
+      id: z.enum(['dns', 'address', 'tcp', 'tls', 'gitlab', 'subpath', 'token', 'encoded_path', 'clone_url', 'egress', 'clock']),
+      title: z.string(),
+      status: z.enum(['pass', 'warn', 'fail', 'skip']),
+      message: z.string(),
+    }),
+  ),
+});
+
+export const AuditEntryResponse = z.object({
+  id: z.string(),
+  at: z.string(),
+  ownerId: z.string(),
+  actor: z.string(),
+  action: z.string(),
+  connectionId: z.string().nullable(),
+  runId: z.string().nullable(),
+  reason: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()),
+});

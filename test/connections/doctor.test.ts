@@ -135,18 +135,22 @@ describe('connections doctor: every step passes for a healthy instance and fails
   });
 
   test('encoded_path: a reverse proxy that decodes %2F is a warning with the fix', async () => {
-    const proxy = await startReverseProxy(plainGitlab.baseUrl, { decodeSlashes: true });
+    const decoding = await startFakeGitLab({ basePath: '/gitlab', decodeEncodedSlashes: true });
     try {
-      const report = await diagnose(deps, connection(proxy.baseUrl), plainToken);
+      const bot = decoding.addUser({ username: 'bot' }).id;
+      decoding.addProject({ path: 'acme/web', members: [{ userId: bot, accessLevel: 30 }] });
+      const token = decoding.addToken(bot, { scopes: ['api'], expiresAt: '2027-01-01' });
+      const report = await diagnose(deps, connection(decoding.baseUrl), token);
       assert.equal(step(report, 'encoded_path').status, 'warn', JSON.stringify(report.steps, null, 2));
       assert.match(step(report, 'encoded_path').message, /decodes %2F/);
+      assert.equal(report.ok, true);
     } finally {
-      await proxy.close();
+      await decoding.close();
     }
   });
 
   test('clone_url + egress: GitLab reports clone URLs for another address than the one connected to', async () => {
-    const proxy = await startReverseProxy(plainGitlab.baseUrl, { upstreamHost: true });
+    const proxy = await startReverseProxy(plainGitlab.baseUrl);
     try {
       const report = await diagnose(deps, connection(proxy.baseUrl), plainToken);
       assert.equal(step(report, 'clone_url').status, 'fail', JSON.stringify(report.steps, null, 2));
@@ -160,13 +164,15 @@ describe('connections doctor: every step passes for a healthy instance and fails
 
   test('clock: ten minutes off fails, one minute off warns', async () => {
     for (const [offset, expected] of [[600_000, 'fail'], [60_000, 'warn']] as const) {
-      const proxy = await startReverseProxy(plainGitlab.baseUrl, { dateOffsetMs: offset });
+      const skewed = await startFakeGitLab({ clockOffsetMs: offset });
       try {
-        const report = await diagnose(deps, connection(proxy.baseUrl), plainToken);
+        const bot = skewed.addUser({ username: 'bot' }).id;
+        const token = skewed.addToken(bot, { scopes: ['read_repository'], expiresAt: '2027-01-01' });
+        const report = await diagnose(deps, connection(skewed.baseUrl, { scopes: ['read_repository'] }), token);
         assert.equal(step(report, 'clock').status, expected);
         assert.match(step(report, 'clock').message, /ahead of this server/);
       } finally {
-        await proxy.close();
+        await skewed.close();
       }
     }
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ConnectionResponse, ErrorResponse, ProjectResponse, RunResponse } from '../../src/server/schemas.ts';
+import { AuditEntryResponse, ConnectionResponse, DoctorReportResponse, ErrorResponse, ProjectResponse, RunResponse } from '../../src/server/schemas.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { startForgelink, type TestForgelink } from '../support/forgelink.ts';
 
@@ -23,11 +23,14 @@ describe('the OpenAPI document', () => {
     const doc = response.json;
     assert.equal(doc.openapi, '3.1.0');
     assert.deepEqual(Object.keys(doc.paths).sort(), [
+      '/audit',
       '/connections',
       '/connections/{id}',
       '/connections/{id}/check',
+      '/connections/{id}/doctor',
       '/connections/{id}/events',
       '/connections/{id}/projects',
+      '/connections/{id}/rotate',
       '/runs',
       '/runs/{id}',
       '/runs/{id}/cancel',
@@ -51,5 +54,9 @@ describe('the OpenAPI document', () => {
     await forgelink.runs.idle();
     RunResponse.strict().parse((await forgelink.call(alice, 'GET', `/api/v1/runs/${run.json.id}`)).json);
     ErrorResponse.strict().parse((await forgelink.call(alice, 'GET', '/api/v1/runs/run_nope')).json);
+    const doctor = await forgelink.call(alice, 'POST', `/api/v1/connections/${connection.json.id}/doctor`);
+    assert.equal(doctor.status, 200, doctor.text);
+    DoctorReportResponse.strict().parse(doctor.json);
+    for (const entry of (await forgelink.call(alice, 'GET', '/api/v1/audit')).json.entries) AuditEntryResponse.strict().parse(entry);
   });
 });

@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
-import { createConnectionService, createOAuthFlow, createTokenProvider } from '../../src/connections/index.ts';
+import { auditedTokens, createConnectionService, createDoctorService, createOAuthFlow, createTokenProvider } from '../../src/connections/index.ts';
 import { generateApiKey, hashApiKey, newId, type Clock, type GitLabOAuthClients, type GitLabOAuthFlow, type TokenProvider, type Vault } from '../../src/core/index.ts';
 import { createGitLabOAuthClients, createGitLabProbe, gitlabClientFactory, type OAuthApplication } from '../../src/gitlab/index.ts';
+import { createConnectionEvents, type ConnectionService } from '../../src/connections/index.ts';
 import { createRunService, type RunService, type RunSettings } from '../../src/runs/index.ts';
 import { createBubblewrapDriver } from '../../src/sandbox/index.ts';
 import { createRotationService, createRotator, type Rotator, type RotatorDeps } from '../../src/connections/index.ts';
@@ -23,6 +24,8 @@ export type TestForgelink = {
   storage: Storage;
   /** Rotates opted-in personal access tokens (before use, `POST /connections/:id/rotate`). */
   rotator: Rotator;
+  /** The connection service behind the API; the health monitor's checks go through it. */
+  connections: ConnectionService;
   runs: RunService;
   vault: Vault;
   tokens: TokenProvider;
@@ -108,6 +111,7 @@ export async function startForgelink(
     ...(options.oauth?.refreshMarginMs === undefined ? {} : { refreshMarginMs: options.oauth.refreshMarginMs }),
   });
   const connections = createConnectionService({
+    audit: storage.audit,
     store: storage.connections,
     vault,
     gitlab: gitlabClientFactory(policy, transport),
@@ -119,6 +123,7 @@ export async function startForgelink(
     oauth,
   });
   const oauthFlow = createOAuthFlow({
+    audit: storage.audit,
     states: storage.oauthStates,
     store: storage.connections,
     vault,
@@ -131,6 +136,7 @@ export async function startForgelink(
   });
   const workDir = await mkdtemp(path.join(tmpdir(), 'forgelink-runs-'));
   const runs = createRunService({
+    audit: storage.audit,
     runs: storage.runs,
     connections: storage.connections,
     tokens,
@@ -150,11 +156,19 @@ export async function startForgelink(
     newId: () => newId('run'),
     onError: (error) => logs.push(`run error: ${String(error)}\n`),
   });
+  const doctor = createDoctorService({
+    deps: { policy, gitlab: gitlabClientFactory(policy, transport), clock, runExtraHosts: [] },
+    store: storage.connections,
+    tokenFor: (connection) => auditedTokens(tokens, storage.audit, clock, { actor: connection.userId, reason: 'doctor' }).currentToken(connection),
+  });
   const app = createApp({
+    audit: storage.audit,
+    doctor,
     users: storage.users,
     sessions: storage.sessions,
     connections,
     rotation: createRotationService({ store: storage.connections, rotator, clock }),
+    connectionEvents: createConnectionEvents({ store: storage.connections, events: storage.connectionEvents }),
     runs,
     logger,
     version: 'test',
@@ -166,6 +180,7 @@ export async function startForgelink(
     app,
     storage,
     rotator,
+    connections,
     runs,
     vault,
     tokens,

@@ -4,27 +4,19 @@ import type { AddressInfo } from 'node:net';
 export type ReverseProxy = { baseUrl: string; close(): Promise<void> };
 
 /**
- * A plain-HTTP reverse proxy in front of a GitLab (the fake), with the misconfigurations self-hosted users
- * report: decoding `%2F` before forwarding (NGINX `proxy_pass` with a URI part), sending the upstream's own
- * Host (so GitLab builds URLs for an address clients do not use), and a skewed clock in the Date header.
+ * A plain-HTTP reverse proxy in front of a GitLab (the fake) that sends the upstream's own Host, so GitLab
+ * builds its URLs (`http_url_to_repo`, `web_url`) for an address clients do not use: an `external_url` that
+ * does not match the address users connect to.
  */
-export async function startReverseProxy(
-  targetBaseUrl: string,
-  options: { decodeSlashes?: boolean; upstreamHost?: boolean; dateOffsetMs?: number } = {},
-): Promise<ReverseProxy> {
+export async function startReverseProxy(targetBaseUrl: string): Promise<ReverseProxy> {
   const target = new URL(targetBaseUrl);
   const server: Server = createServer((req, res) => {
     const raw = req.url ?? '/';
-    const cut = raw.indexOf('?');
-    const path = cut === -1 ? raw : raw.slice(0, cut);
-    const query = cut === -1 ? '' : raw.slice(cut);
-    const headers = { ...req.headers, ...(options.upstreamHost ? { host: target.host } : {}) };
+    const headers = { ...req.headers, host: target.host };
     const upstream = request(
-      { host: target.hostname, port: target.port, method: req.method, path: (options.decodeSlashes ? path.replace(/%2F/gi, '/') : path) + query, headers },
+      { host: target.hostname, port: target.port, method: req.method, path: raw, headers },
       (answer) => {
-        const outgoing = { ...answer.headers };
-        if (options.dateOffsetMs !== undefined) outgoing.date = new Date(Date.now() + options.dateOffsetMs).toUTCString();
-        res.writeHead(answer.statusCode ?? 502, outgoing);
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
       },
     );

@@ -87,6 +87,10 @@ export interface StartOptions {
   host?: string;
   /** Default 0: any free port. */
   port?: number;
+  /** Behave as behind a reverse proxy that decodes `%2F` in paths (GITLAB-FACTS.md, "Projects"). */
+  decodeEncodedSlashes?: boolean;
+  /** Send a `Date` header this far from the real time (a GitLab host whose clock is off). */
+  clockOffsetMs?: number;
   /** What /metadata and /version report (default `18.1.1-ee`). */
   version?: string;
   /** Lifetime of OAuth access tokens, in seconds (default 7200, GitLab's two hours). */
@@ -235,6 +239,7 @@ export async function startFakeGitLab(options: StartOptions = {}): Promise<FakeG
       host,
       port: options.port ?? 0,
       tls: tls ? { key: tls.serverKeyPem, cert: tls.serverCertPem } : null,
+      quirks: { decodeEncodedSlashes: options.decodeEncodedSlashes ?? false, clockOffsetMs: options.clockOffsetMs ?? 0 },
     });
   } catch (error) {
     await hooks?.close();
