@@ -107,6 +107,12 @@ export async function diagnose(deps: DoctorDeps, connection: Connection, token: 
     const tlsReport = await checkTls({ address, port, servername: hostname, caPem: connection.caPem, timeoutMs });
     if (!tlsReport.ok) {
       const top = tlsReport.chain.at(-1);
+      const notTls = tlsReport.chain.length === 0 && /WRONG_VERSION_NUMBER|EPROTO|ECONNRESET|packet length too long/i.test(tlsReport.code);
+      if (notTls) {
+        add('tls', 'fail', `${hostname} port ${port} does not answer TLS (${tlsReport.code}): the instance may be plain http://, or the port may belong to something else. Check the scheme and port of the URL.`);
+        skipRest(['gitlab', 'subpath', 'token', 'encoded_path', 'clone_url', 'egress', 'clock'], 'needs a TLS connection');
+        return report();
+      }
       const fix =
         tlsReport.code === 'ERR_TLS_CERT_ALTNAME_INVALID'
           ? `The certificate is not issued for ${hostname}: use the name it is issued for (${tlsReport.chain[0]?.subject ?? 'see the certificate'}).`

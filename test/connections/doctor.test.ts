@@ -111,6 +111,14 @@ describe('connections doctor: every step passes for a healthy instance and fails
     assert.ok((tlsGitlab.caPem ?? '').length > 0);
   });
 
+  test('tls: https to a port that speaks plain http says so, not "give a CA"', async () => {
+    const report = await diagnose(deps, connection(plainGitlab.baseUrl.replace('http://', 'https://')), plainToken);
+    const tls = step(report, 'tls');
+    assert.equal(tls.status, 'fail');
+    assert.match(tls.message, /does not answer TLS/);
+    assert.doesNotMatch(tls.message, /--ca-file/);
+  });
+
   test('gitlab + subpath: the base URL misses the subpath GitLab is served under', async () => {
     const root = new URL(plainGitlab.baseUrl).origin;
     const report = await diagnose(deps, connection(root), plainToken);
