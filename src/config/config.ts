@@ -209,15 +209,7 @@ function readNotifyWebhook(env: Env): Config['notifyWebhook'] {
     if (secret !== null) throw new ConfigError('FORGELINK_NOTIFY_WEBHOOK_SECRET', 'is set but FORGELINK_NOTIFY_WEBHOOK is not');
     return null;
   }
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError('FORGELINK_NOTIFY_WEBHOOK', `"${raw}" is not a URL`);
-  }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHostname(url.hostname))) {
-    throw new ConfigError('FORGELINK_NOTIFY_WEBHOOK', 'must use https:// (plain http only for loopback addresses)');
-  }
+  const url = readHttpsUrl('FORGELINK_NOTIFY_WEBHOOK', raw);
   if (url.username !== '' || url.password !== '') {
     throw new ConfigError('FORGELINK_NOTIFY_WEBHOOK', 'must not carry a user name or password; sign the events with FORGELINK_NOTIFY_WEBHOOK_SECRET instead');
   }
@@ -274,16 +266,22 @@ function readPublicUrl(env: Env, listen: Config['listen']): string {
     const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host;
     return `http://${host}:${listen.port}`;
   }
+  readHttpsUrl('FORGELINK_PUBLIC_URL', raw);
+  return raw.replace(/\/+$/, '');
+}
+
+/** A URL that must be https, or plain http to a loopback address only (nothing else is private on the way). */
+function readHttpsUrl(name: string, raw: string): URL {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError('FORGELINK_PUBLIC_URL', `"${raw}" is not a URL`);
+    throw new ConfigError(name, `"${raw}" is not a URL`);
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHostname(url.hostname))) {
-    throw new ConfigError('FORGELINK_PUBLIC_URL', 'must use https:// (plain http only for loopback addresses)');
+    throw new ConfigError(name, 'must use https:// (plain http only for loopback addresses)');
   }
-  return raw.replace(/\/+$/, '');
+  return url;
 }
 
 /** What the CLI needs: where the server is and which key to use. */

@@ -1,6 +1,8 @@
 import {
+  ConflictError,
   InputError,
   NotFoundError,
+  UpstreamError,
   applyRotationSettings,
   rotationUnsupported,
   type Clock,
@@ -10,6 +12,7 @@ import {
   type RotationSettingsInput,
 } from '../core/index.ts';
 import type { Rotator } from './rotation.ts';
+import { LOST_REASON, type RotationOutcome } from './rotation-types.ts';
 import { connectionView } from './view.ts';
 
 export type RotationServiceDeps = { store: ConnectionStore; rotator: Pick<Rotator, 'rotateNow'>; clock: Clock };
@@ -46,9 +49,34 @@ export function createRotationService(deps: RotationServiceDeps) {
     /** Rotates the token now, whatever its expiry; the user is the actor in the audit trail. */
     async rotate(userId: string, id: string): Promise<ConnectionView> {
       const connection = await load(userId, id);
-      return connectionView(await deps.rotator.rotateNow(connection, { actor: userId, reason: 'manual' }), clock.now());
+      return connectionView(rotatedOrThrow(await deps.rotator.rotateNow(connection, { actor: userId, reason: 'manual' }), id), clock.now());
     },
   };
+}
+
+/** A manual rotation's outcome in words the user can act on. */
+function rotatedOrThrow(outcome: RotationOutcome, id: string): Connection {
+  switch (outcome.status) {
+    case 'rotated':
+    case 'current':
+      return outcome.connection;
+    case 'busy':
+      throw new ConflictError('rotation_in_progress', "This connection's token is being rotated right now; try again in a moment.");
+    case 'deferred':
+      throw new ConflictError('connection_in_use', "Runs are using this connection's token now; try again when they have finished.");
+    case 'failed':
+      throw outcome.error;
+    case 'unknown':
+      throw new ConflictError(
+        'rotation_outcome_unknown',
+        'GitLab did not answer the rotation. forgelink will find out whether it happened within a few minutes; until then the connection keeps its current token.',
+        { cause: outcome.error },
+      );
+    case 'lost':
+      throw new UpstreamError('token_revoked', LOST_REASON);
+    case 'gone':
+      throw new NotFoundError('connection_not_found', `No connection ${id}.`);
+  }
 }
 
 export type RotationService = ReturnType<typeof createRotationService>;

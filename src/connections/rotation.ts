@@ -6,98 +6,40 @@ import {
   DEFAULT_ROTATION_THRESHOLD_DAYS,
   ForgelinkError,
   InputError,
-  NotFoundError,
   ROTATED_TOKEN_PURPOSE,
   UpstreamError,
   auditEntry,
   isRotationDue,
   rotationExpiryDate,
   rotationUnsupported,
-  type AuditStore,
-  type Clock,
   type Connection,
-  type ConnectionStore,
-  type GitLabClientFactory,
   type LockedConnection,
   type RotatedToken,
   type RotationAnswer,
   type RotationIntent,
   type SecretBinding,
   type TokenRotation,
-  type Vault,
 } from '../core/index.ts';
 import { bindingForSecret } from '../vault/index.ts';
+import { notRotated, probeFailure, tokenVerdict } from './rotation-gitlab.ts';
+import {
+  LOST_REASON,
+  ROTATION_REQUEST_MS,
+  ROTATION_SETTLE_MS,
+  ROTATION_WAIT_MS,
+  type RotationCause,
+  type RotationOutcome,
+  type RotatorDeps,
+} from './rotation-types.ts';
 import { TOKEN_PURPOSE } from './tokens.ts';
 
-/**
- * How long an intent without an answer is presumed to belong to a rotation still under way. Past it, whoever finds
- * the intent asks GitLab about the old token. It must exceed the longest a rotation request can last on both sides:
- * GitLab ends every request after 60 s (Rack::Timeout's service_timeout, GITLAB_RAILS_RACK_TIMEOUT; GitLab docs:
- * administration/operations/puma.md), and our side gives up after the HTTP timeout plus ANSWER_RECORD_DELAYS_MS.
- */
-export const ROTATION_SETTLE_MS = 120_000;
-/**
- * How long a rotation's request can take on our side: two attempts of the HTTP timeout (15 s) and a rate-limit wait
- * of at most 10 s (main.ts configures the rotator's client so). Callers wait this long at most for a rotation that
- * another caller started; past it, the rotation's outcome is unknown until ROTATION_SETTLE_MS, and nobody waits.
- */
-export const ROTATION_REQUEST_MS = 45_000;
-/** How long one caller waits at most for another caller's rotation of the same connection to finish. */
-export const ROTATION_WAIT_MS = 30_000;
+export { ROTATION_REQUEST_MS, ROTATION_SETTLE_MS, ROTATION_WAIT_MS } from './rotation-types.ts';
+export type { RotationCause, RotationOutcome, RotationStep, RotatorDeps, RotatorLogger } from './rotation-types.ts';
+
 /** Retries for storing GitLab's answer: the process holds the only copy of the new token until one succeeds. */
 const ANSWER_RECORD_DELAYS_MS = [100, 500, 1_000, 2_000, 5_000, 10_000];
-
-/** Where a rotation stands; the crash tests stop the process right after one of these. */
-export type RotationStep = 'claimed' | 'answer-received' | 'answer-recorded';
-
-/** Who wants the rotation and why, for the audit trail: a user id or `system`; `use`, `manual`, `monitor`, `recovery`. */
-export type RotationCause = { actor: string; reason: string };
-
-export type RotationOutcome =
-  /** The token was rotated now, or an interrupted rotation was completed (`recovered`). */
-  | { status: 'rotated'; connection: Connection; recovered: boolean }
-  /** Nothing to do: rotation off, or the token is not due. */
-  | { status: 'current'; connection: Connection }
-  /** Another rotation of this connection is under way (in this or another process), until `until` (epoch ms) at most. */
-  | { status: 'busy'; until: number }
-  /** Due, but runs are using the token right now: rotating would revoke it under them. */
-  | { status: 'deferred' }
-  /** GitLab refused, or rotation is not possible; nothing changed at GitLab. */
-  | { status: 'failed'; error: ForgelinkError }
-  /** GitLab was asked but its answer did not arrive; the intent stays until GitLab can tell what happened. */
-  | { status: 'unknown'; error: unknown }
-  /** GitLab rotated but the answer was lost: the connection is marked revoked and must be reconnected. */
-  | { status: 'lost'; connection: Connection }
-  /** The connection no longer exists. */
-  | { status: 'gone' };
-
-export type RotatorLogger = { info(meta: object, message: string): void; warn(meta: object, message: string): void };
-
-export type RotatorDeps = {
-  store: ConnectionStore;
-  vault: Vault;
-  /** Clients made for one exact token: rotation and its recovery never go through the token provider. */
-  gitlab: GitLabClientFactory;
-  clock: Clock;
-  audit?: AuditStore;
-  logger?: RotatorLogger;
-  /** Whether runs are using the connection's token now (a rotation revokes it under them); default: never. */
-  inUse?: (connection: Connection) => Promise<boolean>;
-  /** Default ROTATION_SETTLE_MS. */
-  settleMs?: number;
-  /** Default ROTATION_REQUEST_MS. */
-  requestMs?: number;
-  /** Default ROTATION_WAIT_MS. */
-  waitMs?: number;
-  /** How often a waiting caller looks again; default 200 ms. */
-  pollMs?: number;
-  newAttemptId?: () => string;
-  /**
-   * TEST HOOK, never set in production: called right after each step of a rotation. The crash tests' child process
-   * kills itself here (test/connections/rotation-worker.ts) to prove a rotation survives a crash at that point.
-   */
-  afterStep?: (step: RotationStep) => void;
-};
+/** After a failed rotation, due tokens are handed out without trying again for this long (in this process). */
+const RETRY_AFTER_FAILURE_MS = 15 * 60_000;
 
 /** What the connection's lock told us, and what to do next outside it. */
 type Decision =
@@ -109,11 +51,6 @@ type Decision =
   | { kind: 'claimed'; intent: RotationIntent; connection: Connection; token: string };
 
 type Options = { force: boolean; claim: boolean; cause: RotationCause };
-
-const LOST_REASON =
-  'forgelink rotated this token at GitLab, but stopped before it could store the new one, so GitLab has revoked the ' +
-  'old token and forgelink does not have its successor. Create a new token and reconnect. forgelink did not try again, ' +
-  'since rotating the old token again would make GitLab revoke the successor as well (reuse detection).';
 
 /**
  * Rotates personal access tokens through `POST /personal_access_tokens/self/rotate`, crash-safely:
@@ -140,6 +77,7 @@ export function createRotator(deps: RotatorDeps) {
   const pollMs = deps.pollMs ?? 200;
   const newAttemptId = deps.newAttemptId ?? randomUUID;
   const inflight = new Map<string, Promise<RotationOutcome>>();
+  const failures = new Map<string, { until: number; outcome: RotationOutcome }>();
 
   function answerBinding(intent: RotationIntent): SecretBinding {
     return { ownerId: intent.ownerId, recordId: intent.attemptId, purpose: ROTATED_TOKEN_PURPOSE };
@@ -327,19 +265,8 @@ export function createRotator(deps: RotatorDeps) {
     const secret = await store.getSecret(connection.userId, connection.id, TOKEN_PURPOSE);
     if (secret === null) return { status: 'failed', error: new ConflictError('token_missing', `Connection ${connection.id} has no stored token.`) };
     const client = deps.gitlab({ baseUrl: connection.baseUrl, caPem: connection.caPem }, { token: vault.open(secret.sealed, bindingForSecret(secret)), kind: 'pat' });
-    let verdict: 'active' | 'revoked' | 'expired';
-    try {
-      const info = await client.inspectToken();
-      if (info === null) return { status: 'unknown', error: new UpstreamError('bad_response', 'GitLab no longer takes this token for a personal access token.') };
-      verdict = info.active ? 'active' : info.revoked ? 'revoked' : 'expired';
-    } catch (error) {
-      if (!(error instanceof UpstreamError) || (error.reason !== 'token_revoked' && error.reason !== 'token_expired')) {
-        return { status: 'unknown', error };
-      }
-      verdict = error.reason === 'token_revoked' ? 'revoked' : 'expired';
-    } finally {
-      await client.close();
-    }
+    const verdict = await tokenVerdict(client).finally(() => client.close());
+    if (typeof verdict !== 'string') return { status: 'unknown', error: verdict.unknown };
     const settled = await lock(connection, async (locked): Promise<RotationOutcome | 'cleared' | 'changed'> => {
       const current = await locked.rotationIntent();
       if (current === null || current.attemptId !== intent.attemptId || current.answer !== null) return 'changed';
@@ -420,10 +347,18 @@ export function createRotator(deps: RotatorDeps) {
     const key = `${connection.id}\0${options.force}\0${options.claim}`;
     const running = inflight.get(key);
     if (running !== undefined) return running;
+    // A rotation GitLab refused would be refused again on every use of the token; a user asking explicitly retries,
+    // and refusals of our own (runs using the token) pass by themselves.
+    const failed = failures.get(connection.id);
+    if (!options.force && options.claim && failed !== undefined && Date.now() < failed.until) return Promise.resolve(failed.outcome);
     const pass = (async () => {
       const deadline = Date.now() + waitMs;
       for (;;) {
         const outcome = await attempt(connection, options);
+        if (outcome.status === 'failed' && outcome.error instanceof UpstreamError) {
+          failures.set(connection.id, { until: Date.now() + RETRY_AFTER_FAILURE_MS, outcome });
+        }
+        if (outcome.status === 'rotated' || outcome.status === 'current') failures.delete(connection.id);
         if (outcome.status !== 'busy' || Date.now() >= Math.min(deadline, outcome.until)) return outcome;
         await delay(pollMs);
       }
@@ -442,30 +377,9 @@ export function createRotator(deps: RotatorDeps) {
       return run(connection, { force: false, claim: true, cause });
     },
 
-    /** Rotates now whatever the threshold (`POST /connections/:id/rotate`); throws when it could not. */
-    async rotateNow(connection: Connection, cause: RotationCause): Promise<Connection> {
-      const outcome = await run(connection, { force: true, claim: true, cause });
-      switch (outcome.status) {
-        case 'rotated':
-        case 'current':
-          return outcome.connection;
-        case 'busy':
-          throw new ConflictError('rotation_in_progress', 'This connection\'s token is being rotated right now; try again in a moment.');
-        case 'deferred':
-          throw new ConflictError('connection_in_use', 'Runs are using this connection\'s token now; try again when they have finished.');
-        case 'failed':
-          throw outcome.error;
-        case 'unknown':
-          throw new ConflictError(
-            'rotation_outcome_unknown',
-            'GitLab did not answer the rotation. forgelink will find out whether it happened within a few minutes; until then the connection keeps its current token.',
-            { cause: outcome.error },
-          );
-        case 'lost':
-          throw new UpstreamError('token_revoked', LOST_REASON);
-        case 'gone':
-          throw new NotFoundError('connection_not_found', `No connection ${connection.id}.`);
-      }
+    /** Rotates now whatever the threshold (`POST /connections/:id/rotate`); refused while runs use the token. */
+    rotateNow(connection: Connection, cause: RotationCause): Promise<RotationOutcome> {
+      return run(connection, { force: true, claim: true, cause });
     },
 
     /**
@@ -491,21 +405,3 @@ export function createRotator(deps: RotatorDeps) {
 }
 
 export type Rotator = ReturnType<typeof createRotator>;
-
-/** Why the token must not be rotated, as GitLab's `/personal_access_tokens/self` tells; null when it is active. */
-async function probeFailure(client: { inspectToken(): Promise<{ active: boolean; revoked: boolean } | null> }): Promise<ForgelinkError | null> {
-  try {
-    const info = await client.inspectToken();
-    if (info === null) return new UpstreamError('bad_response', 'GitLab does not take this token for a personal access token, so it cannot rotate it.');
-    if (info.revoked) return new UpstreamError('token_revoked', 'GitLab says this token was revoked.');
-    if (!info.active) return new UpstreamError('token_expired', 'GitLab says this token is no longer active.');
-    return null;
-  } catch (error) {
-    return error instanceof ForgelinkError ? error : new UpstreamError('unreachable', 'GitLab could not be asked about the token.', { cause: error });
-  }
-}
-
-/** GitLab definitely did not rotate: it answered a 4xx (validation, refused or unknown token, missing scope, 429). */
-function notRotated(error: unknown): boolean {
-  return error instanceof UpstreamError && error.status !== undefined && error.status >= 400 && error.status < 500 && error.status !== 408;
-}

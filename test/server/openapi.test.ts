@@ -31,6 +31,7 @@ describe('the OpenAPI document', () => {
       '/connections/{id}/events',
       '/connections/{id}/projects',
       '/connections/{id}/rotate',
+      '/connections/{id}/rotate',
       '/runs',
       '/runs/{id}',
       '/runs/{id}/cancel',
