@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { ConnectBody } from './routes/connections.ts';
 import { RotationBody } from './routes/rotation.ts';
-import { RotationBody } from './routes/rotation.ts';
 import { StartRunBody } from './routes/runs.ts';
 import { AuditEntryResponse, ConnectionResponse, DoctorReportResponse, ErrorResponse, LogEntryResponse, ProjectResponse, RunResponse } from './schemas.ts';
 
@@ -44,7 +43,6 @@ export function openApiDocument(version: string): Schema {
         ConnectRequest: schema(ConnectBody),
         StartRunRequest: schema(StartRunBody),
         RotationRequest: schema(RotationBody),
-        RotationRequest: schema(RotationBody),
         Connection: schema(ConnectionResponse),
         Project: schema(ProjectResponse),
         Run: schema(RunResponse),
@@ -81,12 +79,6 @@ export function openApiDocument(version: string): Schema {
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/RotationRequest' } } } },
           responses: { '200': json('the connection with its rotation settings', 'Connection'), ...errors },
         },
-        patch: {
-          summary:
-            'Token rotation settings: turn rotation on (refused, naming the field, for OAuth and for tokens with neither api nor self_rotate) or off, its lifetime and threshold in days',
-          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/RotationRequest' } } } },
-          responses: { '200': json('the connection with its rotation settings', 'Connection'), ...errors },
-        },
         delete: {
           summary: 'Disconnect: delete the connection and its sealed tokens; an OAuth authorization is also revoked at GitLab',
           responses: {
@@ -106,17 +98,6 @@ export function openApiDocument(version: string): Schema {
                 },
               },
             },
-            ...errors,
-          },
-        },
-      },
-      '/connections/{id}/rotate': {
-        parameters: [id('id')],
-        post: {
-          summary: 'Rotate the personal access token now through GitLab (POST /personal_access_tokens/self/rotate); the new token is stored before anything uses it',
-          responses: {
-            '200': json('the connection with its new expiry', 'Connection'),
-            '409': json('runs are using the token, a rotation is under way or its outcome is unknown, or the token is revoked or expired', 'Error'),
             ...errors,
           },
         },

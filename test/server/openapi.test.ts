@@ -31,7 +31,6 @@ describe('the OpenAPI document', () => {
       '/connections/{id}/events',
       '/connections/{id}/projects',
       '/connections/{id}/rotate',
-      '/connections/{id}/rotate',
       '/runs',
       '/runs/{id}',
       '/runs/{id}/cancel',
