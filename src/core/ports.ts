@@ -318,18 +318,20 @@ export interface GitLabOAuthClient {
 }
 
 /**
- * Hands out a connection's token for a call or a run: a personal access token as stored, an OAuth access token
- * refreshed first when it is about to expire. Refreshes are serialized per connection across every process.
+ * Hands out a connection's token for a call or a run: a personal access token as stored (rotated first when it
+ * opted in and is due), an OAuth access token refreshed first when it is about to expire. Refreshes and rotations
+ * are serialized per connection across every process.
  */
 export interface TokenProvider {
   /** A token that should work now. */
   currentToken(connection: Connection): Promise<string>;
   /**
    * A token newer than `staleToken`, which GitLab just refused (401): the one another caller already refreshed
-   * to, or a refresh now. For a personal access token there is nothing newer: throws `staleError` back.
+   * to, or a refresh now. For a personal access token, the token a rotation replaced it with (after waiting for one
+   * under way); when there is none, throws `staleError` back.
    */
   refresh(connection: Connection, staleToken: string, staleError?: unknown): Promise<string>;
-  /** Calls `use` with the current token and, when GitLab refuses an OAuth token (401), once more with a refreshed one. */
+  /** Calls `use` with the current token and, when GitLab refuses it (401), once more with a newer one if there is one. */
   withToken<T>(connection: Connection, use: (token: string) => Promise<T>): Promise<T>;
 }
 
