@@ -128,9 +128,14 @@ async function startServer(config: Config): Promise<void> {
     onError: (error, runId) => logger.error({ err: error, runId }, 'run failed inside forgelink'),
   });
   const recovered = await runs.recover();
-  // Rotations a crash interrupted: those with GitLab's answer are completed now; the others once they cannot still be under way.
-  const rotations = await rotator.recoverPending();
-  if (rotations.length > 0) logger.warn({ rotations }, 'recovered interrupted token rotations');
+  // Rotations a crash interrupted: those with GitLab's answer are completed, the others resolved once they cannot still
+  // be under way. In the background, since resolving asks GitLab; a connection used meanwhile finishes its own first.
+  void rotator.recoverPending().then(
+    (rotations) => {
+      if (rotations.length > 0) logger.warn({ rotations }, 'recovered interrupted token rotations');
+    },
+    (error: unknown) => logger.error({ err: error }, 'recovering interrupted token rotations failed'),
+  );
   if (recovered.interrupted > 0 || recovered.requeued > 0) logger.warn(recovered, 'recovered runs after a restart');
   const doctor = createDoctorService({
     deps: { policy, gitlab: gitlabClientFactory(policy, transport), clock, runExtraHosts: config.runs.extraHosts },
