@@ -160,7 +160,7 @@ export function createTokenProvider(deps: TokenProviderDeps): TokenProvider {
       // Failures are the rotator's to report (logged, audited, or the connection marked); the stored token is still
       // valid until its expiry date, so the caller gets it either way.
       const outcome = await rotator.rotateIfDue(fresh);
-      if (outcome.status === 'failed' || outcome.status === 'unknown') {
+      if ((outcome.status === 'failed' && outcome.error instanceof UpstreamError) || outcome.status === 'unknown') {
         deps.logger?.warn({ connectionId: fresh.id, outcome: outcome.status }, 'token rotation did not happen; using the current token');
       }
     }
