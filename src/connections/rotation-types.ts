@@ -4,7 +4,8 @@ import type { AuditStore, Clock, Connection, ConnectionStore, ForgelinkError, Gi
  * How long an intent without an answer is presumed to belong to a rotation still under way. Past it, whoever finds
  * the intent asks GitLab about the old token. It must exceed the longest a rotation request can last on both sides:
  * GitLab ends every request after 60 s (Rack::Timeout's service_timeout, GITLAB_RAILS_RACK_TIMEOUT; GitLab docs:
- * administration/operations/puma.md), and our side gives up after ROTATION_REQUEST_MS plus about 20 s of retries to store the answer.
+ * administration/operations/puma.md), and our side gives up after ROTATION_REQUEST_MS plus about 20 s of retries
+ * to store the answer.
  */
 export const ROTATION_SETTLE_MS = 120_000;
 /**
@@ -67,7 +68,6 @@ export type RotatorDeps = {
    */
   afterStep?: (step: RotationStep) => void;
 };
-
 
 /** The status reason of a connection whose rotation happened at GitLab but whose answer was lost. */
 export const LOST_REASON =
