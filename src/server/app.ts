@@ -101,6 +101,7 @@ export function createApp(deps: AppDeps) {
     clock: deps.clock ?? { now: () => new Date() },
     publicUrl: deps.publicUrl ?? 'http://127.0.0.1:8080',
     signInLimiter: deps.signInLimiter ?? createAttemptLimiter({ maxFailures: 5, windowMs: 15 * 60_000 }),
+    ...(deps.doctor === undefined ? {} : { doctor: deps.doctor }),
   });
   app.route('/', web.routes);
 

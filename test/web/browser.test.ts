@@ -166,6 +166,18 @@ describe('the dashboard in real Chromium, against the fake GitLab', () => {
     await page.getByText('Checked corp bot with GitLab just now: active.').waitFor();
   });
 
+  test('Doctor walks the self-hosted connection step by step', async () => {
+    const { page } = browser;
+    await page.locator('article.connection').filter({ hasText: 'corp bot' }).getByRole('button', { name: 'Doctor' }).click();
+    await page.getByRole('heading', { name: 'Doctor: corp bot' }).waitFor();
+    await page.getByText('no problem found.').waitFor();
+    for (const step of ['dns', 'tls', 'gitlab', 'subpath', 'token', 'clone_url', 'clock']) {
+      assert.equal(await page.locator(`tr[data-step="${step}"] .badge`).innerText(), 'ok', step);
+    }
+    await browser.screenshot('doctor');
+    await page.getByRole('link', { name: 'Integrations → GitLab' }).first().click();
+  });
+
   test('start a run: pick the connection and project, watch the log, see the merge request link', async () => {
     const { page } = browser;
     await page.getByRole('link', { name: 'Runs', exact: true }).click();

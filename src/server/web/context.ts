@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock, GitLabOAuthFlow, Session, SessionStore, User, UserStore } from '../../core/index.ts';
-import type { ConnectionService } from '../../connections/index.ts';
+import type { ConnectionService, DoctorService } from '../../connections/index.ts';
 import type { RunService } from '../../runs/index.ts';
 import type { AttemptLimiter } from './rate-limit.ts';
 
@@ -28,4 +28,6 @@ export type WebDeps = {
   /** Where users reach forgelink; https here makes cookies Secure and `__Host-` prefixed. */
   publicUrl: string;
   signInLimiter: AttemptLimiter;
+  /** `connections doctor` behind the card's Doctor button; absent when the server has none. */
+  doctor?: DoctorService;
 };

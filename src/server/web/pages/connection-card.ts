@@ -72,6 +72,10 @@ export function connectionCard(connection: ConnectionView, auth: Auth, now: Date
       ${csrfField(auth)}
       <button type="submit">Check now</button>
     </form>
+    <form method="post" action="/integrations/gitlab/connections/${id}/doctor">
+      ${csrfField(auth)}
+      <button type="submit" title="Diagnose DNS, TLS, subpath, token, proxy, clone URL and clock step by step">Doctor</button>
+    </form>
     <details class="confirm">
       <summary>Disconnect…</summary>
       <div class="confirm-body">

@@ -5,6 +5,7 @@ import { authOf } from '../auth-guard.ts';
 import type { WebDeps, WebEnv } from '../context.ts';
 import { errorField, fieldText } from '../form.ts';
 import type { AssetUrls, NoticeKind } from '../layout.ts';
+import { doctorPage } from '../pages/doctor.ts';
 import { errorPage } from '../pages/errors.ts';
 import { integrationsPage } from '../pages/integrations.ts';
 import { EMPTY_SELF_HOSTED, type SelfHostedField, type SelfHostedValues } from '../pages/self-hosted-form.ts';
@@ -141,6 +142,13 @@ export function integrationRoutes(deps: WebDeps, assets: AssetUrls) {
     .post('/connections/:id/check', async (c) => {
       const connection = await connections.check(authOf(c).user.id, c.req.param('id'));
       return c.redirect(`${PAGE}?notice=checked&connection=${encodeURIComponent(connection.id)}#${connection.id}`, 303);
+    })
+    .post('/connections/:id/doctor', async (c) => {
+      if (deps.doctor === undefined) return failure(c, 404, 'Doctor is not available', 'This forgelink server runs without the doctor.');
+      const auth = authOf(c);
+      const connection = await connections.get(auth.user.id, c.req.param('id'));
+      const report = await deps.doctor.run(auth.user.id, connection.id);
+      return c.html(doctorPage({ assets, auth, label: connection.label, report }));
     })
     .post('/connections/:id/disconnect', async (c) => {
       const { revocation } = await connections.disconnect(authOf(c).user.id, c.req.param('id'));
