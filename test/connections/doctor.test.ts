@@ -158,7 +158,7 @@ describe('connections doctor: every step passes for a healthy instance and fails
   });
 
   test('clone_url + egress: GitLab reports clone URLs for another address than the one connected to', async () => {
-    const proxy = await startReverseProxy(plainGitlab.baseUrl);
+    const proxy = await startReverseProxy(plainGitlab.baseUrl, { upstreamHost: true });
     try {
       const report = await diagnose(deps, connection(proxy.baseUrl), plainToken);
       assert.equal(step(report, 'clone_url').status, 'fail', JSON.stringify(report.steps, null, 2));

@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { UpstreamError, type GitLabClient } from '../../src/core/index.ts';
 import { createGitLabClient } from '../../src/gitlab/index.ts';
 import { startFakeGitLab, type FakeGitLab, type FakeProject } from '../../testing/fake-gitlab/index.ts';
-import { startDecodingProxy, type DecodingProxy } from './decoding-proxy.ts';
+import { startReverseProxy, type ReverseProxy } from '../support/reverse-proxy.ts';
 import { LOOPBACK_ALLOWED, noSleepExpected } from './helpers.ts';
 
 function notFoundNaming(words: RegExp) {
@@ -18,7 +18,7 @@ function notFoundNaming(words: RegExp) {
 
 describe('GitLabProjectsApi: finding a project', () => {
   let gl: FakeGitLab;
-  let proxy: DecodingProxy;
+  let proxy: ReverseProxy;
   let token: string;
   let app: FakeProject;
   let client: GitLabClient;
@@ -26,7 +26,7 @@ describe('GitLabProjectsApi: finding a project', () => {
 
   before(async () => {
     gl = await startFakeGitLab({ basePath: '/gitlab' });
-    proxy = await startDecodingProxy(gl.baseUrl);
+    proxy = await startReverseProxy(gl.baseUrl, { decodeSlashes: true });
     const alice = gl.addUser({ username: 'alice' }).id;
     const other = gl.addUser({ username: 'other' }).id;
     token = gl.addToken(alice, { scopes: ['api'], expiresAt: '2099-01-01' });
@@ -143,7 +143,7 @@ async function instant(): Promise<string> {
 
 describe('GitLabProjectsApi: branches, protection, merge requests and issues', () => {
   let gl: FakeGitLab;
-  let proxy: DecodingProxy;
+  let proxy: ReverseProxy;
   let aliceId: number;
   let aliceToken: string;
   let bobToken: string;
@@ -153,7 +153,7 @@ describe('GitLabProjectsApi: branches, protection, merge requests and issues', (
 
   before(async () => {
     gl = await startFakeGitLab();
-    proxy = await startDecodingProxy(gl.baseUrl);
+    proxy = await startReverseProxy(gl.baseUrl, { decodeSlashes: true });
     aliceId = gl.addUser({ username: 'alice' }).id;
     const bobId = gl.addUser({ username: 'bob' }).id;
     aliceToken = gl.addToken(aliceId, { scopes: ['api'], expiresAt: '2099-01-01' });
