@@ -5,7 +5,8 @@ import { createIssue, issuesOf } from '../issues.ts';
 import { offsetPage, readPageParams } from '../paging.ts';
 import { ParamReader, readParams } from '../params.ts';
 import { canCreateIssue, canReadIssue, canReadIssues } from '../permissions.ts';
-import type { FakeIssue, FakeProject } from '../state.ts';
+import type { FakeProject } from '../state.ts';
+import { issuableMatcher, sortIssuables } from './issuable-filters.ts';
 import { forbidden, projectFor, recordNotFound, viewerOf, writerOf, type Viewer } from './project-scope.ts';
 
 const STATES = ['opened', 'closed', 'all'] as const;
@@ -80,26 +81,11 @@ export function registerIssueRoutes(api: Hono<AppEnv>, deps: Deps): void {
     if (paging instanceof Response) return paging;
 
     const viewerId = viewer?.user.id ?? null;
-    const authorByName =
-      authorUsername === undefined ? undefined : ([...deps.state.users.values()].find((u) => u.username === authorUsername)?.id ?? -1);
-    const matches = issuesOf(deps.state, project.id).filter((issue) => {
-      if (!canReadIssue(project, viewerId, issue)) return false;
-      if (state !== 'all' && issue.state !== state) return false;
-      if (authorId !== undefined && issue.authorId !== authorId) return false;
-      if (authorByName !== undefined && issue.authorId !== authorByName) return false;
-      if (createdAfter && Date.parse(issue.createdAt) < createdAfter.getTime()) return false;
-      if (createdBefore && Date.parse(issue.createdAt) > createdBefore.getTime()) return false;
-      if (updatedAfter && Date.parse(issue.updatedAt) < updatedAfter.getTime()) return false;
-      if (updatedBefore && Date.parse(issue.updatedAt) > updatedBefore.getTime()) return false;
-      if (labels && labels.length > 0 && !labels.every((l) => issue.labels.includes(l))) return false;
-      if (iids && !iids.includes(issue.iid)) return false;
-      if (confidential !== undefined && issue.confidential !== confidential) return false;
-      if (search && !`${issue.title}\n${issue.description ?? ''}`.toLowerCase().includes(search.toLowerCase())) return false;
-      return true;
-    });
-    const key = (issue: FakeIssue): string => (orderBy === 'updated_at' ? issue.updatedAt : orderBy === 'title' ? issue.title : issue.createdAt);
-    const sign = sort === 'asc' ? 1 : -1;
-    matches.sort((a, b) => sign * (key(a).localeCompare(key(b)) || a.id - b.id));
+    const common = issuableMatcher(deps.state, { state, authorId, authorUsername, createdAfter, createdBefore, updatedAfter, updatedBefore, labels, iids, search });
+    const matches = issuesOf(deps.state, project.id).filter(
+      (issue) => canReadIssue(project, viewerId, issue) && common(issue) && (confidential === undefined || issue.confidential === confidential),
+    );
+    sortIssuables(matches, orderBy, sort);
     const page = offsetPage(c, matches, paging);
     return c.json(page.map((issue) => issueEntity(deps.state, deps.site, project, issue, viewer?.user ?? null)));
   });

@@ -6,6 +6,7 @@ import { offsetPage, readPageParams } from '../paging.ts';
 import { ParamReader, readParams } from '../params.ts';
 import { canCreateMergeRequest, canReadMergeRequests, memberLevel } from '../permissions.ts';
 import type { FakeMergeRequest, FakeProject } from '../state.ts';
+import { issuableMatcher, sortIssuables } from './issuable-filters.ts';
 import { forbidden, projectFor, recordNotFound, viewerOf, writerOf, type Viewer } from './project-scope.ts';
 
 const STATES = ['opened', 'closed', 'locked', 'merged', 'all'] as const;
@@ -109,26 +110,15 @@ export function registerMergeRequestRoutes(api: Hono<AppEnv>, deps: Deps): void 
     const paging = readPageParams(c);
     if (paging instanceof Response) return paging;
 
-    const authorByName = authorUsername === undefined ? undefined : [...deps.state.users.values()].find((u) => u.username === authorUsername)?.id ?? -1;
-    const matches = mergeRequestsOf(deps.state, project.id).filter((mr) => {
-      if (state !== 'all' && mr.state !== state) return false;
-      if (authorId !== undefined && mr.authorId !== authorId) return false;
-      if (authorByName !== undefined && mr.authorId !== authorByName) return false;
-      if (createdAfter && Date.parse(mr.createdAt) < createdAfter.getTime()) return false;
-      if (createdBefore && Date.parse(mr.createdAt) > createdBefore.getTime()) return false;
-      if (updatedAfter && Date.parse(mr.updatedAt) < updatedAfter.getTime()) return false;
-      if (updatedBefore && Date.parse(mr.updatedAt) > updatedBefore.getTime()) return false;
-      if (sourceBranch !== undefined && mr.sourceBranch !== sourceBranch) return false;
-      if (targetBranch !== undefined && mr.targetBranch !== targetBranch) return false;
-      if (labels && labels.length > 0 && !labels.every((l) => mr.labels.includes(l))) return false;
-      if (iids && !iids.includes(mr.iid)) return false;
-      if (draft !== undefined && isDraft(mr.title) !== draft) return false;
-      if (search && !`${mr.title}\n${mr.description ?? ''}`.toLowerCase().includes(search.toLowerCase())) return false;
-      return true;
-    });
-    const key = (mr: FakeMergeRequest): string => (orderBy === 'updated_at' ? mr.updatedAt : orderBy === 'title' ? mr.title : mr.createdAt);
-    const sign = sort === 'asc' ? 1 : -1;
-    matches.sort((a, b) => sign * (key(a).localeCompare(key(b)) || a.id - b.id));
+    const common = issuableMatcher(deps.state, { state, authorId, authorUsername, createdAfter, createdBefore, updatedAfter, updatedBefore, labels, iids, search });
+    const matches = mergeRequestsOf(deps.state, project.id).filter(
+      (mr) =>
+        common(mr) &&
+        (sourceBranch === undefined || mr.sourceBranch === sourceBranch) &&
+        (targetBranch === undefined || mr.targetBranch === targetBranch) &&
+        (draft === undefined || isDraft(mr.title) === draft),
+    );
+    sortIssuables(matches, orderBy, sort);
     const page = offsetPage(c, matches, paging);
     if (simple) {
       return c.json(
