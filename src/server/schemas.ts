@@ -1,4 +1,6 @@
 import { z } from 'zod';
+// The run's JSON columns are parsed with these very schemas, so the documented shape is the stored one.
+import { EgressJson, OutputsJson, RunErrorJson } from '../storage/index.ts';
 
 /**
  * The shapes the API answers with (CONTRACT.md). The OpenAPI document is generated from these and from the
@@ -65,24 +67,11 @@ export const RunResponse = z.object({
   allowHosts: z.array(z.string()),
   timeoutSeconds: z.number(),
   status: z.enum(['queued', 'preparing', 'cloning', 'running', 'collecting', 'succeeded', 'failed', 'canceled', 'timed_out']),
-  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  error: RunErrorJson.nullable(),
   exitCode: z.number().nullable(),
   warnings: z.array(Warning),
-  outputs: z.object({
-    branches: z.array(z.object({ name: z.string(), sha: z.string(), created: z.boolean(), webUrl: z.string() })),
-    mergeRequests: z.array(
-      z.object({
-        iid: z.number(),
-        title: z.string().nullable(),
-        sourceBranch: z.string(),
-        targetBranch: z.string().nullable(),
-        webUrl: z.string(),
-        detectedBy: z.enum(['api', 'push']),
-      }),
-    ),
-    issues: z.array(z.object({ iid: z.number(), title: z.string(), webUrl: z.string() })),
-  }),
-  egress: z.object({ allowed: z.array(z.string()), refused: z.array(z.string()) }),
+  outputs: OutputsJson,
+  egress: EgressJson,
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
