@@ -1,4 +1,4 @@
-/** Interfaces the outer parts implement. Only `main.ts` names the concrete implementations. */
+/** Interfaces the outer parts implement. Only `compose.ts` names the concrete implementations. */
 import type { Account, Connection, ConnectionStatus, InstanceInfo, Project, TokenInfo, User } from './types.ts';
 import type { Run, RunLogEntry, RunStatus } from './runs.ts';
 import type { OutboundPolicy } from './addresses.ts';

@@ -1,4 +1,4 @@
-/** Operator settings for runs (read by config/, passed in by main.ts). */
+/** Operator settings for runs (read by config/, passed in by compose.ts). */
 export type RunSettings = {
   /** Where run workspaces live: `<dataDir>/runs`. */
   workDir: string;
