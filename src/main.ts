@@ -1,5 +1,5 @@
 /**
- * The one place that names concrete implementations and wires them together (DESIGN.md). Everything
+ * The one place that names concrete implementations and wires them together (docs/architecture.md). Everything
  * else receives its dependencies as arguments.
  */
 import { readFile } from 'node:fs/promises';
