@@ -3,7 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ForgelinkError, invalidAllowEntry, isLoopbackHostname, normaliseBaseUrl, normaliseOrigin } from '../core/index.ts';
 
-/** Everything forgelink reads from its environment, read once (STYLE.md 4). */
+/** Everything forgelink reads from its environment, read once: nothing else reads `process.env` (docs/contract.md). */
 export type Config = {
   dataDir: string;
   databaseUrl: string | null;
@@ -131,7 +131,7 @@ function readOAuthApps(env: Env, cwd: string): GitLabOAuthApp[] {
 
 /**
  * GitLab's scope names are lower-case words with underscores; the default asks for the API (clone, push, merge
- * requests, issues) and the account's identity (GITLAB-FACTS.md, "Scopes").
+ * requests, issues) and the account's identity (docs/gitlab.md, "Scopes and what they allow").
  */
 function readOAuthScopes(env: Env): string[] {
   const raw = value(env, 'FORGELINK_GITLAB_OAUTH_SCOPES') ?? 'api read_user';

@@ -1,7 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 
 /**
- * The outbound-address policy (DESIGN.md invariant 4): link-local and cloud-metadata addresses are
+ * The outbound-address policy (docs/security.md, invariant 4): link-local and cloud-metadata addresses are
  * always refused; loopback and private ranges only where the operator allows them. Decided on the
  * resolved address, never on the name alone.
  */

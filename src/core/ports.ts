@@ -298,7 +298,7 @@ export interface GitLabOAuthClient {
   readonly baseUrl: string;
   /** The instance's private CA (PEM), if the operator configured one; OAuth connections to it keep a copy. */
   readonly caPem: string | null;
-  /** `<base>/oauth/authorize` with PKCE S256, `state` and the configured scopes (GITLAB-FACTS.md, "OAuth 2.0"). */
+  /** `<base>/oauth/authorize` with PKCE S256, `state` and the configured scopes (docs/gitlab.md, "OAuth 2.0"). */
   authorizeUrl(input: { state: string; codeChallenge: string }): string;
   /** Checks the callback's parameters against the `state` we issued (oauth4webapi `validateAuthResponse`). */
   validateCallback(query: URLSearchParams, expectedState: string): CallbackResult;

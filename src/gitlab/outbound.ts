@@ -25,7 +25,7 @@ function blocked(verdict: Extract<AddressVerdict, { allowed: false }>): Upstream
 
 /**
  * A `net.connect` lookup that resolves the name and keeps only the addresses the outbound policy
- * allows (DESIGN.md invariant 4). Checking the resolved address at connect time, not the name up
+ * allows (docs/security.md, invariant 4). Checking the resolved address at connect time, not the name up
  * front, is what defeats a name that resolves (or re-resolves) to 169.254.169.254. When no address
  * survives, the connection fails with UpstreamError('blocked_address') before any packet is sent.
  */

@@ -60,7 +60,7 @@ export function runDir(settings: RunSettings, runId: string): string {
 const API_SCOPES = ['api', 'read_api'];
 
 /**
- * Executes one queued run through the pipeline in DESIGN.md: preparing → cloning → running → collecting →
+ * Executes one queued run through the pipeline in docs/architecture.md: preparing → cloning → running → collecting →
  * a final status. State is persisted at every step; the token is decrypted here, lives in memory only,
  * and is scrubbed from everything the run logs. Never throws: every failure ends as a failed run.
  */

@@ -1,5 +1,5 @@
 /**
- * Sandboxed runs (DESIGN.md invariants 1 and 5): bubblewrap with every namespace new, the agent as uid
+ * Sandboxed runs (docs/security.md, invariants 1 and 5): bubblewrap with every namespace new, the agent as uid
  * 1000 without capabilities, a read-only system, the run's workspace at /workspace, and a network that
  * reaches only the run's egress proxy (a unix socket bridged to 127.0.0.1:3128 inside), which lets through
  * the run's allowlist of origins after the outbound-address policy. See bwrap-args.ts for the mounts,
