@@ -199,8 +199,11 @@ export function checkOutboundAddress(
 
 function allowedByPolicy(hostname: string, ip: string, detail: AddressClassification, policy: OutboundPolicy): boolean {
   const address = parse(ip);
-  // A CIDR rule matches the address itself or the IPv4 address it carries (`10.0.0.0/8` covers `::ffff:10.0.0.1`).
-  const candidates = [address, detail.embedded ? ipaddr.IPv4.parse(detail.embedded.address) : null].filter((entry) => entry !== null);
+  // A CIDR rule matches the address itself, and an IPv4-mapped address also by its IPv4 address (`10.0.0.0/8` covers
+  // `::ffff:10.0.0.1`): both reach the same host through this host's own stack. The other forms reach the IPv4
+  // address through a translator or relay, which the operator allows by its IPv6 prefix (`64:ff9b::/96`).
+  const mapped = detail.embedded?.as === 'IPv4-mapped' ? ipaddr.IPv4.parse(detail.embedded.address) : null;
+  const candidates = [address, mapped].filter((entry) => entry !== null);
   const name = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   for (const entry of policy.allow) {
     const rule = entry.trim().toLowerCase();

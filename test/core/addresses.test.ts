@@ -50,14 +50,14 @@ const REFUSED: readonly (readonly [string, AddressClass, string | null, string |
   ['0:0:0:0:0:ffff:127.0.0.1', 'loopback', '127.0.0.1', '127.0.0.0/8'],
   ['0000:0000:0000:0000:0000:FFFF:7F00:0001', 'loopback', '127.0.0.1', '::ffff:7f00:1'],
   ['[::ffff:127.0.0.1]', 'loopback', '127.0.0.1', '127.0.0.0/8'],
-  ['::ffff:0:127.0.0.1', 'loopback', '127.0.0.1', '127.0.0.0/8'],
-  ['::127.0.0.1', 'loopback', '127.0.0.1', '127.0.0.0/8'],
+  ['::ffff:0:127.0.0.1', 'loopback', '127.0.0.1', '::ffff:0:0:0/96'],
+  ['::127.0.0.1', 'loopback', '127.0.0.1', '::/96'],
   ['::7f00:1', 'loopback', '127.0.0.1', '::/96'],
-  ['64:ff9b::127.0.0.1', 'loopback', '127.0.0.1', '127.0.0.0/8'],
+  ['64:ff9b::127.0.0.1', 'loopback', '127.0.0.1', '64:ff9b::/96'],
   ['64:ff9b::7f00:1', 'loopback', '127.0.0.1', '64:ff9b::/96'],
-  ['64:ff9b:1::7f00:1', 'loopback', '127.0.0.1', '127.0.0.1'],
+  ['64:ff9b:1::7f00:1', 'loopback', '127.0.0.1', '64:ff9b:1::/48'],
   ['2002:7f00:1::', 'loopback', '127.0.0.1', '2002::/16'],
-  ['2001:0:4136:e378:8000:63bf:80ff:fffe', 'loopback', '127.0.0.1', '127.0.0.0/8'],
+  ['2001:0:4136:e378:8000:63bf:80ff:fffe', 'loopback', '127.0.0.1', '2001::/32'],
   // Private ranges, and IPv6 forms carrying them.
   ['10.1.2.3', 'private', null, '10.0.0.0/8'],
   ['172.16.0.1', 'private', null, '172.16.0.0/12'],
@@ -70,20 +70,20 @@ const REFUSED: readonly (readonly [string, AddressClass, string | null, string |
   ['fec0::1', 'private', null, 'fec0::/10'],
   ['::ffff:10.0.0.5', 'private', '10.0.0.5', '10.0.0.0/8'],
   ['::ffff:c0a8:101', 'private', '192.168.1.1', '192.168.0.0/16'],
-  ['::10.0.0.5', 'private', '10.0.0.5', '10.0.0.0/8'],
-  ['64:ff9b::10.0.0.5', 'private', '10.0.0.5', '10.0.0.0/8'],
+  ['::10.0.0.5', 'private', '10.0.0.5', '::a00:5'],
+  ['64:ff9b::10.0.0.5', 'private', '10.0.0.5', '64:ff9b::/96'],
   ['64:ff9b:1::a00:5', 'private', '10.0.0.5', '64:ff9b:1::/48'],
   ['64:ff9b:1::8.8.8.8', 'private', '8.8.8.8', '64:ff9b:1::/48'],
-  ['2002:a00:5::1', 'private', '10.0.0.5', '10.0.0.5'],
+  ['2002:a00:5::1', 'private', '10.0.0.5', '2002:a00:5::/48'],
   ['2002:c0a8:101::', 'private', '192.168.1.1', '2002::/16'],
-  ['2001:0:4136:e378:8000:63bf:f5ff:fffa', 'private', '10.0.0.5', '10.0.0.0/8'],
+  ['2001:0:4136:e378:8000:63bf:f5ff:fffa', 'private', '10.0.0.5', '2001::/32'],
   // The unspecified addresses.
   ['0.0.0.0', 'unspecified', null, '0.0.0.0/8'],
   ['0.1.2.3', 'unspecified', null, '0.0.0.0/8'],
   ['::', 'unspecified', null, '::/128'],
   ['0:0:0:0:0:0:0:0', 'unspecified', null, '::'],
   ['::ffff:0.0.0.0', 'unspecified', '0.0.0.0', '0.0.0.0/8'],
-  ['::0.0.0.2', 'unspecified', '0.0.0.2', '0.0.0.0/8'],
+  ['::0.0.0.2', 'unspecified', '0.0.0.2', '::/96'],
   // IANA special-purpose ranges.
   ['192.0.0.1', 'reserved', null, '192.0.0.0/24'],
   ['192.0.2.1', 'reserved', null, '192.0.2.0/24'],
@@ -99,7 +99,7 @@ const REFUSED: readonly (readonly [string, AddressClass, string | null, string |
   ['3fff::1', 'reserved', null, '3fff::/20'],
   ['1::1', 'reserved', null, '1::/16'],
   ['::ffff:192.0.2.1', 'reserved', '192.0.2.1', '192.0.2.0/24'],
-  ['64:ff9b::c000:201', 'reserved', '192.0.2.1', '192.0.2.0/24'],
+  ['64:ff9b::c000:201', 'reserved', '192.0.2.1', '64:ff9b::/96'],
   ['255.255.255.255', 'broadcast', null, '255.255.255.255'],
   // Multicast.
   ['224.0.0.1', 'multicast', null, '224.0.0.0/4'],
@@ -112,7 +112,7 @@ const REFUSED: readonly (readonly [string, AddressClass, string | null, string |
   ['2a02:898::7', 'host', null, '2a02:898::/32'],
   ['10.9.8.7', 'host', null, '10.0.0.0/8'],
   ['::ffff:81.2.69.160', 'host', '81.2.69.160', '81.2.69.0/24'],
-  ['64:ff9b::5102:45a0', 'host', '81.2.69.160', '81.2.69.160'],
+  ['64:ff9b::5102:45a0', 'host', '81.2.69.160', '64:ff9b::5102:45a0'],
 ];
 
 for (const [ip, expected, embedded] of REFUSED) {
@@ -216,6 +216,12 @@ test('operator exceptions by CIDR or host name', () => {
   assert.equal(checkOutboundAddress('localhost', '::1', { allow: ['127.0.0.0/8'] }, []).allowed, false);
   assert.equal(checkOutboundAddress('x.test', '::ffff:10.0.0.5', { allow: ['10.0.0.0/16'] }, []).allowed, true);
   assert.equal(checkOutboundAddress('x.test', '::ffff:10.1.0.5', { allow: ['10.0.0.0/16'] }, []).allowed, false);
+  // Only an IPv4-mapped address is the IPv4 address itself; the others reach it through a translator or relay,
+  // which the operator allows by its IPv6 prefix.
+  for (const ip of ['64:ff9b::a00:5', '64:ff9b:1::a00:5', '::a00:5', '::ffff:0:a00:5', '2002:a00:5::1', '2001:0:4136:e378:8000:63bf:f5ff:fffa']) {
+    assert.equal(checkOutboundAddress('x.test', ip, { allow: ['10.0.0.0/8'] }, []).allowed, false, ip);
+  }
+  assert.equal(checkOutboundAddress('x.test', '64:ff9b::a00:5', { allow: ['64:ff9b::/96'] }, []).allowed, true);
   assert.equal(checkOutboundAddress('gitlab.com', '172.65.251.78', { allow: [] }, []).allowed, true);
 });
 
