@@ -3,11 +3,11 @@ import { networkInterfaces } from 'node:os';
 import ipaddr from 'ipaddr.js';
 
 /**
- * The outbound-address policy (docs/security.md): link-local and cloud-metadata addresses are always refused;
- * every other address that is not plain public unicast — loopback, private, this host's own interface
- * addresses, IANA special-purpose ranges, multicast — only where the operator allows it. Decided on the
- * resolved address, never on the name alone; an IPv6 address that carries an IPv4 address (IPv4-mapped,
- * IPv4-compatible, SIIT, NAT64, 6to4, Teredo) is judged by the IPv4 address it carries.
+ * The outbound-address policy (README.md, "The outbound-address policy"): link-local and cloud-metadata
+ * addresses are always refused; every other address that is not public unicast — loopback, private, this
+ * host's own interface addresses, IANA special-purpose ranges, multicast — only where the operator allows
+ * it. Decided on the resolved address, never on the name alone; an IPv6 address that carries an IPv4
+ * address (IPv4-mapped, IPv4-translated, IPv4-compatible, NAT64, 6to4, Teredo) is judged by that IPv4 address.
  */
 export type AddressClass =
   | 'metadata'
@@ -70,27 +70,24 @@ export type AddressClassification = {
   embedded?: { address: string; as: Embedding };
 };
 
-function ipv4FromWords(high: number, low: number): ipaddr.IPv4 {
-  return new ipaddr.IPv4([high >> 8, high & 0xff, low >> 8, low & 0xff]);
-}
-
 /** The IPv4 address an IPv6 address carries, for the forms that route to it. */
 function embeddedIPv4(address: ipaddr.IPv6, range: string): { ipv4: ipaddr.IPv4; as: Embedding } | null {
-  const p = address.parts as [number, number, number, number, number, number, number, number];
+  const bytes = address.toByteArray();
+  const at = (offset: number, xor = 0) => new ipaddr.IPv4(bytes.slice(offset, offset + 4).map((byte) => byte ^ xor));
   switch (range) {
     case 'ipv4Mapped': // ::ffff:0:0/96
-      return { ipv4: ipv4FromWords(p[6], p[7]), as: 'IPv4-mapped' };
+      return { ipv4: at(12), as: 'IPv4-mapped' };
     case 'rfc6145': // ::ffff:0:0:0/96 (SIIT)
-      return { ipv4: ipv4FromWords(p[6], p[7]), as: 'IPv4-translated' };
+      return { ipv4: at(12), as: 'IPv4-translated' };
     case 'rfc6052': // 64:ff9b::/96 and the local-use 64:ff9b:1::/48 (RFC 8215), in the /96 layout
-      return { ipv4: ipv4FromWords(p[6], p[7]), as: 'NAT64' };
+      return { ipv4: at(12), as: 'NAT64' };
     case '6to4': // 2002:AABB:CCDD::/48
-      return { ipv4: ipv4FromWords(p[1], p[2]), as: '6to4' };
-    case 'teredo': // 2001:0:<server>:<flags>:<port ^ 0xffff>:<client ^ 0xffffffff>
-      return { ipv4: ipv4FromWords(p[6] ^ 0xffff, p[7] ^ 0xffff), as: 'Teredo client' };
+      return { ipv4: at(2), as: '6to4' };
+    case 'teredo': // 2001:0:<server>:<flags>:<port ^ 0xffff>:<client ^ 0xffffffff> (RFC 4380 4)
+      return { ipv4: at(12, 0xff), as: 'Teredo client' };
   }
-  // IPv4-compatible ::a.b.c.d (::/96, deprecated by RFC 4291); `::` and `::1` matched their own ranges first.
-  if (range === 'unicast' && p.slice(0, 6).every((part) => part === 0)) return { ipv4: ipv4FromWords(p[6], p[7]), as: 'IPv4-compatible' };
+  // IPv4-compatible ::a.b.c.d (::/96, deprecated by RFC 4291 2.5.5.1); `::` and `::1` matched their own ranges first.
+  if (range === 'unicast' && bytes.slice(0, 12).every((byte) => byte === 0)) return { ipv4: at(12), as: 'IPv4-compatible' };
   return null;
 }
 

@@ -24,11 +24,11 @@ function blocked(verdict: Extract<AddressVerdict, { allowed: false }>): Upstream
 }
 
 /**
- * A `net.connect` lookup that resolves the name and keeps only the addresses the outbound policy
- * allows (docs/security.md). net.connect then connects to exactly the addresses this returns: the name
- * is resolved once, and the address checked is the address used, so a name that re-resolves to
- * 169.254.169.254 (DNS rebinding) gains nothing. When no address survives, the connection fails with
- * UpstreamError('blocked_address') before any packet is sent.
+ * A `net.connect` lookup that resolves the name and keeps only the addresses the outbound policy allows
+ * (README.md, "The outbound-address policy"). net.connect then connects to exactly the addresses this
+ * returns: the name is resolved once and the address checked is the address used, so a name that
+ * re-resolves to 169.254.169.254 (DNS rebinding) gains nothing. When no address survives, the connection
+ * fails with UpstreamError('blocked_address') before any packet is sent.
  */
 export function guardedLookup(policy: OutboundPolicy, resolveAll: ResolveAll = systemResolveAll): LookupFunction {
   return (hostname, options, callback) => {
