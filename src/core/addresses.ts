@@ -151,10 +151,14 @@ export function hostInterfaceAddresses(): string[] {
   return addresses;
 }
 
+/** Whether traffic to `hostname` stays on this host (plain http is acceptable there). */
 export function isLoopbackHostname(hostname: string): boolean {
   const bare = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   if (bare === 'localhost' || bare.endsWith('.localhost')) return true;
-  return isIP(bare) !== 0 && classifyAddress(bare) === 'loopback';
+  if (isIP(bare) === 0) return false;
+  const detail = classifyAddressDetail(bare);
+  // NAT64, 6to4, Teredo and IPv4-compatible forms of 127.0.0.1 leave the host through a translator or relay.
+  return detail.class === 'loopback' && (detail.embedded === undefined || detail.embedded.as === 'IPv4-mapped');
 }
 
 /** Operator exceptions: CIDRs (`10.0.0.0/8`, `127.0.0.1`) or host names (`gitlab.internal`, `*.corp`). */

@@ -227,7 +227,9 @@ test('operator exceptions by CIDR or host name', () => {
 
 test('loopback host names', () => {
   for (const name of ['localhost', 'app.localhost', '127.0.0.1', '[::1]', '::1', '[::ffff:127.0.0.1]']) assert.ok(isLoopbackHostname(name), name);
-  for (const name of ['example.com', '10.0.0.1', 'localhost.example.com']) assert.ok(!isLoopbackHostname(name), name);
+  for (const name of ['example.com', '10.0.0.1', 'localhost.example.com', '[64:ff9b::7f00:1]', '[2002:7f00:1::]', '[::7f00:1]']) {
+    assert.ok(!isLoopbackHostname(name), name);
+  }
 });
 
 test('allow entries are validated', () => {
