@@ -25,6 +25,7 @@ import {
   type ResolvedLimits,
 } from './limits.ts';
 import { silentLogger, type SandboxLogger } from './logger.ts';
+import { compileSeccomp, seccompRules } from './seccomp.ts';
 import { childrenOf, pidNamespaceOf, processesInPidNamespace, signalAll, startTimeOf, tasksOfUid } from './processes.ts';
 import { checkFilePath, checkRunId, createRunDir, GENERATED_ETC, removeTree, staleRunDirs, type RunDir } from './run-dir.ts';
 import { SANDBOX_PATHS, sandboxEnv, wrapperScript } from './wrapper.ts';
@@ -53,7 +54,7 @@ export type BubblewrapDriverOptions = {
 };
 
 /** What the driver learns about the host once. */
-type HostFacts = { layout: HostLayout; cgroupBase: string | null; nodePath: string | null; hostUid: number };
+type HostFacts = { layout: HostLayout; cgroupBase: string | null; nodePath: string | null; hostUid: number; seccomp: Buffer };
 
 /** The host-side helpers run with this environment only; the agent's arrives inside via `--setenv`. */
 const HOST_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
@@ -61,6 +62,9 @@ const SOCAT = '/usr/bin/socat';
 /** `sh -c` that puts itself into the run's cgroup and then becomes prlimit → bwrap, so every descendant is counted. */
 const JOIN_CGROUP = 'echo $$ > "$1" && shift && exec "$@"';
 const UNIX_SOCKET_PATH_MAX = 107;
+/** bwrap's descriptors: 3 carries its options (`--args`), 4 the seccomp filter (`--seccomp`). */
+const ARGS_FD = 3;
+const SECCOMP_FD = 4;
 
 /** Sandboxes on bubblewrap, one egress proxy per session (see bwrap-args.ts for what a sandbox holds). */
 export function createBubblewrapDriver(options: BubblewrapDriverOptions): SandboxDriver {
@@ -102,7 +106,11 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
       logger.warn({}, 'sandbox: no pids cgroup available and forgelink runs as root, so the process limit is not enforced');
     }
     if (cgroupBase !== null) await sweepCgroups(cgroupBase);
-    return { layout: await detectHostLayout(), cgroupBase, nodePath, hostUid };
+    const seccomp = await compileSeccomp(seccompRules());
+    if (seccomp.unknown.length > 0) {
+      logger.info({ syscalls: seccomp.unknown }, 'sandbox: syscalls this libseccomp does not know are left out of the seccomp filter');
+    }
+    return { layout: await detectHostLayout(), cgroupBase, nodePath, hostUid, seccomp: seccomp.bpf };
   }
 
   async function create(sandbox: SandboxOptions): Promise<SandboxSession> {
@@ -190,6 +198,7 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
         extraReadOnlyPaths: options.extraReadOnlyPaths ?? [],
         nodePath: host.nodePath,
         env: sandboxEnv(request.env, cwd),
+        seccompFd: SECCOMP_FD,
       });
       const payload = encodeArgs(plan);
       // RLIMIT_NPROC counts every task of the host uid and is ignored for root (see limits.ts).
@@ -201,14 +210,14 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
         '--',
         bwrapPath,
         '--args',
-        '3',
+        String(ARGS_FD),
         '--',
         '/bin/sh',
         SANDBOX_PATHS.wrapper,
         ...request.command,
       ];
       if (destroying !== null) throw new ForgelinkError('sandbox_destroyed', `The sandbox of run ${sandbox.runId} was destroyed.`);
-      const execution = start(argv as [string, ...string[]], payload, request);
+      const execution = start(argv as [string, ...string[]], [payload, host.seccomp], request);
       running.add(execution);
       try {
         return await execution.done;
@@ -217,16 +226,19 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
       }
     }
 
-    function start(argv: [string, ...string[]], payload: Buffer, request: SandboxExec): { kill(): void; done: Promise<SandboxExit> } {
+    /** Starts bwrap's chain with `inputs` written to descriptors 3, 4, … (bwrap reads each to its end). */
+    function start(argv: [string, ...string[]], inputs: readonly Buffer[], request: SandboxExec): { kill(): void; done: Promise<SandboxExit> } {
       const child = spawn(argv[0], argv.slice(1), {
         cwd: '/',
         env: HOST_ENV,
-        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+        stdio: ['ignore', 'pipe', 'pipe', ...inputs.map(() => 'pipe' as const)],
         detached: true,
       });
-      const argsPipe = child.stdio[3] as Writable;
-      argsPipe.on('error', () => {});
-      argsPipe.end(payload);
+      for (const [index, input] of inputs.entries()) {
+        const pipe = child.stdio[ARGS_FD + index] as Writable;
+        pipe.on('error', () => {});
+        pipe.end(input);
+      }
       for (const [stream, name] of [[child.stdout, 'stdout'], [child.stderr, 'stderr']] as const) {
         (stream as Readable).setEncoding('utf8');
         (stream as Readable).on('data', (chunk: string) => request.onOutput?.(chunk, name));
