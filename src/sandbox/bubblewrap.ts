@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import {
   ForgelinkError,
+  formatBytes,
   InputError,
   type SandboxDriver,
   type SandboxExec,
@@ -15,15 +16,9 @@ import { parseAllowlist } from '../core/allowlist.ts';
 import { bwrapOptions, encodeArgs, type HostLayout } from './bwrap-args.ts';
 import { createEgressProxy } from './egress-proxy.ts';
 import { detectHostLayout } from './host-layout.ts';
-import {
-  createPidsCgroup,
-  findCgroupBase,
-  prlimitArgs,
-  removePidsCgroup,
-  resolveLimits,
-  type PidsCgroup,
-  type ResolvedLimits,
-} from './limits.ts';
+import { createRunCgroups, findCgroupBase, oomKills, removeRunCgroups, type CgroupBases, type RunCgroups } from './cgroups.ts';
+import { diskUsage, nextCheckDelay } from './disk-usage.ts';
+import { prlimitArgs, resolveLimits, type ResolvedLimits } from './limits.ts';
 import { silentLogger, type SandboxLogger } from './logger.ts';
 import { compileSeccomp, seccompRules } from './seccomp.ts';
 import { childrenOf, pidNamespaceOf, processesInPidNamespace, signalAll, startTimeOf, tasksOfUid } from './processes.ts';
@@ -45,6 +40,10 @@ export type BubblewrapDriverOptions = {
   shmSizeBytes?: number;
   /** pids cgroup base: 'auto' (default) finds one, 'off' uses RLIMIT_NPROC only, or a directory. */
   cgroup?: 'auto' | 'off' | string;
+  /** memory cgroup base: 'auto' (default) finds one, 'off' uses RLIMIT_AS per process only, or a directory. */
+  memoryCgroup?: 'auto' | 'off' | string;
+  /** The shortest time between two measurements of a session's disk use while a command runs (default 1 s). */
+  diskCheckIntervalMs?: number;
   /** After SIGTERM on timeout or cancel, how long before SIGKILL (default 2 s). */
   killGraceMs?: number;
   hostname?: string;
@@ -54,13 +53,13 @@ export type BubblewrapDriverOptions = {
 };
 
 /** What the driver learns about the host once. */
-type HostFacts = { layout: HostLayout; cgroupBase: string | null; nodePath: string | null; hostUid: number; seccomp: Buffer };
+type HostFacts = { layout: HostLayout; cgroups: CgroupBases; nodePath: string | null; hostUid: number; seccomp: Buffer };
 
 /** The host-side helpers run with this environment only; the agent's arrives inside via `--setenv`. */
 const HOST_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 const SOCAT = '/usr/bin/socat';
-/** `sh -c` that puts itself into the run's cgroup and then becomes prlimit → bwrap, so every descendant is counted. */
-const JOIN_CGROUP = 'echo $$ > "$1" && shift && exec "$@"';
+/** `sh -c` that puts itself into the run's cgroups (the files before `--`) and then becomes prlimit → bwrap, so every descendant is counted. */
+const JOIN_CGROUP = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
 const UNIX_SOCKET_PATH_MAX = 107;
 /** bwrap's descriptors: 3 carries its options (`--args`), 4 the seccomp filter (`--seccomp`). */
 const ARGS_FD = 3;
@@ -83,7 +82,7 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
 
   async function learnHost(): Promise<HostFacts> {
     const missing: string[] = [];
-    for (const [file, pkg] of [[bwrapPath, 'bubblewrap'], [prlimitPath, 'util-linux'], [SOCAT, 'socat'], ['/bin/sh', 'dash']] as const) {
+    for (const [file, pkg] of [[bwrapPath, 'bubblewrap'], [prlimitPath, 'util-linux'], [SOCAT, 'socat'], ['/bin/sh', 'dash'], ['/usr/bin/du', 'coreutils']] as const) {
       await access(file, constants.X_OK).catch(() => missing.push(`${file} (Debian package ${pkg})`));
     }
     if (missing.length > 0) {
@@ -100,17 +99,23 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
     }
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     const nodePath = options.nodePath === undefined ? process.execPath : options.nodePath;
-    const cgroupBase = await findCgroupBase(options.cgroup ?? 'auto');
+    const cgroups: CgroupBases = {
+      pids: await findCgroupBase('pids', options.cgroup ?? 'auto'),
+      memory: await findCgroupBase('memory', options.memoryCgroup ?? 'auto'),
+    };
     const hostUid = process.getuid?.() ?? 0;
-    if (cgroupBase === null && hostUid === 0) {
+    if (cgroups.pids === null && hostUid === 0) {
       logger.warn({}, 'sandbox: no pids cgroup available and forgelink runs as root, so the process limit is not enforced');
     }
-    if (cgroupBase !== null) await sweepCgroups(cgroupBase);
+    if (cgroups.memory === null) {
+      logger.warn({}, 'sandbox: no memory cgroup available, so the memory cap holds per process (RLIMIT_AS), not per run');
+    }
+    await sweepCgroups(cgroups);
     const seccomp = await compileSeccomp(seccompRules());
     if (seccomp.unknown.length > 0) {
       logger.info({ syscalls: seccomp.unknown }, 'sandbox: syscalls this libseccomp does not know are left out of the seccomp filter');
     }
-    return { layout: await detectHostLayout(), cgroupBase, nodePath, hostUid, seccomp: seccomp.bpf };
+    return { layout: await detectHostLayout(), cgroups, nodePath, hostUid, seccomp: seccomp.bpf };
   }
 
   async function create(sandbox: SandboxOptions): Promise<SandboxSession> {
@@ -136,11 +141,11 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
       logger.info({ runId: name }, 'sandbox: removing the leftovers of a sandbox whose forgelink process is gone');
       await removeTree(path.join(stateDir, name));
     }
-    if (host.cgroupBase !== null) await sweepCgroups(host.cgroupBase);
+    await sweepCgroups(host.cgroups);
 
     const hostname = options.hostname ?? 'forgelink-sandbox';
     const runDir = await createRunDir(stateDir, sandbox.runId, { uid, gid, hostname, wrapper: wrapperScript(), files: sandbox.files ?? {} });
-    let cgroup: PidsCgroup | null = null;
+    let cgroups: RunCgroups | null = null;
     const proxy = createEgressProxy({
       socketPath: runDir.proxySocket,
       allowlist: entries,
@@ -152,29 +157,64 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
       if (Buffer.byteLength(runDir.proxySocket) > UNIX_SOCKET_PATH_MAX) {
         throw new ForgelinkError('sandbox_path_too_long', `The sandbox state dir ${stateDir} is too deep for a unix socket path; choose a shorter one.`);
       }
-      if (host.cgroupBase !== null) cgroup = await createPidsCgroup(host.cgroupBase, `${process.pid}-${sandbox.runId}`, limits.processes);
+      cgroups = await createRunCgroups(host.cgroups, `${process.pid}-${sandbox.runId}`, limits);
       await proxy.listen();
     } catch (error) {
       await proxy.close().catch(() => {});
-      if (cgroup !== null) await removePidsCgroup(cgroup).catch(() => {});
+      if (cgroups !== null) await removeRunCgroups(cgroups).catch(() => {});
       await removeTree(runDir.root);
       throw error;
     }
-    return createSession({ sandbox, host, runDir, cgroup, limits, proxy, hostname });
+    return createSession({ sandbox, host, runDir, cgroups, limits, proxy, hostname });
   }
 
   function createSession(parts: {
     sandbox: SandboxOptions;
     host: HostFacts;
     runDir: RunDir;
-    cgroup: PidsCgroup | null;
+    cgroups: RunCgroups;
     limits: ResolvedLimits;
     proxy: ReturnType<typeof createEgressProxy>;
     hostname: string;
   }): SandboxSession {
-    const { sandbox, host, runDir, cgroup, limits, proxy, hostname } = parts;
-    const running = new Set<{ kill(): void; done: Promise<SandboxExit> }>();
+    const { sandbox, host, runDir, cgroups, limits, proxy, hostname } = parts;
+    const running = new Set<Execution>();
     let destroying: Promise<void> | null = null;
+    const memoryCgroup = cgroups.oomEvents !== null;
+    const notices = [
+      `Limits: memory ${formatBytes(limits.memoryBytes)}${memoryCgroup ? '' : ' per process'}, disk ${formatBytes(limits.diskBytes)} (workspace and home), ${limits.processes} processes`,
+    ];
+    if (!memoryCgroup) {
+      notices.push(
+        `No memory cgroup could be made on this host: the memory cap is enforced per process as ${formatBytes(limits.memoryBytes)} of address space (RLIMIT_AS), so a process past it sees its allocations fail and the run as a whole is not capped.`,
+      );
+    }
+    let lastDiskUsage = 0;
+    let watchingDisk = false;
+
+    /** While commands run: measures the workspace and home, and kills each command that grew them past the cap. */
+    async function watchDisk(): Promise<void> {
+      if (watchingDisk) return;
+      watchingDisk = true;
+      try {
+        while (running.size > 0 && destroying === null) {
+          const started = performance.now();
+          const usage = await diskUsage([sandbox.workspaceDir, runDir.homeDir]).catch((error: unknown) => {
+            logger.warn({ runId: sandbox.runId, err: String(error) }, 'sandbox: measuring disk use failed');
+            return null;
+          });
+          if (usage !== null) {
+            lastDiskUsage = usage;
+            // A command that started over the cap (collecting after a disk stop) is stopped only if it grows them further.
+            for (const execution of running) if (usage > Math.max(limits.diskBytes, execution.diskBaseline)) execution.stopForDisk();
+          }
+          const delay = nextCheckDelay(performance.now() - started, options.diskCheckIntervalMs ?? 1000);
+          await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        }
+      } finally {
+        watchingDisk = false;
+      }
+    }
 
     async function exec(request: SandboxExec): Promise<SandboxExit> {
       if (destroying !== null) throw new ForgelinkError('sandbox_destroyed', `The sandbox of run ${sandbox.runId} was destroyed.`);
@@ -202,11 +242,11 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
       });
       const payload = encodeArgs(plan);
       // RLIMIT_NPROC counts every task of the host uid and is ignored for root (see limits.ts).
-      const nproc = cgroup !== null || host.hostUid === 0 ? null : limits.processes + (await tasksOfUid(host.hostUid));
+      const nproc = host.cgroups.pids !== null || host.hostUid === 0 ? null : limits.processes + (await tasksOfUid(host.hostUid));
       const argv = [
-        ...(cgroup !== null ? ['/bin/sh', '-c', JOIN_CGROUP, 'forgelink-sandbox', cgroup.procsFile] : []),
+        ...(cgroups.procsFiles.length > 0 ? ['/bin/sh', '-c', JOIN_CGROUP, 'forgelink-sandbox', ...cgroups.procsFiles, '--'] : []),
         prlimitPath,
-        ...prlimitArgs(limits, nproc),
+        ...prlimitArgs(limits, nproc, memoryCgroup ? null : limits.memoryBytes),
         '--',
         bwrapPath,
         '--args',
@@ -217,17 +257,23 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
         ...request.command,
       ];
       if (destroying !== null) throw new ForgelinkError('sandbox_destroyed', `The sandbox of run ${sandbox.runId} was destroyed.`);
+      const oomBefore = await oomKills(cgroups);
       const execution = start(argv as [string, ...string[]], [payload, host.seccomp], request);
       running.add(execution);
+      void watchDisk();
       try {
-        return await execution.done;
+        const exit = await execution.done;
+        if (execution.stoppedForDisk) return { ...exit, limit: 'disk' };
+        // A process killed for memory: the command failed because of it when it did not succeed.
+        if (exit.exitCode !== 0 && !exit.timedOut && !exit.canceled && (await oomKills(cgroups)) > oomBefore) return { ...exit, limit: 'memory' };
+        return exit;
       } finally {
         running.delete(execution);
       }
     }
 
     /** Starts bwrap's chain with `inputs` written to descriptors 3, 4, … (bwrap reads each to its end). */
-    function start(argv: [string, ...string[]], inputs: readonly Buffer[], request: SandboxExec): { kill(): void; done: Promise<SandboxExit> } {
+    function start(argv: [string, ...string[]], inputs: readonly Buffer[], request: SandboxExec): Execution {
       const child = spawn(argv[0], argv.slice(1), {
         cwd: '/',
         env: HOST_ENV,
@@ -311,13 +357,22 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
       child.once('exit', () => {
         exited = true;
       });
-      return {
+      const execution: Execution = {
         kill: () => {
           stopOnce(0);
           killGroup();
         },
         done,
+        diskBaseline: lastDiskUsage,
+        stoppedForDisk: false,
+        stopForDisk: () => {
+          if (exited || timedOut || canceled || execution.stoppedForDisk) return;
+          execution.stoppedForDisk = true;
+          logger.info({ runId: sandbox.runId, diskBytes: limits.diskBytes }, 'sandbox: a command grew the disk use past the cap and is stopped');
+          execution.kill();
+        },
       };
+      return execution;
     }
 
     async function destroy(): Promise<void> {
@@ -325,13 +380,13 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
         for (const execution of running) execution.kill();
         await Promise.allSettled([...running].map((execution) => execution.done));
         await proxy.close();
-        if (cgroup !== null) await removePidsCgroup(cgroup);
+        await removeRunCgroups(cgroups);
         await removeTree(runDir.root);
       })();
       return destroying;
     }
 
-    return { exec, egress: () => proxy.record(), destroy };
+    return { exec, egress: () => proxy.record(), destroy, notices };
   }
 
   return { create };
@@ -379,11 +434,24 @@ function checkExec(request: SandboxExec): void {
   }
 }
 
+/** One command's run: its end, how to kill it, and its part in the disk cap. */
+type Execution = {
+  kill(): void;
+  done: Promise<SandboxExit>;
+  /** The session's disk use measured last before the command started. */
+  diskBaseline: number;
+  stoppedForDisk: boolean;
+  stopForDisk(): void;
+};
+
 /** Removes cgroups of forgelink processes that are gone (named `<pid>-<runId>`); live ones stay. */
-async function sweepCgroups(base: string): Promise<void> {
-  for (const name of await readdir(base).catch(() => [])) {
-    const pid = /^(\d+)-/.exec(name)?.[1];
-    if (pid === undefined || Number(pid) === process.pid || (await startTimeOf(Number(pid))) !== null) continue;
-    await removePidsCgroup({ dir: path.join(base, name), procsFile: path.join(base, name, 'cgroup.procs') }).catch(() => {});
+async function sweepCgroups(bases: CgroupBases): Promise<void> {
+  for (const base of new Set([bases.pids, bases.memory])) {
+    if (base === null) continue;
+    for (const name of await readdir(base).catch(() => [])) {
+      const pid = /^(\d+)-/.exec(name)?.[1];
+      if (pid === undefined || Number(pid) === process.pid || (await startTimeOf(Number(pid))) !== null) continue;
+      await removeRunCgroups({ dirs: [path.join(base, name)] }).catch(() => {});
+    }
   }
 }
