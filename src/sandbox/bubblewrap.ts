@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { access, constants, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { access, constants, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import {
@@ -16,12 +16,12 @@ import { parseAllowlist } from '../core/allowlist.ts';
 import { bwrapOptions, encodeArgs, type HostLayout } from './bwrap-args.ts';
 import { createEgressProxy } from './egress-proxy.ts';
 import { detectHostLayout } from './host-layout.ts';
-import { createRunCgroups, findCgroupBase, oomKills, removeRunCgroups, type CgroupBases, type RunCgroups } from './cgroups.ts';
-import { diskUsage, nextCheckDelay } from './disk-usage.ts';
+import { createRunCgroups, findCgroupBase, oomKills, removeRunCgroups, sweepCgroups, type CgroupBases, type RunCgroups } from './cgroups.ts';
+import { diskUsage, watchDiskUsage } from './disk-usage.ts';
 import { prlimitArgs, resolveLimits, type ResolvedLimits } from './limits.ts';
 import { silentLogger, type SandboxLogger } from './logger.ts';
 import { compileSeccomp, seccompRules } from './seccomp.ts';
-import { childrenOf, pidNamespaceOf, processesInPidNamespace, signalAll, startTimeOf, tasksOfUid } from './processes.ts';
+import { commandProcesses, signalAll, tasksOfUid } from './processes.ts';
 import { checkFilePath, checkRunId, createRunDir, GENERATED_ETC, removeTree, staleRunDirs, type RunDir } from './run-dir.ts';
 import { SANDBOX_PATHS, sandboxEnv, wrapperScript } from './wrapper.ts';
 
@@ -189,6 +189,7 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
         `No memory cgroup could be made on this host: the memory cap is enforced per process as ${formatBytes(limits.memoryBytes)} of address space (RLIMIT_AS), so a process past it sees its allocations fail and the run as a whole is not capped.`,
       );
     }
+    const diskDirs = [sandbox.workspaceDir, runDir.homeDir];
     let lastDiskUsage = 0;
     let watchingDisk = false;
 
@@ -196,24 +197,19 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
     async function watchDisk(): Promise<void> {
       if (watchingDisk) return;
       watchingDisk = true;
-      try {
-        while (running.size > 0 && destroying === null) {
-          const started = performance.now();
-          const usage = await diskUsage([sandbox.workspaceDir, runDir.homeDir]).catch((error: unknown) => {
-            logger.warn({ runId: sandbox.runId, err: String(error) }, 'sandbox: measuring disk use failed');
-            return null;
-          });
-          if (usage !== null) {
-            lastDiskUsage = usage;
-            // A command that started over the cap (collecting after a disk stop) is stopped only if it grows them further.
-            for (const execution of running) if (usage > Math.max(limits.diskBytes, execution.diskBaseline)) execution.stopForDisk();
-          }
-          const delay = nextCheckDelay(performance.now() - started, options.diskCheckIntervalMs ?? 1000);
-          await new Promise((resolve) => setTimeout(resolve, delay).unref());
-        }
-      } finally {
+      await watchDiskUsage({
+        dirs: diskDirs,
+        active: () => running.size > 0 && destroying === null,
+        minIntervalMs: options.diskCheckIntervalMs ?? 1000,
+        onUsage: (usage) => {
+          lastDiskUsage = usage;
+          // A command that started over the cap (collecting after a disk stop) is stopped only if it grows them further.
+          for (const execution of running) if (usage > Math.max(limits.diskBytes, execution.diskBaseline)) execution.stopForDisk();
+        },
+        onError: (error) => logger.warn({ runId: sandbox.runId, err: String(error) }, 'sandbox: measuring disk use failed'),
+      }).finally(() => {
         watchingDisk = false;
-      }
+      });
     }
 
     async function exec(request: SandboxExec): Promise<SandboxExit> {
@@ -258,6 +254,8 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
       ];
       if (destroying !== null) throw new ForgelinkError('sandbox_destroyed', `The sandbox of run ${sandbox.runId} was destroyed.`);
       const oomBefore = await oomKills(cgroups);
+      // Over the cap already (a command was stopped for it): measure afresh, as the stopped command may have written more before it died.
+      if (lastDiskUsage > limits.diskBytes) lastDiskUsage = await diskUsage(diskDirs).catch(() => lastDiskUsage);
       const execution = start(argv as [string, ...string[]], [payload, host.seccomp], request);
       running.add(execution);
       void watchDisk();
@@ -312,7 +310,7 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
       async function stop(graceMs: number): Promise<void> {
         if (child.pid === undefined) return;
         if (graceMs > 0) {
-          signalAll(await commandProcesses(child.pid), 'SIGTERM');
+          signalAll(await commandProcesses(child.pid, SOCAT), 'SIGTERM');
           await Promise.race([exitedPromise, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
         }
         killGroup();
@@ -392,30 +390,6 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
   return { create };
 }
 
-/**
- * The host pids of the command a wrapper runs: bwrap → pid 1 inside → the wrapper → [socat bridge,
- * command]. When the tree is not like that (the command has not started yet, say), every process in the
- * sandbox's pid namespace; the wrapper notes SIGTERM and exits before starting the command.
- */
-async function commandProcesses(bwrapPid: number): Promise<number[]> {
-  for (const init of await childrenOf(bwrapPid)) {
-    for (const wrapper of await childrenOf(init)) {
-      const commands: number[] = [];
-      for (const pid of await childrenOf(wrapper)) {
-        const cmdline = await readFile(`/proc/${pid}/cmdline`, 'latin1').catch(() => '');
-        if (!cmdline.startsWith(`${SOCAT}\0TCP-LISTEN:`)) commands.push(pid);
-      }
-      if (commands.length > 0) return commands;
-    }
-  }
-  const own = await pidNamespaceOf(bwrapPid);
-  for (const child of await childrenOf(bwrapPid)) {
-    const namespace = await pidNamespaceOf(child);
-    if (namespace !== null && namespace !== own) return processesInPidNamespace(namespace);
-  }
-  return [];
-}
-
 function checkExec(request: SandboxExec): void {
   if (request.command.length === 0 || request.command.some((arg) => typeof arg !== 'string' || arg.includes('\0'))) {
     throw new InputError('invalid_command', 'command must be a non-empty list of strings without NUL bytes.', { field: 'command' });
@@ -443,15 +417,3 @@ type Execution = {
   stoppedForDisk: boolean;
   stopForDisk(): void;
 };
-
-/** Removes cgroups of forgelink processes that are gone (named `<pid>-<runId>`); live ones stay. */
-async function sweepCgroups(bases: CgroupBases): Promise<void> {
-  for (const base of new Set([bases.pids, bases.memory])) {
-    if (base === null) continue;
-    for (const name of await readdir(base).catch(() => [])) {
-      const pid = /^(\d+)-/.exec(name)?.[1];
-      if (pid === undefined || Number(pid) === process.pid || (await startTimeOf(Number(pid))) !== null) continue;
-      await removeRunCgroups({ dirs: [path.join(base, name)] }).catch(() => {});
-    }
-  }
-}

@@ -1,6 +1,6 @@
-import { access, mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { signalAll } from './processes.ts';
+import { signalAll, startTimeOf } from './processes.ts';
 
 /**
  * Per-run cgroups: a run's processes are moved in before bwrap starts, so every descendant is counted.
@@ -140,4 +140,16 @@ async function removeCgroup(dir: string): Promise<void> {
     }
   }
   throw new Error(`cgroup ${dir} could not be removed`);
+}
+
+/** Removes cgroups of forgelink processes that are gone (named `<pid>-<runId>`); live ones stay. */
+export async function sweepCgroups(bases: CgroupBases): Promise<void> {
+  for (const base of new Set([bases.pids, bases.memory])) {
+    if (base === null) continue;
+    for (const name of await readdir(base).catch(() => [])) {
+      const pid = /^(\d+)-/.exec(name)?.[1];
+      if (pid === undefined || Number(pid) === process.pid || (await startTimeOf(Number(pid))) !== null) continue;
+      await removeRunCgroups({ dirs: [path.join(base, name)] }).catch(() => {});
+    }
+  }
 }

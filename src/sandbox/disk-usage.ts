@@ -30,9 +30,25 @@ export function diskUsage(dirs: readonly string[]): Promise<number> {
 }
 
 /**
- * How long to wait before measuring again: ten times the last measurement took (a huge tree is walked
- * less often, so du never takes more than about a tenth of a core), between `minMs` and 15 s.
+ * Measures `dirs` again and again while `active()` says so, handing each measurement to `onUsage`. The
+ * pause is ten times the last measurement took (a huge tree is walked less often, so du never takes more
+ * than about a tenth of a core), between `minIntervalMs` and 15 s.
  */
-export function nextCheckDelay(lastMeasureMs: number, minMs: number): number {
-  return Math.min(15_000, Math.max(minMs, lastMeasureMs * 10));
+export async function watchDiskUsage(options: {
+  dirs: readonly string[];
+  active: () => boolean;
+  minIntervalMs: number;
+  onUsage: (bytes: number) => void;
+  onError: (error: unknown) => void;
+}): Promise<void> {
+  while (options.active()) {
+    const started = performance.now();
+    try {
+      options.onUsage(await diskUsage(options.dirs));
+    } catch (error) {
+      options.onError(error);
+    }
+    const delay = Math.min(15_000, Math.max(options.minIntervalMs, (performance.now() - started) * 10));
+    await new Promise((resolve) => setTimeout(resolve, delay).unref());
+  }
 }
