@@ -32,7 +32,7 @@ import { createWebhookNotifier } from './notify/index.ts';
 import { createRunService, type RunService } from './runs/index.ts';
 import { createBubblewrapDriver } from './sandbox/index.ts';
 import { createApp, createLogger, type App } from './server/index.ts';
-import { openStorage, type Storage } from './storage/index.ts';
+import { openStorage, secureDataDir, type Storage } from './storage/index.ts';
 import { createFileBackedVault, createVault, loadKeyring, type Keyring, type MasterKeySettings } from './vault/index.ts';
 
 export const systemClock: Clock = { now: () => new Date() };
@@ -120,6 +120,9 @@ export async function createForgelink(config: Config, overrides: ForgelinkOverri
   const logger = createLogger(config.logLevel, overrides.logStream);
   let storage = overrides.storage;
   try {
+    const secured = await secureDataDir(config.dataDir);
+    if (secured.changed.length > 0) logger.warn({ changed: secured.changed }, 'made the data directory private: other users could read these');
+    if (secured.failed.length > 0) logger.error({ failed: secured.failed }, 'could not make these data directory entries private');
     const vault = await openVault(config, logger, overrides.keyring);
     storage ??= await openConfiguredStorage(config, clock);
     return await wire({ config, clock, logger, vault, storage, overrides });
