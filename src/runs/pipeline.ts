@@ -62,6 +62,20 @@ export function runDir(settings: RunSettings, runId: string): string {
 const API_SCOPES = ['api', 'read_api'];
 
 /**
+ * The abort reason the run service gives when forgelink shuts down: such a run ends `failed` with code
+ * `interrupted` (as after a restart), not `canceled`, which means a person canceled it.
+ */
+export const SHUTDOWN = 'forgelink-shutdown';
+
+/** How a run whose signal fired ends: canceled by a person, or interrupted by forgelink stopping. */
+function stoppedOutcome(signal: AbortSignal): { status: RunStatus; error: RunError } {
+  if (signal.reason === SHUTDOWN) {
+    return { status: 'failed', error: { code: 'interrupted', message: 'forgelink was shut down while this run was in progress; it was stopped.' } };
+  }
+  return { status: 'canceled', error: { code: 'canceled', message: 'The run was canceled.' } };
+}
+
+/**
  * Executes one queued run through the pipeline in docs/architecture.md: preparing → cloning → running → collecting →
  * a final status. State is persisted at every step; the token is decrypted here, lives in memory only,
  * and is scrubbed from everything the run logs. Never throws: every failure ends as a failed run.
@@ -193,8 +207,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     });
     exitCode = agent.exitCode;
     if (agent.canceled || signal.aborted) {
-      status = 'canceled';
-      error = { code: 'canceled', message: 'The run was canceled.' };
+      ({ status, error } = stoppedOutcome(signal));
     } else if (agent.timedOut) {
       status = 'timed_out';
       error = { code: 'timed_out', message: `The agent did not finish within ${Math.round(run.timeoutMs / 1000)} seconds and was stopped.` };
@@ -230,8 +243,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     });
   } catch (failure) {
     if (signal.aborted) {
-      status = 'canceled';
-      error = { code: 'canceled', message: 'The run was canceled.' };
+      ({ status, error } = stoppedOutcome(signal));
     } else if (failure instanceof ForgelinkError) {
       status = failure.code === 'timed_out' ? 'timed_out' : 'failed';
       error = { code: failure.code, message: failure.message };
