@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { RunStatus, WarningCode } from '../core/index.ts';
+import { CONNECTION_STATUSES, type RunStatus, type WarningCode } from '../core/index.ts';
 
 /** The JSON held in `connections.account`. */
 export const AccountJson = z.object({ id: z.number(), username: z.string(), name: z.string() });
@@ -10,7 +10,7 @@ export const ScopesJson = z.array(z.string());
 export type ScopesJson = z.infer<typeof ScopesJson>;
 
 export const ConnectionKindColumn = z.enum(['pat', 'oauth']);
-export const ConnectionStatusColumn = z.enum(['active', 'expired', 'revoked', 'invalid', 'unreachable']);
+export const ConnectionStatusColumn = z.enum(CONNECTION_STATUSES);
 export const ProviderColumn = z.literal('gitlab');
 
 const WARNING_CODES = [
