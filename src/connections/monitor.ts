@@ -18,8 +18,6 @@ import { createConnectionNotices } from './monitor-notices.ts';
 /** The one lease every forgelink process sharing a database competes for; its holder is the only one that sweeps. */
 export const MONITOR_LEASE = 'connection-health-monitor';
 
-export const DEFAULT_MONITOR_INTERVAL_MS = 6 * 3600_000;
-
 
 export type MonitorLogger = {
   debug(meta: object, message: string): void;

@@ -337,10 +337,10 @@ export function createRotator(deps: RotatorDeps) {
           continue;
         }
         case 'claimable':
-          return { status: 'busy', until: Date.now() };
+          return { status: 'busy', until: clock.now().getTime() };
       }
     }
-    return { status: 'busy', until: Date.now() };
+    return { status: 'busy', until: clock.now().getTime() };
   }
 
   /**
@@ -355,16 +355,18 @@ export function createRotator(deps: RotatorDeps) {
     // A rotation GitLab refused would be refused again on every use of the token; a user asking explicitly retries,
     // and refusals of our own (runs using the token) pass by themselves.
     const failed = failures.get(connection.id);
-    if (!options.force && options.claim && failed !== undefined && Date.now() < failed.until) return Promise.resolve(failed.outcome);
+    if (!options.force && options.claim && failed !== undefined && clock.now().getTime() < failed.until) return Promise.resolve(failed.outcome);
     const pass = (async () => {
-      const deadline = Date.now() + waitMs;
-      for (;;) {
+      const deadline = clock.now().getTime() + waitMs;
+      // Bounded by polls as well as by the clock: an injected clock that stands still must not hold a caller forever.
+      for (let polls = Math.ceil(waitMs / pollMs); ; polls--) {
         const outcome = await attempt(connection, options);
+        const now = clock.now().getTime();
         if (outcome.status === 'failed' && outcome.error instanceof UpstreamError) {
-          failures.set(connection.id, { until: Date.now() + RETRY_AFTER_FAILURE_MS, outcome });
+          failures.set(connection.id, { until: now + RETRY_AFTER_FAILURE_MS, outcome });
         }
         if (outcome.status === 'rotated' || outcome.status === 'current') failures.delete(connection.id);
-        if (outcome.status !== 'busy' || Date.now() >= Math.min(deadline, outcome.until)) return outcome;
+        if (outcome.status !== 'busy' || polls <= 0 || now >= Math.min(deadline, outcome.until)) return outcome;
         await delay(pollMs);
       }
     })().finally(() => inflight.delete(key));

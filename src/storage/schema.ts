@@ -9,6 +9,10 @@ export type AccountJson = z.infer<typeof AccountJson>;
 export const ScopesJson = z.array(z.string());
 export type ScopesJson = z.infer<typeof ScopesJson>;
 
+/** The JSON held in `audit_events.details`. */
+export const DetailsJson = z.record(z.string(), z.unknown());
+export type DetailsJson = z.infer<typeof DetailsJson>;
+
 export const ConnectionKindColumn = z.enum(['pat', 'oauth']);
 export const ConnectionStatusColumn = z.enum(CONNECTION_STATUSES);
 export const ProviderColumn = z.literal('gitlab');
