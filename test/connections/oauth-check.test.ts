@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Agent, fetch } from 'undici';
-import { createHealthMonitor } from '../../src/connections/index.ts';
 import { oauthRedirectUri } from '../../src/gitlab/index.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { startForgelink, TEST_PUBLIC_URL, type TestForgelink, type TestUser } from '../support/forgelink.ts';
+import { testMonitor } from '../support/monitor.ts';
 
 const HOUR = 3600_000;
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** "Check now" and the health monitor on OAuth connections, against the fake's /oauth/token/info (issue 10, point 4). */
 describe('checking an OAuth connection', () => {
@@ -77,18 +76,7 @@ describe('checking an OAuth connection', () => {
     const { id, accessToken } = await connect();
     gitlab.expireOAuthToken(accessToken);
     const refreshesBefore = gitlab.oauthStats().refreshes;
-    const monitor = createHealthMonitor({
-      store: forgelink.storage.connections,
-      check: (userId, connectionId) => forgelink.connections.check(userId, connectionId, { actor: 'system', reason: 'monitor' }),
-      events: forgelink.storage.connectionEvents,
-      leases: forgelink.storage.leases,
-      users: forgelink.storage.users,
-      notifier: null,
-      clock,
-      logger: quiet,
-      intervalMs: HOUR,
-      jitterMs: 0,
-    });
+    const monitor = testMonitor(forgelink, clock);
     try {
       now += HOUR + 1;
       const report = await monitor.tick();

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createHealthMonitor } from '../../src/connections/index.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
+import { testMonitor } from '../support/monitor.ts';
 
 const HOUR = 3600_000;
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 /**
  * Issue 9, point 2: one GitLab answer, one status, whoever asks. The answer here is a token GitLab reports neither
@@ -75,18 +74,7 @@ describe('a token GitLab reports neither active nor revoked is expired everywher
     const token = newToken();
     const id = await connect(token);
     selfAnswers(token);
-    const monitor = createHealthMonitor({
-      store: forgelink.storage.connections,
-      check: (userId, connectionId) => forgelink.connections.check(userId, connectionId, { actor: 'system', reason: 'monitor' }),
-      events: forgelink.storage.connectionEvents,
-      leases: forgelink.storage.leases,
-      users: forgelink.storage.users,
-      notifier: null,
-      clock,
-      logger: quiet,
-      intervalMs: HOUR,
-      jitterMs: 0,
-    });
+    const monitor = testMonitor(forgelink, clock);
     try {
       now += HOUR + 1;
       await monitor.tick();
