@@ -176,7 +176,7 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
     .action(async (id: string, _options: unknown, command: Command) => {
       const client = await api(command);
       const connection = await client.request<ConnectionView>('GET', `/connections/${encodeURIComponent(id)}`);
-      // --json prints the connection as the API returns it (CONTRACT.md); the history is for people.
+      // --json prints the connection as the API returns it (docs/contract.md); the history is for people.
       const events = globals(command).json
         ? []
         : (await client.request<{ events: ConnectionEventView[] }>('GET', `/connections/${encodeURIComponent(id)}/events?limit=5`)).events;

@@ -10,7 +10,7 @@ import type { AuditStore, Clock, Connection, ConnectionStore, ForgelinkError, Gi
 export const ROTATION_SETTLE_MS = 120_000;
 /**
  * How long a rotation's request can take on our side: two attempts of the HTTP timeout (15 s) and a rate-limit wait
- * of at most 10 s (main.ts configures the rotator's client so). Callers wait this long at most for a rotation that
+ * of at most 10 s (compose.ts configures the rotator's client so). Callers wait this long at most for a rotation that
  * another caller started; past it, the rotation's outcome is unknown until ROTATION_SETTLE_MS, and nobody waits.
  */
 export const ROTATION_REQUEST_MS = 45_000;

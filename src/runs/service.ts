@@ -19,7 +19,7 @@ export type RunServiceDeps = PipelineDeps & {
   onError?: (error: unknown, runId: string) => void;
 };
 
-/** A run as the API shows it (CONTRACT.md, "A run's outputs"). */
+/** A run as the API shows it (docs/contract.md, "A run"). */
 export type RunView = Omit<Run, 'userId' | 'timeoutMs'> & { timeoutSeconds: number };
 
 export function runView(run: Run): RunView {

@@ -4,33 +4,20 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
-import { auditedTokens, createConnectionService, createDoctorService, createOAuthFlow, createTokenProvider } from '../../src/connections/index.ts';
-import { generateApiKey, hashApiKey, newId, type Clock, type GitLabOAuthClients, type GitLabOAuthFlow, type TokenProvider, type Vault } from '../../src/core/index.ts';
-import { createGitLabOAuthClients, createGitLabProbe, gitlabClientFactory, type OAuthApplication } from '../../src/gitlab/index.ts';
-import { createConnectionEvents, type ConnectionService } from '../../src/connections/index.ts';
-import { createRunService, type RunService, type RunSettings } from '../../src/runs/index.ts';
-import { createBubblewrapDriver } from '../../src/sandbox/index.ts';
-import { createRotationService, createRotator, type Rotator, type RotatorDeps } from '../../src/connections/index.ts';
-import { createApp, createLogger, type App } from '../../src/server/index.ts';
-import type { Storage } from '../../src/storage/index.ts';
-import { createVault } from '../../src/vault/index.ts';
+import { createForgelink, type Forgelink, type ForgelinkOverrides } from '../../src/compose.ts';
+import { readConfig, type Config } from '../../src/config/index.ts';
+import { generateApiKey, hashApiKey, newId, type Clock, type GitLabOAuthFlow } from '../../src/core/index.ts';
+import type { OAuthApplication } from '../../src/gitlab/index.ts';
 import { databases } from './databases.ts';
 
 export type TestUser = { id: string; name: string; apiKey: string };
 
-/** forgelink wired in-process over real storage, talking to GitLab over real HTTP(S). */
-export type TestForgelink = {
-  app: App;
-  storage: Storage;
-  /** Rotates opted-in personal access tokens (before use, `POST /connections/:id/rotate`). */
-  rotator: Rotator;
-  /** The connection service behind the API; the health monitor's checks go through it. */
-  connections: ConnectionService;
-  runs: RunService;
-  vault: Vault;
-  tokens: TokenProvider;
-  oauth: GitLabOAuthClients;
-  /** The OAuth flow over `options.oauth`'s applications (none configured: every start is refused). */
+/**
+ * forgelink as `createForgelink` builds it (not started: no monitor, no listening), over real storage, talking to
+ * GitLab over real HTTP(S).
+ */
+export type TestForgelink = Pick<Forgelink, 'app' | 'storage' | 'rotator' | 'connections' | 'runs' | 'vault' | 'tokens' | 'oauth'> & {
+  /** The OAuth flow over `options.oauth`'s applications; reading it without any application configured throws. */
   oauthFlow: GitLabOAuthFlow;
   /** Where run workspaces and sandboxes live. */
   workDir: string;
@@ -59,133 +46,59 @@ export async function startForgelink(
   options: {
     database?: 'sqlite' | 'postgres';
     clock?: Clock;
-    runs?: Partial<RunSettings>;
+    runs?: Partial<Config['runs']>;
     oauth?: TestOAuthOptions;
-    rotation?: Partial<Pick<RotatorDeps, 'requestMs' | 'settleMs' | 'waitMs'>>;
+    rotation?: ForgelinkOverrides['rotation'];
   } = {},
 ): Promise<TestForgelink> {
   const db = databases().find((candidate) => candidate.name === (options.database ?? 'sqlite'));
   if (db === undefined) throw new Error('unknown database');
-  const storage = await db.open();
-  const clock = options.clock ?? { now: () => new Date() };
+  // The data directory holds run workspaces and sandboxes; the database is the test's own.
+  const workDir = await mkdtemp(path.join(tmpdir(), 'forgelink-runs-'));
+  const defaults = readConfig({
+    FORGELINK_DATA_DIR: workDir,
+    FORGELINK_LOG_LEVEL: 'debug',
+    FORGELINK_MONITOR: 'off',
+    // Tests run the fake GitLab on loopback, which the outbound policy refuses unless allowed.
+    FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8,::1',
+  });
+  const config: Config = {
+    ...defaults,
+    publicUrl: options.oauth?.publicUrl ?? TEST_PUBLIC_URL,
+    gitlabOAuthApps: options.oauth?.apps ?? [],
+    gitlabOAuthScopes: options.oauth?.scopes ?? defaults.gitlabOAuthScopes,
+    runs: { ...defaults.runs, defaultTimeoutMs: 120_000, maxTimeoutMs: 600_000, sandboxMounts: [EXAMPLES_DIR], ...options.runs },
+  };
   const logs: string[] = [];
-  const logger = createLogger(
-    'debug',
-    new Writable({
+  const forgelink = await createForgelink(config, {
+    storage: await db.open(),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+    logStream: new Writable({
       write(chunk, _encoding, done) {
         logs.push(String(chunk));
         done();
       },
     }),
-  );
-  const vault = createVault({ keyring: { versions: [{ id: 'k1', key: randomBytes(32) }] } });
-  // Tests run the fake GitLab on loopback, which the outbound policy refuses unless allowed.
-  const policy = { allow: ['127.0.0.0/8', '::1'] };
-  const transport = { logger, sleep: async () => {} };
-  const oauth = createGitLabOAuthClients({
-    apps: options.oauth?.apps ?? [],
-    publicUrl: options.oauth?.publicUrl ?? TEST_PUBLIC_URL,
-    scopes: options.oauth?.scopes ?? ['api', 'read_user'],
-    policy,
-    clock,
-    logger,
+    keyring: { versions: [{ id: 'k1', key: randomBytes(32) }] },
+    gitlabSleep: async () => {},
+    ...(options.rotation === undefined ? {} : { rotation: options.rotation }),
+    ...(options.oauth?.refreshMarginMs === undefined ? {} : { tokenRefreshMarginMs: options.oauth.refreshMarginMs }),
   });
-  const rotator = createRotator({
-    store: storage.connections,
-    vault,
-    gitlab: gitlabClientFactory(policy, { ...transport, maxRetries: 1, maxRetryAfterSeconds: 10 }),
-    clock,
-    audit: storage.audit,
-    logger,
-    inUse: async (connection) =>
-      (await storage.runs.listRunsByStatus(['preparing', 'cloning', 'running', 'collecting'])).some((run) => run.connectionId === connection.id),
-    ...options.rotation,
-  });
-  const tokens = createTokenProvider({
-    store: storage.connections,
-    vault,
-    oauth,
-    clock,
-    logger,
-    rotator,
-    ...(options.oauth?.refreshMarginMs === undefined ? {} : { refreshMarginMs: options.oauth.refreshMarginMs }),
-  });
-  const connections = createConnectionService({
-    audit: storage.audit,
-    store: storage.connections,
-    vault,
-    gitlab: gitlabClientFactory(policy, transport),
-    probe: createGitLabProbe(policy, transport),
-    clock,
-    newId: () => newId('con'),
-    allowHttp: false,
-    tokens,
-    oauth,
-  });
-  const oauthFlow = createOAuthFlow({
-    audit: storage.audit,
-    states: storage.oauthStates,
-    store: storage.connections,
-    vault,
-    oauth,
-    gitlab: gitlabClientFactory(policy, transport),
-    clock,
-    newId,
-    allowHttp: false,
-    logger,
-  });
-  const workDir = await mkdtemp(path.join(tmpdir(), 'forgelink-runs-'));
-  const runs = createRunService({
-    audit: storage.audit,
-    runs: storage.runs,
-    connections: storage.connections,
-    tokens,
-    gitlab: gitlabClientFactory(policy, transport),
-    sandbox: createBubblewrapDriver({ stateDir: path.join(workDir, 'sandboxes'), extraReadOnlyPaths: [EXAMPLES_DIR], logger }),
-    clock,
-    settings: {
-      workDir: path.join(workDir, 'runs'),
-      concurrency: 2,
-      defaultTimeoutMs: 120_000,
-      maxTimeoutMs: 600_000,
-      extraHosts: [],
-      userHostPatterns: [],
-      ...options.runs,
-    },
-    outboundPolicy: policy,
-    newId: () => newId('run'),
-    onError: (error) => logs.push(`run error: ${String(error)}\n`),
-  });
-  const doctor = createDoctorService({
-    deps: { policy, gitlab: gitlabClientFactory(policy, transport), clock, runExtraHosts: [] },
-    store: storage.connections,
-    tokenFor: (connection) => auditedTokens(tokens, storage.audit, clock, { actor: connection.userId, reason: 'doctor' }).currentToken(connection),
-  });
-  const app = createApp({
-    audit: storage.audit,
-    doctor,
-    users: storage.users,
-    sessions: storage.sessions,
-    connections,
-    rotation: createRotationService({ store: storage.connections, rotator, clock }),
-    connectionEvents: createConnectionEvents({ store: storage.connections, events: storage.connectionEvents }),
-    runs,
-    logger,
-    version: 'test',
-    oauthFlow,
-    publicUrl: options.oauth?.publicUrl ?? TEST_PUBLIC_URL,
-  });
+  const { app, storage, clock, oauthFlow } = forgelink;
 
   return {
     app,
     storage,
-    rotator,
-    connections,
-    runs,
-    vault,
-    tokens,
-    oauth,
-    oauthFlow,
+    rotator: forgelink.rotator,
+    connections: forgelink.connections,
+    runs: forgelink.runs,
+    vault: forgelink.vault,
+    tokens: forgelink.tokens,
+    oauth: forgelink.oauth,
+    get oauthFlow() {
+      if (oauthFlow === null) throw new Error('this test forgelink has no OAuth application: pass options.oauth.apps');
+      return oauthFlow;
+    },
     workDir,
     logs,
     async addUser(name) {
@@ -218,9 +131,7 @@ export async function startForgelink(
       return { status: response.status, json, text };
     },
     async close() {
-      await runs.stop();
-      await oauth.close();
-      await storage.close();
+      await forgelink.stop();
       await rm(workDir, { recursive: true, force: true });
     },
   };

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { oauthRedirectUri } from '../../src/gitlab/index.ts';
 import { hashPassword } from '../../src/server/web/index.ts';
 import { bindingForSecret, createVault } from '../../src/vault/index.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
-import { startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
+import { startForgelink, TEST_PUBLIC_URL, type TestForgelink, type TestUser } from '../support/forgelink.ts';
 import { newRun } from '../storage/run-records.ts';
 import { csrfOf, webClient } from './client.ts';
 
@@ -21,9 +22,9 @@ describe('dashboard pages without JavaScript (in-process, fake GitLab over HTTPS
   let otherConnectionId: string;
   const tokens: string[] = [];
 
-  async function signedIn(user: TestUser) {
-    const client = webClient(forgelink.app);
-    await forgelink.storage.users.setPasswordHash(user.id, await hashPassword(PASSWORD));
+  async function signedIn(user: TestUser, on: TestForgelink = forgelink) {
+    const client = webClient(on.app);
+    await on.storage.users.setPasswordHash(user.id, await hashPassword(PASSWORD));
     const form = await client.get('/sign-in');
     const response = await client.post('/sign-in', { _csrf: csrfOf(form.text), username: user.name, password: PASSWORD, next: '/' });
     assert.equal(response.status, 303);
@@ -51,7 +52,11 @@ describe('dashboard pages without JavaScript (in-process, fake GitLab over HTTPS
     bot = gitlab.addUser({ username: 'agent-bot', name: 'Agent Bot' }).id;
     gitlab.addProject({ path: 'acme/api', members: [{ userId: bot, accessLevel: 30 }] });
     gitlab.addProject({ path: 'acme/web', members: [{ userId: bot, accessLevel: 30 }] });
-    forgelink = await startForgelink();
+    // Connect Account is set up for the fake GitLab only: gitlab.com stands for an instance without an application.
+    const oauthApp = gitlab.addOAuthApplication({ name: 'forgelink', redirectUri: oauthRedirectUri(TEST_PUBLIC_URL), scopes: ['api', 'read_user'] });
+    forgelink = await startForgelink({
+      oauth: { apps: [{ baseUrl: gitlab.baseUrl, clientId: oauthApp.clientId, clientSecret: oauthApp.clientSecret, caPem: gitlab.caPem }] },
+    });
     alice = await forgelink.addUser('alice');
     bob = await forgelink.addUser('bob');
     aliceClient = await signedIn(alice);
@@ -80,6 +85,19 @@ describe('dashboard pages without JavaScript (in-process, fake GitLab over HTTPS
     assert.equal(page.status, 400);
     assert.match(page.text, /Connect Account cannot start/);
     assert.match(page.text, /no OAuth application for https:\/\/gitlab\.com/);
+  });
+
+  test('Connect Account on a forgelink without any OAuth application says it is not set up', async () => {
+    const bare = await startForgelink();
+    try {
+      const client = await signedIn(await bare.addUser('carol'), bare);
+      const page = await client.get('/integrations/gitlab/connect?baseUrl=https%3A%2F%2Fgitlab.com');
+      assert.equal(page.status, 404);
+      assert.match(page.text, /Connect Account is not set up/);
+      assert.match(page.text, /FORGELINK_GITLAB_OAUTH_APPS/);
+    } finally {
+      await bare.close();
+    }
   });
 
   test('a forged OAuth callback gets a page that says what happened', async () => {

@@ -1,0 +1,326 @@
+/**
+ * The composition root: the one place that names concrete implementations and wires them together. Everything else
+ * receives its dependencies as arguments. `main.ts` (the server and the admin commands) and the test harness build
+ * forgelink through `createForgelink`; a test changes a part by passing it in `ForgelinkOverrides`.
+ */
+import { readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import type { DestinationStream, Logger } from 'pino';
+import type { Config } from './config/index.ts';
+import {
+  auditedTokens,
+  createConnectionEvents,
+  createConnectionService,
+  createDoctorService,
+  createHealthMonitor,
+  createOAuthFlow,
+  createRotationService,
+  createRotator,
+  createTokenProvider,
+  type ConnectionService,
+  type DoctorService,
+  type HealthMonitor,
+  type RotationService,
+  type Rotator,
+  type RotatorDeps,
+} from './connections/index.ts';
+import { newId, type Clock, type GitLabOAuthClients, type GitLabOAuthFlow, type Notifier, type TokenProvider, type Vault } from './core/index.ts';
+import { createGitLabOAuthClients, createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
+import { createWebhookNotifier } from './notify/index.ts';
+import { createRunService, type RunService } from './runs/index.ts';
+import { createBubblewrapDriver } from './sandbox/index.ts';
+import { createApp, createLogger, type App } from './server/index.ts';
+import { openStorage, type Storage } from './storage/index.ts';
+import { createFileBackedVault, createVault, loadKeyring, type Keyring, type MasterKeySettings } from './vault/index.ts';
+
+export const systemClock: Clock = { now: () => new Date() };
+
+/** Parts a caller supplies instead of the ones the configuration would build (tests, mostly). */
+export type ForgelinkOverrides = {
+  clock?: Clock;
+  /** Already open; `stop()` closes it. */
+  storage?: Storage;
+  /** Where log lines go, at `config.logLevel` (default: stdout). */
+  logStream?: DestinationStream;
+  /** The vault's keys, instead of loading the master key from `config.masterKey` or the data directory. */
+  keyring?: Keyring;
+  /** How GitLab clients wait between retries (default: a real timer). */
+  gitlabSleep?: (ms: number) => Promise<void>;
+  /** Time limits of a token rotation. */
+  rotation?: Partial<Pick<RotatorDeps, 'requestMs' | 'settleMs' | 'waitMs'>>;
+  /** How long before expiry an OAuth access token is refreshed. */
+  tokenRefreshMarginMs?: number;
+  /** Reported by the API (default: package.json's). */
+  version?: string;
+};
+
+/**
+ * What this process does once started. `forgelink serve` listens; a process without `listen` still recovers and
+ * executes runs, recovers rotations and takes part in health monitoring (the runs-only worker of a later issue).
+ */
+export type ForgelinkStartOptions = { listen: boolean };
+
+/** Where the HTTP server listens, once started with `listen`. */
+export type Listening = { address: string; port: number; url: string };
+
+export type Forgelink = {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  storage: Storage;
+  vault: Vault;
+  oauth: GitLabOAuthClients;
+  rotator: Rotator;
+  tokens: TokenProvider;
+  connections: ConnectionService;
+  /** Connect Account; null until the operator configures an OAuth application. */
+  oauthFlow: GitLabOAuthFlow | null;
+  runs: RunService;
+  doctor: DoctorService;
+  notifier: Notifier | null;
+  /** Null when the operator turned it off (FORGELINK_MONITOR=off). */
+  monitor: HealthMonitor | null;
+  rotation: RotationService;
+  app: App;
+  /** Recovers runs and rotations a restart interrupted, starts the monitor and, with `listen`, the HTTP server. */
+  start(options: ForgelinkStartOptions): Promise<Listening | null>;
+  /** Stops everything `createForgelink` and `start` began, in order; later calls return the first call's promise. */
+  stop(): Promise<void>;
+};
+
+export function masterKeySettings(config: Config): MasterKeySettings {
+  return { dataDir: config.dataDir, ...config.masterKey };
+}
+
+/** The configured database (SQLite in the data directory, or PostgreSQL); the caller closes it. */
+export function openConfiguredStorage(config: Config, clock: Clock = systemClock): Promise<Storage> {
+  return openStorage({ dataDir: config.dataDir, databaseUrl: config.databaseUrl ?? undefined, clock });
+}
+
+async function packageVersion(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function openVault(config: Config, logger: Logger, keyring: Keyring | undefined): Promise<Vault> {
+  if (keyring !== undefined) return createVault({ keyring });
+  const loaded = await loadKeyring(masterKeySettings(config));
+  for (const notice of loaded.notices) logger.warn({ keyring: loaded.source.kind }, notice);
+  // A keyring from a file can gain versions through `admin rotate-key` while the server runs.
+  return loaded.source.kind === 'env'
+    ? createVault({ keyring: loaded.keyring })
+    : createFileBackedVault({ keyring: loaded.keyring, path: loaded.source.path });
+}
+
+/** Builds the whole service from its configuration. Nothing runs in the background until `start`. */
+export async function createForgelink(config: Config, overrides: ForgelinkOverrides = {}): Promise<Forgelink> {
+  const clock = overrides.clock ?? systemClock;
+  const logger = createLogger(config.logLevel, overrides.logStream);
+  let storage = overrides.storage;
+  try {
+    const vault = await openVault(config, logger, overrides.keyring);
+    storage ??= await openConfiguredStorage(config, clock);
+    return await wire({ config, clock, logger, vault, storage, overrides });
+  } catch (error) {
+    await storage?.close();
+    throw error;
+  }
+}
+
+type Basics = { config: Config; clock: Clock; logger: Logger; vault: Vault; storage: Storage; overrides: ForgelinkOverrides };
+
+async function wire({ config, clock, logger, vault, storage, overrides }: Basics): Promise<Forgelink> {
+  const policy = { allow: config.outboundAllow };
+  const transport = { logger, clock, ...(overrides.gitlabSleep === undefined ? {} : { sleep: overrides.gitlabSleep }) };
+  const gitlab = gitlabClientFactory(policy, transport);
+  const oauth = createGitLabOAuthClients({
+    apps: config.gitlabOAuthApps,
+    publicUrl: config.publicUrl,
+    scopes: config.gitlabOAuthScopes,
+    policy,
+    clock,
+    logger,
+  });
+  const rotator = createRotator({
+    store: storage.connections,
+    vault,
+    // One retry at most and short rate-limit waits: a rotation request must end well within ROTATION_SETTLE_MS.
+    gitlab: gitlabClientFactory(policy, { ...transport, maxRetries: 1, maxRetryAfterSeconds: 10 }),
+    clock,
+    audit: storage.audit,
+    logger,
+    // Runs past `queued` hold the token in their sandbox (GITLAB_TOKEN): a rotation would revoke it under them.
+    inUse: async (connection) =>
+      (await storage.runs.listRunsByStatus(['preparing', 'cloning', 'running', 'collecting'])).some((run) => run.connectionId === connection.id),
+    ...overrides.rotation,
+  });
+  const tokens = createTokenProvider({
+    store: storage.connections,
+    vault,
+    oauth,
+    clock,
+    logger,
+    rotator,
+    ...(overrides.tokenRefreshMarginMs === undefined ? {} : { refreshMarginMs: overrides.tokenRefreshMarginMs }),
+  });
+  const connections = createConnectionService({
+    audit: storage.audit,
+    store: storage.connections,
+    vault,
+    gitlab,
+    probe: createGitLabProbe(policy, transport),
+    clock,
+    newId: () => newId('con'),
+    allowHttp: config.allowHttp,
+    tokens,
+    oauth,
+  });
+  const oauthFlow =
+    config.gitlabOAuthApps.length === 0
+      ? null
+      : createOAuthFlow({
+          audit: storage.audit,
+          states: storage.oauthStates,
+          store: storage.connections,
+          vault,
+          oauth,
+          gitlab,
+          clock,
+          newId,
+          allowHttp: config.allowHttp,
+          logger,
+        });
+  const runs = createRunService({
+    audit: storage.audit,
+    runs: storage.runs,
+    connections: storage.connections,
+    tokens,
+    gitlab,
+    sandbox: createBubblewrapDriver({
+      stateDir: path.join(config.dataDir, 'sandboxes'),
+      extraReadOnlyPaths: config.runs.sandboxMounts,
+      logger,
+    }),
+    clock,
+    settings: { ...config.runs, workDir: path.join(config.dataDir, 'runs') },
+    outboundPolicy: policy,
+    newId: () => newId('run'),
+    onError: (error, runId) => logger.error({ err: error, runId }, 'run failed inside forgelink'),
+  });
+  const doctor = createDoctorService({
+    deps: { policy, gitlab, clock, runExtraHosts: config.runs.extraHosts },
+    store: storage.connections,
+    tokenFor: (connection) =>
+      auditedTokens(tokens, storage.audit, clock, { actor: connection.userId, reason: 'doctor' }).currentToken(connection),
+  });
+  const notifier =
+    config.notifyWebhook === null ? null : createWebhookNotifier({ url: config.notifyWebhook.url, secret: config.notifyWebhook.secret, policy, logger });
+  // One per process; only the holder of the monitor lease checks, so several processes on one database share the work.
+  const monitor = config.monitor.enabled
+    ? createHealthMonitor({
+        store: storage.connections,
+        check: (userId, id) => connections.check(userId, id, { actor: 'system', reason: 'monitor' }),
+        events: storage.connectionEvents,
+        leases: storage.leases,
+        users: storage.users,
+        notifier,
+        clock,
+        logger,
+        intervalMs: config.monitor.intervalMs,
+        jitterMs: config.monitor.jitterMs,
+      })
+    : null;
+  const rotation = createRotationService({ store: storage.connections, rotator, clock });
+  const app = createApp({
+    users: storage.users,
+    connections,
+    connectionEvents: createConnectionEvents({ store: storage.connections, events: storage.connectionEvents }),
+    runs,
+    doctor,
+    rotation,
+    audit: storage.audit,
+    logger,
+    version: overrides.version ?? (await packageVersion()),
+    sessions: storage.sessions,
+    oauthFlow,
+    publicUrl: config.publicUrl,
+  });
+
+  let server: ServerType | null = null;
+  let stopping: Promise<void> | null = null;
+
+  async function start(options: ForgelinkStartOptions): Promise<Listening | null> {
+    if (options.listen && (await storage.users.listUsers()).length === 0) {
+      logger.warn({}, 'No users yet: create one with "forgelink admin user add <name>" (npm run forgelink -- admin user add <name>).');
+    }
+    const recovered = await runs.recover();
+    // Rotations a crash interrupted: those with GitLab's answer are completed, the others resolved once they cannot still
+    // be under way. In the background, since resolving asks GitLab; a connection used meanwhile finishes its own first.
+    void rotator.recoverPending().then(
+      (rotations) => {
+        if (rotations.length > 0) logger.warn({ rotations }, 'recovered interrupted token rotations');
+      },
+      (error: unknown) => logger.error({ err: error }, 'recovering interrupted token rotations failed'),
+    );
+    if (recovered.interrupted > 0 || recovered.requeued > 0) logger.warn(recovered, 'recovered runs after a restart');
+    if (monitor === null) {
+      logger.warn({}, 'The connection health monitor is off (FORGELINK_MONITOR=off): connections are checked only on request and before runs.');
+    }
+    if (!options.listen) {
+      monitor?.start();
+      return null;
+    }
+    const listening = await listen();
+    monitor?.start();
+    return listening;
+  }
+
+  function listen(): Promise<Listening> {
+    return new Promise<Listening>((resolve, reject) => {
+      server = serve({ fetch: app.fetch, hostname: config.listen.host, port: config.listen.port }, (info: AddressInfo) => {
+        const url = `http://${info.family === 'IPv6' ? `[${info.address}]` : info.address}:${info.port}`;
+        logger.info({ address: info.address, port: info.port, database: storage.kind, dataDir: config.dataDir }, `forgelink listening on ${url}`);
+        resolve({ address: info.address, port: info.port, url });
+      });
+      server.once('error', reject);
+    });
+  }
+
+  /** The shutdown sequence, in one place. */
+  async function stopAll(): Promise<void> {
+    // Stop taking requests; open ones (log streams) end as the parts below close.
+    server?.close();
+    // The monitor first: it gives its lease up, so another process takes over at its next wake.
+    await monitor?.stop();
+    await runs.stop();
+    await notifier?.close();
+    await oauth.close();
+    await storage.close();
+  }
+
+  return {
+    config,
+    clock,
+    logger,
+    storage,
+    vault,
+    oauth,
+    rotator,
+    tokens,
+    connections,
+    oauthFlow,
+    runs,
+    doctor,
+    notifier,
+    monitor,
+    rotation,
+    app,
+    start,
+    stop() {
+      stopping ??= stopAll();
+      return stopping;
+    },
+  };
+}
