@@ -141,7 +141,7 @@ type Basics = { config: Config; clock: Clock; logger: Logger; vault: Vault; stor
 
 async function wire({ config, clock, logger, vault, storage, overrides }: Basics): Promise<Forgelink> {
   const policy = { allow: config.outboundAllow };
-  const transport = { logger, ...(overrides.gitlabSleep === undefined ? {} : { sleep: overrides.gitlabSleep }) };
+  const transport = { logger, clock, ...(overrides.gitlabSleep === undefined ? {} : { sleep: overrides.gitlabSleep }) };
   const gitlab = gitlabClientFactory(policy, transport);
   const oauth = createGitLabOAuthClients({
     apps: config.gitlabOAuthApps,

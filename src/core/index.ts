@@ -12,4 +12,5 @@ export * from './allowlist.ts';
 export * from './origins.ts';
 export * from './audit.ts';
 export * from './rotation.ts';
+export * from './token-state.ts';
 export * from './bytes.ts';

@@ -1,7 +1,9 @@
 /** Domain types shared by every part. Field names match the JSON shapes in docs/contract.md. */
 
 export type ConnectionKind = 'pat' | 'oauth';
-export type ConnectionStatus = 'active' | 'expired' | 'revoked' | 'invalid' | 'unreachable';
+/** Every status a connection can have. Storage's column schema and the API's schemas are built from this list. */
+export const CONNECTION_STATUSES = ['active', 'expired', 'revoked', 'invalid', 'unreachable'] as const;
+export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];
 
 export type WarningCode =
   | 'no_expiry'

@@ -4,13 +4,13 @@ import {
   auditEntry,
   type AuditStore,
   ForgelinkError,
-  UpstreamError,
   formatBytes,
   diffBranches,
   mergeOutputs,
   originOfBaseUrl,
   parseLsRemote,
   parsePushReplies,
+  tokenState,
   type Clock,
   type Connection,
   type ConnectionStore,
@@ -31,7 +31,7 @@ import {
 import { auditedTokens, createConnectionClient } from '../connections/index.ts';
 import { DEFAULT_LIMITS, removeTree } from '../sandbox/index.ts';
 import { CA_BUNDLE_PATH, GIT_SYSTEM_CONFIG_PATH, agentEnv, caBundle, gitIdentityConfig } from './agent-env.ts';
-import { prepareProject, preflightFailure, statusForTokenFailure, type PreparedProject } from './preflight.ts';
+import { prepareProject, preflightFailure, type PreparedProject } from './preflight.ts';
 import { createRunLog, type RunLog } from './run-log.ts';
 import type { RunSettings } from './settings.ts';
 
@@ -130,19 +130,19 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     const canUseApi = connection.scopes.some((scope) => API_SCOPES.includes(scope));
 
     let prepared: PreparedProject;
+    let asked: 'token' | 'resource' = 'token';
     try {
       if (connection.kind === 'pat') await assertTokenUsable(client);
+      asked = 'resource';
       prepared = await prepareProject({ client, connection, project: run.project, branch: run.branch, canUseApi });
     } catch (failure) {
-      if (failure instanceof UpstreamError) {
-        const connectionStatus = statusForTokenFailure(failure);
-        if (connectionStatus !== null) {
-          await deps.connections.updateConnection(run.userId, connection.id, {
-            status: connectionStatus,
-            statusReason: failure.message,
-            checkedAt: clock.now().toISOString(),
-          });
-        }
+      const state = tokenState({ kind: 'failed', error: failure, asked });
+      if (state.error !== null && state.status !== 'unchanged') {
+        await deps.connections.updateConnection(run.userId, connection.id, {
+          status: state.status,
+          statusReason: state.error.message,
+          checkedAt: clock.now().toISOString(),
+        });
       }
       throw preflightFailure(failure, connection, run.project);
     }
@@ -305,12 +305,11 @@ function scrubbingTokens(provider: TokenProvider, log: RunLog): TokenProvider {
   };
 }
 
-/** Only a personal access token can be inspected; a revoked or expired one fails here with a clear reason. */
+/** A personal access token's self-information, judged as a check judges it: a token that is not active fails here. */
 async function assertTokenUsable(client: GitLabClient): Promise<void> {
   const info = await client.inspectToken();
-  if (info === null) return;
-  if (info.revoked) throw new UpstreamError('token_revoked', 'GitLab says this token was revoked.');
-  if (!info.active) throw new UpstreamError('token_expired', `GitLab says this token is no longer active${info.expiresAt ? ` (expiry ${info.expiresAt})` : ''}.`);
+  const state = tokenState(info === null ? { kind: 'not_personal' } : { kind: 'self', ...info });
+  if (state.error !== null) throw state.error;
 }
 
 type RunCaps = { memoryBytes: number; diskBytes: number };

@@ -2,7 +2,6 @@ import {
   ForgelinkError,
   UpstreamError,
   type Connection,
-  type ConnectionStatus,
   type GitLabClient,
   type Warning,
 } from '../core/index.ts';
@@ -25,14 +24,6 @@ export function protectedBranchMatches(pattern: string, branch: string): boolean
 }
 
 const DEVELOPER = 30;
-
-/** The connection status a token failure means, for recording on the connection. */
-export function statusForTokenFailure(error: UpstreamError): ConnectionStatus | null {
-  if (error.reason === 'token_expired') return 'expired';
-  if (error.reason === 'token_revoked') return 'revoked';
-  if (error.reason === 'token_invalid') return 'invalid';
-  return null;
-}
 
 /** Turns a GitLab refusal during preflight into the run's failure, in words the user can act on. */
 export function preflightFailure(error: unknown, connection: Connection, project: string): unknown {

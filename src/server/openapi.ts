@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CONNECTION_STATUSES } from '../core/index.ts';
 import { ConnectBody } from './routes/connections.ts';
 import { RotationBody } from './routes/rotation.ts';
 import { StartRunBody } from './routes/runs.ts';
@@ -137,8 +138,8 @@ export function openApiDocument(version: string): Schema {
                           properties: {
                             id: { type: 'string' },
                             at: { type: 'string', format: 'date-time' },
-                            from: { type: 'string', enum: ['active', 'expired', 'revoked', 'invalid', 'unreachable'] },
-                            to: { type: 'string', enum: ['active', 'expired', 'revoked', 'invalid', 'unreachable'] },
+                            from: { type: 'string', enum: [...CONNECTION_STATUSES] },
+                            to: { type: 'string', enum: [...CONNECTION_STATUSES] },
                             reason: { type: ['string', 'null'] },
                           },
                         },

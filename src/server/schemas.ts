@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CONNECTION_STATUSES } from '../core/index.ts';
 // The run's JSON columns are parsed with these very schemas, so the documented shape is the stored one.
 import { EgressJson, OutputsJson, RunErrorJson } from '../storage/index.ts';
 
@@ -19,7 +20,7 @@ export const ConnectionResponse = z.object({
   scopes: z.array(z.string()),
   expiresAt: z.string().nullable().describe('YYYY-MM-DD, or null when the token never expires (always null for OAuth: renewed)'),
   tokenExpiresAt: z.string().nullable().describe('OAuth: when the current access token expires (forgelink renews it); null for personal access tokens'),
-  status: z.enum(['active', 'expired', 'revoked', 'invalid', 'unreachable']),
+  status: z.enum(CONNECTION_STATUSES),
   statusReason: z.string().nullable(),
   capabilities: z.object({
     clone: z.boolean(),
