@@ -60,15 +60,19 @@ function describe(issue: z.core.$ZodIssue, input: unknown, source: Source): stri
   }
 }
 
-/** The first problem, as an InputError naming the top-level field (an item of a list is named in the message). */
+/**
+ * The first problem, as an InputError naming the field: nested object keys joined with dots (`rotation.enabled`);
+ * an item of a list is named by the list's field, and by its position in the message (`"command[0]"`).
+ */
 function firstIssue(error: z.ZodError, input: unknown, source: Source): InputError {
   const issue = error.issues[0];
   if (issue === undefined) return new InputError('invalid_input', 'The request is not valid.');
-  const [top, ...rest] = issue.path;
-  const field = top === undefined ? undefined : String(top);
-  const where = rest.map((key) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`)).join('');
+  const listAt = issue.path.findIndex((key) => typeof key === 'number');
+  const keys = listAt < 0 ? issue.path : issue.path.slice(0, listAt);
+  const field = keys.length === 0 ? undefined : keys.map(String).join('.');
+  const where = issue.path.map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i === 0 ? '' : '.'}${String(key)}`)).join('');
   const subject =
-    field === undefined ? (source === 'body' ? 'The request body' : 'The query') : `"${field}${where}"${source === 'query' ? ' (query parameter)' : ''}`;
+    where === '' ? (source === 'body' ? 'The request body' : 'The query') : `"${where}"${source === 'query' ? ' (query parameter)' : ''}`;
   return new InputError('invalid_input', `${subject} ${describe(issue, input, source)}.`, field === undefined ? {} : { field });
 }
 

@@ -148,7 +148,7 @@ describe('run input: project paths, clone URLs and commands (real bubblewrap, fa
       assert.equal(response.json.error.code, 'invalid_command');
       assert.match(response.json.error.message, limit, what);
     }
-    assert.deepEqual((await forgelink.call(alice, 'GET', '/api/v1/runs')).json.runs.filter((r: { project: string }) => r.project === 'acme/platform/api' && r.status === 'queued'), []);
+    assert.deepEqual((await forgelink.call(alice, 'GET', '/api/v1/runs')).json.runs.filter((r: { project: string; status: string }) => r.project === 'acme/platform/api' && r.status === 'queued'), []);
 
     const big = 'b'.repeat(COMMAND_LIMITS.maxArgBytes);
     const filler = Array.from({ length: COMMAND_LIMITS.maxArgs - 5 }, () => 'f'.repeat(150));

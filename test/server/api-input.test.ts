@@ -26,7 +26,7 @@ describe('API input: content types and readable validation messages (in-process 
     await forgelink.close();
   });
 
-  async function send(method: string, path: string, body: BodyInit | undefined, headers: Record<string, string> = {}) {
+  async function send(method: string, path: string, body: string | Blob | URLSearchParams | undefined, headers: Record<string, string> = {}) {
     const response = await forgelink.app.request(path, {
       method,
       headers: { authorization: `Bearer ${alice.apiKey}`, ...headers },
