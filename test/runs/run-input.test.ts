@@ -211,10 +211,11 @@ describe('run input: project paths, clone URLs and commands (real bubblewrap, fa
 describe('a failure inside forgelink during a run', () => {
   test('ends the run as internal and is in the server log with the run id', async () => {
     const gitlab = await startFakeGitLab();
-    const dir = await mkdtemp(path.join(tmpdir(), 'forgelink-internal-'));
-    // The runs' work directory lies under a regular file: creating a workspace fails with ENOTDIR.
-    await writeFile(path.join(dir, 'file'), '');
-    const forgelink = await startForgelink({ runs: { workDir: path.join(dir, 'file', 'runs') } });
+    const forgelink = await startForgelink();
+    // Where run workspaces go is a regular file instead of a directory: creating a workspace fails with ENOTDIR.
+    const runsDir = path.join(forgelink.workDir, 'runs');
+    await rm(runsDir, { recursive: true, force: true });
+    await writeFile(runsDir, '');
     try {
       const bot = gitlab.addUser({ username: 'bot' }).id;
       gitlab.addProject({ path: 'g/app', members: [{ userId: bot, accessLevel: 30 }] });
@@ -234,9 +235,9 @@ describe('a failure inside forgelink during a run', () => {
       assert.equal(lines[0].level, 50);
       assert.match(JSON.stringify(lines[0].err), /ENOTDIR/);
     } finally {
+      await rm(runsDir, { force: true });
       await forgelink.close();
       await gitlab.close();
-      await rm(dir, { recursive: true, force: true });
     }
   });
 });
