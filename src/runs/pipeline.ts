@@ -280,7 +280,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       action: 'run.finished',
       connectionId: run.connectionId,
       runId: run.id,
-      details: { status, error: error?.code ?? null, outputs, egress: run.egress },
+      details: { status, error: error?.code ?? null, projectPath: run.projectPath, outputs, egress: run.egress },
     }),
   );
   return run;

@@ -100,6 +100,9 @@ describe('run input: project paths, clone URLs and commands (real bubblewrap, fa
     const paths = gitPaths(seen);
     assert.ok(paths.length > 0);
     assert.deepEqual(paths.filter((p) => !p.startsWith('/acme/platform/api.git/')), []);
+    const audit = (await forgelink.call(alice, 'GET', `/api/v1/audit?connectionId=${connectionId}`)).json.entries;
+    const finished = audit.find((entry: { action: string; runId: string }) => entry.action === 'run.finished' && entry.runId === run.id);
+    assert.equal(finished?.details.projectPath, 'acme/platform/api', JSON.stringify(audit));
   });
 
   test('with API access the run records and clones the path GitLab reports: for a numeric id and a differently cased path', async () => {
