@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError } from 'commander';
-import type { AuditEntry, ConnectionView, Project, RunLogEntry } from '../core/index.ts';
-import { parseDuration, type RunView } from '../runs/index.ts';
+import { branchNameProblem, projectPathProblem, type AuditEntry, type ConnectionView, type Project, type RunLogEntry } from '../core/index.ts';
+import { commandProblem, parseDuration, type RunView } from '../runs/index.ts';
 import { CliError, createApiClient, type ApiClient } from './api-client.ts';
 import { loginFile, readLogin, writeLogin } from './client-config.ts';
 import { auditLine, connectionDetails, connectionEventsText, connectionLine, doctorText, projectLine, runDetails, runLine } from './format.ts';
@@ -263,6 +263,13 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
     .argument('<command...>', 'the agent command, after --')
     .addHelpText('after', '\nExample:\n  forgelink run --connection con_… --project group/app -- claude -p "fix the failing test"')
     .action(async (command: string[], options: { connection: string; project: string; branch?: string; allowHost: string[]; timeout?: string; detach?: boolean }, cmd: Command) => {
+      // The server checks these too; checking here names the flag and needs no round trip.
+      const projectProblem = projectPathProblem(options.project.trim());
+      if (projectProblem !== null) throw new CliError(`--project: "${options.project}" ${projectProblem}`);
+      const branchProblem = options.branch === undefined || options.branch.trim() === '' ? null : branchNameProblem(options.branch.trim());
+      if (branchProblem !== null) throw new CliError(`--branch: "${options.branch}" is not a valid branch name: it ${branchProblem}`);
+      const problem = commandProblem(command);
+      if (problem !== null) throw new CliError(`command: ${problem}`);
       let timeoutSeconds: number | undefined;
       if (options.timeout !== undefined) {
         const parsed = parseDuration(options.timeout);

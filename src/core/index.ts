@@ -14,3 +14,4 @@ export * from './audit.ts';
 export * from './rotation.ts';
 export * from './token-state.ts';
 export * from './bytes.ts';
+export * from './names.ts';

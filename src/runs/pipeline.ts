@@ -47,6 +47,8 @@ export type PipelineDeps = {
   clock: Clock;
   settings: RunSettings;
   outboundPolicy: OutboundPolicy;
+  /** Reports a failure inside forgelink (a bug or a host problem, not the agent's or GitLab's) to the server log. */
+  onError?: (error: unknown, runId: string) => void;
 };
 
 const LS_REMOTE_TIMEOUT_MS = 120_000;
@@ -184,7 +186,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       throw new ForgelinkError('branch_not_found', `Branch ${baseBranch} does not exist in ${prepared.projectPath}.`);
     }
 
-    await step('cloning', `Cloning ${prepared.projectPath} (${baseBranch})`, { baseBranch });
+    await step('cloning', `Cloning ${prepared.projectPath} (${baseBranch}) from ${prepared.cloneUrl}`, { baseBranch });
     const clone = await session.exec({
       command: ['git', 'clone', '--quiet', '--branch', baseBranch, '--', prepared.cloneUrl, '/workspace'],
       env,
@@ -251,6 +253,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       status = 'failed';
       error = { code: 'internal', message: 'forgelink failed while running this run; the server log has details.' };
       log.system(`Internal error: ${failure instanceof Error ? failure.message : String(failure)}`);
+      deps.onError?.(failure, run.id);
     }
     log.system(`Run ${status}: ${error.message}`);
   } finally {
@@ -277,7 +280,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       action: 'run.finished',
       connectionId: run.connectionId,
       runId: run.id,
-      details: { status, error: error?.code ?? null, outputs, egress: run.egress },
+      details: { status, error: error?.code ?? null, projectPath: run.projectPath, outputs, egress: run.egress },
     }),
   );
   return run;

@@ -5,6 +5,7 @@ import {
   type GitLabClient,
   type Warning,
 } from '../core/index.ts';
+import { cloneUrlOf } from './clone-url.ts';
 
 /** What a run knows about its project before it clones. */
 export type PreparedProject = {
@@ -71,7 +72,7 @@ export async function prepareProject(input: {
       projectId: null,
       projectPath: project,
       projectWebUrl: `${connection.baseUrl}/${project}`,
-      cloneUrl: `${connection.baseUrl}/${project}.git`,
+      cloneUrl: cloneUrlOf(connection.baseUrl, project),
       baseBranch: branch,
       warnings: [],
     };
@@ -109,7 +110,7 @@ export async function prepareProject(input: {
     projectId: detail.id,
     projectPath: detail.pathWithNamespace,
     projectWebUrl: detail.webUrl,
-    cloneUrl: detail.httpUrlToRepo,
+    cloneUrl: cloneUrlOf(connection.baseUrl, detail.pathWithNamespace),
     baseBranch,
     warnings,
   };

@@ -16,7 +16,6 @@ import { executeRun, runDir, SHUTDOWN, type PipelineDeps } from './pipeline.ts';
 export type RunServiceDeps = PipelineDeps & {
   connections: ConnectionStore;
   newId: () => string;
-  onError?: (error: unknown, runId: string) => void;
 };
 
 /** A run as the API shows it (docs/contract.md, "A run"). */

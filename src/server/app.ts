@@ -10,6 +10,7 @@ import type { Clock, GitLabOAuthFlow, SessionStore } from '../core/index.ts';
 import { requireApiKey, type AuthVariables } from './auth.ts';
 import { toHttpError } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
+import { requireJsonBodies } from './validate.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { connectionRoutes } from './routes/connections.ts';
 import { rotationRoutes } from './routes/rotation.ts';
@@ -80,6 +81,7 @@ export function createApp(deps: AppDeps) {
 
   const api = new Hono<{ Variables: AuthVariables }>();
   api.use(requireApiKey(deps.users));
+  api.use(requireJsonBodies());
   api.get('/me', (c) => c.json({ id: c.var.user.id, name: c.var.user.name, isAdmin: c.var.user.isAdmin }));
   api.route('/connections', connectionRoutes(deps.connections, deps.doctor, deps.connectionEvents));
   if (deps.rotation !== undefined) api.route('/connections', rotationRoutes(deps.rotation));
