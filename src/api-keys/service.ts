@@ -88,9 +88,9 @@ export function createApiKeyService({ store, audit, clock, logger }: ApiKeyServi
       if (found === null) return null;
       const now = clock.now();
       if (shouldRecordKeyUse(found.key.lastUsedAt, now)) {
-        const notBefore = new Date(now.getTime() - API_KEY_USE_PRECISION_MS).toISOString();
+        const staleAt = new Date(now.getTime() - API_KEY_USE_PRECISION_MS).toISOString();
         // Bookkeeping: a failed write must not turn away a request with a good key.
-        await store.recordUse(found.key.id, now.toISOString(), notBefore).catch((error: unknown) => {
+        await store.recordUse(found.key.id, now.toISOString(), staleAt).catch((error: unknown) => {
           logger?.warn({ err: error, keyId: found.key.id }, 'recording an API key use failed');
         });
       }

@@ -83,8 +83,8 @@ export interface ApiKeyStore {
   revokeKey(userId: string, id: string, at: string): Promise<boolean>;
   /** The unrevoked key with this hash, and its user. */
   findActiveKey(hash: string): Promise<{ key: ApiKey; user: User } | null>;
-  /** Sets the key's last use to `at` unless one at or after `notBefore` is already recorded; true when it wrote. */
-  recordUse(id: string, at: string, notBefore: string): Promise<boolean>;
+  /** Sets the key's last use to `at` when none is recorded or the recorded one is at or before `staleAt`; true when it wrote. */
+  recordUse(id: string, at: string, staleAt: string): Promise<boolean>;
 }
 
 /** A dashboard session. `id` is the SHA-256 of the cookie's value; the value itself is never stored. */

@@ -104,13 +104,13 @@ export function createApiKeyStore(db: Kysely<DatabaseSchema>): ApiKeyStore {
       return { key: apiKeyFromRow(row), user };
     },
 
-    async recordUse(id, at, notBefore) {
+    async recordUse(id, at, staleAt) {
       // Conditional, so processes sharing the database write a busy key's use once a minute between them.
       const result = await db
         .updateTable('api_keys')
         .set({ last_used_at: at })
         .where('id', '=', id)
-        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', notBefore)]))
+        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', staleAt)]))
         .executeTakeFirst();
       return result.numUpdatedRows > 0n;
     },

@@ -106,7 +106,7 @@ for (const db of databases()) {
       assert.deepEqual((await storage.apiKeys.listKeys(alice.id)).map((k) => k.name), ['initial']);
     });
 
-    test('a use is recorded only when none at or after notBefore is', async () => {
+    test('a use is recorded only when none is, or the recorded one is at or before staleAt', async () => {
       const alice = newUser();
       await storage.users.createUser(alice);
       const key = newKey(alice.id);
@@ -114,7 +114,7 @@ for (const db of databases()) {
       assert.equal(await storage.apiKeys.recordUse(key.id, '2030-01-01T00:00:00.000Z', '2029-12-31T23:59:00.000Z'), true);
       assert.equal(await storage.apiKeys.recordUse(key.id, '2030-01-01T00:00:30.000Z', '2029-12-31T23:59:30.000Z'), false);
       assert.equal((await storage.apiKeys.findActiveKey(key.keyHash))?.key.lastUsedAt, '2030-01-01T00:00:00.000Z');
-      assert.equal(await storage.apiKeys.recordUse(key.id, '2030-01-01T00:01:00.000Z', '2030-01-01T00:00:00.001Z'), true);
+      assert.equal(await storage.apiKeys.recordUse(key.id, '2030-01-01T00:01:00.000Z', '2030-01-01T00:00:00.000Z'), true);
       assert.equal((await storage.apiKeys.findActiveKey(key.keyHash))?.key.lastUsedAt, '2030-01-01T00:01:00.000Z');
     });
 
