@@ -84,7 +84,7 @@ export function createApp(deps: AppDeps) {
 
   const api = new Hono<{ Variables: AuthVariables }>();
   api.use(requireApiKey(deps.apiKeys));
-  api.get('/me', (c) => c.json({ id: c.var.user.id, name: c.var.user.name, isAdmin: c.var.user.isAdmin }));
+  api.get('/me', (c) => c.json({ id: c.var.user.id, name: c.var.user.name, isAdmin: c.var.user.isAdmin, keyId: c.var.apiKeyId }));
   api.route('/connections', connectionRoutes(deps.connections, deps.doctor, deps.connectionEvents));
   if (deps.rotation !== undefined) api.route('/connections', rotationRoutes(deps.rotation));
   api.route('/runs', runRoutes(deps.runs));
