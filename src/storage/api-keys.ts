@@ -2,7 +2,7 @@ import type { Kysely, Selectable } from 'kysely';
 import { ConflictError } from '../core/index.ts';
 import type { ApiKey, ApiKeyStore, NewApiKey } from '../core/index.ts';
 import { isUniqueViolation } from './constraint-errors.ts';
-import { userFromRow } from './rows.ts';
+import { JOINED_USER_COLUMNS, joinedUser } from './rows.ts';
 import type { ApiKeysTable, DatabaseSchema } from './tables.ts';
 
 function apiKeyFromRow(row: Selectable<ApiKeysTable>): ApiKey {
@@ -88,20 +88,11 @@ export function createApiKeyStore(db: Kysely<DatabaseSchema>): ApiKeyStore {
         .selectFrom('api_keys')
         .innerJoin('users', 'users.id', 'api_keys.user_id')
         .selectAll('api_keys')
-        .select(['users.name as user_name', 'users.is_admin as user_is_admin', 'users.created_at as user_created_at'])
+        .select(JOINED_USER_COLUMNS)
         .where('api_keys.key_hash', '=', hash)
         .where('api_keys.revoked_at', 'is', null)
         .executeTakeFirst();
-      if (row === undefined) return null;
-      const user = userFromRow({
-        id: row.user_id,
-        name: row.user_name,
-        is_admin: row.user_is_admin,
-        created_at: row.user_created_at,
-        api_key_hash: '',
-        password_hash: null,
-      });
-      return { key: apiKeyFromRow(row), user };
+      return row === undefined ? null : { key: apiKeyFromRow(row), user: joinedUser(row) };
     },
 
     async recordUse(id, at, staleAt) {

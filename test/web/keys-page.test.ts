@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { hashPassword } from '../../src/server/web/index.ts';
 import { startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
-import { csrfOf, webClient } from './client.ts';
+import { csrfOf, signedInClient, webClient } from './client.ts';
 
 const PASSWORD = 'a long dashboard password';
 
@@ -14,12 +14,8 @@ describe('the API keys page (in-process, without JavaScript)', () => {
   let bobClient: ReturnType<typeof webClient>;
 
   async function signedIn(user: TestUser) {
-    const client = webClient(forgelink.app);
     await forgelink.storage.users.setPasswordHash(user.id, await hashPassword(PASSWORD));
-    const form = await client.get('/sign-in');
-    const response = await client.post('/sign-in', { _csrf: csrfOf(form.text), username: user.name, password: PASSWORD, next: '/' });
-    assert.equal(response.status, 303);
-    return client;
+    return signedInClient(forgelink.app, user.name, PASSWORD);
   }
 
   /** Creates a key through the form; the page that answers. */
