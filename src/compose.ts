@@ -33,8 +33,8 @@ import { createWebhookNotifier } from './notify/index.ts';
 import { createRunService, type RunService } from './runs/index.ts';
 import { createBubblewrapDriver } from './sandbox/index.ts';
 import { createApp, createLogger, type App } from './server/index.ts';
-import { openStorage, type Storage } from './storage/index.ts';
-import { createFileBackedVault, createVault, loadKeyring, type Keyring, type MasterKeySettings } from './vault/index.ts';
+import { openStorage, secureDataDir, type Storage } from './storage/index.ts';
+import { createFileBackedVault, createVault, loadKeyringForDatabase, type Keyring, type MasterKeySettings } from './vault/index.ts';
 
 export const systemClock: Clock = { now: () => new Date() };
 
@@ -55,6 +55,11 @@ export type ForgelinkOverrides = {
   tokenRefreshMarginMs?: number;
   /** Reported by the API (default: package.json's). */
   version?: string;
+  /**
+   * `forgelink serve --new-master-key`: start even though the master key cannot open the secrets the database
+   * holds (by default that stops the start, see `loadKeyringForDatabase`).
+   */
+  newMasterKey?: boolean;
 };
 
 /**
@@ -106,9 +111,9 @@ async function packageVersion(): Promise<string> {
   return pkg.version;
 }
 
-async function openVault(config: Config, logger: Logger, keyring: Keyring | undefined): Promise<Vault> {
-  if (keyring !== undefined) return createVault({ keyring });
-  const loaded = await loadKeyring(masterKeySettings(config));
+async function openVault(config: Config, logger: Logger, storage: Storage, overrides: ForgelinkOverrides): Promise<Vault> {
+  if (overrides.keyring !== undefined) return createVault({ keyring: overrides.keyring });
+  const loaded = await loadKeyringForDatabase(masterKeySettings(config), storage.connections, { newKeyAllowed: overrides.newMasterKey === true });
   for (const notice of loaded.notices) logger.warn({ keyring: loaded.source.kind }, notice);
   // A keyring from a file can gain versions through `admin rotate-key` while the server runs.
   return loaded.source.kind === 'env'
@@ -122,8 +127,11 @@ export async function createForgelink(config: Config, overrides: ForgelinkOverri
   const logger = createLogger(config.logLevel, overrides.logStream);
   let storage = overrides.storage;
   try {
-    const vault = await openVault(config, logger, overrides.keyring);
+    const secured = await secureDataDir(config.dataDir);
+    if (secured.changed.length > 0) logger.warn({ changed: secured.changed }, 'made the data directory private: other users could read these');
+    if (secured.failed.length > 0) logger.error({ failed: secured.failed }, 'could not make these data directory entries private');
     storage ??= await openConfiguredStorage(config, clock);
+    const vault = await openVault(config, logger, storage, overrides);
     return await wire({ config, clock, logger, vault, storage, overrides });
   } catch (error) {
     await storage?.close();

@@ -8,7 +8,7 @@ import { ConfigError, readConfig, type Config } from './config/index.ts';
 import { apiKeyPrefix, ForgelinkError, generateApiKey, hashApiKey, InputError, newId } from './core/index.ts';
 import { hashPassword, passwordProblem } from './server/index.ts';
 import type { Storage } from './storage/index.ts';
-import { addKeyVersion, createVault, loadKeyring, rotateSecrets } from './vault/index.ts';
+import { addKeyVersion, createVault, loadKeyringForDatabase, rotateSecrets } from './vault/index.ts';
 
 async function withStorage<T>(config: Config, use: (storage: Storage) => Promise<T>): Promise<T> {
   const storage = await openConfiguredStorage(config, clock);
@@ -20,8 +20,8 @@ async function withStorage<T>(config: Config, use: (storage: Storage) => Promise
 }
 
 /** Starts the HTTP API; resolves when the server is listening, and stops cleanly on SIGINT/SIGTERM. */
-async function startServer(config: Config): Promise<void> {
-  const forgelink = await createForgelink(config);
+async function startServer(config: Config, options: { newMasterKey: boolean }): Promise<void> {
+  const forgelink = await createForgelink(config, { newMasterKey: options.newMasterKey });
   const stop = (signal: string) => {
     forgelink.logger.info({ signal }, 'shutting down');
     void forgelink.stop().then(() => process.exit(0));
@@ -56,7 +56,7 @@ async function issueKey(storage: Storage, name: string, keyName: string | undefi
 function localActions(env: NodeJS.ProcessEnv): LocalActions {
   const config = () => readConfig(env);
   return {
-    serve: () => startServer(config()),
+    serve: (options) => startServer(config(), options),
     async addUser(name, isAdmin, password) {
       const trimmed = name.trim();
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(trimmed)) {
@@ -94,10 +94,12 @@ function localActions(env: NodeJS.ProcessEnv): LocalActions {
     issueKey: (name, keyName) => withStorage(config(), (storage) => issueKey(storage, name, keyName)),
     async rotateKey(options) {
       const settings = masterKeySettings(config());
-      const keyring = options.resealOnly ? (await loadKeyring(settings)).keyring : (await addKeyVersion(settings)).keyring;
-      const vault = createVault({ keyring });
-      const report = await withStorage(config(), (storage) => rotateSecrets({ vault, store: storage.connections }));
-      return { keyId: vault.currentKeyId(), ...report };
+      return withStorage(config(), async (storage) => {
+        // Refused, before the keyring is touched, when it cannot open the stored secrets (a lost master.key).
+        const loaded = await loadKeyringForDatabase(settings, storage.connections, { newKeyAllowed: false });
+        const vault = createVault({ keyring: options.resealOnly ? loaded.keyring : (await addKeyVersion(settings)).keyring });
+        return { keyId: vault.currentKeyId(), ...(await rotateSecrets({ vault, store: storage.connections })) };
+      });
     },
   };
 }

@@ -77,7 +77,7 @@ def main():
                 })
                 break
             except urllib.error.HTTPError as error:
-                # Right after a push GitLab may not see the branch yet (GITLAB-FACTS.md): retry with backoff.
+                # Right after a push GitLab may not see the branch yet (docs/gitlab.md): retry with backoff.
                 if error.code != 400 or attempt == 4:
                     raise
                 time.sleep(0.5 * 2**attempt)

@@ -13,7 +13,8 @@ import { addAdminKeyCommand, addKeyCommands, type IssuedApiKey } from './keys-co
 
 /** What only the local process can do: serve, and admin commands on the data dir. Wired by main.ts. */
 export type LocalActions = {
-  serve(): Promise<void>;
+  /** `newMasterKey`: start even when the master key cannot open the secrets the database holds. */
+  serve(options: { newMasterKey: boolean }): Promise<void>;
   addUser(name: string, isAdmin: boolean, password?: string): Promise<{ id: string; name: string; isAdmin: boolean; apiKey: string }>;
   /** Sets a user's dashboard password and ends their sessions. */
   setPassword(name: string, password: string): Promise<{ name: string; sessionsEnded: number }>;
@@ -59,7 +60,12 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
   program
     .command('serve')
     .description('run the HTTP API (configuration from the environment; see README)')
-    .action(() => local.serve());
+    .option(
+      '--new-master-key',
+      'start even though the master key cannot open the secrets the database holds (a lost master.key): a new key is ' +
+        'generated if none is given, and connections whose tokens cannot be opened must be reconnected',
+    )
+    .action((options: { newMasterKey?: boolean }) => local.serve({ newMasterKey: options.newMasterKey === true }));
 
   const admin = program.command('admin').description('local administration on this machine\'s data directory');
   const user = admin.command('user').description('manage users');
@@ -180,7 +186,7 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
     .action(async (id: string, _options: unknown, command: Command) => {
       const client = await api(command);
       const connection = await client.request<ConnectionView>('GET', `/connections/${encodeURIComponent(id)}`);
-      // --json prints the connection as the API returns it (CONTRACT.md); the history is for people.
+      // --json prints the connection as the API returns it (docs/contract.md); the history is for people.
       const events = globals(command).json
         ? []
         : (await client.request<{ events: ConnectionEventView[] }>('GET', `/connections/${encodeURIComponent(id)}/events?limit=5`)).events;

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { ForgelinkError, invalidAllowEntry, isLoopbackHostname, normaliseBaseUrl, normaliseOrigin } from '../core/index.ts';
+import { ForgelinkError, invalidAllowEntry, isLoopbackHostname, normaliseBaseUrl, normaliseOrigin, parseByteSize } from '../core/index.ts';
 
-/** Everything forgelink reads from its environment, read once (STYLE.md 4). */
+/** Everything forgelink reads from its environment, read once: nothing else reads `process.env` (docs/contract.md). */
 export type Config = {
   dataDir: string;
   databaseUrl: string | null;
@@ -24,6 +24,9 @@ export type Config = {
     userHostPatterns: string[];
     /** Host directories mounted read-only at the same path in every sandbox (where agents are installed). */
     sandboxMounts: string[];
+    /** A run's memory cap (FORGELINK_RUN_MEMORY_MAX) and disk cap (FORGELINK_RUN_DISK_MAX), in bytes. */
+    memoryMaxBytes: number;
+    diskMaxBytes: number;
   };
   /** The connection health monitor (FORGELINK_MONITOR, FORGELINK_MONITOR_INTERVAL, FORGELINK_MONITOR_JITTER). */
   monitor: { enabled: boolean; intervalMs: number; jitterMs: number };
@@ -131,7 +134,7 @@ function readOAuthApps(env: Env, cwd: string): GitLabOAuthApp[] {
 
 /**
  * GitLab's scope names are lower-case words with underscores; the default asks for the API (clone, push, merge
- * requests, issues) and the account's identity (GITLAB-FACTS.md, "Scopes").
+ * requests, issues) and the account's identity (docs/gitlab.md, "Scopes and what they allow").
  */
 function readOAuthScopes(env: Env): string[] {
   const raw = value(env, 'FORGELINK_GITLAB_OAUTH_SCOPES') ?? 'api read_user';
@@ -235,6 +238,15 @@ function readOrigins(env: Env, name: string, allowStar: boolean): string[] {
   });
 }
 
+/** A size in bytes (`1073741824`, `512MB`, `2GB`; 1024-based) of at least `minimum`. */
+function readByteSize(env: Env, name: string, fallback: string, minimum: number): number {
+  const raw = value(env, name) ?? fallback;
+  const bytes = parseByteSize(raw);
+  if (bytes === null) throw new ConfigError(name, `expected a size in bytes or with a unit, like 4GB or 512MB, got "${raw}"`);
+  if (bytes < minimum) throw new ConfigError(name, `must be at least ${minimum / 1024 ** 2}MB, got "${raw}"`);
+  return bytes;
+}
+
 function readRuns(env: Env): Config['runs'] {
   const rawConcurrency = value(env, 'FORGELINK_RUN_CONCURRENCY') ?? '2';
   const concurrency = Number(rawConcurrency);
@@ -257,6 +269,9 @@ function readRuns(env: Env): Config['runs'] {
     extraHosts: readOrigins(env, 'FORGELINK_RUN_EXTRA_HOSTS', false),
     userHostPatterns: readOrigins(env, 'FORGELINK_RUN_USER_HOSTS', true),
     sandboxMounts: sandboxMounts.map((mount) => path.resolve(mount)),
+    // Below a few MiB neither git nor a shell gets going: such a cap is a typo.
+    memoryMaxBytes: readByteSize(env, 'FORGELINK_RUN_MEMORY_MAX', '4GB', 16 * 1024 ** 2),
+    diskMaxBytes: readByteSize(env, 'FORGELINK_RUN_DISK_MAX', '10GB', 1024 ** 2),
   };
 }
 

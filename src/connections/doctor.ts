@@ -2,6 +2,7 @@ import {
   NotFoundError,
   UpstreamError,
   checkOutboundAddress,
+  hostInterfaceAddresses,
   originMatches,
   originOfBaseUrl,
   type Clock,
@@ -84,7 +85,8 @@ export async function diagnose(deps: DoctorDeps, connection: Connection, token: 
   }
   add('dns', 'pass', `${hostname} resolves to ${resolved.addresses.join(', ')}.`);
 
-  const verdicts = resolved.addresses.map((address) => ({ address, verdict: checkOutboundAddress(hostname, address, deps.policy) }));
+  const own = hostInterfaceAddresses();
+  const verdicts = resolved.addresses.map((address) => ({ address, verdict: checkOutboundAddress(hostname, address, deps.policy, own) }));
   const usable = verdicts.filter((entry) => entry.verdict.allowed).map((entry) => entry.address);
   const refused = verdicts.find((entry) => !entry.verdict.allowed);
   if (usable.length === 0 || usable[0] === undefined) {

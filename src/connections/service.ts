@@ -75,7 +75,7 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
 
   /**
    * Asks GitLab what the token is: `GET /personal_access_tokens/self` works with any scope, so it comes
-   * first; `/user` and `/metadata` only where the scopes allow (GITLAB-FACTS.md, "Scopes").
+   * first; `/user` and `/metadata` only where the scopes allow (docs/gitlab.md, "Inspecting a token").
    */
   async function inspect(client: GitLabClient): Promise<Inspection> {
     const info = await client.inspectToken();

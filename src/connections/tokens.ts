@@ -18,7 +18,7 @@ import type { Rotator } from './rotation.ts';
 export const TOKEN_PURPOSE = 'token';
 export const REFRESH_TOKEN_PURPOSE = 'refresh_token';
 
-/** GitLab access tokens live two hours (GITLAB-FACTS.md); one this close to its end is refreshed first. */
+/** GitLab access tokens live two hours (docs/gitlab.md, "OAuth 2.0"); one this close to its end is refreshed first. */
 export const DEFAULT_REFRESH_MARGIN_MS = 2 * 60_000;
 
 export type TokenProviderLogger = { info(meta: object, message: string): void; warn(meta: object, message: string): void };

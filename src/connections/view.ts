@@ -1,6 +1,6 @@
 import { capabilitiesFromScopes, connectionWarnings, type Connection, type ConnectionView } from '../core/index.ts';
 
-/** A connection as the API and the dashboard show it (CONTRACT.md): no secret, capabilities and warnings derived. */
+/** A connection as the API and the dashboard show it (docs/contract.md): no secret; capabilities and warnings derived. */
 export function connectionView(connection: Connection, now: Date): ConnectionView {
   return {
     id: connection.id,

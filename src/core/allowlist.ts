@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 
 /**
- * Allowlist entries are origins (DESIGN.md invariant 5): a host and a port. `*.example.com:443` covers
+ * Allowlist entries are origins (docs/security.md, invariant 5): a host and a port. `*.example.com:443` covers
  * every subdomain of example.com on port 443, but not example.com itself (name it separately), so a
  * wildcard never widens to the apex by accident. A bare host (`registry.npmjs.org`) means port 443:
  * HTTPS is what agents use; plain HTTP or another port has to be named explicitly.

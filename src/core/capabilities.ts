@@ -2,7 +2,7 @@ import type { Capabilities, Warning } from './types.ts';
 
 /**
  * What a token can do, from its scopes. Source: `abilities_for_scopes` in GitLab's lib/gitlab/auth.rb
- * (see GITLAB-FACTS.md): `api` is everything, `read_api` is read-only API + fetch, `read_repository`
+ * (see docs/gitlab.md): `api` is everything, `read_api` is read-only API + fetch, `read_repository`
  * is fetch, `write_repository` is fetch + push and no API at all.
  */
 export function capabilitiesFromScopes(scopes: readonly string[]): Capabilities {

@@ -1,4 +1,4 @@
-/** What a run produced, worked out from refs, push replies and GitLab's API (CONTRACT.md, "A run's outputs"). */
+/** What a run produced, worked out from refs, push replies and GitLab's API (docs/contract.md, "A run"). */
 import type { GitLabIssue, GitLabMergeRequest } from './ports.ts';
 import type { OutputBranch, OutputMergeRequest, RunOutputs } from './runs.ts';
 

@@ -262,7 +262,8 @@ export type SandboxOptions = {
   outboundPolicy: OutboundPolicy;
   /** Files made visible read-only inside the sandbox, by absolute path (for example a CA bundle). */
   files?: Readonly<Record<string, string>>;
-  limits?: { processes?: number; openFiles?: number; fileSizeBytes?: number };
+  /** Per-run caps; memoryBytes covers every process of the run together, diskBytes the workspace and home together. */
+  limits?: { processes?: number; openFiles?: number; fileSizeBytes?: number; memoryBytes?: number; diskBytes?: number };
   /**
    * Answers `GET http://forgelink.internal/token` sent through this sandbox's proxy (and nowhere else) with the
    * connection's current token, so git can get a refreshed OAuth token during a long run.
@@ -281,10 +282,19 @@ export type SandboxExec = {
   onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
 };
 
-export type SandboxExit = { exitCode: number | null; signal: string | null; timedOut: boolean; canceled: boolean };
+export type SandboxExit = {
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  canceled: boolean;
+  /** Set when the command failed because the run hit a cap: a process was killed for memory, or the command was stopped for disk use. */
+  limit?: 'memory' | 'disk';
+};
 
 export interface SandboxSession {
   exec(options: SandboxExec): Promise<SandboxExit>;
+  /** Lines for the run's log about how the session's limits are enforced (a fallback in use, say). */
+  readonly notices?: readonly string[];
   egress(): { allowed: string[]; refused: string[] };
   /** Kills whatever still runs, stops the proxy, removes the sandbox's own files (not the workspace). */
   destroy(): Promise<void>;
@@ -319,7 +329,7 @@ export interface GitLabOAuthClient {
   readonly baseUrl: string;
   /** The instance's private CA (PEM), if the operator configured one; OAuth connections to it keep a copy. */
   readonly caPem: string | null;
-  /** `<base>/oauth/authorize` with PKCE S256, `state` and the configured scopes (GITLAB-FACTS.md, "OAuth 2.0"). */
+  /** `<base>/oauth/authorize` with PKCE S256, `state` and the configured scopes (docs/gitlab.md, "OAuth 2.0"). */
   authorizeUrl(input: { state: string; codeChallenge: string }): string;
   /** Checks the callback's parameters against the `state` we issued (oauth4webapi `validateAuthResponse`). */
   validateCallback(query: URLSearchParams, expectedState: string): CallbackResult;

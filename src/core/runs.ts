@@ -1,4 +1,4 @@
-/** Runs: an agent working on one GitLab project in a sandbox (DESIGN.md, "The run pipeline"). */
+/** Runs: an agent working on one GitLab project in a sandbox (docs/architecture.md, "The run pipeline"). */
 import type { Warning } from './types.ts';
 
 export type RunStatus =

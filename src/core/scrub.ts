@@ -1,4 +1,4 @@
-/** Redaction of secrets from a stream of text (run logs): DESIGN.md, security invariant 1. */
+/** Redaction of secrets from a stream of text (run logs): docs/security.md, invariant 1. */
 
 export const REDACTED = '[REDACTED]';
 
@@ -88,7 +88,7 @@ export function secretForms(secrets: readonly string[]): string[] {
     if (secret.length < MIN_SECRET_LENGTH) continue;
     forms.add(secret);
     forms.add(encodeURIComponent(secret));
-    // git and curl send credentials as `Authorization: Basic base64("oauth2:<token>")` (GITLAB-FACTS.md, "Git
+    // git and curl send credentials as `Authorization: Basic base64("oauth2:<token>")` (docs/gitlab.md, "Git
     // over HTTPS"); the whole value goes, padding included.
     forms.add(Buffer.from(`oauth2:${secret}`, 'utf8').toString('base64'));
     // The secret encoded on its own, padding included; the cores below only cover the characters that do not

@@ -1,4 +1,4 @@
-/** Domain types shared by every part. Field names match CONTRACT.md's JSON shapes. */
+/** Domain types shared by every part. Field names match the JSON shapes in docs/contract.md. */
 
 export type ConnectionKind = 'pat' | 'oauth';
 export type ConnectionStatus = 'active' | 'expired' | 'revoked' | 'invalid' | 'unreachable';
@@ -107,7 +107,7 @@ export type Connection = {
   createdAt: string;
 };
 
-/** A connection as the API shows it (CONTRACT.md). */
+/** A connection as the API shows it (docs/contract.md, "A connection"). */
 export type ConnectionView = {
   id: string;
   provider: 'gitlab';

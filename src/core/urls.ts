@@ -59,7 +59,7 @@ function schemeOf(text: string): string {
   return text.slice(0, text.indexOf(':'));
 }
 
-/** `host[:port]` of a normalised base URL, as CONTRACT.md's `host` field shows it. */
+/** `host[:port]` of a normalised base URL, as a connection's `host` field shows it (docs/contract.md). */
 export function hostOf(baseUrl: string): string {
   return new URL(baseUrl).host;
 }

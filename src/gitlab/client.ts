@@ -52,7 +52,7 @@ export function createGitLabClient(options: GitLabClientOptions): GitLabClient {
           userId: token.user_id,
         };
       } catch (error) {
-        // GITLAB-FACTS.md: for OAuth and other non-PAT tokens GitLab answers 400 "This endpoint
+        // docs/gitlab.md, "Inspecting a token": for OAuth and other non-PAT tokens GitLab answers 400 "This endpoint
         // requires token type to be a personal access token"; match on the status, not the text.
         if (error instanceof UpstreamError && error.status === 400) return null;
         throw error;

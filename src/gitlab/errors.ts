@@ -53,6 +53,15 @@ function codesOf(error: unknown): string[] {
   return codes;
 }
 
+function upstreamInChain(error: unknown): UpstreamError | null {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if (current instanceof UpstreamError) return current;
+    current = current.cause;
+  }
+  return null;
+}
+
 // Node's TLS verification failures (OpenSSL X509_V_ERR_* names and Node's own ERR_TLS_CERT_*).
 const CERTIFICATE_CODES = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
@@ -96,7 +105,9 @@ export function networkFailure(
   secrets: readonly string[],
   timedOutAfterMs: number | null,
 ): NetworkFailure {
-  if (error instanceof UpstreamError) return { error, transient: false };
+  // undici's fetch wraps what the connector threw (the outbound policy's refusal) in TypeError('fetch failed').
+  const upstream = upstreamInChain(error);
+  if (upstream !== null) return { error: upstream, transient: false };
   const { host } = new URL(url);
   const cause = safeCause(error, secrets);
   if (timedOutAfterMs !== null) {

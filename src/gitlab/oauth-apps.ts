@@ -3,7 +3,7 @@ import type { HttpLogger } from './http.ts';
 import { createGitLabOAuthClient, type OAuthApplication } from './oauth.ts';
 import type { ResolveAll } from './outbound.ts';
 
-/** Where GitLab sends the browser back to (CONTRACT.md, "Web"); registered as the application's redirect URI. */
+/** Where GitLab sends the browser back to (docs/contract.md, "Web"); registered as the application's redirect URI. */
 export function oauthRedirectUri(publicUrl: string): string {
   return `${publicUrl.replace(/\/+$/, '')}/integrations/gitlab/callback`;
 }

@@ -2,7 +2,7 @@ import dns from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { Agent, buildConnector } from 'undici';
-import { checkOutboundAddress, UpstreamError, type AddressVerdict, type OutboundPolicy } from '../core/index.ts';
+import { checkOutboundAddress, hostInterfaceAddresses, UpstreamError, type AddressVerdict, type OutboundPolicy } from '../core/index.ts';
 
 /** `dns.lookup` with `all: true`; injectable so tests can make a name resolve anywhere. */
 export type ResolveAll = (hostname: string) => Promise<{ address: string; family: number }[]>;
@@ -24,19 +24,21 @@ function blocked(verdict: Extract<AddressVerdict, { allowed: false }>): Upstream
 }
 
 /**
- * A `net.connect` lookup that resolves the name and keeps only the addresses the outbound policy
- * allows (DESIGN.md invariant 4). Checking the resolved address at connect time, not the name up
- * front, is what defeats a name that resolves (or re-resolves) to 169.254.169.254. When no address
- * survives, the connection fails with UpstreamError('blocked_address') before any packet is sent.
+ * A `net.connect` lookup that resolves the name and keeps only the addresses the outbound policy allows
+ * (docs/security.md, invariant 4; README.md, "The outbound-address policy"). net.connect then connects to exactly the addresses this
+ * returns: the name is resolved once and the address checked is the address used, so a name that
+ * re-resolves to 169.254.169.254 (DNS rebinding) gains nothing. When no address survives, the connection
+ * fails with UpstreamError('blocked_address') before any packet is sent.
  */
 export function guardedLookup(policy: OutboundPolicy, resolveAll: ResolveAll = systemResolveAll): LookupFunction {
   return (hostname, options, callback) => {
     resolveAll(hostname).then(
       (addresses) => {
         const allowed: { address: string; family: number }[] = [];
+        const own = hostInterfaceAddresses();
         let firstRefusal: Extract<AddressVerdict, { allowed: false }> | null = null;
         for (const entry of addresses) {
-          const verdict = checkOutboundAddress(hostname, entry.address, policy);
+          const verdict = checkOutboundAddress(hostname, entry.address, policy, own);
           if (verdict.allowed) allowed.push(entry);
           else firstRefusal ??= verdict;
         }
@@ -76,7 +78,7 @@ export function createOutboundAgent(options: OutboundAgentOptions): Agent {
       // net.connect skips `lookup` for literal addresses, so those are judged here.
       const host = connectOptions.hostname;
       if (isIP(host) !== 0) {
-        const verdict = checkOutboundAddress(host, host, options.policy);
+        const verdict = checkOutboundAddress(host, host, options.policy, hostInterfaceAddresses());
         if (!verdict.allowed) {
           callback(blocked(verdict), null);
           return;

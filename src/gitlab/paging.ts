@@ -13,7 +13,7 @@ export function nextLink(header: string | undefined): string | null {
 
 /**
  * Whether a next-page URL may receive our token: same origin as the base URL and under its API root
- * (GITLAB-FACTS.md: follow a `Link` only when it points at the configured origin).
+ * (docs/gitlab.md, "Paging": follow a `Link` only when it points at the configured origin).
  */
 export function isWithinApi(candidate: URL, baseUrl: string): boolean {
   const base = new URL(baseUrl);

@@ -25,7 +25,7 @@ export function createProjectsApi(http: GitLabHttp): GitLabProjectsApi {
 
   /**
    * The project's id found by listing, for when `GET /projects/group%2Fapp` 404s: a reverse proxy that
-   * decodes `%2F` turns the path into extra segments GitLab has no route for (GITLAB-FACTS.md; GitLab docs:
+   * decodes `%2F` turns the path into extra segments GitLab has no route for (docs/gitlab.md; GitLab docs:
    * api/rest/index.md, "Namespaced path encoding"; gitlab-org/gitlab#199717: Apache without
    * `AllowEncodedSlashes NoDecode` answers with a 404 page, while lookups by id and by search work).
    * Searching for the last segment among the account's projects and matching the full path exactly finds it
@@ -41,7 +41,7 @@ export function createProjectsApi(http: GitLabHttp): GitLabProjectsApi {
     return null;
   }
 
-  /** Every page, never just the first (GITLAB-FACTS.md: clients that silently stop after 20 results). */
+  /** Every page, never just the first (docs/gitlab.md, "Paging": a client that stops at page one sees 20 results). */
   async function listAll<T, R>(path: string, query: Query, schema: z.ZodType<T>, map: (item: T) => R): Promise<R[]> {
     const out: R[] = [];
     for await (const item of http.paginate(path, { ...query, per_page: PER_PAGE }, schema)) out.push(map(item));

@@ -9,8 +9,8 @@ export const GIT_SYSTEM_CONFIG_PATH = '/etc/forgelink/gitconfig';
 /**
  * The git credential helper. Git runs it through the shell with `get`/`store`/`erase`; it answers `get`
  * with the token read from the environment at that moment, so the token is in no file, no URL and no
- * argument list (`echo` is a shell builtin: no process ever carries it in argv). Username `oauth2` works for
- * personal and OAuth tokens alike (GITLAB-FACTS.md, "Tokens").
+ * argument list (`printf` is a shell builtin: no process ever carries it in argv). Username `oauth2` works for
+ * personal and OAuth tokens alike (docs/gitlab.md, "Git over HTTPS").
  */
 const CREDENTIAL_HELPER = '!f() { test "$1" = get && printf "username=oauth2\\npassword=%s\\n" "$GITLAB_TOKEN"; }; f';
 
@@ -50,7 +50,7 @@ export type AgentEnvInput = {
   hasCa: boolean;
 };
 
-/** The complete environment of every command in a run's sandbox (CONTRACT.md, "Inside a run's sandbox"). */
+/** The complete environment of every command in a run's sandbox (docs/contract.md, "Inside a run's sandbox"). */
 export function agentEnv(input: AgentEnvInput): Record<string, string> {
   const env: Record<string, string> = {
     // The sandbox's PATH puts forgelink's own Node 24 first, so Node agents honour NODE_USE_ENV_PROXY.

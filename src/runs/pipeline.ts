@@ -5,6 +5,7 @@ import {
   type AuditStore,
   ForgelinkError,
   UpstreamError,
+  formatBytes,
   diffBranches,
   mergeOutputs,
   originOfBaseUrl,
@@ -22,12 +23,13 @@ import {
   type RunStatus,
   type RunStore,
   type SandboxDriver,
+  type SandboxExit,
   type SandboxSession,
   type TokenProvider,
   type Warning,
 } from '../core/index.ts';
 import { auditedTokens, createConnectionClient } from '../connections/index.ts';
-import { removeTree } from '../sandbox/index.ts';
+import { DEFAULT_LIMITS, removeTree } from '../sandbox/index.ts';
 import { CA_BUNDLE_PATH, GIT_SYSTEM_CONFIG_PATH, agentEnv, caBundle, gitIdentityConfig } from './agent-env.ts';
 import { prepareProject, preflightFailure, statusForTokenFailure, type PreparedProject } from './preflight.ts';
 import { createRunLog, type RunLog } from './run-log.ts';
@@ -60,7 +62,21 @@ export function runDir(settings: RunSettings, runId: string): string {
 const API_SCOPES = ['api', 'read_api'];
 
 /**
- * Executes one queued run through the pipeline in DESIGN.md: preparing → cloning → running → collecting →
+ * The abort reason the run service gives when forgelink shuts down: such a run ends `failed` with code
+ * `interrupted` (as after a restart), not `canceled`, which means a person canceled it.
+ */
+export const SHUTDOWN = 'forgelink-shutdown';
+
+/** How a run whose signal fired ends: canceled by a person, or interrupted by forgelink stopping. */
+function stoppedOutcome(signal: AbortSignal): { status: RunStatus; error: RunError } {
+  if (signal.reason === SHUTDOWN) {
+    return { status: 'failed', error: { code: 'interrupted', message: 'forgelink was shut down while this run was in progress; it was stopped.' } };
+  }
+  return { status: 'canceled', error: { code: 'canceled', message: 'The run was canceled.' } };
+}
+
+/**
+ * Executes one queued run through the pipeline in docs/architecture.md: preparing → cloning → running → collecting →
  * a final status. State is persisted at every step; the token is decrypted here, lives in memory only,
  * and is scrubbed from everything the run logs. Never throws: every failure ends as a failed run.
  */
@@ -147,18 +163,21 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     };
     if (connection.caPem !== null) files[CA_BUNDLE_PATH] = caBundle(connection.caPem);
     const allowlist = [originOfBaseUrl(connection.baseUrl), ...deps.settings.extraHosts, ...run.allowHosts];
+    const caps = runCaps(deps.settings);
     session = await deps.sandbox.create({
       runId: run.id,
       workspaceDir,
       allowlist,
       outboundPolicy: deps.outboundPolicy,
       files,
+      limits: { memoryBytes: caps.memoryBytes, diskBytes: caps.diskBytes },
       ...(connection.kind === 'oauth' ? { internalToken: () => tokens.currentToken(connection) } : {}),
     });
     const env = agentEnv({ runId: run.id, baseUrl: connection.baseUrl, token, kind: connection.kind, hasCa: connection.caPem !== null });
     log.system(`Sandbox ready; network allowlist: ${allowlist.join(', ')}`);
+    for (const notice of session.notices ?? []) log.system(notice);
 
-    const before = await lsRemote(session, env, prepared.cloneUrl, log, signal);
+    const before = await lsRemote(session, env, prepared.cloneUrl, log, signal, caps);
     const baseBranch = prepared.baseBranch ?? before.head;
     if (baseBranch === null) throw new ForgelinkError('empty_repository', `${prepared.projectPath} has no commits yet, so there is nothing to clone.`);
     if (!before.refs.has(baseBranch)) {
@@ -174,7 +193,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       signal,
       onOutput: (chunk, stream) => log.output(chunk, stream),
     });
-    throwIfStopped(clone, signal, 'clone');
+    throwIfStopped(clone, signal, 'git clone', caps);
     if (clone.exitCode !== 0) throw new ForgelinkError('clone_failed', `git clone failed with exit code ${clone.exitCode}; the log shows git's message.`);
 
     const remaining = run.timeoutMs - (clock.now().getTime() - startedAt.getTime());
@@ -188,11 +207,12 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     });
     exitCode = agent.exitCode;
     if (agent.canceled || signal.aborted) {
-      status = 'canceled';
-      error = { code: 'canceled', message: 'The run was canceled.' };
+      ({ status, error } = stoppedOutcome(signal));
     } else if (agent.timedOut) {
       status = 'timed_out';
       error = { code: 'timed_out', message: `The agent did not finish within ${Math.round(run.timeoutMs / 1000)} seconds and was stopped.` };
+    } else if (agent.limit !== undefined) {
+      error = limitError(agent.limit, 'The agent', caps);
     } else if (agent.exitCode === 0) {
       status = 'succeeded';
     } else if (agent.exitCode === 127) {
@@ -208,7 +228,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     // Whatever the agent's end, what it pushed is real: collect it (without the cancel signal).
     await update({ status: 'collecting' });
     log.system('Collecting outputs');
-    const after = await lsRemote(session, env, prepared.cloneUrl, log, AbortSignal.timeout(LS_REMOTE_TIMEOUT_MS));
+    const after = await lsRemote(session, env, prepared.cloneUrl, log, AbortSignal.timeout(LS_REMOTE_TIMEOUT_MS), caps);
     outputs = await collectOutputs({
       client,
       canUseApi,
@@ -223,8 +243,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     });
   } catch (failure) {
     if (signal.aborted) {
-      status = 'canceled';
-      error = { code: 'canceled', message: 'The run was canceled.' };
+      ({ status, error } = stoppedOutcome(signal));
     } else if (failure instanceof ForgelinkError) {
       status = failure.code === 'timed_out' ? 'timed_out' : 'failed';
       error = { code: failure.code, message: failure.message };
@@ -294,9 +313,33 @@ async function assertTokenUsable(client: GitLabClient): Promise<void> {
   if (!info.active) throw new UpstreamError('token_expired', `GitLab says this token is no longer active${info.expiresAt ? ` (expiry ${info.expiresAt})` : ''}.`);
 }
 
-function throwIfStopped(exit: { timedOut: boolean; canceled: boolean }, signal: AbortSignal, what: string): void {
+type RunCaps = { memoryBytes: number; diskBytes: number };
+
+function runCaps(settings: RunSettings): RunCaps {
+  return { memoryBytes: settings.memoryMaxBytes ?? DEFAULT_LIMITS.memoryBytes, diskBytes: settings.diskMaxBytes ?? DEFAULT_LIMITS.diskBytes };
+}
+
+/** The run's error when `who` (the agent, git clone…) failed because the run hit a cap. */
+function limitError(limit: NonNullable<SandboxExit['limit']>, who: string, caps: RunCaps): RunError {
+  if (limit === 'memory') {
+    return {
+      code: 'memory_limit',
+      message: `${who} ran out of memory: a process was killed for taking the run past its memory cap of ${formatBytes(caps.memoryBytes)} (FORGELINK_RUN_MEMORY_MAX).`,
+    };
+  }
+  return {
+    code: 'disk_limit',
+    message: `${who} was stopped for filling the workspace and home directory past the run's disk cap of ${formatBytes(caps.diskBytes)} (FORGELINK_RUN_DISK_MAX).`,
+  };
+}
+
+function throwIfStopped(exit: SandboxExit, signal: AbortSignal, what: string, caps: RunCaps): void {
   if (exit.canceled || signal.aborted) throw new ForgelinkError('canceled', 'The run was canceled.');
-  if (exit.timedOut) throw new ForgelinkError('timed_out', `git ${what} did not finish in time.`);
+  if (exit.timedOut) throw new ForgelinkError('timed_out', `${what} did not finish in time.`);
+  if (exit.limit !== undefined) {
+    const error = limitError(exit.limit, what, caps);
+    throw new ForgelinkError(error.code, error.message);
+  }
 }
 
 /** `git ls-remote --symref`: every branch with its commit, and the branch HEAD points to. */
@@ -306,6 +349,7 @@ async function lsRemote(
   cloneUrl: string,
   log: RunLog,
   signal: AbortSignal,
+  caps: RunCaps,
 ): Promise<{ refs: Map<string, string>; head: string | null }> {
   let stdout = '';
   const exit = await session.exec({
@@ -319,7 +363,7 @@ async function lsRemote(
       else log.output(chunk, stream);
     },
   });
-  throwIfStopped(exit, signal, 'ls-remote');
+  throwIfStopped(exit, signal, 'git ls-remote', caps);
   if (exit.exitCode !== 0) {
     throw new ForgelinkError(
       'repository_unreachable',

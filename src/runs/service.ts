@@ -10,7 +10,7 @@ import {
 } from '../core/index.ts';
 import { removeTree } from '../sandbox/index.ts';
 import { checkRunInput, type StartRunInput } from './input.ts';
-import { executeRun, runDir, type PipelineDeps } from './pipeline.ts';
+import { executeRun, runDir, SHUTDOWN, type PipelineDeps } from './pipeline.ts';
 
 export type RunServiceDeps = PipelineDeps & {
   connections: ConnectionStore;
@@ -18,7 +18,7 @@ export type RunServiceDeps = PipelineDeps & {
   onError?: (error: unknown, runId: string) => void;
 };
 
-/** A run as the API shows it (CONTRACT.md, "A run's outputs"). */
+/** A run as the API shows it (docs/contract.md, "A run"). */
 export type RunView = Omit<Run, 'userId' | 'timeoutMs'> & { timeoutSeconds: number };
 
 export function runView(run: Run): RunView {
@@ -170,10 +170,13 @@ export function createRunService(deps: RunServiceDeps) {
       return { interrupted: inFlight.length, requeued: queued.length };
     },
 
-    /** Cancels every active run and waits for them to end (server shutdown, tests). */
+    /**
+     * Server shutdown: stops every active run and waits for it to end `failed` with code `interrupted` (nobody
+     * canceled it). Queued runs stay queued; the next start takes them up.
+     */
     async stop(): Promise<void> {
       waiting.length = 0;
-      for (const controller of active.values()) controller.abort();
+      for (const controller of active.values()) controller.abort(SHUTDOWN);
       await Promise.allSettled([...finished]);
     },
 

@@ -10,4 +10,8 @@ export type RunSettings = {
   extraHosts: string[];
   /** Patterns of origins a run may add with `--allow-host` (`*` for any; empty for none). */
   userHostPatterns: string[];
+  /** A run's memory cap, all its processes together (FORGELINK_RUN_MEMORY_MAX); the sandbox's default when absent. */
+  memoryMaxBytes?: number;
+  /** A run's disk cap, its workspace and home together (FORGELINK_RUN_DISK_MAX); the sandbox's default when absent. */
+  diskMaxBytes?: number;
 };

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { access, constants, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { access, constants, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import {
   ForgelinkError,
+  formatBytes,
   InputError,
   type SandboxDriver,
   type SandboxExec,
@@ -15,17 +16,12 @@ import { parseAllowlist } from '../core/allowlist.ts';
 import { bwrapOptions, encodeArgs, type HostLayout } from './bwrap-args.ts';
 import { createEgressProxy } from './egress-proxy.ts';
 import { detectHostLayout } from './host-layout.ts';
-import {
-  createPidsCgroup,
-  findCgroupBase,
-  prlimitArgs,
-  removePidsCgroup,
-  resolveLimits,
-  type PidsCgroup,
-  type ResolvedLimits,
-} from './limits.ts';
+import { createRunCgroups, findCgroupBase, oomKills, removeRunCgroups, sweepCgroups, type CgroupBases, type RunCgroups } from './cgroups.ts';
+import { diskUsage, watchDiskUsage } from './disk-usage.ts';
+import { prlimitArgs, resolveLimits, type ResolvedLimits } from './limits.ts';
 import { silentLogger, type SandboxLogger } from './logger.ts';
-import { childrenOf, pidNamespaceOf, processesInPidNamespace, signalAll, startTimeOf, tasksOfUid } from './processes.ts';
+import { compileSeccomp, seccompRules } from './seccomp.ts';
+import { commandProcesses, signalAll, tasksOfUid } from './processes.ts';
 import { checkFilePath, checkRunId, createRunDir, GENERATED_ETC, removeTree, staleRunDirs, type RunDir } from './run-dir.ts';
 import { SANDBOX_PATHS, sandboxEnv, wrapperScript } from './wrapper.ts';
 
@@ -44,6 +40,10 @@ export type BubblewrapDriverOptions = {
   shmSizeBytes?: number;
   /** pids cgroup base: 'auto' (default) finds one, 'off' uses RLIMIT_NPROC only, or a directory. */
   cgroup?: 'auto' | 'off' | string;
+  /** memory cgroup base: 'auto' (default) finds one, 'off' uses RLIMIT_AS per process only, or a directory. */
+  memoryCgroup?: 'auto' | 'off' | string;
+  /** The shortest time between two measurements of a session's disk use while a command runs (default 1 s). */
+  diskCheckIntervalMs?: number;
   /** After SIGTERM on timeout or cancel, how long before SIGKILL (default 2 s). */
   killGraceMs?: number;
   hostname?: string;
@@ -53,14 +53,17 @@ export type BubblewrapDriverOptions = {
 };
 
 /** What the driver learns about the host once. */
-type HostFacts = { layout: HostLayout; cgroupBase: string | null; nodePath: string | null; hostUid: number };
+type HostFacts = { layout: HostLayout; cgroups: CgroupBases; nodePath: string | null; hostUid: number; seccomp: Buffer };
 
 /** The host-side helpers run with this environment only; the agent's arrives inside via `--setenv`. */
 const HOST_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 const SOCAT = '/usr/bin/socat';
-/** `sh -c` that puts itself into the run's cgroup and then becomes prlimit → bwrap, so every descendant is counted. */
-const JOIN_CGROUP = 'echo $$ > "$1" && shift && exec "$@"';
+/** `sh -c` that puts itself into the run's cgroups (the files before `--`) and then becomes prlimit → bwrap, so every descendant is counted. */
+const JOIN_CGROUP = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
 const UNIX_SOCKET_PATH_MAX = 107;
+/** bwrap's descriptors: 3 carries its options (`--args`), 4 the seccomp filter (`--seccomp`). */
+const ARGS_FD = 3;
+const SECCOMP_FD = 4;
 
 /** Sandboxes on bubblewrap, one egress proxy per session (see bwrap-args.ts for what a sandbox holds). */
 export function createBubblewrapDriver(options: BubblewrapDriverOptions): SandboxDriver {
@@ -79,7 +82,7 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
 
   async function learnHost(): Promise<HostFacts> {
     const missing: string[] = [];
-    for (const [file, pkg] of [[bwrapPath, 'bubblewrap'], [prlimitPath, 'util-linux'], [SOCAT, 'socat'], ['/bin/sh', 'dash']] as const) {
+    for (const [file, pkg] of [[bwrapPath, 'bubblewrap'], [prlimitPath, 'util-linux'], [SOCAT, 'socat'], ['/bin/sh', 'dash'], ['/usr/bin/du', 'coreutils']] as const) {
       await access(file, constants.X_OK).catch(() => missing.push(`${file} (Debian package ${pkg})`));
     }
     if (missing.length > 0) {
@@ -96,13 +99,23 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
     }
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     const nodePath = options.nodePath === undefined ? process.execPath : options.nodePath;
-    const cgroupBase = await findCgroupBase(options.cgroup ?? 'auto');
+    const cgroups: CgroupBases = {
+      pids: await findCgroupBase('pids', options.cgroup ?? 'auto'),
+      memory: await findCgroupBase('memory', options.memoryCgroup ?? 'auto'),
+    };
     const hostUid = process.getuid?.() ?? 0;
-    if (cgroupBase === null && hostUid === 0) {
+    if (cgroups.pids === null && hostUid === 0) {
       logger.warn({}, 'sandbox: no pids cgroup available and forgelink runs as root, so the process limit is not enforced');
     }
-    if (cgroupBase !== null) await sweepCgroups(cgroupBase);
-    return { layout: await detectHostLayout(), cgroupBase, nodePath, hostUid };
+    if (cgroups.memory === null) {
+      logger.warn({}, 'sandbox: no memory cgroup available, so the memory cap holds per process (RLIMIT_AS), not per run');
+    }
+    await sweepCgroups(cgroups);
+    const seccomp = await compileSeccomp(seccompRules());
+    if (seccomp.unknown.length > 0) {
+      logger.info({ syscalls: seccomp.unknown }, 'sandbox: syscalls this libseccomp does not know are left out of the seccomp filter');
+    }
+    return { layout: await detectHostLayout(), cgroups, nodePath, hostUid, seccomp: seccomp.bpf };
   }
 
   async function create(sandbox: SandboxOptions): Promise<SandboxSession> {
@@ -128,11 +141,11 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
       logger.info({ runId: name }, 'sandbox: removing the leftovers of a sandbox whose forgelink process is gone');
       await removeTree(path.join(stateDir, name));
     }
-    if (host.cgroupBase !== null) await sweepCgroups(host.cgroupBase);
+    await sweepCgroups(host.cgroups);
 
     const hostname = options.hostname ?? 'forgelink-sandbox';
     const runDir = await createRunDir(stateDir, sandbox.runId, { uid, gid, hostname, wrapper: wrapperScript(), files: sandbox.files ?? {} });
-    let cgroup: PidsCgroup | null = null;
+    let cgroups: RunCgroups | null = null;
     const proxy = createEgressProxy({
       socketPath: runDir.proxySocket,
       allowlist: entries,
@@ -144,29 +157,60 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
       if (Buffer.byteLength(runDir.proxySocket) > UNIX_SOCKET_PATH_MAX) {
         throw new ForgelinkError('sandbox_path_too_long', `The sandbox state dir ${stateDir} is too deep for a unix socket path; choose a shorter one.`);
       }
-      if (host.cgroupBase !== null) cgroup = await createPidsCgroup(host.cgroupBase, `${process.pid}-${sandbox.runId}`, limits.processes);
+      cgroups = await createRunCgroups(host.cgroups, `${process.pid}-${sandbox.runId}`, limits);
       await proxy.listen();
     } catch (error) {
       await proxy.close().catch(() => {});
-      if (cgroup !== null) await removePidsCgroup(cgroup).catch(() => {});
+      if (cgroups !== null) await removeRunCgroups(cgroups).catch(() => {});
       await removeTree(runDir.root);
       throw error;
     }
-    return createSession({ sandbox, host, runDir, cgroup, limits, proxy, hostname });
+    return createSession({ sandbox, host, runDir, cgroups, limits, proxy, hostname });
   }
 
   function createSession(parts: {
     sandbox: SandboxOptions;
     host: HostFacts;
     runDir: RunDir;
-    cgroup: PidsCgroup | null;
+    cgroups: RunCgroups;
     limits: ResolvedLimits;
     proxy: ReturnType<typeof createEgressProxy>;
     hostname: string;
   }): SandboxSession {
-    const { sandbox, host, runDir, cgroup, limits, proxy, hostname } = parts;
-    const running = new Set<{ kill(): void; done: Promise<SandboxExit> }>();
+    const { sandbox, host, runDir, cgroups, limits, proxy, hostname } = parts;
+    const running = new Set<Execution>();
     let destroying: Promise<void> | null = null;
+    const memoryCgroup = cgroups.oomEvents !== null;
+    const notices = [
+      `Limits: memory ${formatBytes(limits.memoryBytes)}${memoryCgroup ? '' : ' per process'}, disk ${formatBytes(limits.diskBytes)} (workspace and home), ${limits.processes} processes`,
+    ];
+    if (!memoryCgroup) {
+      notices.push(
+        `No memory cgroup could be made on this host: the memory cap is enforced per process as ${formatBytes(limits.memoryBytes)} of address space (RLIMIT_AS), so a process past it sees its allocations fail and the run as a whole is not capped.`,
+      );
+    }
+    const diskDirs = [sandbox.workspaceDir, runDir.homeDir];
+    let lastDiskUsage = 0;
+    let watchingDisk = false;
+
+    /** While commands run: measures the workspace and home, and kills each command that grew them past the cap. */
+    async function watchDisk(): Promise<void> {
+      if (watchingDisk) return;
+      watchingDisk = true;
+      await watchDiskUsage({
+        dirs: diskDirs,
+        active: () => running.size > 0 && destroying === null,
+        minIntervalMs: options.diskCheckIntervalMs ?? 1000,
+        onUsage: (usage) => {
+          lastDiskUsage = usage;
+          // A command that started over the cap (collecting after a disk stop) is stopped only if it grows them further.
+          for (const execution of running) if (usage > Math.max(limits.diskBytes, execution.diskBaseline)) execution.stopForDisk();
+        },
+        onError: (error) => logger.warn({ runId: sandbox.runId, err: String(error) }, 'sandbox: measuring disk use failed'),
+      }).finally(() => {
+        watchingDisk = false;
+      });
+    }
 
     async function exec(request: SandboxExec): Promise<SandboxExit> {
       if (destroying !== null) throw new ForgelinkError('sandbox_destroyed', `The sandbox of run ${sandbox.runId} was destroyed.`);
@@ -190,43 +234,55 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
         extraReadOnlyPaths: options.extraReadOnlyPaths ?? [],
         nodePath: host.nodePath,
         env: sandboxEnv(request.env, cwd),
+        seccompFd: SECCOMP_FD,
       });
       const payload = encodeArgs(plan);
       // RLIMIT_NPROC counts every task of the host uid and is ignored for root (see limits.ts).
-      const nproc = cgroup !== null || host.hostUid === 0 ? null : limits.processes + (await tasksOfUid(host.hostUid));
+      const nproc = host.cgroups.pids !== null || host.hostUid === 0 ? null : limits.processes + (await tasksOfUid(host.hostUid));
       const argv = [
-        ...(cgroup !== null ? ['/bin/sh', '-c', JOIN_CGROUP, 'forgelink-sandbox', cgroup.procsFile] : []),
+        ...(cgroups.procsFiles.length > 0 ? ['/bin/sh', '-c', JOIN_CGROUP, 'forgelink-sandbox', ...cgroups.procsFiles, '--'] : []),
         prlimitPath,
-        ...prlimitArgs(limits, nproc),
+        ...prlimitArgs(limits, nproc, memoryCgroup ? null : limits.memoryBytes),
         '--',
         bwrapPath,
         '--args',
-        '3',
+        String(ARGS_FD),
         '--',
         '/bin/sh',
         SANDBOX_PATHS.wrapper,
         ...request.command,
       ];
       if (destroying !== null) throw new ForgelinkError('sandbox_destroyed', `The sandbox of run ${sandbox.runId} was destroyed.`);
-      const execution = start(argv as [string, ...string[]], payload, request);
+      const oomBefore = await oomKills(cgroups);
+      // Over the cap already (a command was stopped for it): measure afresh, as the stopped command may have written more before it died.
+      if (lastDiskUsage > limits.diskBytes) lastDiskUsage = await diskUsage(diskDirs).catch(() => lastDiskUsage);
+      const execution = start(argv as [string, ...string[]], [payload, host.seccomp], request);
       running.add(execution);
+      void watchDisk();
       try {
-        return await execution.done;
+        const exit = await execution.done;
+        if (execution.stoppedForDisk) return { ...exit, limit: 'disk' };
+        // A process killed for memory: the command failed because of it when it did not succeed.
+        if (exit.exitCode !== 0 && !exit.timedOut && !exit.canceled && (await oomKills(cgroups)) > oomBefore) return { ...exit, limit: 'memory' };
+        return exit;
       } finally {
         running.delete(execution);
       }
     }
 
-    function start(argv: [string, ...string[]], payload: Buffer, request: SandboxExec): { kill(): void; done: Promise<SandboxExit> } {
+    /** Starts bwrap's chain with `inputs` written to descriptors 3, 4, … (bwrap reads each to its end). */
+    function start(argv: [string, ...string[]], inputs: readonly Buffer[], request: SandboxExec): Execution {
       const child = spawn(argv[0], argv.slice(1), {
         cwd: '/',
         env: HOST_ENV,
-        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+        stdio: ['ignore', 'pipe', 'pipe', ...inputs.map(() => 'pipe' as const)],
         detached: true,
       });
-      const argsPipe = child.stdio[3] as Writable;
-      argsPipe.on('error', () => {});
-      argsPipe.end(payload);
+      for (const [index, input] of inputs.entries()) {
+        const pipe = child.stdio[ARGS_FD + index] as Writable;
+        pipe.on('error', () => {});
+        pipe.end(input);
+      }
       for (const [stream, name] of [[child.stdout, 'stdout'], [child.stderr, 'stderr']] as const) {
         (stream as Readable).setEncoding('utf8');
         (stream as Readable).on('data', (chunk: string) => request.onOutput?.(chunk, name));
@@ -254,7 +310,7 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
       async function stop(graceMs: number): Promise<void> {
         if (child.pid === undefined) return;
         if (graceMs > 0) {
-          signalAll(await commandProcesses(child.pid), 'SIGTERM');
+          signalAll(await commandProcesses(child.pid, SOCAT), 'SIGTERM');
           await Promise.race([exitedPromise, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
         }
         killGroup();
@@ -299,13 +355,22 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
       child.once('exit', () => {
         exited = true;
       });
-      return {
+      const execution: Execution = {
         kill: () => {
           stopOnce(0);
           killGroup();
         },
         done,
+        diskBaseline: lastDiskUsage,
+        stoppedForDisk: false,
+        stopForDisk: () => {
+          if (exited || timedOut || canceled || execution.stoppedForDisk) return;
+          execution.stoppedForDisk = true;
+          logger.info({ runId: sandbox.runId, diskBytes: limits.diskBytes }, 'sandbox: a command grew the disk use past the cap and is stopped');
+          execution.kill();
+        },
       };
+      return execution;
     }
 
     async function destroy(): Promise<void> {
@@ -313,40 +378,16 @@ export function createBubblewrapDriver(options: BubblewrapDriverOptions): Sandbo
         for (const execution of running) execution.kill();
         await Promise.allSettled([...running].map((execution) => execution.done));
         await proxy.close();
-        if (cgroup !== null) await removePidsCgroup(cgroup);
+        await removeRunCgroups(cgroups);
         await removeTree(runDir.root);
       })();
       return destroying;
     }
 
-    return { exec, egress: () => proxy.record(), destroy };
+    return { exec, egress: () => proxy.record(), destroy, notices };
   }
 
   return { create };
-}
-
-/**
- * The host pids of the command a wrapper runs: bwrap → pid 1 inside → the wrapper → [socat bridge,
- * command]. When the tree is not like that (the command has not started yet, say), every process in the
- * sandbox's pid namespace; the wrapper notes SIGTERM and exits before starting the command.
- */
-async function commandProcesses(bwrapPid: number): Promise<number[]> {
-  for (const init of await childrenOf(bwrapPid)) {
-    for (const wrapper of await childrenOf(init)) {
-      const commands: number[] = [];
-      for (const pid of await childrenOf(wrapper)) {
-        const cmdline = await readFile(`/proc/${pid}/cmdline`, 'latin1').catch(() => '');
-        if (!cmdline.startsWith(`${SOCAT}\0TCP-LISTEN:`)) commands.push(pid);
-      }
-      if (commands.length > 0) return commands;
-    }
-  }
-  const own = await pidNamespaceOf(bwrapPid);
-  for (const child of await childrenOf(bwrapPid)) {
-    const namespace = await pidNamespaceOf(child);
-    if (namespace !== null && namespace !== own) return processesInPidNamespace(namespace);
-  }
-  return [];
 }
 
 function checkExec(request: SandboxExec): void {
@@ -367,11 +408,12 @@ function checkExec(request: SandboxExec): void {
   }
 }
 
-/** Removes cgroups of forgelink processes that are gone (named `<pid>-<runId>`); live ones stay. */
-async function sweepCgroups(base: string): Promise<void> {
-  for (const name of await readdir(base).catch(() => [])) {
-    const pid = /^(\d+)-/.exec(name)?.[1];
-    if (pid === undefined || Number(pid) === process.pid || (await startTimeOf(Number(pid))) !== null) continue;
-    await removePidsCgroup({ dir: path.join(base, name), procsFile: path.join(base, name, 'cgroup.procs') }).catch(() => {});
-  }
-}
+/** One command's run: its end, how to kill it, and its part in the disk cap. */
+type Execution = {
+  kill(): void;
+  done: Promise<SandboxExit>;
+  /** The session's disk use measured last before the command started. */
+  diskBaseline: number;
+  stoppedForDisk: boolean;
+  stopForDisk(): void;
+};

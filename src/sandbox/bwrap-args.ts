@@ -29,6 +29,8 @@ export type SandboxPlan = {
   extraReadOnlyPaths: readonly string[];
   nodePath: string | null;
   env: Readonly<Record<string, string>>;
+  /** The descriptor bwrap reads the seccomp filter (a BPF program) from. */
+  seccompFd: number;
 };
 
 /**
@@ -38,7 +40,8 @@ export type SandboxPlan = {
  * run with the agent's variables either (an `LD_PRELOAD` there would run on the host).
  *
  * Isolation: every namespace is new (user, pid, net, ipc, uts, cgroup); the user namespace maps the agent
- * to `uid`/`gid` without capabilities, and `--disable-userns` stops it from making another. The root is
+ * to `uid`/`gid` without capabilities, and `--disable-userns` stops it from making another; a seccomp
+ * filter (seccomp.ts) refuses the syscalls container runtimes withhold, for pid 1 inside too. The root is
  * a tmpfs remounted read-only at the end, holding only: /usr (read-only) and its top-level links, a few
  * /etc files, fresh /proc and /dev, size-limited /tmp and /dev/shm, the run's home and workspace, the
  * run's runtime dir, the given files and the operator's extra read-only paths.
@@ -56,6 +59,8 @@ export function bwrapOptions(plan: SandboxPlan): string[] {
     'ALL',
     '--die-with-parent',
     '--new-session',
+    '--seccomp',
+    String(plan.seccompFd),
     '--hostname',
     plan.hostname,
     '--ro-bind',

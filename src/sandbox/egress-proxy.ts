@@ -3,7 +3,7 @@ import { chmod, rm } from 'node:fs/promises';
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { checkOutboundAddress, type OutboundPolicy } from '../core/index.ts';
+import { checkOutboundAddress, hostInterfaceAddresses, type OutboundPolicy } from '../core/index.ts';
 import {
   bareHost,
   formatOrigin,
@@ -68,9 +68,9 @@ type Verdict = { ok: true; address: string } | { ok: false; status: number; mess
 /**
  * The per-run egress proxy: HTTP `CONNECT` tunnels and absolute-form `http://` requests, nothing else.
  * An origin must be on the run's allowlist; its name is then resolved here, on the host, every address is
- * judged by the outbound-address policy (metadata and link-local never; loopback and private only where
- * the operator allows), and the connection goes to the checked address itself, so a second DNS answer
- * cannot swap in another one (DNS rebinding).
+ * judged by the outbound-address policy (metadata and link-local never; loopback, private, this host's own
+ * addresses and special-purpose ranges only where the operator allows), and the connection goes to the
+ * checked address itself, so a second DNS answer cannot swap in another one (DNS rebinding).
  */
 export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
   const logger = options.logger ?? silentLogger;
@@ -120,8 +120,9 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     }
     if (addresses.length === 0) return { ok: false, status: 502, message: `forgelink: ${origin.host} has no address.\n` };
     let reason = '';
+    const own = hostInterfaceAddresses();
     for (const { address } of addresses) {
-      const verdict = checkOutboundAddress(host, address, options.outboundPolicy);
+      const verdict = checkOutboundAddress(host, address, options.outboundPolicy, own);
       if (verdict.allowed) {
         note(allowed, name);
         return { ok: true, address };

@@ -1,4 +1,4 @@
-/** The subset of pino's logger the sandbox uses; metadata never holds a secret (STYLE.md 12). */
+/** The subset of pino's logger the sandbox uses; metadata never holds a secret (docs/security.md, invariant 1). */
 export type SandboxLogger = {
   info(meta: Record<string, unknown>, message: string): void;
   warn(meta: Record<string, unknown>, message: string): void;

@@ -73,3 +73,28 @@ export function signalAll(pids: readonly number[], signal: NodeJS.Signals): void
     }
   }
 }
+
+/**
+ * The host pids of the command a wrapper (wrapper.ts) runs, `bridge` being the socat binary it starts:
+ * bwrap → pid 1 inside → the wrapper → [socat bridge, command]. When the tree is not like that (the
+ * command has not started yet, say), every process in the sandbox's pid namespace; the wrapper notes
+ * SIGTERM and exits before starting the command.
+ */
+export async function commandProcesses(bwrapPid: number, bridge: string): Promise<number[]> {
+  for (const init of await childrenOf(bwrapPid)) {
+    for (const wrapper of await childrenOf(init)) {
+      const commands: number[] = [];
+      for (const pid of await childrenOf(wrapper)) {
+        const cmdline = await readFile(`/proc/${pid}/cmdline`, 'latin1').catch(() => '');
+        if (!cmdline.startsWith(`${bridge}\0TCP-LISTEN:`)) commands.push(pid);
+      }
+      if (commands.length > 0) return commands;
+    }
+  }
+  const own = await pidNamespaceOf(bwrapPid);
+  for (const child of await childrenOf(bwrapPid)) {
+    const namespace = await pidNamespaceOf(child);
+    if (namespace !== null && namespace !== own) return processesInPidNamespace(namespace);
+  }
+  return [];
+}

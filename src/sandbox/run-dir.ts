@@ -82,13 +82,13 @@ export async function createRunDir(
   const start = await startTimeOf(process.pid);
   await writeFile(path.join(root, 'owner.json'), JSON.stringify({ pid: process.pid, start }), { mode: 0o600 });
   for (const sub of [dir.runtimeDir, dir.etcDir, dir.homeDir, path.join(root, 'files')]) await mkdir(sub, { mode: 0o700 });
-  await writeFile(path.join(dir.runtimeDir, 'wrapper.sh'), contents.wrapper, { mode: 0o555 });
+  await writeFile(path.join(dir.runtimeDir, 'wrapper.sh'), contents.wrapper, { mode: 0o500 });
   for (const [name, text] of Object.entries(generatedEtc(contents.uid, contents.gid, contents.hostname))) {
-    await writeFile(path.join(dir.etcDir, name), text, { mode: 0o444 });
+    await writeFile(path.join(dir.etcDir, name), text, { mode: 0o400 });
   }
   for (const [index, [dest, text]] of Object.entries(contents.files).entries()) {
     const source = path.join(root, 'files', String(index));
-    await writeFile(source, text, { mode: 0o444 });
+    await writeFile(source, text, { mode: 0o400 });
     dir.files.push({ source, dest });
   }
   return dir;

@@ -12,7 +12,7 @@ import {
 
 export type ErrorBody = { error: { code: string; message: string; field?: string } };
 
-/** The one place typed errors become HTTP statuses (STYLE.md 5). */
+/** The one place typed errors become HTTP statuses (docs/contract.md, "Errors"). */
 export function toHttpError(error: unknown): { status: ContentfulStatusCode; body: ErrorBody } {
   if (!(error instanceof ForgelinkError)) {
     return { status: 500, body: { error: { code: 'internal', message: 'Something went wrong inside forgelink; the server log has details.' } } };

@@ -1,7 +1,7 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 /**
- * Structured logs: a fixed message plus a metadata object (STYLE.md 12). Secrets never enter metadata;
+ * Structured logs: a fixed message plus a metadata object, so lines can be counted. Secrets never enter metadata;
  * the redaction below is a second line of defence for keys that might carry one.
  */
 export const REDACTED_PATHS = [

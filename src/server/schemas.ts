@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { EgressJson, OutputsJson, RunErrorJson } from '../storage/index.ts';
 
 /**
- * The shapes the API answers with (CONTRACT.md). The OpenAPI document is generated from these and from the
+ * The shapes the API answers with (docs/contract.md). The OpenAPI document is generated from these and from the
  * request schemas the routes validate with; the route tests check real responses against them.
  */
 const Warning = z.object({ code: z.string(), message: z.string() });

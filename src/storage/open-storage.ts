@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Dialect } from 'kysely';
@@ -79,5 +79,9 @@ async function chooseDialect(options: StorageOptions): Promise<{ kind: Storage['
     return { kind: 'postgres', dialect: new PostgresDialect({ pool }) };
   }
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-  return { kind: 'sqlite', dialect: createSqliteDialect({ path: join(options.dataDir, SQLITE_FILENAME) }) };
+  const path = join(options.dataDir, SQLITE_FILENAME);
+  // SQLite would create the file 0644 (under the usual umask); it gives the -wal and -shm files the mode of
+  // the database file, so creating it 0600 first keeps all three private (password and API-key hashes, run logs).
+  await (await open(path, 'a', 0o600)).close();
+  return { kind: 'sqlite', dialect: createSqliteDialect({ path }) };
 }

@@ -15,3 +15,4 @@ export {
 } from './keyring-file.ts';
 export type { AddedKeyVersion, KeyringSource, LoadedKeyring, MasterKeySettings } from './keyring-file.ts';
 export { createFileBackedVault } from './reloading.ts';
+export { loadKeyringForDatabase, NEW_MASTER_KEY_FLAG } from './keyring-check.ts';

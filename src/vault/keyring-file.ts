@@ -35,9 +35,14 @@ export type LoadedKeyring = {
 
 /**
  * Loads the keyring: `FORGELINK_MASTER_KEY` (one key, id `k1`), else `FORGELINK_MASTER_KEY_FILE` (a JSON
- * keyring or one base64 key), else `<dataDir>/master.key`, generated with mode 0600 when missing.
+ * keyring or one base64 key), else `<dataDir>/master.key`, generated with mode 0600 when missing (its one
+ * version has id `newKeyId`, `k1` unless given). Before a database's secrets are used, load it through
+ * `loadKeyringForDatabase`, which refuses to generate a key next to secrets sealed with a lost one.
  */
-export async function loadKeyring(settings: MasterKeySettings, options: { now?: Date } = {}): Promise<LoadedKeyring> {
+export async function loadKeyring(
+  settings: MasterKeySettings,
+  options: { now?: Date; newKeyId?: string; lostKeyIds?: readonly string[] } = {},
+): Promise<LoadedKeyring> {
   if (settings.masterKey !== undefined && settings.masterKeyFile !== undefined) {
     throw new InputError(
       'master_key_ambiguous',
@@ -76,7 +81,10 @@ export async function loadKeyring(settings: MasterKeySettings, options: { now?: 
       notices: await permissionNotice(dataDirFile),
     };
   }
-  const generated: Keyring = { versions: [newVersion('k1', options.now ?? new Date())] };
+  const generated: Keyring = {
+    versions: [newVersion(options.newKeyId ?? 'k1', options.now ?? new Date())],
+    ...(options.lostKeyIds === undefined || options.lostKeyIds.length === 0 ? {} : { lost: options.lostKeyIds }),
+  };
   // link() refuses to replace, so when two processes start at once exactly one key wins and both use it.
   const created = await writeFileAtomic(dataDirFile, serialiseKeyring(generated), { replace: false });
   if (!created) {
@@ -126,7 +134,7 @@ export async function addKeyVersion(settings: MasterKeySettings, options: { now?
     const text = await readKeyFile(path, path);
     const keyring = parseKeyringText(text, path);
     const added = newVersion(nextKeyId(keyring), options.now ?? new Date());
-    const updated: Keyring = { versions: [...keyring.versions, added] };
+    const updated: Keyring = { ...keyring, versions: [...keyring.versions, added] };
     try {
       // Replace the file a symlink points to, not the symlink itself.
       await writeFileAtomic(await realpath(path), serialiseKeyring(updated), { replace: true });
@@ -180,6 +188,7 @@ export function parseKeyringText(text: string, source: string): Keyring {
         key: decodeKey(version.key, `${source}, key "${version.id}"`),
         ...(version.createdAt === undefined ? {} : { createdAt: version.createdAt }),
       })),
+      ...(parsed.data.lost === undefined ? {} : { lost: parsed.data.lost }),
     },
     source,
   );
@@ -194,6 +203,7 @@ export function serialiseKeyring(keyring: Keyring): string {
       key: version.key.toString('base64'),
       ...(version.createdAt === undefined ? {} : { createdAt: version.createdAt }),
     })),
+    ...(keyring.lost === undefined || keyring.lost.length === 0 ? {} : { lost: [...keyring.lost] }),
   };
   return `${JSON.stringify(file, null, 2)}\n`;
 }
@@ -208,6 +218,12 @@ async function readKeyFile(path: string, source: string): Promise<string> {
   } catch (cause) {
     throw new InputError('master_key_file_unreadable', `${source}: cannot read ${path}.`, { field: source, cause });
   }
+}
+
+/** True when `loadKeyring` would generate `<dataDir>/master.key`: no key is given and that file does not exist. */
+export async function keyWouldBeGenerated(settings: MasterKeySettings): Promise<boolean> {
+  if (settings.masterKey !== undefined || settings.masterKeyFile !== undefined) return false;
+  return (await readOptional(join(settings.dataDir, MASTER_KEY_FILENAME))) === null;
 }
 
 async function readOptional(path: string): Promise<string | null> {

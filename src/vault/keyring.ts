@@ -3,8 +3,11 @@ import { InputError } from '../core/index.ts';
 /** One version of the master key. Ids are stored with every ciphertext, so old ciphertexts find their key. */
 export type KeyVersion = { id: string; key: Buffer; createdAt?: string };
 
-/** Key versions ordered oldest → newest; the newest seals, every version opens. */
-export type Keyring = { versions: readonly KeyVersion[] };
+/**
+ * Key versions ordered oldest → newest; the newest seals, every version opens. `lost`: ids of keys that were
+ * lost and given up (`forgelink serve --new-master-key`); secrets sealed under them no longer stop a start.
+ */
+export type Keyring = { versions: readonly KeyVersion[]; lost?: readonly string[] };
 
 export const KEY_BYTES = 32;
 
@@ -68,7 +71,7 @@ export function decodeKey(text: string, source: string): Buffer {
 }
 
 /** The id the next version gets: `k<n+1>` after the highest `k<n>` present. */
-export function nextKeyId(keyring: Keyring): string {
+export function nextKeyId(keyring: { versions: readonly Pick<KeyVersion, 'id'>[] }): string {
   let highest = 0;
   for (const { id } of keyring.versions) {
     const match = /^k(\d+)$/.exec(id);

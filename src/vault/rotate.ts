@@ -1,6 +1,7 @@
 import { VaultError } from '../core/index.ts';
 import type { ConnectionStore, Vault } from '../core/index.ts';
 import { bindingForSecret } from './binding.ts';
+import { sealedKeyIdOrNull } from './vault.ts';
 
 export type RotationReport = {
   /** Secrets seen. */
@@ -32,7 +33,7 @@ export async function rotateSecrets(options: {
 
   for await (const secret of store.allSecrets()) {
     report.total += 1;
-    if (keyIdOrNull(vault, secret.sealed) === current) {
+    if (sealedKeyIdOrNull(secret.sealed) === current) {
       report.alreadyCurrent += 1;
       continue;
     }
@@ -58,16 +59,7 @@ export async function rotateSecrets(options: {
   }
 
   for await (const secret of store.allSecrets()) {
-    if (keyIdOrNull(vault, secret.sealed) !== current) report.remaining += 1;
+    if (sealedKeyIdOrNull(secret.sealed) !== current) report.remaining += 1;
   }
   return report;
-}
-
-function keyIdOrNull(vault: Vault, sealed: string): string | null {
-  try {
-    return vault.keyIdOf(sealed);
-  } catch (error) {
-    if (error instanceof VaultError) return null;
-    throw error;
-  }
 }

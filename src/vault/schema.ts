@@ -1,6 +1,9 @@
 import { z } from 'zod';
 
-/** The keyring file: `{ "format": "forgelink-keyring/1", "versions": [{ "id", "key" (base64), "createdAt"? }] }`. */
+/**
+ * The keyring file: `{ "format": "forgelink-keyring/1", "versions": [{ "id", "key" (base64), "createdAt"? }], "lost"? }`.
+ * `lost` lists the ids of keys given up with `forgelink serve --new-master-key`.
+ */
 export const KeyringFile = z.object({
   format: z.literal('forgelink-keyring/1').optional(),
   versions: z
@@ -12,5 +15,6 @@ export const KeyringFile = z.object({
       }),
     )
     .min(1),
+  lost: z.array(z.string()).optional(),
 });
 export type KeyringFile = z.infer<typeof KeyringFile>;

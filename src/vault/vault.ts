@@ -63,6 +63,16 @@ export function createVault(options: { keyring: Keyring }): Vault {
   };
 }
 
+/** The key id a value in the sealed format names (`fl1.<keyId>.…`); null for a malformed one, which no key opens. */
+export function sealedKeyIdOrNull(sealed: string): string | null {
+  try {
+    return parse(sealed).keyId;
+  } catch (error) {
+    if (error instanceof VaultError) return null;
+    throw error;
+  }
+}
+
 /**
  * A JSON array of strings is an unambiguous encoding: no choice of ids can make two different bindings
  * produce the same bytes (as a plain separator could). The key id is included so the header is authenticated too.

@@ -16,6 +16,23 @@ test('defaults', () => {
   assert.deepEqual(config.gitlabOAuthScopes, ['api', 'read_user']);
 });
 
+test('run caps: 4 GiB of memory and 10 GiB of disk by default; bytes or sizes with 1024-based units', () => {
+  const defaults = readConfig({}).runs;
+  assert.equal(defaults.memoryMaxBytes, 4 * 1024 ** 3);
+  assert.equal(defaults.diskMaxBytes, 10 * 1024 ** 3);
+  for (const [raw, bytes] of [
+    ['1073741824', 1024 ** 3],
+    ['512MB', 512 * 1024 ** 2],
+    ['512m', 512 * 1024 ** 2],
+    ['2GB', 2 * 1024 ** 3],
+    ['1.5 GiB', 1.5 * 1024 ** 3],
+    ['1T', 1024 ** 4],
+  ] as const) {
+    assert.equal(readConfig({ FORGELINK_RUN_MEMORY_MAX: raw }).runs.memoryMaxBytes, bytes, raw);
+    assert.equal(readConfig({ FORGELINK_RUN_DISK_MAX: raw }).runs.diskMaxBytes, bytes, raw);
+  }
+});
+
 test('OAuth applications: base URLs normalised, a CA file read, scopes configurable', async () => {
   const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
@@ -78,6 +95,11 @@ for (const [variable, value] of [
   ['FORGELINK_GITLAB_OAUTH_APPS', '[{"baseUrl":"https://gitlab.com","clientId":"a","caFile":"/nonexistent/ca.pem"}]'],
   ['FORGELINK_GITLAB_OAUTH_APPS', '[{"baseUrl":"ftp://gitlab.com","clientId":"a"}]'],
   ['FORGELINK_GITLAB_OAUTH_SCOPES', 'api Read-User'],
+  ['FORGELINK_RUN_MEMORY_MAX', 'lots'],
+  ['FORGELINK_RUN_MEMORY_MAX', '2 parsecs'],
+  ['FORGELINK_RUN_MEMORY_MAX', '1MB'],
+  ['FORGELINK_RUN_DISK_MAX', '-5GB'],
+  ['FORGELINK_RUN_DISK_MAX', '100'],
 ] as const) {
   test(`${variable}=${value} is refused with the variable named`, () => {
     assert.throws(

@@ -3,6 +3,7 @@ import { createHmac } from 'node:crypto';
 import { afterEach, describe, test } from 'node:test';
 import type { ConnectionNotification } from '../../src/core/index.ts';
 import { createWebhookNotifier, webhookSignature } from '../../src/notify/index.ts';
+import { lanAddress } from '../support/host-address.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
 
 const notification: ConnectionNotification = {
@@ -113,6 +114,24 @@ describe('notification webhook', () => {
     const failure = logger.lines.find((line) => line.level === 'warn');
     assert.match(String(failure?.meta.problem), /a loopback address.*FORGELINK_OUTBOUND_ALLOW/);
     assert.equal(failure?.meta.attempts, 1, 'a refusal by the policy is not retried');
+  });
+
+  test("a receiver on this host's own LAN address is refused unless the operator allows that address", async () => {
+    const lan = lanAddress();
+    receiver = await startWebhookReceiver({ host: lan });
+    const logger = recordingLogger();
+    const refused = createWebhookNotifier({ url: receiver.url, secret: null, policy: { allow: ['127.0.0.0/8'] }, logger, sleep: async () => {} });
+    refused.notify(notification);
+    await refused.close();
+    assert.equal(receiver.attempts(), 0);
+    const failure = logger.lines.find((line) => line.level === 'warn');
+    assert.equal(String(failure?.meta.problem), `${lan} resolves to ${lan}, one of this host's own addresses. The operator can allow it with FORGELINK_OUTBOUND_ALLOW.`);
+    assert.equal(failure?.meta.attempts, 1, 'a refusal by the policy is not retried');
+
+    const allowed = createWebhookNotifier({ url: receiver.url, secret: null, policy: { allow: [`${lan}/32`] }, logger, sleep: async () => {} });
+    allowed.notify(notification);
+    await allowed.close();
+    assert.equal(receiver.deliveries.length, 1);
   });
 
   test('notify returns at once: a slow receiver does not hold the caller up', async () => {

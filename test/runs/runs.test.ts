@@ -135,6 +135,7 @@ describe('runs: an agent works on a GitLab project in a sandbox (real bubblewrap
       'if grep -rqF "$GITLAB_TOKEN" .git; then echo TOKEN-IN-GIT-DIR; fi',
       'case "$(git remote get-url origin)" in *"$GITLAB_TOKEN"*|*@*) echo TOKEN-IN-URL;; esac',
       'if grep -rqF "$GITLAB_TOKEN" "$HOME" 2>/dev/null; then echo TOKEN-IN-HOME; fi',
+      'grep "^Seccomp:" /proc/self/status',
       'git checkout -q -b agent/named',
       'echo hi > named.txt && git add named.txt && git commit -qm named',
       'git push -q origin agent/named',
@@ -145,6 +146,7 @@ describe('runs: an agent works on a GitLab project in a sandbox (real bubblewrap
     assert.equal(run.baseBranch, 'release-1');
     const log = await logText(run.id);
     assert.match(log, /^CLEAN-AND-PUSHED$/m);
+    assert.match(log, /^Seccomp:\t2$/m, 'the agent runs under a seccomp filter');
     assert.doesNotMatch(log, /^TOKEN-IN-/m);
     assert.deepEqual(run.outputs.branches.map((b: { name: string }) => b.name), ['agent/named']);
   });

@@ -27,6 +27,7 @@ const PLAN: SandboxPlan = {
   extraReadOnlyPaths: ['/opt/agent'],
   nodePath: '/srv/node/bin/node',
   env: { GITLAB_TOKEN: 'glpat-secret', PATH: '/usr/bin' },
+  seccompFd: 4,
 };
 
 /** The [option, source, dest] triples of every bind in the options. */
@@ -38,9 +39,9 @@ function binds(args: string[]): string[][] {
   return found;
 }
 
-test('every namespace is new, user namespaces are disabled inside, capabilities dropped', () => {
+test('every namespace is new, user namespaces are disabled inside, capabilities dropped, a seccomp filter loaded', () => {
   const args = bwrapOptions(PLAN);
-  assert.deepEqual(args.slice(0, 15), [
+  assert.deepEqual(args.slice(0, 17), [
     '--unshare-all',
     '--unshare-user',
     '--disable-userns',
@@ -52,6 +53,8 @@ test('every namespace is new, user namespaces are disabled inside, capabilities 
     'ALL',
     '--die-with-parent',
     '--new-session',
+    '--seccomp',
+    '4',
     '--hostname',
     'forgelink-sandbox',
     '--ro-bind',

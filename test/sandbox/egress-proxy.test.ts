@@ -7,6 +7,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { parseAllowlist } from '../../src/core/allowlist.ts';
 import { createEgressProxy, type EgressProxyOptions } from '../../src/sandbox/egress-proxy.ts';
+import { lanAddress } from '../support/host-address.ts';
 
 type Upstream = { port: number; seen: { url: string; headers: IncomingHttpHeaders }[] };
 
@@ -135,6 +136,64 @@ test('names are resolved on the host and only a checked address is contacted', a
     allowed: [`rebind.test:${up.port}`],
     refused: [`private.test:${up.port}`, `169.254.169.254:${up.port}`],
   });
+});
+
+test("IPv6 forms carrying IPv4, special-purpose ranges and this host's own addresses are refused at once, even on the allowlist", async (t) => {
+  const lan = lanAddress();
+  const answers: Record<string, string> = {
+    'nat64.test': '64:ff9b::a9fe:a9fe',
+    'mapped.test': '::ffff:0a00:0005',
+    'sixtofour.test': '2002:c0a8:101::1',
+    'teredo.test': '2001:0:4136:e378:8000:63bf:80ff:fffe',
+    'docs.test': '198.51.100.20',
+    'bench.test': '198.18.5.5',
+    'multicast.test': 'ff02::1',
+    'lan.test': lan,
+  };
+  const { socketPath, egress } = await proxy(t, {
+    allowlist: [...Object.keys(answers).map((name) => `${name}:443`), '[64:ff9b::7f00:1]:443', '240.0.0.1:443'],
+    outboundPolicy: LOOPBACK,
+    resolve: async (host) => {
+      const address = answers[host];
+      if (address === undefined) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+      return [{ address, family: address.includes(':') ? 6 : 4 }];
+    },
+  });
+  for (const [target, reason] of [
+    ['nat64.test:443', 'nat64.test resolves to 64:ff9b::a9fe:a9fe (NAT64 169.254.169.254), a cloud metadata address, which forgelink never contacts.'],
+    ['mapped.test:443', 'mapped.test resolves to ::ffff:0a00:0005 (IPv4-mapped 10.0.0.5), a private address. The operator can allow it with FORGELINK_OUTBOUND_ALLOW.'],
+    ['sixtofour.test:443', 'sixtofour.test resolves to 2002:c0a8:101::1 (6to4 192.168.1.1), a private address. The operator can allow it with FORGELINK_OUTBOUND_ALLOW.'],
+    ['teredo.test:443', 'teredo.test resolves to 2001:0:4136:e378:8000:63bf:80ff:fffe (Teredo client 127.0.0.1), a loopback address. The operator can allow it with FORGELINK_OUTBOUND_ALLOW.'],
+    ['docs.test:443', 'docs.test resolves to 198.51.100.20, a reserved special-purpose address. The operator can allow it with FORGELINK_OUTBOUND_ALLOW.'],
+    ['bench.test:443', 'bench.test resolves to 198.18.5.5, a reserved special-purpose address. The operator can allow it with FORGELINK_OUTBOUND_ALLOW.'],
+    ['multicast.test:443', 'multicast.test resolves to ff02::1, a multicast address. The operator can allow it with FORGELINK_OUTBOUND_ALLOW.'],
+    ['lan.test:443', `lan.test resolves to ${lan}, one of this host's own addresses. The operator can allow it with FORGELINK_OUTBOUND_ALLOW.`],
+    // The operator allows 127.0.0.0/8, which covers ::ffff:127.0.0.1 but not a NAT64 form of it.
+    ['[64:ff9b::7f00:1]:443', '64:ff9b::7f00:1 resolves to 64:ff9b::7f00:1 (NAT64 127.0.0.1), a loopback address. The operator can allow it with FORGELINK_OUTBOUND_ALLOW.'],
+    ['240.0.0.1:443', '240.0.0.1 resolves to 240.0.0.1, a reserved special-purpose address. The operator can allow it with FORGELINK_OUTBOUND_ALLOW.'],
+  ] as const) {
+    const { text } = await exchange(socketPath, `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+    assert.match(text, /^HTTP\/1\.1 403 Forbidden\r\n/, target);
+    assert.ok(text.endsWith(`\r\n\r\nforgelink: ${reason}\n`), `${target}: ${text}`);
+  }
+  assert.deepEqual(egress.record().allowed, []);
+  assert.equal(egress.record().refused.length, 10);
+});
+
+test('a name resolving to an IPv4-mapped address the operator allows is tunnelled to that checked address, resolved once', async (t) => {
+  const up = await upstream(t);
+  const resolved: string[] = [];
+  const { socketPath } = await proxy(t, {
+    allowlist: [`mapped.test:${up.port}`],
+    outboundPolicy: LOOPBACK,
+    resolve: async (host) => {
+      resolved.push(host);
+      return [{ address: '::ffff:127.0.0.1', family: 6 }];
+    },
+  });
+  const { text } = await exchange(socketPath, `GET http://mapped.test:${up.port}/m HTTP/1.1\r\nHost: mapped.test\r\nConnection: close\r\n\r\n`);
+  assert.match(text, /upstream GET \/m\r\n/);
+  assert.deepEqual(resolved, ['mapped.test']);
 });
 
 test('an unreachable allowed origin gets 502', async (t) => {

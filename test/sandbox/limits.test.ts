@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -119,4 +119,90 @@ test('without a cgroup, a root forgelink cannot limit processes and says so', { 
   const result = await run(session, ['true'], { env: { MARK: box.marker } });
   assert.equal(result.exitCode, 0);
   assert.deepEqual(warnings, ['sandbox: no pids cgroup available and forgelink runs as root, so the process limit is not enforced']);
+});
+
+test('memory: a command past the cap is OOM-killed inside its own cgroup and reported; the next one runs', async (t) => {
+  const box = await sandboxFixture(t);
+  const session = await box.create({
+    runId: 'memory',
+    workspaceDir: await box.workspace(),
+    allowlist: [],
+    outboundPolicy: NO_NETWORK,
+    limits: { memoryBytes: 64 * MiB },
+  });
+  assert.deepEqual(session.notices, ['Limits: memory 64 MiB, disk 10 GiB (workspace and home), 512 processes']);
+  const env = { MARK: box.marker };
+  // Touches every page, 16 MiB at a time, up to 1 GiB; prints how far it got.
+  const hog = await run(
+    session,
+    ['/usr/bin/python3', '-c', 'chunks = []\nfor i in range(64):\n    chunks.append(bytearray(16 * 1024 * 1024))\n    print((i + 1) * 16, flush=True)', box.marker],
+    { env },
+  );
+  assert.equal(hog.limit, 'memory');
+  assert.equal(hog.exitCode, 137, 'SIGKILL from the OOM killer, as the shell reports it');
+  assert.ok(Number(hog.stdout.trim().split('\n').at(-1)) < 64, hog.stdout);
+  const next = await run(session, sh('echo still here', box.marker), { env });
+  assert.deepEqual([next.exitCode, next.limit, next.stdout], [0, undefined, 'still here\n']);
+  // A failure that has nothing to do with memory is not blamed on it.
+  assert.equal((await run(session, sh('exit 3', box.marker), { env })).limit, undefined);
+});
+
+test('memory without a cgroup: RLIMIT_AS per process, and the session says so', async (t) => {
+  const box = await sandboxFixture(t, { memoryCgroup: 'off' });
+  const session = await box.create({
+    runId: 'memory-rlimit',
+    workspaceDir: await box.workspace(),
+    allowlist: [],
+    outboundPolicy: NO_NETWORK,
+    limits: { memoryBytes: 256 * MiB },
+  });
+  assert.match(session.notices?.join('\n') ?? '', /memory cap is enforced per process as 256 MiB of address space \(RLIMIT_AS\)/);
+  const result = await run(
+    session,
+    ['/usr/bin/python3', '-c', 'import resource\nprint(resource.getrlimit(resource.RLIMIT_AS)[0])\ntry:\n    b = bytearray(512 * 1024 * 1024)\nexcept MemoryError:\n    print("MemoryError")', box.marker],
+    { env: { MARK: box.marker } },
+  );
+  assert.equal(result.stdout, `${256 * MiB}\nMemoryError\n`, result.stderr);
+});
+
+test('disk: a command that fills the workspace past the cap is stopped; the space it used is measured, not the apparent size', async (t) => {
+  const box = await sandboxFixture(t, { diskCheckIntervalMs: 200 });
+  const workspace = await box.workspace();
+  const session = await box.create({
+    runId: 'diskcap',
+    workspaceDir: workspace,
+    allowlist: [],
+    outboundPolicy: NO_NETWORK,
+    limits: { diskBytes: 16 * MiB },
+  });
+  const env = { MARK: box.marker };
+  // A sparse 1 GiB file holds no blocks: not a disk use.
+  const sparse = await run(session, sh('truncate -s 1G /workspace/sparse && sleep 1 && echo kept', box.marker), { env });
+  assert.deepEqual([sparse.exitCode, sparse.limit, sparse.stdout], [0, undefined, 'kept\n']);
+  // Writes 1 MiB every 20 ms into the home directory, which counts with the workspace, then waits: the cap ends it.
+  const filler = await run(session, sh('for i in $(seq 64); do head -c 1M /dev/zero >> ~/fill; sleep 0.02; done; echo "not stopped"; sleep 60', box.marker), {
+    env,
+    timeoutMs: 60_000,
+  });
+  assert.equal(filler.limit, 'disk');
+  assert.equal(filler.timedOut, false);
+  assert.doesNotMatch(filler.stdout, /not stopped/);
+  // The session stays usable (forgelink still lists the remote refs after a disk stop) as long as a command writes nothing more.
+  const reader = await run(session, sh('ls /workspace; sleep 0.5', box.marker), { env });
+  assert.deepEqual([reader.exitCode, reader.limit, reader.stdout], [0, undefined, 'sparse\n']);
+  const writer = await run(session, sh('head -c 8M /dev/zero > /workspace/more; sleep 60', box.marker), { env, timeoutMs: 60_000 });
+  assert.equal(writer.limit, 'disk');
+});
+
+test('the run cgroups are removed with the session', { skip: !isRoot }, async (t) => {
+  const box = await sandboxFixture(t);
+  const name = `${process.pid}-cgroups`;
+  const session = await box.create({ runId: 'cgroups', workspaceDir: await box.workspace(), allowlist: [], outboundPolicy: NO_NETWORK });
+  const find = () => promisify(execFile)('find', ['/sys/fs/cgroup', '-maxdepth', '8', '-type', 'd', '-name', name]).then(({ stdout }) => stdout.trim().split('\n').filter(Boolean));
+  const made = await find();
+  assert.ok(made.length > 0, 'the run has cgroups (one per controller on v1, one on v2)');
+  const result = await run(session, sh('sleep 30 & echo started', box.marker), { env: { MARK: box.marker } });
+  assert.equal(result.stdout, 'started\n');
+  await session.destroy();
+  assert.deepEqual(await find(), []);
 });

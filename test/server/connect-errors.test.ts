@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
+import { lanAddress } from '../support/host-address.ts';
 
 describe('connect refuses bad input with a 4xx naming the field, storing nothing, echoing no token', () => {
   let gitlab: FakeGitLab;
@@ -94,6 +95,23 @@ describe('connect refuses bad input with a 4xx naming the field, storing nothing
 
   test('a private address without an operator exception', () =>
     refused({ baseUrl: 'https://10.255.255.1', token: 'glpat-aaaaaaaaaaaaaaaaaaaa' }, { field: 'baseUrl', code: 'gitlab_blocked_address', message: /FORGELINK_OUTBOUND_ALLOW/ }));
+
+  // Each of these was judged public before: POST /connections tried to connect and, for the unrouted ranges, answered
+  // only when the connect timed out. gitlab_blocked_address is the policy's refusal, given before any connection.
+  for (const [name, baseUrl, message] of [
+    ['NAT64 of the metadata address', 'https://[64:ff9b::a9fe:a9fe]', /\[?64:ff9b::a9fe:a9fe\]? resolves to 64:ff9b::a9fe:a9fe \(NAT64 169\.254\.169\.254\), a cloud metadata address, which forgelink never contacts/],
+    ['IPv4-mapped metadata, hex spelling', 'https://[::ffff:a9fe:a9fe]', /\(IPv4-mapped 169\.254\.169\.254\), a cloud metadata address/],
+    ['6to4 of a private address', 'https://[2002:a00:5::1]', /\(6to4 10\.0\.0\.5\), a private address\. The operator can allow it with FORGELINK_OUTBOUND_ALLOW/],
+    ['Teredo of a loopback address', 'https://[2001:0:4136:e378:8000:63bf:80ff:fffe]', /\(Teredo client 127\.0\.0\.1\), a loopback address/],
+    ['the documentation range 203.0.113.0/24', 'https://203.0.113.10', /a reserved special-purpose address\. The operator can allow it with FORGELINK_OUTBOUND_ALLOW/],
+    ['the reserved range 240.0.0.0/4', 'https://240.1.2.3', /a reserved special-purpose address/],
+    ['multicast', 'https://239.1.2.3', /a multicast address/],
+    ['IPv6 documentation', 'https://[2001:db8::10]', /a reserved special-purpose address/],
+    ["this host's own LAN address", `https://${lanAddress()}`, /one of this host's own addresses\. The operator can allow it with FORGELINK_OUTBOUND_ALLOW/],
+  ] as const) {
+    test(`${name} is refused at once, naming baseUrl`, () =>
+      refused({ baseUrl, token: 'glpat-aaaaaaaaaaaaaaaaaaaa' }, { field: 'baseUrl', code: 'gitlab_blocked_address', message }));
+  }
 
   for (const [name, token, message] of [
     ['empty token', '', /empty/],

@@ -21,9 +21,9 @@ export function forgelinkCli(args: string[], options: { env: NodeJS.ProcessEnv; 
 
 export type RunningServer = { url: string; child: ChildProcess; output: () => string; stop(): Promise<void> };
 
-/** Starts `forgelink serve` on a free port and waits until it listens. */
-export async function startServerProcess(env: NodeJS.ProcessEnv): Promise<RunningServer> {
-  const child = spawn(process.execPath, [MAIN, 'serve'], {
+/** Starts `forgelink serve [args]` on a free port and waits until it listens. */
+export async function startServerProcess(env: NodeJS.ProcessEnv, args: string[] = []): Promise<RunningServer> {
+  const child = spawn(process.execPath, [MAIN, 'serve', ...args], {
     env: { ...env, FORGELINK_LISTEN: '127.0.0.1:0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

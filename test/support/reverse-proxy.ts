@@ -7,7 +7,7 @@ export type ReverseProxy = { baseUrl: string; close(): Promise<void> };
  * A plain-HTTP reverse proxy in front of a GitLab (the fake), serving under the same subpath, with the
  * misconfigurations self-hosted users report:
  * - `decodeSlashes`: decodes `%2F` in the path before forwarding, as NGINX does with `proxy_pass
- *   http://upstream/;` (a URI part) — the setup GITLAB-FACTS.md warns about. The client's Host goes through
+ *   http://upstream/;` (a URI part) — the setup docs/gitlab.md warns about. The client's Host goes through
  *   (NGINX's usual `proxy_set_header Host $host`), so the links GitLab builds point back at the proxy.
  * - `upstreamHost`: sends the upstream's own Host instead, so GitLab builds its URLs (`http_url_to_repo`,
  *   `web_url`) for an address clients do not use: an `external_url` that does not match.

@@ -3,8 +3,12 @@ import type { AddressInfo } from 'node:net';
 
 export type Delivery = { headers: IncomingHttpHeaders; body: string; json: any };
 
-/** A local `node:http` receiver of the notification webhook: records every POST and answers `status(n)` (default 204). */
-export async function startWebhookReceiver(options: { status?: (attempt: number) => number } = {}) {
+/**
+ * A local `node:http` receiver of the notification webhook: records every POST and answers `status(n)` (default 204).
+ * It listens on `host` (default 127.0.0.1).
+ */
+export async function startWebhookReceiver(options: { status?: (attempt: number) => number; host?: string } = {}) {
+  const host = options.host ?? '127.0.0.1';
   const deliveries: Delivery[] = [];
   let attempts = 0;
   const server = createServer((request, response) => {
@@ -18,10 +22,10 @@ export async function startWebhookReceiver(options: { status?: (attempt: number)
       response.writeHead(status).end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/hooks/forgelink`,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/hooks/forgelink`,
     /** Accepted deliveries, in arrival order. */
     deliveries,
     /** Every POST, accepted or not. */

@@ -87,7 +87,7 @@ export interface StartOptions {
   host?: string;
   /** Default 0: any free port. */
   port?: number;
-  /** Behave as behind a reverse proxy that decodes `%2F` in paths (GITLAB-FACTS.md, "Projects"). */
+  /** Behave as behind a reverse proxy that decodes `%2F` in paths (docs/gitlab.md, "Projects, branches…"). */
   decodeEncodedSlashes?: boolean;
   /** Send a `Date` header this far from the real time (a GitLab host whose clock is off). */
   clockOffsetMs?: number;
