@@ -1,10 +1,11 @@
 /**
  * The forgelink command: arguments, signals and the process's exit. The service itself is built in `compose.ts`.
  */
+import { createApiKeyService } from './api-keys/index.ts';
 import { runCli, type LocalActions } from './cli/index.ts';
 import { createForgelink, masterKeySettings, openConfiguredStorage, systemClock as clock } from './compose.ts';
 import { ConfigError, readConfig, type Config } from './config/index.ts';
-import { ForgelinkError, generateApiKey, hashApiKey, InputError, newId } from './core/index.ts';
+import { apiKeyPrefix, ForgelinkError, generateApiKey, hashApiKey, InputError, newId } from './core/index.ts';
 import { hashPassword, passwordProblem } from './server/index.ts';
 import type { Storage } from './storage/index.ts';
 import { addKeyVersion, createVault, loadKeyringForDatabase, rotateSecrets } from './vault/index.ts';
@@ -43,6 +44,15 @@ async function checkedPasswordHash(password: string): Promise<string> {
   return hashPassword(password);
 }
 
+/** `admin user key`: a new key for the named user, audited as the local administrator's doing. */
+async function issueKey(storage: Storage, name: string, keyName: string | undefined) {
+  const user = await storage.users.findUserByName(name.trim());
+  if (user === null) throw new InputError('user_not_found', `There is no user named ${name.trim()}.`, { field: 'name' });
+  const keys = createApiKeyService({ store: storage.apiKeys, audit: storage.audit, clock });
+  const created = await keys.create(user.id, keyName ?? `issued ${clock.now().toISOString().slice(0, 19).replace('T', ' ')}`, { actor: 'admin', via: 'admin' });
+  return { ...created, user: { id: user.id, name: user.name } };
+}
+
 function localActions(env: NodeJS.ProcessEnv): LocalActions {
   const config = () => readConfig(env);
   return {
@@ -63,6 +73,7 @@ function localActions(env: NodeJS.ProcessEnv): LocalActions {
           name: trimmed,
           isAdmin,
           apiKeyHash: hashApiKey(apiKey),
+          apiKeyPrefix: apiKeyPrefix(apiKey),
           createdAt: clock.now().toISOString(),
         });
         if (passwordHash !== null) await storage.users.setPasswordHash(user.id, passwordHash);
@@ -80,6 +91,7 @@ function localActions(env: NodeJS.ProcessEnv): LocalActions {
       });
     },
     listUsers: () => withStorage(config(), (storage) => storage.users.listUsers()),
+    issueKey: (name, keyName) => withStorage(config(), (storage) => issueKey(storage, name, keyName)),
     async rotateKey(options) {
       const settings = masterKeySettings(config());
       return withStorage(config(), async (storage) => {

@@ -9,6 +9,7 @@ import type { ConnectionEventView, DoctorReport } from '../connections/index.ts'
 import { followRun } from './follow.ts';
 import { promptSecret, readStdin } from './input.ts';
 import { addRotationCommands } from './rotation-commands.ts';
+import { addAdminKeyCommand, addKeyCommands, type IssuedApiKey } from './keys-commands.ts';
 
 /** What only the local process can do: serve, and admin commands on the data dir. Wired by main.ts. */
 export type LocalActions = {
@@ -19,6 +20,8 @@ export type LocalActions = {
   setPassword(name: string, password: string): Promise<{ name: string; sessionsEnded: number }>;
   listUsers(): Promise<{ id: string; name: string; isAdmin: boolean; createdAt: string }[]>;
   rotateKey(options: { resealOnly: boolean }): Promise<{ keyId: string; resealed: number; total: number; failed: string[]; remaining: number }>;
+  /** A new API key for the named user (`name`: the key's; a dated default when absent). */
+  issueKey(user: string, name: string | undefined): Promise<IssuedApiKey>;
 };
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -97,6 +100,7 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
         users.length === 0 ? 'No users yet.' : users.map((u) => `${u.id}  ${u.name}${u.isAdmin ? '  admin' : ''}`).join('\n'),
       );
     });
+  addAdminKeyCommand(user, { issueKey: (name, keyName) => local.issueKey(name, keyName), print });
   admin
     .command('rotate-key')
     .description('add a new master key version and re-seal every stored secret with it')
@@ -201,6 +205,7 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
     });
 
   addRotationCommands(connections, { api, print });
+  addKeyCommands(program, { api, print, json: (command) => globals(command).json === true });
 
   connections
     .command('doctor <id>')
