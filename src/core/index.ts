@@ -12,3 +12,4 @@ export * from './allowlist.ts';
 export * from './origins.ts';
 export * from './audit.ts';
 export * from './rotation.ts';
+export * from './users.ts';
