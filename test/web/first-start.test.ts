@@ -311,6 +311,8 @@ describe('the setup page, in-process with a clock the test moves', () => {
 
   test('refusals sit next to the field, keep the name typed, and leave the link usable', async () => {
     const link = await start();
+    const signIn = await request(`${base}/sign-in`);
+    assert.match(signIn.body, /Nobody has an account yet\. Open the one-time setup link forgelink printed when it started/, 'sign-in points to the way in');
     const cases = [
       { fields: { username: 'ada lovelace', password: PASSWORD }, field: 'username', message: 'A user name is 1–64 letters, digits, dots, dashes or underscores.' },
       { fields: { username: '', password: PASSWORD }, field: 'username', message: 'Choose a user name.' },
@@ -346,6 +348,7 @@ describe('the setup page, in-process with a clock the test moves', () => {
     const users = await forgelink.storage.users.listUsers();
     assert.equal(users.length, 1);
     assert.equal(users[0]?.isAdmin, true);
+    assert.doesNotMatch((await request(`${base}/sign-in`)).body, /Nobody has an account yet/);
     await forgelink.stop();
   });
 
