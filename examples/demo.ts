@@ -73,7 +73,7 @@ async function demo(): Promise<void> {
       let seen = '';
       listening.stdout?.on('data', (chunk: Buffer) => {
         seen += chunk.toString();
-        const match = /listening on (http:\/\/[^"\s]+)/.exec(seen);
+        const match = /forgelink is ready: (http:\/\/[^"\s]+)/.exec(seen);
         if (match) resolve(match[1] as string);
       });
       listening.on('exit', (code) => reject(new Error(`forgelink serve exited with ${code}`)));

@@ -5,7 +5,7 @@ import { createApiKeyService } from './api-keys/index.ts';
 import { runCli, type LocalActions } from './cli/index.ts';
 import { createForgelink, masterKeySettings, openConfiguredStorage, systemClock as clock } from './compose.ts';
 import { ConfigError, readConfig, type Config } from './config/index.ts';
-import { apiKeyPrefix, ForgelinkError, generateApiKey, hashApiKey, InputError, newId } from './core/index.ts';
+import { apiKeyPrefix, ForgelinkError, generateApiKey, hashApiKey, InputError, newId, userNameProblem } from './core/index.ts';
 import { hashPassword, passwordProblem } from './server/index.ts';
 import type { Storage } from './storage/index.ts';
 import { addKeyVersion, createVault, loadKeyringForDatabase, rotateSecrets } from './vault/index.ts';
@@ -59,9 +59,8 @@ function localActions(env: NodeJS.ProcessEnv): LocalActions {
     serve: (options) => startServer(config(), options),
     async addUser(name, isAdmin, password) {
       const trimmed = name.trim();
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(trimmed)) {
-        throw new InputError('invalid_name', 'A user name is 1–64 letters, digits, dots, dashes or underscores.', { field: 'name' });
-      }
+      const nameProblem = userNameProblem(trimmed);
+      if (nameProblem !== null) throw new InputError('invalid_name', nameProblem, { field: 'name' });
       const passwordHash = password === undefined ? null : await checkedPasswordHash(password);
       return withStorage(config(), async (storage) => {
         if ((await storage.users.findUserByName(trimmed)) !== null) {

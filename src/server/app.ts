@@ -17,7 +17,7 @@ import { connectionRoutes } from './routes/connections.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { rotationRoutes } from './routes/rotation.ts';
 import { runRoutes } from './routes/runs.ts';
-import { CONTENT_SECURITY_POLICY, createAttemptLimiter, createWebRoutes, type AttemptLimiter } from './web/index.ts';
+import { CONTENT_SECURITY_POLICY, createAttemptLimiter, createWebRoutes, type AttemptLimiter, type SetupLinks } from './web/index.ts';
 
 export type AppDeps = {
   users: UserStore;
@@ -42,6 +42,8 @@ export type AppDeps = {
   clock?: Clock;
   /** Sign-in failures allowed per user name and address; default 5 per 15 minutes. */
   signInLimiter?: AttemptLimiter;
+  /** The first start's one-time setup link; `start()` in compose.ts issues and prints it. */
+  setupLinks?: SetupLinks;
 };
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -110,6 +112,7 @@ export function createApp(deps: AppDeps) {
     publicUrl: deps.publicUrl ?? 'http://127.0.0.1:8080',
     signInLimiter: deps.signInLimiter ?? createAttemptLimiter({ maxFailures: 5, windowMs: 15 * 60_000 }),
     ...(deps.doctor === undefined ? {} : { doctor: deps.doctor }),
+    ...(deps.setupLinks === undefined ? {} : { setupLinks: deps.setupLinks }),
   });
   app.route('/', web.routes);
 

@@ -32,7 +32,7 @@ export async function startServerProcess(env: NodeJS.ProcessEnv, args: string[] 
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 20_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /listening on (http:\/\/[^"\s]+)/.exec(output);
+      const match = /forgelink is ready: (http:\/\/[^"\s]+)/.exec(output);
       if (match) {
         clearTimeout(timer);
         resolve(match[1] as string);

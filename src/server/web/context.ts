@@ -4,6 +4,7 @@ import type { ApiKeyService } from '../../api-keys/index.ts';
 import type { ConnectionService, DoctorService } from '../../connections/index.ts';
 import type { RunService } from '../../runs/index.ts';
 import type { AttemptLimiter } from './rate-limit.ts';
+import type { SetupLinks } from './setup-link.ts';
 
 /** The signed-in user of a dashboard request. */
 export type Auth = { user: User; session: Session };
@@ -33,4 +34,6 @@ export type WebDeps = {
   signInLimiter: AttemptLimiter;
   /** `connections doctor` behind the card's Doctor button; absent when the server has none. */
   doctor?: DoctorService;
+  /** The first start's one-time setup link (`/setup`); absent: no link was issued, every token is refused. */
+  setupLinks?: SetupLinks;
 };
