@@ -6,7 +6,7 @@ import { hashPassword } from '../../src/server/web/index.ts';
 import { oauthRedirectUri } from '../../src/gitlab/index.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { EXAMPLES_DIR, startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
-import { launchBrowser, type Layouts, type TestBrowser } from './browser.ts';
+import { assertLayout, launchBrowser, type TestBrowser } from './browser.ts';
 
 const PASSWORD = 'a long dashboard password';
 /** Long, and with a word too long for a phone's width: cards, selects and headings must wrap it. */
@@ -14,23 +14,6 @@ const LABEL = 'corp bot · acme-platform-nightly-dependency-upgrades-and-securit
 /** One log line longer than any screen, without a space to break at. */
 const LONG_LINE = `artifact=${'0123456789abcdef'.repeat(16)}`;
 
-/**
- * The page fits a 390 px phone: nothing scrolls the whole page sideways and nothing (button, link, field,
- * text) sticks out of the viewport or its own box; what is wider scrolls inside its own box. At 1280 px the
- * desktop layout holds: the top bar is one row, grids put cards side by side, and nothing needs to scroll
- * sideways.
- */
-function assertLayout(name: string, { phone, desktop }: Layouts): void {
-  assert.ok(phone.scrollWidth <= phone.width, `${name} at ${phone.width} px scrolls sideways: ${phone.scrollWidth} px wide`);
-  assert.deepEqual(phone.overflows, [], `${name} at ${phone.width} px`);
-  assert.ok(desktop.scrollWidth <= desktop.width, `${name} at ${desktop.width} px scrolls sideways: ${desktop.scrollWidth} px wide`);
-  assert.deepEqual(desktop.overflows, [], `${name} at ${desktop.width} px`);
-  assert.deepEqual(desktop.scrollers, [], `${name} at ${desktop.width} px: boxes that scroll sideways`);
-  assert.ok(desktop.topbarHeight > 0 && desktop.topbarHeight <= 64, `${name} at ${desktop.width} px: top bar ${desktop.topbarHeight} px high`);
-  for (const grid of desktop.gridRows) {
-    if (grid.children >= 2) assert.ok(grid.firstRow >= 2, `${name} at ${desktop.width} px: ${grid.grid} stacks its ${grid.children} children`);
-  }
-}
 
 
 /** Listens before forgelink exists, so the OAuth redirect URI can name the real port. */

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -105,6 +106,24 @@ const MEASURE = `(() => {
 /** Measures the page as laid out at the current viewport width. */
 export async function measureLayout(page: Page): Promise<Layout> {
   return (await page.evaluate(MEASURE)) as Layout;
+}
+
+/**
+ * The page fits a 390 px phone: nothing scrolls the whole page sideways and nothing (button, link, field,
+ * text) sticks out of the viewport or its own box; what is wider scrolls inside its own box. At 1280 px the
+ * desktop layout holds: the top bar is one row, grids put cards side by side, and nothing needs to scroll
+ * sideways.
+ */
+export function assertLayout(name: string, { phone, desktop }: Layouts): void {
+  assert.ok(phone.scrollWidth <= phone.width, `${name} at ${phone.width} px scrolls sideways: ${phone.scrollWidth} px wide`);
+  assert.deepEqual(phone.overflows, [], `${name} at ${phone.width} px`);
+  assert.ok(desktop.scrollWidth <= desktop.width, `${name} at ${desktop.width} px scrolls sideways: ${desktop.scrollWidth} px wide`);
+  assert.deepEqual(desktop.overflows, [], `${name} at ${desktop.width} px`);
+  assert.deepEqual(desktop.scrollers, [], `${name} at ${desktop.width} px: boxes that scroll sideways`);
+  assert.ok(desktop.topbarHeight > 0 && desktop.topbarHeight <= 64, `${name} at ${desktop.width} px: top bar ${desktop.topbarHeight} px high`);
+  for (const grid of desktop.gridRows) {
+    if (grid.children >= 2) assert.ok(grid.firstRow >= 2, `${name} at ${desktop.width} px: ${grid.grid} stacks its ${grid.children} children`);
+  }
 }
 
 /** Debian's Chromium through playwright-core (no browser download), with a fresh profile. */
