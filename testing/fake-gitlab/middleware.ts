@@ -27,6 +27,17 @@ export function recordRequests(deps: Deps, basePath: string): MiddlewareHandler<
   };
 }
 
+/**
+ * Remembers a request that reached a catch-all: GitLab would answer it with a 404 too, but a route the fake does not
+ * implement may exist on a real GitLab, so a client bug could hide behind that 404. `FakeGitLab.close()` fails on
+ * these unless the test took them with `takeUnimplemented()`.
+ */
+export function noteUnimplemented(deps: Deps, c: Context<AppEnv>): void {
+  const url = new URL(c.req.url);
+  const record = c.get('record') ?? { method: c.req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), authorized: false };
+  deps.state.unimplemented.push(record);
+}
+
 interface Window {
   resetAt: number;
   observed: number;
