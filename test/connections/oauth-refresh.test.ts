@@ -18,7 +18,6 @@ import { newUser } from '../support/records.ts';
 const WORKER = fileURLToPath(new URL('./refresh-worker.ts', import.meta.url));
 const policy = { allow: ['127.0.0.0/8'] };
 const clock = { now: () => new Date() };
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One simulated forgelink process: its own storage handle (its own database connections), OAuth clients and provider. */
 type Process = { storage: Storage; oauth: GitLabOAuthClients; tokens: TokenProvider };
@@ -110,7 +109,7 @@ for (const db of databases()) {
       await startProcess();
       const connection = await connect(1);
       const expired = await storedAccessToken(connection);
-      await sleep(1_300);
+      gitlab.expireOAuthToken(expired);
       assert.equal(await works(expired), false, 'the first token has expired at GitLab');
       const refreshes = gitlab.oauthStats().refreshes;
 
@@ -132,7 +131,7 @@ for (const db of databases()) {
 
     test('real child processes refreshing at once: one refresh, the same token everywhere', async () => {
       const connection = await connect(1);
-      await sleep(1_300);
+      gitlab.expireOAuthToken(await storedAccessToken(connection));
       const refreshes = gitlab.oauthStats().refreshes;
       const settings = JSON.stringify({
         storage: target.options,
