@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { resolveCredential } from './auth.ts';
 import type { AppEnv, Deps } from './context.ts';
+import type { RecordedRequest } from './state.ts';
 
 /** Requests per minute the fake reports in RateLimit-Limit (GitLab's authenticated API default is 2000/min). */
 const RATE_LIMIT_PER_MINUTE = 2000;
@@ -33,9 +34,10 @@ export function recordRequests(deps: Deps, basePath: string): MiddlewareHandler<
  * these unless the test took them with `takeUnimplemented()`.
  */
 export function noteUnimplemented(deps: Deps, c: Context<AppEnv>): void {
-  const url = new URL(c.req.url);
-  const record = c.get('record') ?? { method: c.req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), authorized: false };
-  deps.state.unimplemented.push(record);
+  // Outside the base path (GitLab installed under /gitlab, asked for /api/v4/…) nothing is GitLab's: the web
+  // server's 404 is the whole story there, and no request was recorded.
+  const record = c.get('record') as RecordedRequest | undefined;
+  if (record !== undefined) deps.state.unimplemented.push(record);
 }
 
 interface Window {
