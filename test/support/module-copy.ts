@@ -1,4 +1,4 @@
-import { chmod, copyFile, cp, link, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, link, readFile } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,10 +9,11 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const IMPORT = /(?:^|[\s;}])(?:import|export)\s(?:[^'";]*?\sfrom\s*)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 /**
- * Copies `entry` (a file of the checkout) and every module it imports — relative imports, and packages from
- * node_modules with their dependencies — to the same relative paths under `destination`, with a package.json that
- * makes the `.ts` files ES modules; resolves to the copy of `entry`. For code another user must run: the checkout
- * may sit where only root can enter (under /root, or in a 0700 temporary directory).
+ * Copies what running `entry` (a file of the checkout) needs to the same relative paths under `destination`: the whole
+ * top-level folder it lives in (e.g. `src/`, with the non-code files its modules read beside them), package.json,
+ * and the packages from node_modules its imports reach, with their dependencies; resolves to the copy of `entry`.
+ * For code another user must run: the checkout may sit where only root can enter (under /root, or in a 0700
+ * temporary directory).
  */
 export async function copyModuleClosure(entry: string, destination: string): Promise<string> {
   const files = new Set<string>();
@@ -28,15 +29,12 @@ export async function copyModuleClosure(entry: string, destination: string): Pro
       else if (!isBuiltin(specifier)) await addPackage(packageName(specifier), packages);
     }
   }
-  for (const file of files) {
-    const target = path.join(destination, path.relative(ROOT, file));
-    await mkdir(path.dirname(target), { recursive: true });
-    await copyFile(file, target);
-  }
+  const folder = path.relative(ROOT, path.resolve(entry)).split(path.sep)[0] as string;
+  await cp(path.join(ROOT, folder), path.join(destination, folder), { recursive: true });
+  await copyFile(path.join(ROOT, 'package.json'), path.join(destination, 'package.json'));
   for (const name of packages) {
     await cp(path.join(ROOT, 'node_modules', name), path.join(destination, 'node_modules', name), { recursive: true, dereference: true });
   }
-  await writeFile(path.join(destination, 'package.json'), '{ "type": "module" }\n');
   return path.join(destination, path.relative(ROOT, entry));
 }
 
