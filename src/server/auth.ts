@@ -11,7 +11,7 @@ export function requireApiKey(users: UserStore): MiddlewareHandler<{ Variables: 
     if (!match) {
       throw new AuthenticationError(
         'unauthenticated',
-        'An API key is required: send "Authorization: Bearer <key>" (create one with "forgelink admin user add <name>").',
+        'This API needs an API key: Authorization: Bearer flk_… (an administrator creates one with "forgelink admin user add <name>").',
       );
     }
     const user = await users.findUserByApiKeyHash(hashApiKey(match[1] as string));
