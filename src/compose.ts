@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import type { DestinationStream, Logger } from 'pino';
+import { createApiKeyService, type ApiKeyService } from './api-keys/index.ts';
 import type { Config } from './config/index.ts';
 import {
   auditedTokens,
@@ -88,6 +89,7 @@ export type Forgelink = {
   /** Null when the operator turned it off (FORGELINK_MONITOR=off). */
   monitor: HealthMonitor | null;
   rotation: RotationService;
+  apiKeys: ApiKeyService;
   app: App;
   /** Recovers runs and rotations a restart interrupted, starts the monitor and, with `listen`, the HTTP server. */
   start(options: ForgelinkStartOptions): Promise<Listening | null>;
@@ -141,7 +143,7 @@ type Basics = { config: Config; clock: Clock; logger: Logger; vault: Vault; stor
 
 async function wire({ config, clock, logger, vault, storage, overrides }: Basics): Promise<Forgelink> {
   const policy = { allow: config.outboundAllow };
-  const transport = { logger, ...(overrides.gitlabSleep === undefined ? {} : { sleep: overrides.gitlabSleep }) };
+  const transport = { logger, clock, ...(overrides.gitlabSleep === undefined ? {} : { sleep: overrides.gitlabSleep }) };
   const gitlab = gitlabClientFactory(policy, transport);
   const oauth = createGitLabOAuthClients({
     apps: config.gitlabOAuthApps,
@@ -241,8 +243,10 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
       })
     : null;
   const rotation = createRotationService({ store: storage.connections, rotator, clock });
+  const apiKeys = createApiKeyService({ store: storage.apiKeys, audit: storage.audit, clock, logger });
   const app = createApp({
     users: storage.users,
+    apiKeys,
     connections,
     connectionEvents: createConnectionEvents({ store: storage.connections, events: storage.connectionEvents }),
     runs,
@@ -324,6 +328,7 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     notifier,
     monitor,
     rotation,
+    apiKeys,
     app,
     start,
     stop() {

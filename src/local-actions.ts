@@ -2,10 +2,11 @@
  * What the CLI does on this machine rather than through the API: serve, and the admin commands on the data
  * directory. Loaded by `main.ts` only when such a command runs, so the other commands start quickly.
  */
+import { createApiKeyService } from './api-keys/index.ts';
 import type { LocalActions } from './cli/index.ts';
 import { createForgelink, masterKeySettings, openConfiguredStorage, systemClock as clock } from './compose.ts';
 import { readConfig, type Config } from './config/index.ts';
-import { generateApiKey, hashApiKey, InputError, newId } from './core/index.ts';
+import { apiKeyPrefix, generateApiKey, hashApiKey, InputError, newId } from './core/index.ts';
 import { hashPassword, passwordProblem } from './server/index.ts';
 import type { Storage } from './storage/index.ts';
 import { addKeyVersion, createVault, loadKeyringForDatabase, rotateSecrets } from './vault/index.ts';
@@ -44,6 +45,15 @@ async function checkedPasswordHash(password: string): Promise<string> {
   return hashPassword(password);
 }
 
+/** `admin user key`: a new key for the named user, audited as the local administrator's doing. */
+async function issueKey(storage: Storage, name: string, keyName: string | undefined) {
+  const user = await storage.users.findUserByName(name.trim());
+  if (user === null) throw new InputError('user_not_found', `There is no user named ${name.trim()}.`, { field: 'name' });
+  const keys = createApiKeyService({ store: storage.apiKeys, audit: storage.audit, clock });
+  const created = await keys.create(user.id, keyName ?? `issued ${clock.now().toISOString().slice(0, 19).replace('T', ' ')}`, { actor: 'admin', via: 'admin' });
+  return { ...created, user: { id: user.id, name: user.name } };
+}
+
 export function localActions(env: NodeJS.ProcessEnv): LocalActions {
   const config = () => readConfig(env);
   return {
@@ -64,6 +74,7 @@ export function localActions(env: NodeJS.ProcessEnv): LocalActions {
           name: trimmed,
           isAdmin,
           apiKeyHash: hashApiKey(apiKey),
+          apiKeyPrefix: apiKeyPrefix(apiKey),
           createdAt: clock.now().toISOString(),
         });
         if (passwordHash !== null) await storage.users.setPasswordHash(user.id, passwordHash);
@@ -81,6 +92,7 @@ export function localActions(env: NodeJS.ProcessEnv): LocalActions {
       });
     },
     listUsers: () => withStorage(config(), (storage) => storage.users.listUsers()),
+    issueKey: (name, keyName) => withStorage(config(), (storage) => issueKey(storage, name, keyName)),
     async rotateKey(options) {
       const settings = masterKeySettings(config());
       return withStorage(config(), async (storage) => {

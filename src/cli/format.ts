@@ -136,7 +136,8 @@ export function doctorText(report: DoctorReport): string {
 }
 
 export function auditLine(entry: AuditEntry): string {
-  const about = [entry.connectionId, entry.runId].filter((value) => value !== null).join(' ');
+  const keyId = typeof entry.details.keyId === 'string' ? entry.details.keyId : null;
+  const about = [entry.connectionId, entry.runId, keyId].filter((value) => value !== null).join(' ');
   return [entry.at, entry.action.padEnd(25), about, entry.reason ? `(${entry.reason})` : '', entry.actor === entry.ownerId ? '' : `by ${entry.actor}`]
     .filter((part) => part !== '')
     .join('  ');

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { CliError } from './api-client.ts';
 import type { CliContext } from './context.ts';
 import { promptSecret, readStdin } from './input.ts';
+import { addAdminKeyCommand } from './keys-commands.ts';
 
 /** A password from stdin (its one trailing newline dropped; spaces are kept), or a hidden prompt asked twice. */
 async function readPassword(fromStdin: boolean): Promise<string> {
@@ -25,7 +26,7 @@ export function addServeCommand(program: Command, cli: CliContext): void {
 }
 
 function addUserCommands(admin: Command, cli: CliContext): void {
-  const user = admin.command('user').description('manage users: add, set-password, list');
+  const user = admin.command('user').description('manage users: add, set-password, list, key');
   user
     .command('add <name>')
     .description('create a user and print their API key once')
@@ -57,6 +58,7 @@ function addUserCommands(admin: Command, cli: CliContext): void {
         users.length === 0 ? 'No users yet.' : users.map((u) => `${u.id}  ${u.name}${u.isAdmin ? '  admin' : ''}`).join('\n'),
       );
     });
+  addAdminKeyCommand(user, { issueKey: async (name, keyName) => (await cli.local()).issueKey(name, keyName), print: cli.print });
 }
 
 function addRotateKeyCommand(admin: Command, cli: CliContext): void {
@@ -80,7 +82,7 @@ function addRotateKeyCommand(admin: Command, cli: CliContext): void {
 export function addAdminCommands(program: Command, cli: CliContext): void {
   const admin = program
     .command('admin')
-    .description('local administration on this machine\'s data directory: users (add, set-password, list) and rotate-key');
+    .description('local administration on this machine\'s data directory: users (add, set-password, list, key) and rotate-key');
   addUserCommands(admin, cli);
   addRotateKeyCommand(admin, cli);
 }

@@ -7,6 +7,7 @@ import { addConnectionCommands } from './connection-commands.ts';
 import { checkedServer, createContext, DEFAULT_SERVER, type CliContext, type Env, type LoadLocalActions } from './context.ts';
 import { auditLine } from './format.ts';
 import { promptSecret } from './input.ts';
+import { addKeyCommands } from './keys-commands.ts';
 import { addAdminCommands, addServeCommand } from './local-commands.ts';
 import { addRunCommands } from './run-commands.ts';
 import { usageError, type CliFailure } from './usage.ts';
@@ -67,6 +68,7 @@ export function buildProgram(loadLocal: LoadLocalActions, env: Env = process.env
   addAdminCommands(program, cli);
   addLoginCommand(program, cli);
   addConnectionCommands(program, cli);
+  addKeyCommands(program, { api: cli.api, print: cli.print, json: cli.json });
   addAuditCommand(program, cli);
   addRunCommands(program, cli);
   return program;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { RunLogEntry } from '../core/index.ts';
+import { branchNameProblem, projectPathProblem, type RunLogEntry } from '../core/index.ts';
 import type { RunView } from '../runs/index.ts';
 import { CliError, type ApiClient } from './api-client.ts';
 import type { CliContext } from './context.ts';
@@ -20,11 +20,22 @@ function parseLimit(text: string, max: number): number {
   return limit;
 }
 
+/** The server checks these too; checking here names the flag and needs no round trip. */
+async function checkRunInput(command: string[], options: RunOptions): Promise<void> {
+  const projectProblem = projectPathProblem(options.project.trim());
+  if (projectProblem !== null) throw new CliError(`--project: "${options.project}" ${projectProblem}`, { field: '--project' });
+  const branchProblem = options.branch === undefined || options.branch.trim() === '' ? null : branchNameProblem(options.branch.trim());
+  if (branchProblem !== null) throw new CliError(`--branch: "${options.branch}" is not a valid branch name: it ${branchProblem}`, { field: '--branch' });
+  const { commandProblem } = await import('../runs/index.ts');
+  const problem = commandProblem(command);
+  if (problem !== null) throw new CliError(`command: ${problem}`, { field: 'command' });
+}
+
 async function timeoutSeconds(text: string | undefined): Promise<number | undefined> {
   if (text === undefined) return undefined;
   const { parseDuration } = await import('../runs/index.ts');
   const parsed = parseDuration(text);
-  if (parsed === null || parsed <= 0) throw new CliError(`--timeout: "${text}" is not a duration like 90s, 30m or 2h`);
+  if (parsed === null || parsed <= 0) throw new CliError(`--timeout: "${text}" is not a duration like 90s, 30m or 2h`, { field: '--timeout' });
   return parsed;
 }
 
@@ -57,6 +68,7 @@ function addRunCommand(program: Command, cli: CliContext): void {
     .argument('<command...>', 'the agent command, after --')
     .addHelpText('after', '\nExample:\n  forgelink run --connection con_… --project group/app -- claude -p "fix the failing test"')
     .action(async (command: string[], options: RunOptions, cmd: Command) => {
+      await checkRunInput(command, options);
       const timeout = await timeoutSeconds(options.timeout);
       const client = await cli.api(cmd);
       const started = await client.request<RunView>('POST', '/runs', {

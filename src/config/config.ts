@@ -298,10 +298,3 @@ function readHttpsUrl(name: string, raw: string): URL {
   }
   return url;
 }
-
-/** What the CLI needs: where the server is and which key to use. */
-export type ClientConfig = { server: string | null; apiKey: string | null };
-
-export function readClientConfig(env: Env = process.env): ClientConfig {
-  return { server: value(env, 'FORGELINK_SERVER') ?? null, apiKey: value(env, 'FORGELINK_API_KEY') ?? null };
-}

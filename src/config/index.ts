@@ -1,2 +1,2 @@
-export { readConfig, readClientConfig, readListen, ConfigError } from './config.ts';
-export type { Config, ClientConfig, GitLabOAuthApp } from './config.ts';
+export { readConfig, readListen, ConfigError } from './config.ts';
+export type { Config, GitLabOAuthApp } from './config.ts';

@@ -5,6 +5,7 @@ import {
   hostInterfaceAddresses,
   originMatches,
   originOfBaseUrl,
+  tokenState,
   type Clock,
   type Connection,
   type ConnectionStore,
@@ -12,6 +13,7 @@ import {
   type OutboundPolicy,
 } from '../core/index.ts';
 import { GitLabHttp, answersLikeGitLab, checkTls, resolveName, tcpConnect, type RawResponse } from '../gitlab/index.ts';
+import { DoctorMetadata, DoctorProjects } from './schema.ts';
 
 /** One diagnosis step: passes, warns or fails with a sentence a user can act on; skipped when an earlier step failed. */
 export type DoctorStep = {
@@ -176,7 +178,8 @@ export async function diagnose(deps: DoctorDeps, connection: Connection, token: 
   if (token !== null) {
     const metadata = await get(connection.baseUrl, '/metadata', true);
     if (!(metadata instanceof UpstreamError) && metadata.status === 200) {
-      version = (parseJson(metadata.body) as { version?: string } | null)?.version ?? null;
+      const parsed = DoctorMetadata.safeParse(parseJson(metadata.body));
+      version = parsed.success ? parsed.data.version : null;
     }
   }
   add('gitlab', 'pass', `GitLab${version ? ` ${version}` : ''} answers at ${connection.baseUrl}/api/v4${version ? '' : ' (the version needs a token with read_user or api)'}.`);
@@ -190,7 +193,12 @@ export async function diagnose(deps: DoctorDeps, connection: Connection, token: 
     try {
       if (connection.kind === 'pat') {
         const info = await client.inspectToken();
-        add('token', info && info.active ? 'pass' : 'fail', info && info.active ? `Active; scopes ${info.scopes.join(', ')}; ${info.expiresAt ? `expires ${info.expiresAt}` : 'never expires'}.` : 'GitLab says the token is not active: create a new one and reconnect.');
+        const state = tokenState(info === null ? { kind: 'not_personal' } : { kind: 'self', ...info });
+        if (info !== null && state.status === 'active') {
+          add('token', 'pass', `Active; scopes ${info.scopes.join(', ')}; ${info.expiresAt ? `expires ${info.expiresAt}` : 'never expires'}.`);
+        } else {
+          add('token', 'fail', `${state.error instanceof Error ? state.error.message : 'GitLab does not take this token.'} Create a new one and reconnect.`);
+        }
       } else {
         const account = await client.currentUser();
         add('token', 'pass', `Active OAuth token of @${account.username}.`);
@@ -209,8 +217,8 @@ export async function diagnose(deps: DoctorDeps, connection: Connection, token: 
     add('clone_url', 'skip', 'Needs a token with the api or read_api scope to read a clone URL.');
   } else {
     const listed = await get(connection.baseUrl, '/projects?membership=true&simple=true&per_page=20&order_by=id&sort=asc', true);
-    const parsed = listed instanceof UpstreamError || listed.status !== 200 ? null : parseJson(listed.body);
-    const projects = Array.isArray(parsed) ? (parsed as { id: number; path_with_namespace: string; http_url_to_repo: string }[]) : [];
+    const parsed = listed instanceof UpstreamError || listed.status !== 200 ? null : DoctorProjects.safeParse(parseJson(listed.body));
+    const projects = parsed?.success ? parsed.data : [];
     const sample = projects.find((project) => project.path_with_namespace.includes('/'));
     if (sample === undefined) {
       add('encoded_path', 'skip', 'The account is a member of no project to try.');

@@ -15,7 +15,7 @@ export { createRotator, ROTATION_SETTLE_MS, ROTATION_WAIT_MS } from './rotation.
 export type { Rotator, RotatorDeps, RotationCause, RotationOutcome, RotationStep } from './rotation.ts';
 export { createRotationService } from './rotation-service.ts';
 export type { RotationService, RotationServiceDeps } from './rotation-service.ts';
-export { createHealthMonitor, DEFAULT_MONITOR_INTERVAL_MS, MONITOR_LEASE } from './monitor.ts';
+export { createHealthMonitor, MONITOR_LEASE } from './monitor.ts';
 export type { HealthMonitor, HealthMonitorDeps, TickReport } from './monitor.ts';
 export { EXPIRY_NOTICE_DAYS } from './monitor-notices.ts';
 export { createConnectionEvents } from './events.ts';

@@ -1,4 +1,5 @@
 import {
+  LIVE_STATUSES,
   daysUntil,
   expiryCountdown,
   type Clock,
@@ -24,8 +25,6 @@ export const EXPIRY_NOTICE_DAYS = [1, 7] as const;
  */
 export const TRANSITION_NOTICE_WINDOW_MS = 24 * 3600_000;
 
-/** Statuses in which a token still works, or may again: only these get expiry notices. */
-const LIVE_STATUSES: readonly ConnectionStatus[] = ['active', 'unreachable', 'invalid'];
 
 /** The threshold a token `days` before its expiry has crossed (the most urgent one), or null when none yet. */
 export function expiryThreshold(days: number): number | null {

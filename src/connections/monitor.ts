@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
+  LIVE_STATUSES,
   NotFoundError,
   UpstreamError,
   type Clock,
   type Connection,
   type ConnectionEventStore,
-  type ConnectionStatus,
   type ConnectionStore,
   type ConnectionView,
   type LeaseStore,
@@ -18,10 +18,6 @@ import { createConnectionNotices } from './monitor-notices.ts';
 /** The one lease every forgelink process sharing a database competes for; its holder is the only one that sweeps. */
 export const MONITOR_LEASE = 'connection-health-monitor';
 
-export const DEFAULT_MONITOR_INTERVAL_MS = 6 * 3600_000;
-
-/** A revoked or expired token never works again (GitLab cannot un-revoke or extend one): re-checking it is waste. */
-const CHECKED_STATUSES: readonly ConnectionStatus[] = ['active', 'invalid', 'unreachable'];
 
 export type MonitorLogger = {
   debug(meta: object, message: string): void;
@@ -185,7 +181,7 @@ export function createHealthMonitor(deps: HealthMonitorDeps) {
   async function checkDue(report: TickReport): Promise<void> {
     const now = clock.now().getTime();
     // The SQL filter is the loose bound (jitter only adds); isDue applies each connection's own share.
-    const candidates = await store.listAllConnections({ checkedBefore: new Date(now - intervalMs).toISOString(), statuses: CHECKED_STATUSES });
+    const candidates = await store.listAllConnections({ checkedBefore: new Date(now - intervalMs).toISOString(), statuses: LIVE_STATUSES });
     for (const connection of candidates) {
       if (stopped) return;
       if (!isDue(connection, now)) continue;

@@ -25,7 +25,7 @@ import {
   type Vault,
 } from '../core/index.ts';
 import { bindingForSecret } from '../vault/index.ts';
-import { REFRESH_TOKEN_PURPOSE, TOKEN_PURPOSE } from './tokens.ts';
+import { REFRESH_TOKEN_PURPOSE, TOKEN_PURPOSE } from './secrets.ts';
 import { connectionView } from './view.ts';
 
 /** How long a started authorization may take at GitLab before its callback is refused. */

@@ -41,6 +41,12 @@ export type RotationOutcome =
   /** The connection no longer exists. */
   | { status: 'gone' };
 
+/** What the token provider needs of the rotator (connections/tokens.ts): rotate a due token, or wait for a rotation under way. */
+export type RotatorForTokens = {
+  rotateIfDue(connection: Connection): Promise<RotationOutcome>;
+  settle(connection: Connection): Promise<RotationOutcome>;
+};
+
 export type RotatorLogger = { info(meta: object, message: string): void; warn(meta: object, message: string): void };
 
 export type RotatorDeps = {

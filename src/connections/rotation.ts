@@ -9,9 +9,11 @@ import {
   ROTATED_TOKEN_PURPOSE,
   UpstreamError,
   auditEntry,
+  isFinalStatus,
   isRotationDue,
   rotationExpiryDate,
   rotationUnsupported,
+  tokenState,
   type Connection,
   type LockedConnection,
   type RotatedToken,
@@ -19,9 +21,10 @@ import {
   type RotationIntent,
   type SecretBinding,
   type TokenRotation,
+  type TokenState,
 } from '../core/index.ts';
 import { bindingForSecret } from '../vault/index.ts';
-import { notRotated, probeFailure, tokenVerdict } from './rotation-gitlab.ts';
+import { notRotated, selfState } from './rotation-gitlab.ts';
 import {
   LOST_REASON,
   ROTATION_REQUEST_MS,
@@ -31,7 +34,7 @@ import {
   type RotationOutcome,
   type RotatorDeps,
 } from './rotation-types.ts';
-import { TOKEN_PURPOSE } from './tokens.ts';
+import { openSecret, TOKEN_PURPOSE } from './secrets.ts';
 
 export { ROTATION_REQUEST_MS, ROTATION_SETTLE_MS, ROTATION_WAIT_MS } from './rotation-types.ts';
 export type { RotationCause, RotationOutcome, RotationStep, RotatorDeps, RotatorLogger } from './rotation-types.ts';
@@ -150,7 +153,7 @@ export function createRotator(deps: RotatorDeps) {
     if (unsupported !== null) {
       return { kind: 'done', outcome: { status: 'failed', error: new InputError('rotation_unsupported', unsupported, { field: 'rotation' }) } };
     }
-    if (connection.status === 'revoked' || connection.status === 'expired') {
+    if (isFinalStatus(connection.status)) {
       // Presenting a revoked token to the rotate endpoint is exactly what GitLab's reuse detection punishes.
       const error = new ConflictError('connection_unusable', `This connection's token is ${connection.status}; create a new token and reconnect.`);
       return { kind: 'done', outcome: { status: 'failed', error } };
@@ -171,7 +174,7 @@ export function createRotator(deps: RotatorDeps) {
       answer: null,
     };
     await locked.setRotationIntent(claimed);
-    return { kind: 'claimed', intent: claimed, connection, token: vault.open(secret.sealed, bindingForSecret(secret)) };
+    return { kind: 'claimed', intent: claimed, connection, token: openSecret(vault, secret) };
   }
 
   function lock<T>(connection: Connection, use: (locked: LockedConnection) => Promise<T>): Promise<T | null> {
@@ -188,11 +191,12 @@ export function createRotator(deps: RotatorDeps) {
     try {
       // Never present a revoked token to the rotate endpoint: if the user rotated it in GitLab themselves, reuse
       // detection would revoke the successor they now use elsewhere. `/personal_access_tokens/self` tells first.
-      const refusal = await probeFailure(client);
-      if (refusal !== null) return abandon(connection, intent, refusal);
+      const probed = await selfState(client);
+      if (probed.status !== 'active') return abandon(connection, intent, probed);
       rotated = await client.rotateSelf(intent.requestedExpiresAt);
     } catch (error) {
-      if (notRotated(error)) return abandon(connection, intent, error);
+      // The rotate endpoint's refusal says something about the token only when it is a 401 (the resource rule).
+      if (notRotated(error)) return abandon(connection, intent, tokenState({ kind: 'failed', error, asked: 'resource' }));
       deps.logger?.warn({ connectionId: connection.id, err: error }, 'token rotation outcome unknown; kept for recovery');
       return { status: 'unknown', error };
     } finally {
@@ -241,16 +245,16 @@ export function createRotator(deps: RotatorDeps) {
     }
   }
 
-  /** GitLab said no: nothing was rotated. The intent goes; a refused token marks the connection. */
-  async function abandon(connection: Connection, intent: RotationIntent, error: unknown): Promise<RotationOutcome> {
+  /** GitLab said no: nothing was rotated. The intent goes; what GitLab's answer means for the token is recorded. */
+  async function abandon(connection: Connection, intent: RotationIntent, state: TokenState): Promise<RotationOutcome> {
+    const { error } = state;
     const failure = error instanceof ForgelinkError ? error : new UpstreamError('bad_response', 'GitLab refused the rotation.', { cause: error });
     await lock(connection, async (locked) => {
       const current = await locked.rotationIntent();
       if (current?.attemptId !== intent.attemptId) return;
       await locked.setRotationIntent(null);
-      if (failure instanceof UpstreamError && (failure.reason === 'token_revoked' || failure.reason === 'token_expired')) {
-        const status = failure.reason === 'token_revoked' ? 'revoked' : 'expired';
-        await locked.update({ patch: { status, statusReason: failure.message, checkedAt: clock.now().toISOString() } });
+      if (state.status !== 'unchanged' && state.status !== 'active') {
+        await locked.update({ patch: { status: state.status, statusReason: failure.message, checkedAt: clock.now().toISOString() } });
       }
     });
     deps.logger?.warn({ connectionId: connection.id, code: failure.code }, 'GitLab refused the token rotation');
@@ -264,16 +268,17 @@ export function createRotator(deps: RotatorDeps) {
   async function resolveStale(connection: Connection, intent: RotationIntent): Promise<RotationOutcome | 'cleared'> {
     const secret = await store.getSecret(connection.userId, connection.id, TOKEN_PURPOSE);
     if (secret === null) return { status: 'failed', error: new ConflictError('token_missing', `Connection ${connection.id} has no stored token.`) };
-    const client = deps.gitlab({ baseUrl: connection.baseUrl, caPem: connection.caPem }, { token: vault.open(secret.sealed, bindingForSecret(secret)), kind: 'pat' });
-    const verdict = await tokenVerdict(client).finally(() => client.close());
-    if (typeof verdict !== 'string') return { status: 'unknown', error: verdict.unknown };
+    const client = deps.gitlab({ baseUrl: connection.baseUrl, caPem: connection.caPem }, { token: openSecret(vault, secret), kind: 'pat' });
+    const verdict = await selfState(client).finally(() => client.close());
+    // Only active, expired and revoked settle what happened to the rotation; anything else is asked again later.
+    if (verdict.status !== 'active' && verdict.status !== 'expired' && verdict.status !== 'revoked') return { status: 'unknown', error: verdict.error };
     const settled = await lock(connection, async (locked): Promise<RotationOutcome | 'cleared' | 'changed'> => {
       const current = await locked.rotationIntent();
       if (current === null || current.attemptId !== intent.attemptId || current.answer !== null) return 'changed';
       await locked.setRotationIntent(null);
-      if (verdict === 'active') return 'cleared';
+      if (verdict.status === 'active') return 'cleared';
       const checkedAt = clock.now().toISOString();
-      if (verdict === 'expired') {
+      if (verdict.status === 'expired') {
         await locked.update({ patch: { status: 'expired', statusReason: 'The token expired before it could be rotated; create a new token and reconnect.', checkedAt } });
         return { status: 'failed', error: new UpstreamError('token_expired', 'The token expired before it could be rotated.') };
       }
@@ -332,10 +337,10 @@ export function createRotator(deps: RotatorDeps) {
           continue;
         }
         case 'claimable':
-          return { status: 'busy', until: Date.now() };
+          return { status: 'busy', until: clock.now().getTime() };
       }
     }
-    return { status: 'busy', until: Date.now() };
+    return { status: 'busy', until: clock.now().getTime() };
   }
 
   /**
@@ -350,16 +355,18 @@ export function createRotator(deps: RotatorDeps) {
     // A rotation GitLab refused would be refused again on every use of the token; a user asking explicitly retries,
     // and refusals of our own (runs using the token) pass by themselves.
     const failed = failures.get(connection.id);
-    if (!options.force && options.claim && failed !== undefined && Date.now() < failed.until) return Promise.resolve(failed.outcome);
+    if (!options.force && options.claim && failed !== undefined && clock.now().getTime() < failed.until) return Promise.resolve(failed.outcome);
     const pass = (async () => {
-      const deadline = Date.now() + waitMs;
-      for (;;) {
+      const deadline = clock.now().getTime() + waitMs;
+      // Bounded by polls as well as by the clock: an injected clock that stands still must not hold a caller forever.
+      for (let polls = Math.ceil(waitMs / pollMs); ; polls--) {
         const outcome = await attempt(connection, options);
+        const now = clock.now().getTime();
         if (outcome.status === 'failed' && outcome.error instanceof UpstreamError) {
-          failures.set(connection.id, { until: Date.now() + RETRY_AFTER_FAILURE_MS, outcome });
+          failures.set(connection.id, { until: now + RETRY_AFTER_FAILURE_MS, outcome });
         }
         if (outcome.status === 'rotated' || outcome.status === 'current') failures.delete(connection.id);
-        if (outcome.status !== 'busy' || Date.now() >= Math.min(deadline, outcome.until)) return outcome;
+        if (outcome.status !== 'busy' || polls <= 0 || now >= Math.min(deadline, outcome.until)) return outcome;
         await delay(pollMs);
       }
     })().finally(() => inflight.delete(key));

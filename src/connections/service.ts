@@ -6,15 +6,15 @@ import {
   InputError,
   NotAllowedError,
   NotFoundError,
+  SealedTokenError,
   UpstreamError,
   capabilitiesFromScopes,
-  daysUntil,
   hostOf,
   normaliseBaseUrl,
+  tokenState,
   type Account,
   type Clock,
   type Connection,
-  type ConnectionStatus,
   type ConnectionStore,
   type ConnectionView,
   type GitLabClient,
@@ -31,7 +31,7 @@ import { auditedTokens, type TokenUse } from './audited-tokens.ts';
 import { createConnectionClient } from './connection-client.ts';
 import { cleanCaPem, cleanLabel, cleanToken } from './input.ts';
 import { revokeOAuthTokens, type Revocation } from './revoke.ts';
-import { REFRESH_TOKEN_PURPOSE, TOKEN_PURPOSE } from './tokens.ts';
+import { openSecret, REFRESH_TOKEN_PURPOSE, TOKEN_PURPOSE } from './secrets.ts';
 import { connectionView } from './view.ts';
 
 export type ConnectionServiceDeps = {
@@ -79,18 +79,9 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
    */
   async function inspect(client: GitLabClient): Promise<Inspection> {
     const info = await client.inspectToken();
-    if (info === null) {
-      throw new InputError(
-        'unsupported_token',
-        'This is not a personal access token (GitLab answered that /personal_access_tokens/self needs one). Use a personal, project or group access token, or connect with OAuth.',
-        { field: 'token' },
-      );
-    }
-    if (info.revoked) throw new UpstreamError('token_revoked', 'GitLab says this token was revoked.');
-    if (info.expiresAt !== null && daysUntil(info.expiresAt, clock.now()) < 0) {
-      throw new UpstreamError('token_expired', `This token expired on ${info.expiresAt}.`);
-    }
-    if (!info.active) throw new UpstreamError('token_invalid', 'GitLab says this token is not active.');
+    if (info === null) throw tokenState({ kind: 'not_personal' }).error;
+    const state = tokenState({ kind: 'self', ...info });
+    if (state.error !== null) throw state.error;
 
     const caps = capabilitiesFromScopes(info.scopes);
     let account: Account | null = null;
@@ -208,16 +199,20 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
     const connection = await load(userId, id);
     const checkedAt = clock.now().toISOString();
     let patch: Partial<Connection>;
+    let unopened: SealedTokenError | null = null;
     try {
       const inspection = await withClient(clientFor(connection, use), (client) =>
         connection.kind === 'oauth' ? inspectOAuth(connection, client, use) : inspect(client),
       );
       patch = { ...inspection, status: 'active', statusReason: null, checkedAt };
     } catch (error) {
-      if (!(error instanceof UpstreamError) && !(error instanceof InputError)) throw error;
-      // A 429 says nothing about the token: the status stays, and the caller waits (the monitor backs off, the API answers 503).
-      if (error instanceof UpstreamError && error.reason === 'rate_limited') throw error;
-      patch = { status: statusAfter(error), statusReason: error.message, checkedAt };
+      const state = tokenState({ kind: 'failed', error, asked: 'token' });
+      // A 429 or a failure inside forgelink says nothing about the token: the status stays, and the caller waits (the
+      // monitor backs off, the API answers 503) or sees the error.
+      if (state.error === null || state.status === 'unchanged') throw error;
+      patch = { status: state.status, statusReason: state.error.message, checkedAt };
+      // A token that cannot be opened is recorded like any other finding, and the caller is told at once (409).
+      if (error instanceof SealedTokenError) unopened = error;
     }
     const updated = await store.updateConnection(userId, id, patch);
     if (updated === null) throw new NotFoundError('connection_not_found', `No connection ${id}.`);
@@ -239,6 +234,7 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
         details: { from: connection.status, to: updated.status, why: updated.statusReason },
       });
     }
+    if (unopened !== null) throw unopened;
     return view(updated);
   }
 
@@ -302,7 +298,13 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
       const opened: { token: string; hint: 'access_token' | 'refresh_token' }[] = [];
       for (const [purpose, hint] of [[REFRESH_TOKEN_PURPOSE, 'refresh_token'], [TOKEN_PURPOSE, 'access_token']] as const) {
         const secret = await locked.getSecret(purpose);
-        if (secret !== null) opened.push({ token: vault.open(secret.sealed, bindingForSecret(secret)), hint });
+        if (secret === null) continue;
+        try {
+          opened.push({ token: openSecret(vault, secret), hint });
+        } catch (error) {
+          // A token that cannot be opened cannot be revoked either; the connection goes all the same.
+          if (!(error instanceof SealedTokenError)) throw error;
+        }
       }
       await locked.delete();
       return opened;
@@ -325,22 +327,6 @@ async function withClient<T>(client: GitLabClient, use: (client: GitLabClient) =
 function requireString(value: unknown, field: string): string {
   if (typeof value !== 'string') throw new InputError('invalid_input', `${field} must be a string.`, { field });
   return value;
-}
-
-function statusAfter(error: UpstreamError | InputError): ConnectionStatus {
-  if (error instanceof InputError) return 'invalid';
-  switch (error.reason) {
-    case 'token_expired':
-      return 'expired';
-    case 'token_revoked':
-      return 'revoked';
-    case 'token_invalid':
-    case 'insufficient_scope':
-    case 'forbidden':
-      return 'invalid';
-    default:
-      return 'unreachable';
-  }
 }
 
 /**

@@ -1,8 +1,10 @@
 import {
   ConflictError,
   NotFoundError,
+  SealedTokenError,
   UpstreamError,
   isRotationDue,
+  tokenState,
   type Clock,
   type Connection,
   type ConnectionStore,
@@ -13,10 +15,8 @@ import {
   type Vault,
 } from '../core/index.ts';
 import { bindingForSecret } from '../vault/index.ts';
-import type { Rotator } from './rotation.ts';
-
-export const TOKEN_PURPOSE = 'token';
-export const REFRESH_TOKEN_PURPOSE = 'refresh_token';
+import type { RotatorForTokens } from './rotation-types.ts';
+import { openSecret, REFRESH_TOKEN_PURPOSE, TOKEN_PURPOSE } from './secrets.ts';
 
 /** GitLab access tokens live two hours (docs/gitlab.md, "OAuth 2.0"); one this close to its end is refreshed first. */
 export const DEFAULT_REFRESH_MARGIN_MS = 2 * 60_000;
@@ -35,7 +35,7 @@ export type TokenProviderDeps = {
    * Rotates a personal access token that opted in and is due before handing it out, and completes a rotation another
    * process left half done. Without it, personal access tokens are handed out as stored.
    */
-  rotator?: Pick<Rotator, 'rotateIfDue' | 'settle'>;
+  rotator?: RotatorForTokens;
 };
 
 /** Why a refresh is wanted: the token is about to expire, or GitLab already refused it. */
@@ -62,7 +62,22 @@ export function createTokenProvider(deps: TokenProviderDeps): TokenProvider {
   const inflight = new Map<string, Promise<string>>();
 
   function open(secret: StoredSecret): string {
-    return vault.open(secret.sealed, bindingForSecret(secret));
+    return openSecret(vault, secret);
+  }
+
+  /** A stored token that does not open makes the connection `invalid`, with what to do as its reason, before the caller hears. */
+  async function unopened<T>(connection: Connection, get: () => Promise<T>): Promise<T> {
+    try {
+      return await get();
+    } catch (error) {
+      if (!(error instanceof SealedTokenError)) throw error;
+      const state = tokenState({ kind: 'failed', error, asked: 'token' });
+      if (state.error !== null && state.status !== 'unchanged') {
+        await store.updateConnection(connection.userId, connection.id, { status: state.status, statusReason: state.error.message, checkedAt: clock.now().toISOString() });
+      }
+      deps.logger?.warn({ connectionId: connection.id, code: error.code, keyId: error.keyId }, 'stored token cannot be opened; connection marked invalid');
+      throw error;
+    }
   }
 
   function expiring(tokenExpiresAt: string | null): boolean {
@@ -102,10 +117,12 @@ export function createTokenProvider(deps: TokenProviderDeps): TokenProvider {
     try {
       tokens = await client.refresh(open(refreshSecret));
     } catch (error) {
-      if (error instanceof UpstreamError && error.reason === 'token_revoked') {
-        // Recorded in the lock's transaction, which commits because this callback resolves.
-        await locked.update({ patch: { status: 'revoked', statusReason: error.message, checkedAt: clock.now().toISOString() } });
-        deps.logger?.warn({ connectionId: connection.id }, 'oauth refresh refused; the connection needs to be reconnected');
+      // A refused refresh (invalid_grant: the grant was revoked) is recorded as a check would record it, in the lock's
+      // transaction, which commits because this callback resolves.
+      const state = tokenState({ kind: 'failed', error, asked: 'token' });
+      if (state.error !== null && state.status !== 'unchanged') {
+        await locked.update({ patch: { status: state.status, statusReason: state.error.message, checkedAt: clock.now().toISOString() } });
+        deps.logger?.warn({ connectionId: connection.id, status: state.status }, 'oauth refresh failed; connection status recorded');
       }
       return { ok: false, error };
     }
@@ -189,15 +206,15 @@ export function createTokenProvider(deps: TokenProviderDeps): TokenProvider {
   }
 
   return {
-    currentToken,
-    refresh,
+    currentToken: (connection) => unopened(connection, () => currentToken(connection)),
+    refresh: (connection, staleToken, staleError) => unopened(connection, () => refresh(connection, staleToken, staleError)),
     async withToken(connection, use) {
-      const token = await currentToken(connection);
+      const token = await unopened(connection, () => currentToken(connection));
       try {
         return await use(token);
       } catch (error) {
         if (!isTokenRejection(error)) throw error;
-        return use(await refresh(connection, token, error));
+        return use(await unopened(connection, () => refresh(connection, token, error)));
       }
     },
   };

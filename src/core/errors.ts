@@ -69,3 +69,17 @@ export class UpstreamError extends ForgelinkError {
 
 /** A sealed secret could not be opened: tampered, moved to another record, or an unknown key. */
 export class VaultError extends ForgelinkError {}
+
+/**
+ * A connection's sealed token could not be opened (tampered, moved, or sealed with a key the keyring lacks). Not a
+ * server fault: the connection cannot be used until the key is restored or the account reconnected. `code` is the
+ * vault's (`vault_unknown_key`, `vault_open_failed`, `vault_malformed`); `keyId` the key it was sealed with, when known.
+ */
+export class SealedTokenError extends ConflictError {
+  readonly keyId: string | null;
+
+  constructor(code: string, message: string, options: ErrorOptions & { keyId: string | null }) {
+    super(code, message, options);
+    this.keyId = options.keyId;
+  }
+}

@@ -12,5 +12,7 @@ export * from './allowlist.ts';
 export * from './origins.ts';
 export * from './audit.ts';
 export * from './rotation.ts';
+export * from './token-state.ts';
 export * from './bytes.ts';
 export * from './command-line.ts';
+export * from './names.ts';

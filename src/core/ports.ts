@@ -1,5 +1,5 @@
 /** Interfaces the outer parts implement. Only `compose.ts` names the concrete implementations. */
-import type { Account, Connection, ConnectionStatus, InstanceInfo, Project, TokenInfo, User } from './types.ts';
+import type { Account, ApiKey, Connection, ConnectionStatus, InstanceInfo, Project, TokenInfo, User } from './types.ts';
 import type { Run, RunLogEntry, RunStatus } from './runs.ts';
 import type { OutboundPolicy } from './addresses.ts';
 import type { RotatedToken, RotationAnswer, RotationIntent } from './rotation.ts';
@@ -53,17 +53,38 @@ export interface Vault {
   currentKeyId(): string;
 }
 
-export type NewUser = { id: string; name: string; isAdmin: boolean; apiKeyHash: string; createdAt: string };
+/**
+ * A new user with their first API key (named `initial`); `apiKeyPrefix` is what people are shown of it (default
+ * `flk_`).
+ */
+export type NewUser = { id: string; name: string; isAdmin: boolean; apiKeyHash: string; apiKeyPrefix?: string; createdAt: string };
 
 export interface UserStore {
   createUser(user: NewUser): Promise<User>;
   findUserByName(name: string): Promise<User | null>;
+  /** The owner of the unrevoked API key with this hash. */
   findUserByApiKeyHash(hash: string): Promise<User | null>;
   listUsers(): Promise<User[]>;
   /** The user and their password hash (null when none was set), for the dashboard's sign-in. */
   findPasswordHash(name: string): Promise<{ user: User; passwordHash: string | null } | null>;
   /** Replaces the user's password hash; false when there is no such user. */
   setPasswordHash(userId: string, passwordHash: string): Promise<boolean>;
+}
+
+export type NewApiKey = Omit<ApiKey, 'lastUsedAt' | 'revokedAt'> & { keyHash: string };
+
+/** API keys, stored as SHA-256 hashes. A user has any number; revoked ones are kept (the audit log names them). */
+export interface ApiKeyStore {
+  /** Throws ConflictError `key_name_taken` (field `name`) when the user has an unrevoked key of that name. */
+  createKey(key: NewApiKey): Promise<void>;
+  /** The user's unrevoked keys, oldest first. */
+  listKeys(userId: string): Promise<ApiKey[]>;
+  /** Revokes the user's key at `at`; false when they have no such unrevoked key. */
+  revokeKey(userId: string, id: string, at: string): Promise<boolean>;
+  /** The unrevoked key with this hash, and its user. */
+  findActiveKey(hash: string): Promise<{ key: ApiKey; user: User } | null>;
+  /** Sets the key's last use to `at` when none is recorded or the recorded one is at or before `staleAt`; true when it wrote. */
+  recordUse(id: string, at: string, staleAt: string): Promise<boolean>;
 }
 
 /** A dashboard session. `id` is the SHA-256 of the cookie's value; the value itself is never stored. */
@@ -367,7 +388,7 @@ export interface GitLabOAuthFlow {
   finish(input: { userId: string; sessionId: string; query: Readonly<Record<string, string>> }): Promise<import('./types.ts').ConnectionView>;
 }
 
-/** What forgelink did with a connection or its token, for the audit log (issue: token lifecycle). */
+/** What forgelink did with a connection, its token or an API key, for the audit log. */
 export type AuditAction =
   | 'token.decrypted'
   | 'token.refreshed'
@@ -377,7 +398,9 @@ export type AuditAction =
   | 'connection.status_changed'
   | 'connection.disconnected'
   | 'run.started'
-  | 'run.finished';
+  | 'run.finished'
+  | 'api_key.created'
+  | 'api_key.revoked';
 
 export type AuditEntry = {
   id: string;

@@ -1,7 +1,9 @@
 /** Domain types shared by every part. Field names match the JSON shapes in docs/contract.md. */
 
 export type ConnectionKind = 'pat' | 'oauth';
-export type ConnectionStatus = 'active' | 'expired' | 'revoked' | 'invalid' | 'unreachable';
+/** Every status a connection can have. Storage's column schema and the API's schemas are built from this list. */
+export const CONNECTION_STATUSES = ['active', 'expired', 'revoked', 'invalid', 'unreachable'] as const;
+export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];
 
 export type WarningCode =
   | 'no_expiry'
@@ -50,6 +52,24 @@ export type Project = {
 };
 
 export type User = { id: string; name: string; isAdmin: boolean; createdAt: string };
+
+/** An API key as stored: its SHA-256 only, never the key. `revokedAt` set means it no longer authenticates. */
+export type ApiKey = {
+  id: string;
+  userId: string;
+  name: string;
+  /** The key's first characters (`flk_ab12`), for people to recognise it. */
+  prefix: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+};
+
+/** An API key as `GET /api/v1/keys` and `forgelink keys list` show it. */
+export type ApiKeyView = Pick<ApiKey, 'id' | 'name' | 'prefix' | 'createdAt' | 'lastUsedAt'>;
+
+/** A key just made: the only time its value is ever shown. */
+export type CreatedApiKey = { id: string; name: string; key: string; createdAt: string };
 
 /**
  * A personal access token connection's opt-in self-rotation (issue: token lifecycle): when the token has at most

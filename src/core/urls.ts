@@ -64,11 +64,6 @@ export function hostOf(baseUrl: string): string {
   return new URL(baseUrl).host;
 }
 
-/** The origin (scheme, host, port) a base URL's API lives at. */
-export function originOf(baseUrl: string): string {
-  return new URL(baseUrl).origin;
-}
-
 /** `<base>/api/v4` + path, keeping the subpath. */
 export function apiUrl(baseUrl: string, path: string): string {
   return `${baseUrl}/api/v4${path.startsWith('/') ? path : `/${path}`}`;

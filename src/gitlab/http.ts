@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { request, type Agent } from 'undici';
 import { z } from 'zod';
-import { apiUrl, UpstreamError, type OutboundPolicy } from '../core/index.ts';
+import { apiUrl, UpstreamError, type Clock, type OutboundPolicy } from '../core/index.ts';
 import {
   describeUrl,
   headerValue,
@@ -40,6 +40,8 @@ export type GitLabHttpOptions = {
   maxRetryAfterSeconds?: number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /** Reads the time a `Retry-After` date is measured from; default the system clock. */
+  clock?: Clock;
   logger?: HttpLogger;
   /** Name resolution, for tests; defaults to the system resolver. */
   resolveAll?: ResolveAll;
@@ -53,6 +55,7 @@ const MAX_BODY_BYTES = 32 * 1024 * 1024;
 const MAX_PAGES = 10_000;
 
 const silentLogger: HttpLogger = { debug() {}, warn() {} };
+const SYSTEM_CLOCK: Clock = { now: () => new Date() };
 
 /** GitLab REST transport: auth headers, retries, rate limits, paging and error mapping in one place. */
 export class GitLabHttp {
@@ -65,6 +68,7 @@ export class GitLabHttp {
   readonly #maxRetryAfterSeconds: number;
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #random: () => number;
+  readonly #clock: Clock;
   readonly #logger: HttpLogger;
 
   private constructor(options: GitLabHttpOptions) {
@@ -76,6 +80,7 @@ export class GitLabHttp {
     this.#maxRetryAfterSeconds = options.maxRetryAfterSeconds ?? 60;
     this.#sleep = options.sleep ?? ((ms) => delay(ms));
     this.#random = options.random ?? Math.random;
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#logger = options.logger ?? silentLogger;
     this.#agent = createOutboundAgent({
       policy: options.policy,
@@ -223,7 +228,7 @@ export class GitLabHttp {
   }
 
   async #waitForRateLimit(response: RawResponse, attempt: number): Promise<void> {
-    const asked = retryAfterSeconds(response.headers, Date.now());
+    const asked = retryAfterSeconds(response.headers, this.#clock.now().getTime());
     const where = describeUrl(response.url);
     if (asked !== null && asked > this.#maxRetryAfterSeconds) {
       throw new UpstreamError(

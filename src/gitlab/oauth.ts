@@ -164,6 +164,7 @@ export function createGitLabOAuthClient(options: GitLabOAuthClientOptions): GitL
         caPem: app.caPem,
         policy: options.policy,
         timeoutMs,
+        clock,
         ...(options.logger ? { logger: options.logger } : {}),
         ...(options.resolveAll ? { resolveAll: options.resolveAll } : {}),
       });

@@ -2,7 +2,7 @@ import { UpstreamError, type GitLabProbe, type GitLabTarget, type OutboundPolicy
 import { describeUrl, jsonBody, notGitLabBody, type RawResponse } from './errors.ts';
 import { GitLabHttp } from './http.ts';
 import type { GitLabTransportSettings } from './client.ts';
-import { Version } from './schema.ts';
+import { UnauthorizedBody, Version } from './schema.ts';
 
 /**
  * Whether an anonymous `GET <base>/api/v4/version` answered like GitLab. GitLab requires
@@ -16,9 +16,9 @@ export function answersLikeGitLab(response: RawResponse): boolean {
   if (json === undefined || json === null || typeof json !== 'object') return false;
   if (response.status === 200) return Version.safeParse(json).success;
   if (response.status === 401) {
-    const message = (json as { message?: unknown }).message;
+    const body = UnauthorizedBody.safeParse(json);
     // Grape formats GitLab's API errors as "<status> <reason>" (lib/api/helpers.rb `unauthorized!`).
-    return typeof message === 'string' && message.startsWith('401');
+    return body.success && body.data.message.startsWith('401');
   }
   return false;
 }

@@ -74,6 +74,10 @@ export type ErrorBody = z.infer<typeof ErrorBody>;
 export const Version = z.object({ version: z.string() });
 export type Version = z.infer<typeof Version>;
 
+/** GitLab's anonymous `401 {"message":"401 Unauthorized"}` (lib/api/helpers.rb `unauthorized!`), as the probe reads it. */
+export const UnauthorizedBody = z.object({ message: z.string() });
+export type UnauthorizedBody = z.infer<typeof UnauthorizedBody>;
+
 /** `GET /projects/:id` (GitLab docs: api/projects.md, "Get a single project"): the list fields plus `archived`. */
 export const ProjectDetailItem = ProjectItem.extend({ archived: z.boolean() });
 export type ProjectDetailItem = z.infer<typeof ProjectDetailItem>;

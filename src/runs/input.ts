@@ -1,4 +1,4 @@
-import { InputError, normaliseOrigin, originMatches } from '../core/index.ts';
+import { InputError, branchNameProblem, normaliseOrigin, originMatches, projectPathProblem } from '../core/index.ts';
 import type { RunSettings } from './settings.ts';
 
 export type StartRunInput = {
@@ -20,41 +20,61 @@ export type CheckedRunInput = {
 };
 
 /**
- * A branch name git would accept (the rules of `git check-ref-format --branch`, minus the ones that
- * only matter for refs we never create).
+ * Limits on the agent command, checked before a run is queued. Linux refuses an `execve` whose single
+ * argument exceeds 128 KiB (MAX_ARG_STRLEN) or whose arguments and environment together exceed ARG_MAX
+ * (2 MiB with the usual 8 MiB stack); the command is also wrapped by bubblewrap's own arguments and runs
+ * next to the agent's environment, so these stay well under both.
  */
-export function isValidBranchName(name: string): boolean {
-  if (name === '' || name.length > 255 || name === '@') return false;
-  if (name.startsWith('-') || name.startsWith('/') || name.endsWith('/') || name.endsWith('.') || name.endsWith('.lock')) {
-    return false;
+export const COMMAND_LIMITS = {
+  /** Arguments, the program included. */
+  maxArgs: 1024,
+  /** Bytes (UTF-8) of one argument. */
+  maxArgBytes: 64 * 1024,
+  /** Bytes (UTF-8) of all arguments together. */
+  maxTotalBytes: 256 * 1024,
+} as const;
+
+function kib(bytes: number): string {
+  return `${bytes / 1024} KiB`;
+}
+
+/** Why the command cannot be run as given, or null. */
+export function commandProblem(command: readonly string[]): string | null {
+  if (command.length === 0 || (command[0] ?? '').trim() === '') return 'The agent command is empty.';
+  if (command.length > COMMAND_LIMITS.maxArgs) {
+    return `The agent command has ${command.length} arguments; at most ${COMMAND_LIMITS.maxArgs} are allowed.`;
   }
-  if (name.includes('..') || name.includes('//') || name.includes('@{') || name.includes('/.')) return false;
-  return !/[\x00-\x20\x7f~^:?*[\\]/.test(name) && !name.startsWith('.');
+  let total = 0;
+  for (const [index, part] of command.entries()) {
+    if (part.includes('\0')) return 'The agent command contains a NUL character.';
+    const bytes = Buffer.byteLength(part, 'utf8');
+    if (bytes > COMMAND_LIMITS.maxArgBytes) {
+      return `Argument ${index + 1} of the agent command is ${bytes} bytes; one argument may be at most ${kib(COMMAND_LIMITS.maxArgBytes)} (${COMMAND_LIMITS.maxArgBytes} bytes). Pass larger input in a file or on stdin of a script instead.`;
+    }
+    total += bytes + 1;
+  }
+  if (total > COMMAND_LIMITS.maxTotalBytes) {
+    return `The agent command is ${total} bytes; the whole command may be at most ${kib(COMMAND_LIMITS.maxTotalBytes)} (${COMMAND_LIMITS.maxTotalBytes} bytes).`;
+  }
+  return null;
 }
 
 /** Validates what a user asked for; throws InputError naming the field. */
 export function checkRunInput(input: StartRunInput, settings: RunSettings): CheckedRunInput {
   const project = input.project.trim();
-  if (project === '') throw new InputError('invalid_project', 'The project is empty: give its path (group/app) or numeric id.', { field: 'project' });
-  if (!/^\d+$/.test(project) && !/^[A-Za-z0-9_.][A-Za-z0-9_.-]*(\/[A-Za-z0-9_.][A-Za-z0-9_.-]*)+$/.test(project)) {
-    throw new InputError(
-      'invalid_project',
-      `"${project}" is not a project path (group/sub/app) or numeric id.`,
-      { field: 'project' },
-    );
+  const projectProblem = projectPathProblem(project);
+  if (projectProblem !== null) {
+    throw new InputError('invalid_project', `The project ${project === '' ? '' : `"${project}" `}${projectProblem}.`, { field: 'project' });
   }
 
   const branch = input.branch === undefined || input.branch.trim() === '' ? null : input.branch.trim();
-  if (branch !== null && !isValidBranchName(branch)) {
-    throw new InputError('invalid_branch', `"${branch}" is not a valid branch name.`, { field: 'branch' });
+  const branchProblem = branch === null ? null : branchNameProblem(branch);
+  if (branchProblem !== null) {
+    throw new InputError('invalid_branch', `"${branch}" is not a valid branch name: it ${branchProblem}.`, { field: 'branch' });
   }
 
-  if (input.command.length === 0 || (input.command[0] ?? '').trim() === '') {
-    throw new InputError('invalid_command', 'The agent command is empty.', { field: 'command' });
-  }
-  if (input.command.some((part) => part.includes('\0'))) {
-    throw new InputError('invalid_command', 'The agent command contains a NUL character.', { field: 'command' });
-  }
+  const problem = commandProblem(input.command);
+  if (problem !== null) throw new InputError('invalid_command', problem, { field: 'command' });
 
   const allowHosts: string[] = [];
   for (const entry of input.allowHosts ?? []) {

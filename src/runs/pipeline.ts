@@ -4,7 +4,6 @@ import {
   auditEntry,
   type AuditStore,
   ForgelinkError,
-  UpstreamError,
   formatBytes,
   diffBranches,
   mergeOutputs,
@@ -12,6 +11,7 @@ import {
   parseLsRemote,
   parsePushReplies,
   quoteCommandLine,
+  tokenState,
   type Clock,
   type Connection,
   type ConnectionStore,
@@ -32,7 +32,7 @@ import {
 import { auditedTokens, createConnectionClient } from '../connections/index.ts';
 import { DEFAULT_LIMITS, removeTree } from '../sandbox/index.ts';
 import { CA_BUNDLE_PATH, GIT_SYSTEM_CONFIG_PATH, agentEnv, caBundle, gitIdentityConfig } from './agent-env.ts';
-import { prepareProject, preflightFailure, statusForTokenFailure, type PreparedProject } from './preflight.ts';
+import { prepareProject, preflightFailure, type PreparedProject } from './preflight.ts';
 import { createRunLog, type RunLog } from './run-log.ts';
 import type { RunSettings } from './settings.ts';
 
@@ -48,6 +48,8 @@ export type PipelineDeps = {
   clock: Clock;
   settings: RunSettings;
   outboundPolicy: OutboundPolicy;
+  /** Reports a failure inside forgelink (a bug or a host problem, not the agent's or GitLab's) to the server log. */
+  onError?: (error: unknown, runId: string) => void;
 };
 
 const LS_REMOTE_TIMEOUT_MS = 120_000;
@@ -132,19 +134,19 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     const canUseApi = connection.scopes.some((scope) => API_SCOPES.includes(scope));
 
     let prepared: PreparedProject;
+    let asked: 'token' | 'resource' = 'token';
     try {
       if (connection.kind === 'pat') await assertTokenUsable(client);
+      asked = 'resource';
       prepared = await prepareProject({ client, connection, project: run.project, branch: run.branch, canUseApi });
     } catch (failure) {
-      if (failure instanceof UpstreamError) {
-        const connectionStatus = statusForTokenFailure(failure);
-        if (connectionStatus !== null) {
-          await deps.connections.updateConnection(run.userId, connection.id, {
-            status: connectionStatus,
-            statusReason: failure.message,
-            checkedAt: clock.now().toISOString(),
-          });
-        }
+      const state = tokenState({ kind: 'failed', error: failure, asked });
+      if (state.error !== null && state.status !== 'unchanged') {
+        await deps.connections.updateConnection(run.userId, connection.id, {
+          status: state.status,
+          statusReason: state.error.message,
+          checkedAt: clock.now().toISOString(),
+        });
       }
       throw preflightFailure(failure, connection, run.project);
     }
@@ -186,7 +188,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       throw new ForgelinkError('branch_not_found', `Branch ${baseBranch} does not exist in ${prepared.projectPath}.`);
     }
 
-    await step('cloning', `Cloning ${prepared.projectPath} (${baseBranch})`, { baseBranch });
+    await step('cloning', `Cloning ${prepared.projectPath} (${baseBranch}) from ${prepared.cloneUrl}`, { baseBranch });
     const clone = await session.exec({
       command: ['git', 'clone', '--quiet', '--branch', baseBranch, '--', prepared.cloneUrl, '/workspace'],
       env,
@@ -254,6 +256,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       status = 'failed';
       error = { code: 'internal', message: 'forgelink failed while running this run; the server log has details.' };
       log.system(`Internal error: ${failure instanceof Error ? failure.message : String(failure)}`);
+      deps.onError?.(failure, run.id);
     }
     // Before the agent started, the closing line below is the one that says why.
     if (agentStarted) log.system(`Run ${status}: ${error.message}`);
@@ -281,7 +284,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       action: 'run.finished',
       connectionId: run.connectionId,
       runId: run.id,
-      details: { status, error: error?.code ?? null, outputs, egress: run.egress },
+      details: { status, error: error?.code ?? null, projectPath: run.projectPath, outputs, egress: run.egress },
     }),
   );
   return run;
@@ -309,12 +312,11 @@ function scrubbingTokens(provider: TokenProvider, log: RunLog): TokenProvider {
   };
 }
 
-/** Only a personal access token can be inspected; a revoked or expired one fails here with a clear reason. */
+/** A personal access token's self-information, judged as a check judges it: a token that is not active fails here. */
 async function assertTokenUsable(client: GitLabClient): Promise<void> {
   const info = await client.inspectToken();
-  if (info === null) return;
-  if (info.revoked) throw new UpstreamError('token_revoked', 'GitLab says this token was revoked.');
-  if (!info.active) throw new UpstreamError('token_expired', `GitLab says this token is no longer active${info.expiresAt ? ` (expiry ${info.expiresAt})` : ''}.`);
+  const state = tokenState(info === null ? { kind: 'not_personal' } : { kind: 'self', ...info });
+  if (state.error !== null) throw state.error;
 }
 
 type RunCaps = { memoryBytes: number; diskBytes: number };

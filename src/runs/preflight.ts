@@ -2,10 +2,10 @@ import {
   ForgelinkError,
   UpstreamError,
   type Connection,
-  type ConnectionStatus,
   type GitLabClient,
   type Warning,
 } from '../core/index.ts';
+import { cloneUrlOf } from './clone-url.ts';
 
 /** What a run knows about its project before it clones. */
 export type PreparedProject = {
@@ -25,14 +25,6 @@ export function protectedBranchMatches(pattern: string, branch: string): boolean
 }
 
 const DEVELOPER = 30;
-
-/** The connection status a token failure means, for recording on the connection. */
-export function statusForTokenFailure(error: UpstreamError): ConnectionStatus | null {
-  if (error.reason === 'token_expired') return 'expired';
-  if (error.reason === 'token_revoked') return 'revoked';
-  if (error.reason === 'token_invalid') return 'invalid';
-  return null;
-}
 
 /** Turns a GitLab refusal during preflight into the run's failure, in words the user can act on. */
 export function preflightFailure(error: unknown, connection: Connection, project: string): unknown {
@@ -80,7 +72,7 @@ export async function prepareProject(input: {
       projectId: null,
       projectPath: project,
       projectWebUrl: `${connection.baseUrl}/${project}`,
-      cloneUrl: `${connection.baseUrl}/${project}.git`,
+      cloneUrl: cloneUrlOf(connection.baseUrl, project),
       baseBranch: branch,
       warnings: [],
     };
@@ -118,7 +110,7 @@ export async function prepareProject(input: {
     projectId: detail.id,
     projectPath: detail.pathWithNamespace,
     projectWebUrl: detail.webUrl,
-    cloneUrl: detail.httpUrlToRepo,
+    cloneUrl: cloneUrlOf(connection.baseUrl, detail.pathWithNamespace),
     baseBranch,
     warnings,
   };

@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import {
   ConflictError,
+  isFinalStatus,
   NotFoundError,
   TERMINAL_STATUSES,
   type Connection,
@@ -15,7 +16,6 @@ import { executeRun, runDir, SHUTDOWN, type PipelineDeps } from './pipeline.ts';
 export type RunServiceDeps = PipelineDeps & {
   connections: ConnectionStore;
   newId: () => string;
-  onError?: (error: unknown, runId: string) => void;
 };
 
 /** A run as the API shows it (docs/contract.md, "A run"). */
@@ -195,7 +195,7 @@ export type RunService = ReturnType<typeof createRunService>;
  * (`invalid`, `unreachable`) may be passing troubles: such a run starts, and its preflight checks the token anew.
  */
 function assertConnectionUsable(connection: Connection): void {
-  if (connection.status !== 'revoked' && connection.status !== 'expired') return;
+  if (!isFinalStatus(connection.status)) return;
   const why = connection.statusReason ?? `GitLab says this token is ${connection.status}.`;
   throw new ConflictError(
     `connection_${connection.status}`,

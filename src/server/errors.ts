@@ -9,6 +9,7 @@ import {
   UpstreamError,
   VaultError,
 } from '../core/index.ts';
+import { MediaTypeError } from './validate.ts';
 
 export type ErrorBody = { error: { code: string; message: string; field?: string } };
 
@@ -23,6 +24,7 @@ export function toHttpError(error: unknown): { status: ContentfulStatusCode; bod
 }
 
 function statusOf(error: ForgelinkError): ContentfulStatusCode {
+  if (error instanceof MediaTypeError) return 415;
   if (error instanceof InputError) return 400;
   if (error instanceof AuthenticationError) return 401;
   if (error instanceof NotAllowedError) return 403;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CONNECTION_STATUSES } from '../core/index.ts';
 // The run's JSON columns are parsed with these very schemas, so the documented shape is the stored one.
 import { EgressJson, OutputsJson, RunErrorJson } from '../storage/index.ts';
 
@@ -19,7 +20,7 @@ export const ConnectionResponse = z.object({
   scopes: z.array(z.string()),
   expiresAt: z.string().nullable().describe('YYYY-MM-DD, or null when the token never expires (always null for OAuth: renewed)'),
   tokenExpiresAt: z.string().nullable().describe('OAuth: when the current access token expires (forgelink renews it); null for personal access tokens'),
-  status: z.enum(['active', 'expired', 'revoked', 'invalid', 'unreachable']),
+  status: z.enum(CONNECTION_STATUSES),
   statusReason: z.string().nullable(),
   capabilities: z.object({
     clone: z.boolean(),
@@ -113,4 +114,19 @@ export const AuditEntryResponse = z.object({
   runId: z.string().nullable(),
   reason: z.string().nullable(),
   details: z.record(z.string(), z.unknown()),
+});
+
+export const ApiKeyResponse = z.object({
+  id: z.string(),
+  name: z.string(),
+  prefix: z.string().describe("the key's first characters (flk_ab12), to tell keys apart; flk_ for keys made before key management"),
+  createdAt: z.string(),
+  lastUsedAt: z.string().nullable().describe('recorded to the minute; null when never used'),
+});
+
+export const CreatedApiKeyResponse = z.object({
+  id: z.string(),
+  name: z.string(),
+  key: z.string().describe('the key itself: shown in this answer only, never again'),
+  createdAt: z.string(),
 });

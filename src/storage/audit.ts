@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { AuditEntry, AuditStore } from '../core/index.ts';
+import { DetailsJson } from './schema.ts';
 import type { DatabaseSchema } from './tables.ts';
 
 const DEFAULT_LIMIT = 100;
@@ -41,7 +42,7 @@ export function createAuditStore(db: Kysely<DatabaseSchema>): AuditStore {
           connectionId: row.connection_id,
           runId: row.run_id,
           reason: row.reason,
-          details: JSON.parse(row.details) as Record<string, unknown>,
+          details: DetailsJson.parse(JSON.parse(row.details)),
         }),
       );
     },

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { RunStatus, WarningCode } from '../core/index.ts';
+import { CONNECTION_STATUSES, type RunStatus, type WarningCode } from '../core/index.ts';
 
 /** The JSON held in `connections.account`. */
 export const AccountJson = z.object({ id: z.number(), username: z.string(), name: z.string() });
@@ -9,8 +9,12 @@ export type AccountJson = z.infer<typeof AccountJson>;
 export const ScopesJson = z.array(z.string());
 export type ScopesJson = z.infer<typeof ScopesJson>;
 
+/** The JSON held in `audit_events.details`. */
+export const DetailsJson = z.record(z.string(), z.unknown());
+export type DetailsJson = z.infer<typeof DetailsJson>;
+
 export const ConnectionKindColumn = z.enum(['pat', 'oauth']);
-export const ConnectionStatusColumn = z.enum(['active', 'expired', 'revoked', 'invalid', 'unreachable']);
+export const ConnectionStatusColumn = z.enum(CONNECTION_STATUSES);
 export const ProviderColumn = z.literal('gitlab');
 
 const WARNING_CODES = [

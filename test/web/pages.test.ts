@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { oauthRedirectUri } from '../../src/gitlab/index.ts';
 import { hashPassword } from '../../src/server/web/index.ts';
+import { bindingForSecret, createVault } from '../../src/vault/index.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { startForgelink, TEST_PUBLIC_URL, type TestForgelink, type TestUser } from '../support/forgelink.ts';
 import { newRun } from '../storage/run-records.ts';
@@ -188,5 +190,23 @@ describe('dashboard pages without JavaScript (in-process, fake GitLab over HTTPS
     assert.doesNotMatch(page.text, /javascript:/);
     assert.doesNotMatch(page.text, /data-live-log/);
     assert.doesNotMatch(page.text, /Cancel run/);
+  });
+
+  test('a connection whose sealed token cannot be opened: Check now shows it invalid on its card, saying which key to restore', async () => {
+    const id = await connect(['api'], 'moved bot');
+    const secret = await forgelink.storage.connections.getSecret(alice.id, id, 'token');
+    assert.ok(secret);
+    const foreign = createVault({ keyring: { versions: [{ id: 'k9', key: randomBytes(32) }] } });
+    await forgelink.storage.connections.withConnectionLock(alice.id, id, (locked) =>
+      locked.update({ secrets: [{ id: secret.id, sealed: foreign.seal('glpat-elsewhere', bindingForSecret(secret)) }] }),
+    );
+    const page = await aliceClient.get('/integrations/gitlab');
+    const checked = await aliceClient.post(`/integrations/gitlab/connections/${id}/check`, { _csrf: csrfOf(page.text) });
+    assert.equal(checked.status, 303, checked.text);
+    const shown = await aliceClient.get(checked.location as string);
+    assert.match(shown.text, /Checked moved bot with GitLab just now: invalid\./);
+    const card = shown.text.slice(shown.text.indexOf(`id="${id}"`));
+    assert.match(card, /<span class="badge status-invalid">invalid<\/span>/);
+    assert.match(card, /<p class="status-reason">forgelink cannot open this connection&#39;s stored token: it was sealed with master key &quot;k9&quot;[^<]*or reconnect the account\.<\/p>/);
   });
 });

@@ -134,6 +134,12 @@ export interface FakeGitLab {
    */
   injectRotationAnswerLoss(count: number): void;
   /**
+   * The token's next `GET /personal_access_tokens/self` straddles its expiry: GitLab authenticates the request, the
+   * token's last day ends, and the entity it renders says `active: false, revoked: false` (PersonalAccessToken#active?
+   * is read at rendering). Its expiry date becomes today, the first day GitLab counts it expired.
+   */
+  injectExpiryDuringSelfRequest(token: string): void;
+  /**
    * A project with a real bare repository: an initial commit (README.md) on the default branch and on
    * `branches`, or empty with `defaultBranch: null`. The default branch is protected unless
    * `protectDefaultBranch: false`.
@@ -287,6 +293,10 @@ export async function startFakeGitLab(options: StartOptions = {}): Promise<FakeG
     rotationCount: () => state.tokenStats.rotations,
     injectRotationAnswerLoss: (count) => {
       state.faults.rotationAnswerLoss.remaining = count;
+    },
+    injectExpiryDuringSelfRequest: (token) => {
+      findToken(state, token);
+      state.faults.expiryDuringSelfRequest.add(token);
     },
     addProject: (input) => {
       const created = addProject(state, input);

@@ -94,6 +94,17 @@ describe('OAuth token endpoints of the fake', () => {
     assert.equal(await response.text(), JSON.stringify({ error, error_description: description }));
   }
 
+  /**
+   * GitLab's Oauth::TokenInfoController renders Doorkeeper::OAuth::InvalidTokenResponse.new for every token it
+   * cannot show (spec/controllers/oauth/token_info_controller_spec.rb: 401, `invalid_token`).
+   */
+  async function assertInvalidToken(response: Awaited<ReturnType<typeof post>>) {
+    assert.equal(response.status, 401);
+    assert.equal(response.headers.get('cache-control'), 'no-store, no-cache');
+    assert.equal(response.headers.get('www-authenticate'), 'Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token is invalid"');
+    assert.deepEqual(await response.json(), { error: 'invalid_token', error_description: 'The access token is invalid', state: 'unauthorized' });
+  }
+
   const userStatus = async (accessToken: string) => {
     const response = await client.get('/api/v4/user', { Authorization: `Bearer ${accessToken}` });
     await response.text();
@@ -225,9 +236,7 @@ describe('OAuth token endpoints of the fake', () => {
         `Bearer realm="Protected by OAuth 2.0", error="invalid_token", error_description="${EXPIRED}"`,
       );
       assert.deepEqual(await expired.json(), { error: 'invalid_token', error_description: EXPIRED });
-      const info = await client.get(`/oauth/token/info?access_token=${short.access_token}`);
-      assert.equal(info.status, 400);
-      await info.text();
+      await assertInvalidToken(await client.get(`/oauth/token/info?access_token=${short.access_token}`));
       const renewed = await refresh(short.refresh_token);
       assert.equal(renewed.status, 200);
       assert.equal(((await renewed.json()) as TokenBody).expires_in, 2);
@@ -279,7 +288,7 @@ describe('OAuth token endpoints of the fake', () => {
     assert.equal(await userStatus(publicPair.access_token), 401);
   });
 
-  test('/oauth/token/info: Doorkeeper\'s fields with the deprecated aliases; invalid tokens are 400 invalid_request', async () => {
+  test('/oauth/token/info: Doorkeeper\'s fields with the deprecated aliases; missing, unknown, expired and revoked tokens are 401 invalid_token', async () => {
     const pair = await tokens(app, 'api read_user');
     for (const [path, headers] of [
       [`/oauth/token/info?access_token=${pair.access_token}`, {}],
@@ -298,15 +307,19 @@ describe('OAuth token endpoints of the fake', () => {
       assert.equal(body.expires_in_seconds, body.expires_in);
     }
     const personal = gl.addToken(userId, { scopes: ['api'] });
+    const expired = await tokens(app, 'api');
+    gl.expireOAuthToken(expired.access_token);
+    const revoked = await tokens(app, 'api');
+    gl.revokeOAuthToken(revoked.access_token);
     const invalid: Array<Record<string, string>> = [
       {},
       { Authorization: 'Bearer nope' },
       { Authorization: `Bearer ${personal}` },
       { Authorization: `Bearer ${pair.refresh_token}` },
+      { Authorization: `Bearer ${expired.access_token}` },
+      { Authorization: `Bearer ${revoked.access_token}` },
     ];
-    for (const headers of invalid) {
-      await assertOAuthError(await client.get('/oauth/token/info', headers), 400, 'invalid_request', INVALID_REQUEST);
-    }
+    for (const headers of invalid) await assertInvalidToken(await client.get('/oauth/token/info', headers));
   });
 
   test('expireOAuthToken and revokeOAuthToken act on the pair; oauthTokens lists the records', async () => {

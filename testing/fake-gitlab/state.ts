@@ -179,6 +179,8 @@ export interface Faults {
   sourceBranchLag: { remaining: number };
   /** Token rotations still to carry out whose answer is then lost on the way back (a 502 from a proxy instead). */
   rotationAnswerLoss: { remaining: number };
+  /** Values of personal access tokens whose next `/personal_access_tokens/self` request straddles their expiry. */
+  expiryDuringSelfRequest: Set<string>;
 }
 
 /** What happened to personal access tokens, for assertions. */
@@ -240,6 +242,7 @@ export function createState(options: StateOptions = {}): FakeState {
       serverErrors: { remaining: 0, status: 502 },
       sourceBranchLag: { remaining: 0 },
       rotationAnswerLoss: { remaining: 0 },
+      expiryDuringSelfRequest: new Set(),
     },
     tokenStats: { rotations: 0, familyRevocations: 0 },
     oauth: createOAuthState({

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock, GitLabOAuthFlow, Session, SessionStore, User, UserStore } from '../../core/index.ts';
+import type { ApiKeyService } from '../../api-keys/index.ts';
 import type { ConnectionService, DoctorService } from '../../connections/index.ts';
 import type { RunService } from '../../runs/index.ts';
 import type { AttemptLimiter } from './rate-limit.ts';
@@ -18,6 +19,8 @@ export type WebEnv = { Variables: WebVariables };
 
 export type WebDeps = {
   users: UserStore;
+  /** Signing in with an API key, and the API keys page. */
+  apiKeys: ApiKeyService;
   sessions: SessionStore;
   connections: ConnectionService;
   runs: RunService;

@@ -8,6 +8,7 @@ import { errorPage } from './pages/errors.ts';
 import { authRoutes } from './routes/auth.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { integrationRoutes } from './routes/integrations.ts';
+import { keyPageRoutes } from './routes/keys.ts';
 import { runPageRoutes } from './routes/runs.ts';
 import { createSessionManager } from './session.ts';
 
@@ -47,10 +48,11 @@ export function createWebRoutes(deps: WebDeps) {
   });
   web.use('*', sessions.load());
   web.route('/', authRoutes(deps, sessions, assets.urls, publicOrigin));
-  for (const path of ['/', '/integrations/*', '/runs/*']) web.use(path, requireSignIn(), requireCsrf(publicOrigin));
+  for (const path of ['/', '/integrations/*', '/runs/*', '/settings/*']) web.use(path, requireSignIn(), requireCsrf(publicOrigin));
   web.route('/', dashboardRoutes(deps, assets.urls));
   web.route('/integrations/gitlab', integrationRoutes(deps, assets.urls));
   web.route('/runs', runPageRoutes(deps, assets.urls));
+  web.route('/settings/keys', keyPageRoutes(deps, assets.urls));
 
   /** A page that says what went wrong, with the status the typed error maps to. */
   function errorResponse(c: Context, error: unknown): Response | Promise<Response> {

@@ -64,3 +64,17 @@ export function oauthErrorResponse(c: Context, name: OAuthErrorName, state?: str
   c.header('WWW-Authenticate', `Bearer realm="Doorkeeper", error="${name}", error_description="${description}"`);
   return c.json(oauthErrorBody(name, state), oauthErrorStatus(name));
 }
+
+/** doorkeeper.errors.messages.invalid_token.unknown (Doorkeeper's config/locales/en.yml, repeated in GitLab's). */
+export const INVALID_TOKEN_DESCRIPTION = 'The access token is invalid';
+
+/**
+ * Doorkeeper::OAuth::InvalidTokenResponse as GitLab's token info controller renders it: 401 `invalid_token`.
+ * Its constructor passes `state: :unauthorized` to ErrorResponse, so the body carries `"state":"unauthorized"`;
+ * ErrorResponse#headers (Doorkeeper 5.8) send `Cache-Control: no-store, no-cache` and the Bearer challenge.
+ */
+export function invalidTokenResponse(c: Context): Response {
+  c.header('Cache-Control', 'no-store, no-cache');
+  c.header('WWW-Authenticate', `Bearer realm="Doorkeeper", error="invalid_token", error_description="${INVALID_TOKEN_DESCRIPTION}"`);
+  return c.json({ error: 'invalid_token', error_description: INVALID_TOKEN_DESCRIPTION, state: 'unauthorized' }, 401);
+}

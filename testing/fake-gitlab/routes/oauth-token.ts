@@ -2,7 +2,7 @@ import type { Context, Hono } from 'hono';
 import { extractOAuthToken } from '../auth.ts';
 import type { AppEnv, Deps } from '../context.ts';
 import { authenticateClient, clientCredentials } from '../oauth/clients.ts';
-import { oauthErrorResponse, REVOKE_UNAUTHORIZED_DESCRIPTION } from '../oauth/errors.ts';
+import { invalidTokenResponse, oauthErrorResponse, REVOKE_UNAUTHORIZED_DESCRIPTION } from '../oauth/errors.ts';
 import { codeVerifierValid } from '../oauth/pkce.ts';
 import { redirectUriAllowed } from '../oauth/redirect-uri.ts';
 import { isKnownScope, parseScopes } from '../oauth/scopes.ts';
@@ -148,8 +148,8 @@ export function registerOAuthTokenRoutes(root: Hono<AppEnv>, deps: Deps): void {
 
   /**
    * app/controllers/oauth/token_info_controller.rb: Doorkeeper's token JSON plus the deprecated `scopes`
-   * and `expires_in_seconds` aliases; a missing, unknown, expired or revoked token is
-   * `400 invalid_request` (ErrorResponse.new(name: :invalid_request)).
+   * and `expires_in_seconds` aliases; a missing, unknown, expired or revoked token gets
+   * `Doorkeeper::OAuth::InvalidTokenResponse.new`, without a reason, so always "The access token is invalid".
    */
   root.get('/oauth/token/info', (c) => {
     const { oauth } = deps.state;
@@ -157,7 +157,7 @@ export function registerOAuthTokenRoutes(root: Hono<AppEnv>, deps: Deps): void {
     const value = extractOAuthToken(c.req.raw);
     const token = value === null ? undefined : oauth.tokens.get(value);
     if (token) revokePreviousRefreshToken(oauth, token, nowMs);
-    if (!token || !tokenAccessible(token, nowMs)) return oauthErrorResponse(c, 'invalid_request');
+    if (!token || !tokenAccessible(token, nowMs)) return invalidTokenResponse(c);
     const expiresIn = expiresInSeconds(token, nowMs);
     return c.json({
       resource_owner_id: token.userId,

@@ -2,6 +2,7 @@ import type { Hono } from 'hono';
 import { authenticate } from '../auth.ts';
 import type { AppEnv, Deps } from '../context.ts';
 import { tokenEntity } from '../entities.ts';
+import { today } from '../state.ts';
 import { ParamReader, readParams } from '../params.ts';
 import { revokeTokenFamily, rotateToken, rotationExpiryProblem } from '../token-rotation.ts';
 
@@ -21,7 +22,10 @@ export function registerTokenRoutes(api: Hono<AppEnv>, deps: Deps): void {
     if (auth.token.type !== 'personal') {
       return c.json({ message: '400 Bad request - This endpoint requires token type to be a personal access token' }, 400);
     }
-    return c.json(tokenEntity(state, auth.token.record));
+    const { record } = auth.token;
+    // Midnight passes during the request: today becomes the token's expiry date, the first day it is expired.
+    if (state.faults.expiryDuringSelfRequest.delete(record.token)) record.expiresAt = today(state);
+    return c.json(tokenEntity(state, record));
   });
 
   /**

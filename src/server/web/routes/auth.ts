@@ -1,6 +1,6 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono, type Context } from 'hono';
-import { hashApiKey, looksLikeApiKey, type User } from '../../../core/index.ts';
+import { looksLikeApiKey, type User } from '../../../core/index.ts';
 import type { WebDeps, WebEnv } from '../context.ts';
 import { fieldText } from '../form.ts';
 import { CSRF_FIELD, fromOwnOrigin, requireCsrf, tokensMatch } from '../csrf.ts';
@@ -23,7 +23,7 @@ function clientAddress(c: Context): string {
 
 /** `/sign-in` and `/sign-out`. */
 export function authRoutes(deps: WebDeps, sessions: SessionManager, assets: AssetUrls, publicOrigin: string) {
-  const { users, signInLimiter, logger } = deps;
+  const { users, apiKeys, signInLimiter, logger } = deps;
 
   function render(c: Context<WebEnv>, status: 200 | 401 | 403 | 429, view: Omit<SignInView, 'assets' | 'csrfToken'>) {
     return c.html(signInPage({ ...view, assets, csrfToken: sessions.signInToken(c) }), status);
@@ -33,7 +33,7 @@ export function authRoutes(deps: WebDeps, sessions: SessionManager, assets: Asse
   async function authenticate(username: string, secret: string): Promise<User | null> {
     const candidate = secret.trim();
     if (looksLikeApiKey(candidate)) {
-      const user = await users.findUserByApiKeyHash(hashApiKey(candidate));
+      const user = (await apiKeys.authenticate(candidate))?.user ?? null;
       return user !== null && (username === '' || username === user.name) ? user : null;
     }
     const found = username === '' ? null : await users.findPasswordHash(username);

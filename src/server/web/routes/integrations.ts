@@ -1,5 +1,5 @@
 import { Hono, type Context } from 'hono';
-import { ConflictError, ForgelinkError, InputError, NotAllowedError, UpstreamError, type ConnectionView } from '../../../core/index.ts';
+import { ConflictError, ForgelinkError, InputError, NotAllowedError, SealedTokenError, UpstreamError, type ConnectionView } from '../../../core/index.ts';
 import { toHttpError } from '../../errors.ts';
 import { authOf } from '../auth-guard.ts';
 import type { WebDeps, WebEnv } from '../context.ts';
@@ -144,8 +144,14 @@ export function integrationRoutes(deps: WebDeps, assets: AssetUrls) {
       }
     })
     .post('/connections/:id/check', async (c) => {
-      const connection = await connections.check(authOf(c).user.id, c.req.param('id'));
-      return c.redirect(`${PAGE}?notice=checked&connection=${encodeURIComponent(connection.id)}#${connection.id}`, 303);
+      const id = c.req.param('id');
+      try {
+        await connections.check(authOf(c).user.id, id);
+      } catch (error) {
+        // The check recorded the connection as invalid with what to do; its card says so.
+        if (!(error instanceof SealedTokenError)) throw error;
+      }
+      return c.redirect(`${PAGE}?notice=checked&connection=${encodeURIComponent(id)}#${id}`, 303);
     })
     .post('/connections/:id/doctor', async (c) => {
       if (deps.doctor === undefined) return failure(c, 404, 'Doctor is not available', 'This forgelink server runs without the doctor.');
