@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
@@ -14,10 +15,30 @@ function withCompileCache(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return cache === undefined || 'NODE_COMPILE_CACHE' in env ? env : { ...env, NODE_COMPILE_CACHE: cache };
 }
 
+/**
+ * The environment of a CLI test in its own `home`: config and data dirs inside it, loopback GitLab allowed,
+ * the example agents mounted into sandboxes.
+ */
+export function cliTestEnv(home: string, sandboxMounts: string): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, 'config'),
+    FORGELINK_DATA_DIR: join(home, 'data'),
+    FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8',
+    FORGELINK_SANDBOX_MOUNTS: sandboxMounts,
+  };
+}
+
 /** Runs `forgelink <args>` as a real process with the pinned Node. */
 export function forgelinkCli(args: string[], options: { env: NodeJS.ProcessEnv; stdin?: string }): Promise<Result> {
+  return runNode([MAIN, ...args], options);
+}
+
+/** Runs the pinned Node with `args`, stdin from `options.stdin`, collecting stdout and stderr. */
+export function runNode(args: string[], options: { env: NodeJS.ProcessEnv; stdin?: string }): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: withCompileCache(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { env: withCompileCache(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
