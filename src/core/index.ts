@@ -13,3 +13,4 @@ export * from './origins.ts';
 export * from './audit.ts';
 export * from './rotation.ts';
 export * from './bytes.ts';
+export * from './secrets.ts';

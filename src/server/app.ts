@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { InputError, NotFoundError, type AuditStore, type UserStore } from '../core/index.ts';
 import type { ConnectionEvents, ConnectionService, DoctorService } from '../connections/index.ts';
 import type { RunService } from '../runs/index.ts';
+import type { SecretService } from '../secrets/index.ts';
 import type { RotationService } from '../connections/index.ts';
 import type { Clock, GitLabOAuthFlow, SessionStore } from '../core/index.ts';
 import { requireApiKey, type AuthVariables } from './auth.ts';
@@ -14,12 +15,15 @@ import { auditRoutes } from './routes/audit.ts';
 import { connectionRoutes } from './routes/connections.ts';
 import { rotationRoutes } from './routes/rotation.ts';
 import { runRoutes } from './routes/runs.ts';
+import { secretRoutes } from './routes/secrets.ts';
 import { CONTENT_SECURITY_POLICY, createAttemptLimiter, createWebRoutes, type AttemptLimiter } from './web/index.ts';
 
 export type AppDeps = {
   users: UserStore;
   connections: ConnectionService;
   runs: RunService;
+  /** Users' named secrets (`/secrets`, the dashboard's Secrets page). */
+  secrets: SecretService;
   doctor?: DoctorService;
   /** Token rotation settings and rotating now (`PATCH /connections/:id`, `POST /connections/:id/rotate`). */
   rotation?: RotationService;
@@ -84,6 +88,7 @@ export function createApp(deps: AppDeps) {
   api.route('/connections', connectionRoutes(deps.connections, deps.doctor, deps.connectionEvents));
   if (deps.rotation !== undefined) api.route('/connections', rotationRoutes(deps.rotation));
   api.route('/runs', runRoutes(deps.runs));
+  api.route('/secrets', secretRoutes(deps.secrets));
   if (deps.audit !== undefined) api.route('/audit', auditRoutes(deps.audit));
   app.route('/api/v1', api);
   // Unknown API paths end here as JSON, before the dashboard's routes below see them.
@@ -96,6 +101,7 @@ export function createApp(deps: AppDeps) {
     sessions: deps.sessions,
     connections: deps.connections,
     runs: deps.runs,
+    secrets: deps.secrets,
     oauthFlow: deps.oauthFlow ?? null,
     logger,
     clock: deps.clock ?? { now: () => new Date() },

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock, GitLabOAuthFlow, Session, SessionStore, User, UserStore } from '../../core/index.ts';
 import type { ConnectionService, DoctorService } from '../../connections/index.ts';
 import type { RunService } from '../../runs/index.ts';
+import type { SecretService } from '../../secrets/index.ts';
 import type { AttemptLimiter } from './rate-limit.ts';
 
 /** The signed-in user of a dashboard request. */
@@ -21,6 +22,8 @@ export type WebDeps = {
   sessions: SessionStore;
   connections: ConnectionService;
   runs: RunService;
+  /** Settings → Secrets. */
+  secrets: SecretService;
   /** Null until an operator configures an OAuth application (FORGELINK_GITLAB_OAUTH_APPS). */
   oauthFlow: GitLabOAuthFlow | null;
   logger: Logger;

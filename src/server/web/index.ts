@@ -9,6 +9,7 @@ import { authRoutes } from './routes/auth.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { integrationRoutes } from './routes/integrations.ts';
 import { runPageRoutes } from './routes/runs.ts';
+import { secretPageRoutes } from './routes/secrets.ts';
 import { createSessionManager } from './session.ts';
 
 export type { WebDeps } from './context.ts';
@@ -47,10 +48,11 @@ export function createWebRoutes(deps: WebDeps) {
   });
   web.use('*', sessions.load());
   web.route('/', authRoutes(deps, sessions, assets.urls, publicOrigin));
-  for (const path of ['/', '/integrations/*', '/runs/*']) web.use(path, requireSignIn(), requireCsrf(publicOrigin));
+  for (const path of ['/', '/integrations/*', '/runs/*', '/settings/*']) web.use(path, requireSignIn(), requireCsrf(publicOrigin));
   web.route('/', dashboardRoutes(deps, assets.urls));
   web.route('/integrations/gitlab', integrationRoutes(deps, assets.urls));
   web.route('/runs', runPageRoutes(deps, assets.urls));
+  web.route('/settings/secrets', secretPageRoutes(deps, assets.urls));
 
   /** A page that says what went wrong, with the status the typed error maps to. */
   function errorResponse(c: Context, error: unknown): Response | Promise<Response> {
