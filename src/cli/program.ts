@@ -9,6 +9,7 @@ import type { ConnectionEventView, DoctorReport } from '../connections/index.ts'
 import { followRun } from './follow.ts';
 import { promptSecret, readStdin } from './input.ts';
 import { addRotationCommands } from './rotation-commands.ts';
+import { addSecretCommands } from './secret-commands.ts';
 
 /** What only the local process can do: serve, and admin commands on the data dir. Wired by main.ts. */
 export type LocalActions = {
@@ -247,6 +248,8 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
       );
     });
 
+  addSecretCommands(program, { api, print });
+
   const writeEntry = (entry: RunLogEntry) => {
     process.stderr.write(entry.stream === 'system' ? `forgelink: ${entry.text}` : entry.text);
   };
@@ -259,10 +262,11 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
     .option('--branch <b>', 'branch to clone (default: the project\'s default branch)')
     .option('--allow-host <h>', 'extra host[:port] the sandbox may reach, where the operator permits (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option('--timeout <dur>', 'wall-clock limit, e.g. 90s, 30m, 2h (default: the server\'s)')
+    .option('--secret <NAME>', 'one of your secrets (forgelink secrets set) the agent gets as an environment variable (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option('--detach', 'print the run id and return at once')
     .argument('<command...>', 'the agent command, after --')
     .addHelpText('after', '\nExample:\n  forgelink run --connection con_… --project group/app -- claude -p "fix the failing test"')
-    .action(async (command: string[], options: { connection: string; project: string; branch?: string; allowHost: string[]; timeout?: string; detach?: boolean }, cmd: Command) => {
+    .action(async (command: string[], options: { connection: string; project: string; branch?: string; allowHost: string[]; secret: string[]; timeout?: string; detach?: boolean }, cmd: Command) => {
       let timeoutSeconds: number | undefined;
       if (options.timeout !== undefined) {
         const parsed = parseDuration(options.timeout);
@@ -277,6 +281,7 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
         ...(options.branch === undefined ? {} : { branch: options.branch }),
         ...(options.allowHost.length === 0 ? {} : { allowHosts: options.allowHost }),
         ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }),
+        ...(options.secret.length === 0 ? {} : { secrets: options.secret }),
       });
       if (options.detach) {
         print(cmd, started, () => started.id);
