@@ -1,4 +1,5 @@
-import { InputError, secretNameProblem } from '../core/index.ts';
+import { InputError } from '../core/index.ts';
+import { checkSecretName } from '../secrets/index.ts';
 
 /** More secrets than any agent needs; keeps a run's environment and audit trail bounded. */
 export const MAX_RUN_SECRETS = 50;
@@ -8,11 +9,5 @@ export function checkRunSecrets(names: readonly string[]): string[] {
   if (names.length > MAX_RUN_SECRETS) {
     throw new InputError('invalid_secret_name', `A run may receive at most ${MAX_RUN_SECRETS} secrets.`, { field: 'secrets' });
   }
-  const unique: string[] = [];
-  for (const name of names) {
-    const problem = secretNameProblem(name);
-    if (problem !== null) throw new InputError('invalid_secret_name', `The secret name "${name}" ${problem}.`, { field: 'secrets' });
-    if (!unique.includes(name)) unique.push(name);
-  }
-  return unique;
+  return [...new Set(names.map((name) => checkSecretName(name, 'secrets')))];
 }

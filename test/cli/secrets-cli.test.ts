@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
+import { argvHolding, failsWithOneLine, ok } from '../support/cli-checks.ts';
 import { forgelinkCli, startServerProcess, type Result, type RunningServer } from '../support/processes.ts';
 
 /** The agent shows the secret every way a careless agent might: plain, base64, URL-encoded, and its hash. */
@@ -31,37 +32,11 @@ describe('secrets through the CLI against a started server, with a real sandboxe
     return result;
   }
 
-  function ok(result: Result): Result {
-    assert.equal(result.code, 0, `exit ${result.code}: ${result.stderr}`);
-    return result;
-  }
-
-  function failsWithOneLine(result: Result, pattern: RegExp): void {
-    assert.notEqual(result.code, 0);
-    assert.equal(result.stdout, '');
-    const lines = result.stderr.trimEnd().split('\n');
-    assert.equal(lines.length, 1, result.stderr);
-    assert.match(lines[0] as string, /^forgelink: /);
-    assert.match(result.stderr, pattern);
-  }
-
   /** Runs `forgelink run … --secret ANTHROPIC_API_KEY` while watching every process's argv for the value. */
   async function runShowingSecret(): Promise<{ result: Result; leaks: string[] }> {
-    let scanning = true;
-    const leaks: string[] = [];
-    const scan = (async () => {
-      while (scanning) {
-        for (const pid of await readdir('/proc').catch(() => [] as string[])) {
-          if (!/^\d+$/.test(pid)) continue;
-          const cmdline = await readFile(`/proc/${pid}/cmdline`, 'latin1').catch(() => '');
-          if (cmdline.includes(value)) leaks.push(cmdline.replaceAll('\0', ' '));
-        }
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    })();
-    const result = await cli(['run', '--connection', connectionId, '--project', 'platform/web', '--secret', 'ANTHROPIC_API_KEY', '--json', '--', ...SHOW_SECRET]);
-    scanning = false;
-    await scan;
+    const { value: result, leaks } = await argvHolding(value, () =>
+      cli(['run', '--connection', connectionId, '--project', 'platform/web', '--secret', 'ANTHROPIC_API_KEY', '--json', '--', ...SHOW_SECRET]),
+    );
     return { result, leaks };
   }
 
