@@ -31,6 +31,7 @@ import { ConflictError, InputError, newId, NotAllowedError, type Clock, type Git
 import { createGitLabOAuthClients, createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
 import { createWebhookNotifier } from './notify/index.ts';
 import { createRunService, type RunService } from './runs/index.ts';
+import { createSecretService, type SecretService } from './secrets/index.ts';
 import { createBubblewrapDriver } from './sandbox/index.ts';
 import { createApp, createLogger, createSetupLinks, prettyLogStream, SETUP_LINK_LIFETIME_MS, type App } from './server/index.ts';
 import { openStorage, secureDataDir, type Storage } from './storage/index.ts';
@@ -84,6 +85,8 @@ export type Forgelink = {
   /** Connect Account; null until the operator configures an OAuth application. */
   oauthFlow: GitLabOAuthFlow | null;
   runs: RunService;
+  /** Users' named secrets. */
+  secrets: SecretService;
   doctor: DoctorService;
   notifier: Notifier | null;
   /** Null when the operator turned it off (FORGELINK_MONITOR=off). */
@@ -113,7 +116,7 @@ async function packageVersion(): Promise<string> {
 
 async function openVault(config: Config, logger: Logger, storage: Storage, overrides: ForgelinkOverrides): Promise<Vault> {
   if (overrides.keyring !== undefined) return createVault({ keyring: overrides.keyring });
-  const loaded = await loadKeyringForDatabase(masterKeySettings(config), storage.connections, { newKeyAllowed: overrides.newMasterKey === true });
+  const loaded = await loadKeyringForDatabase(masterKeySettings(config), storage, { newKeyAllowed: overrides.newMasterKey === true });
   for (const notice of loaded.notices) logger.warn({ keyring: loaded.source.kind }, notice);
   // A keyring from a file can gain versions through `admin rotate-key` while the server runs.
   return loaded.source.kind === 'env'
@@ -221,7 +224,9 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
           allowHttp: config.allowHttp,
           logger,
         });
+  const secrets = createSecretService({ store: storage.userSecrets, vault, clock, audit: storage.audit, newId: () => newId('sct') });
   const runs = createRunService({
+    secrets,
     audit: storage.audit,
     runs: storage.runs,
     connections: storage.connections,
@@ -270,6 +275,7 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     connections,
     connectionEvents: createConnectionEvents({ store: storage.connections, events: storage.connectionEvents }),
     runs,
+    secrets,
     doctor,
     rotation,
     audit: storage.audit,
@@ -362,6 +368,7 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     connections,
     oauthFlow,
     runs,
+    secrets,
     doctor,
     notifier,
     monitor,

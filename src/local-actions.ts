@@ -96,9 +96,9 @@ export function localActions(env: NodeJS.ProcessEnv): LocalActions {
       const settings = masterKeySettings(config());
       return withStorage(config(), async (storage) => {
         // Refused, before the keyring is touched, when it cannot open the stored secrets (a lost master.key).
-        const loaded = await loadKeyringForDatabase(settings, storage.connections, { newKeyAllowed: false });
+        const loaded = await loadKeyringForDatabase(settings, storage, { newKeyAllowed: false });
         const vault = createVault({ keyring: options.resealOnly ? loaded.keyring : (await addKeyVersion(settings)).keyring });
-        return { keyId: vault.currentKeyId(), ...(await rotateSecrets({ vault, store: storage.connections })) };
+        return { keyId: vault.currentKeyId(), ...(await rotateSecrets({ vault, store: storage.connections, userSecrets: storage.userSecrets })) };
       });
     },
   };

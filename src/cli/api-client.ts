@@ -37,6 +37,8 @@ const CLI_NAMES: Record<string, string> = {
   caPem: '--ca-file',
   label: '--label',
   token: 'token',
+  hosts: '--host',
+  secrets: '--secret',
   'rotation.enabled': '--enable',
   'rotation.lifetimeDays': '--lifetime',
   'rotation.thresholdDays': '--threshold',

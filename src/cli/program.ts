@@ -8,6 +8,7 @@ import { checkedServer, createContext, DEFAULT_SERVER, type CliContext, type Env
 import { auditLine } from './format.ts';
 import { promptSecret } from './input.ts';
 import { addKeyCommands } from './keys-commands.ts';
+import { addSecretCommands } from './secret-commands.ts';
 import { addAdminCommands, addServeCommand } from './local-commands.ts';
 import { addRunCommands } from './run-commands.ts';
 import { usageError, type CliFailure } from './usage.ts';
@@ -69,6 +70,7 @@ export function buildProgram(loadLocal: LoadLocalActions, env: Env = process.env
   addLoginCommand(program, cli);
   addConnectionCommands(program, cli);
   addKeyCommands(program, { api: cli.api, print: cli.print, json: cli.json });
+  addSecretCommands(program, { api: cli.api, print: cli.print });
   addAuditCommand(program, cli);
   addRunCommands(program, cli);
   return program;

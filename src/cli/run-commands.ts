@@ -6,7 +6,7 @@ import type { CliContext } from './context.ts';
 import { followRun } from './follow.ts';
 import { runDetails, runsTable } from './format.ts';
 
-type RunOptions = { connection: string; project: string; branch?: string; allowHost: string[]; timeout?: string; detach?: boolean };
+type RunOptions = { connection: string; project: string; branch?: string; allowHost: string[]; secret: string[]; timeout?: string; detach?: boolean };
 
 const runPath = (id: string, rest = '') => `/runs/${encodeURIComponent(id)}${rest}`;
 
@@ -64,6 +64,7 @@ function addRunCommand(program: Command, cli: CliContext): void {
     .option('--branch <b>', 'branch to clone (default: the project\'s default branch)')
     .option('--allow-host <h>', 'extra host[:port] the sandbox may reach, where the operator permits (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option('--timeout <dur>', 'wall-clock limit, e.g. 90s, 30m, 2h (default: the server\'s)')
+    .option('--secret <NAME>', 'one of your secrets (forgelink secrets set) the agent gets as an environment variable (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option('--detach', 'print the run id and return at once')
     .argument('<command...>', 'the agent command, after --')
     .addHelpText('after', '\nExample:\n  forgelink run --connection con_… --project group/app -- claude -p "fix the failing test"')
@@ -78,6 +79,7 @@ function addRunCommand(program: Command, cli: CliContext): void {
         ...(options.branch === undefined ? {} : { branch: options.branch }),
         ...(options.allowHost.length === 0 ? {} : { allowHosts: options.allowHost }),
         ...(timeout === undefined ? {} : { timeoutSeconds: timeout }),
+        ...(options.secret.length === 0 ? {} : { secrets: options.secret }),
       });
       if (options.detach) {
         cli.print(cmd, started, () => started.id);

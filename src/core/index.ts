@@ -17,3 +17,4 @@ export * from './bytes.ts';
 export * from './command-line.ts';
 export * from './names.ts';
 export * from './users.ts';
+export * from './secrets.ts';

@@ -1,4 +1,5 @@
 import { InputError, branchNameProblem, normaliseOrigin, originMatches, projectPathProblem } from '../core/index.ts';
+import { checkRunSecrets } from './secret-names.ts';
 import type { RunSettings } from './settings.ts';
 
 export type StartRunInput = {
@@ -8,6 +9,8 @@ export type StartRunInput = {
   command: string[];
   allowHosts?: string[] | undefined;
   timeoutSeconds?: number | undefined;
+  /** Names of the user's secrets the run receives as environment variables. */
+  secrets?: string[] | undefined;
 };
 
 export type CheckedRunInput = {
@@ -17,6 +20,7 @@ export type CheckedRunInput = {
   command: string[];
   allowHosts: string[];
   timeoutMs: number;
+  secrets: string[];
 };
 
 /**
@@ -109,7 +113,8 @@ export function checkRunInput(input: StartRunInput, settings: RunSettings): Chec
     }
   }
 
-  return { connectionId: input.connectionId, project, branch, command: [...input.command], allowHosts, timeoutMs };
+  const secrets = checkRunSecrets(input.secrets ?? []);
+  return { connectionId: input.connectionId, project, branch, command: [...input.command], allowHosts, timeoutMs, secrets };
 }
 
 /** `90`, `90s`, `15m`, `2h` → seconds; null when unreadable. */

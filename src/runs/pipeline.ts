@@ -36,7 +36,17 @@ import { prepareProject, preflightFailure, type PreparedProject } from './prefli
 import { createRunLog, type RunLog } from './run-log.ts';
 import type { RunSettings } from './settings.ts';
 
+/** A user's named secrets as runs need them (secrets/service.ts). */
+export type RunSecrets = {
+  /** Throws InputError naming `secrets` when the user has no secret of one of these names. */
+  assertExist(userId: string, names: readonly string[]): Promise<void>;
+  /** Decrypts the run's secrets (audited, last use updated); throws when one is gone or cannot be opened. */
+  openForRun(run: Pick<Run, 'id' | 'userId' | 'secrets'>): Promise<{ name: string; value: string }[]>;
+};
+
 export type PipelineDeps = {
+  /** The user's named secrets a run asks for (`secrets`), given to its sandbox as environment variables. */
+  secrets: RunSecrets;
   runs: RunStore;
   connections: ConnectionStore;
   /** The connection's token, refreshed when it is an OAuth token about to expire or refused. */
@@ -94,15 +104,20 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       action: 'run.started',
       connectionId: run.connectionId,
       runId: run.id,
-      details: { project: run.project, branch: run.branch, command: run.command },
+      details: { project: run.project, branch: run.branch, command: run.command, secrets: run.secrets },
     }),
   );
-  // The token is decrypted first so the log's scrubber knows it before anything could print it.
+  // The token and the run's secrets are decrypted first so the log's scrubber knows them before anything could print them.
   const opened = await openConnection({ ...deps, tokens: auditTokens }, run).then(
-    (value) => ({ ok: true as const, ...value }),
+    async (value) => ({ ok: true as const, ...value, secrets: await deps.secrets.openForRun(run) }),
     (failure: unknown) => ({ ok: false as const, failure }),
   );
-  const log: RunLog = createRunLog({ runId: run.id, store: runs, secrets: opened.ok ? [opened.token] : [], now: () => clock.now() });
+  const log: RunLog = createRunLog({
+    runId: run.id,
+    store: runs,
+    secrets: opened.ok ? [opened.token, ...opened.secrets.map((secret) => secret.value)] : [],
+    now: () => clock.now(),
+  });
   // Every token this run obtains later (a refreshed OAuth token) is redacted from its log before anyone sees it.
   const tokens = scrubbingTokens(auditTokens, log);
   let session: SandboxSession | null = null;
@@ -177,7 +192,13 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       limits: { memoryBytes: caps.memoryBytes, diskBytes: caps.diskBytes },
       ...(connection.kind === 'oauth' ? { internalToken: () => tokens.currentToken(connection) } : {}),
     });
-    const env = agentEnv({ runId: run.id, baseUrl: connection.baseUrl, token, kind: connection.kind, hasCa: connection.caPem !== null });
+    const env = {
+      // The user's secrets first: their names are checked never to be one forgelink sets (core/secrets.ts), and
+      // forgelink's own variables win regardless.
+      ...Object.fromEntries(opened.secrets.map((secret) => [secret.name, secret.value])),
+      ...agentEnv({ runId: run.id, baseUrl: connection.baseUrl, token, kind: connection.kind, hasCa: connection.caPem !== null }),
+    };
+    if (opened.secrets.length > 0) log.system(`Secrets given as environment variables: ${opened.secrets.map((secret) => secret.name).join(', ')}`);
     log.system(`Sandbox ready; network allowlist: ${allowlist.join(', ')}`);
     for (const notice of session.notices ?? []) log.system(notice);
 

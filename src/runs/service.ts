@@ -75,6 +75,8 @@ export function createRunService(deps: RunServiceDeps) {
         throw new NotFoundError('connection_not_found', `No connection ${checked.connectionId}.`, { field: 'connectionId' });
       }
       assertConnectionUsable(connection);
+      // A missing secret is refused now, naming it and how to set it, rather than failing the run later.
+      await deps.secrets.assertExist(userId, checked.secrets);
       const run: Run = {
         id: deps.newId(),
         userId,
@@ -87,6 +89,7 @@ export function createRunService(deps: RunServiceDeps) {
         baseBranch: null,
         command: checked.command,
         allowHosts: checked.allowHosts,
+        secrets: checked.secrets,
         timeoutMs: checked.timeoutMs,
         status: 'queued',
         error: null,

@@ -6,6 +6,7 @@ import { InputError, NotFoundError, type AuditStore, type UserStore } from '../c
 import type { ApiKeyService } from '../api-keys/index.ts';
 import type { ConnectionEvents, ConnectionService, DoctorService } from '../connections/index.ts';
 import type { RunService } from '../runs/index.ts';
+import type { SecretService } from '../secrets/index.ts';
 import type { RotationService } from '../connections/index.ts';
 import type { Clock, GitLabOAuthFlow, SessionStore } from '../core/index.ts';
 import { requireApiKey, type AuthVariables } from './auth.ts';
@@ -17,6 +18,7 @@ import { connectionRoutes } from './routes/connections.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { rotationRoutes } from './routes/rotation.ts';
 import { runRoutes } from './routes/runs.ts';
+import { secretRoutes } from './routes/secrets.ts';
 import { CONTENT_SECURITY_POLICY, createAttemptLimiter, createWebRoutes, type AttemptLimiter, type SetupLinks } from './web/index.ts';
 
 export type AppDeps = {
@@ -25,6 +27,8 @@ export type AppDeps = {
   apiKeys: ApiKeyService;
   connections: ConnectionService;
   runs: RunService;
+  /** Users' named secrets (`/secrets`, the dashboard's Secrets page). */
+  secrets: SecretService;
   doctor?: DoctorService;
   /** Token rotation settings and rotating now (`PATCH /connections/:id`, `POST /connections/:id/rotate`). */
   rotation?: RotationService;
@@ -92,6 +96,7 @@ export function createApp(deps: AppDeps) {
   api.route('/connections', connectionRoutes(deps.connections, deps.doctor, deps.connectionEvents));
   if (deps.rotation !== undefined) api.route('/connections', rotationRoutes(deps.rotation));
   api.route('/runs', runRoutes(deps.runs));
+  api.route('/secrets', secretRoutes(deps.secrets));
   if (deps.audit !== undefined) api.route('/audit', auditRoutes(deps.audit));
   api.route('/keys', keyRoutes(deps.apiKeys));
   app.route('/api/v1', api);
@@ -106,6 +111,7 @@ export function createApp(deps: AppDeps) {
     sessions: deps.sessions,
     connections: deps.connections,
     runs: deps.runs,
+    secrets: deps.secrets,
     oauthFlow: deps.oauthFlow ?? null,
     logger,
     clock: deps.clock ?? { now: () => new Date() },

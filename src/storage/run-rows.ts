@@ -27,6 +27,7 @@ export function runFromRow(row: Selectable<RunsTable>): Run {
     baseBranch: row.base_branch,
     command: StringsJson.parse(JSON.parse(row.command)),
     allowHosts: StringsJson.parse(JSON.parse(row.allow_hosts)),
+    secrets: StringsJson.parse(JSON.parse(row.secrets)),
     timeoutMs: Number(row.timeout_ms),
     status: RunStatusColumn.parse(row.status),
     error: row.error === null ? null : RunErrorJson.parse(JSON.parse(row.error)),
@@ -53,6 +54,7 @@ export function runToRow(run: Run): Insertable<RunsTable> {
     base_branch: run.baseBranch,
     command: JSON.stringify(run.command),
     allow_hosts: JSON.stringify(run.allowHosts),
+    secrets: JSON.stringify(run.secrets),
     timeout_ms: run.timeoutMs,
     status: run.status,
     error: run.error === null ? null : JSON.stringify(run.error),
@@ -78,6 +80,7 @@ export function runPatchToRow(patch: RunPatch): Updateable<RunsTable> {
   if (patch.baseBranch !== undefined) row.base_branch = patch.baseBranch;
   if (patch.command !== undefined) row.command = JSON.stringify(patch.command);
   if (patch.allowHosts !== undefined) row.allow_hosts = JSON.stringify(patch.allowHosts);
+  if (patch.secrets !== undefined) row.secrets = JSON.stringify(patch.secrets);
   if (patch.timeoutMs !== undefined) row.timeout_ms = patch.timeoutMs;
   if (patch.status !== undefined) row.status = patch.status;
   if (patch.error !== undefined) row.error = patch.error === null ? null : JSON.stringify(patch.error);

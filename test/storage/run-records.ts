@@ -15,6 +15,7 @@ export function newRun(userId: string, overrides: Partial<Run> = {}): Run {
     baseBranch: null,
     command: ['sh', '-c', 'echo hi'],
     allowHosts: [],
+    secrets: [],
     timeoutMs: 600_000,
     status: 'queued',
     error: null,

@@ -3,6 +3,7 @@ import type { Clock, GitLabOAuthFlow, Session, SessionStore, User, UserStore } f
 import type { ApiKeyService } from '../../api-keys/index.ts';
 import type { ConnectionService, DoctorService } from '../../connections/index.ts';
 import type { RunService } from '../../runs/index.ts';
+import type { SecretService } from '../../secrets/index.ts';
 import type { AttemptLimiter } from './rate-limit.ts';
 import type { SetupLinks } from './setup-link.ts';
 
@@ -25,6 +26,8 @@ export type WebDeps = {
   sessions: SessionStore;
   connections: ConnectionService;
   runs: RunService;
+  /** Settings → Secrets. */
+  secrets: SecretService;
   /** Null until an operator configures an OAuth application (FORGELINK_GITLAB_OAUTH_APPS). */
   oauthFlow: GitLabOAuthFlow | null;
   logger: Logger;

@@ -11,6 +11,7 @@ import { integrationRoutes } from './routes/integrations.ts';
 import { keyPageRoutes } from './routes/keys.ts';
 import { runPageRoutes } from './routes/runs.ts';
 import { setupRoutes } from './routes/setup.ts';
+import { secretPageRoutes } from './routes/secrets.ts';
 import { createSessionManager } from './session.ts';
 import { createSetupLinks } from './setup-link.ts';
 
@@ -57,6 +58,7 @@ export function createWebRoutes(deps: WebDeps) {
   web.route('/integrations/gitlab', integrationRoutes(deps, assets.urls));
   web.route('/runs', runPageRoutes(deps, assets.urls));
   web.route('/settings/keys', keyPageRoutes(deps, assets.urls));
+  web.route('/settings/secrets', secretPageRoutes(deps, assets.urls));
 
   /** A page that says what went wrong, with the status the typed error maps to. */
   function errorResponse(c: Context, error: unknown): Response | Promise<Response> {
