@@ -10,21 +10,14 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config/index.ts';
 import {
-  auditedTokens,
   createConnectionEvents,
   createConnectionService,
   createDoctorService,
   createHealthMonitor,
   createOAuthFlow,
-  createRotationService,
-  createRotator,
-  createTokenProvider,
   type ConnectionService,
   type DoctorService,
   type HealthMonitor,
-  type RotationService,
-  type Rotator,
-  type RotatorDeps,
 } from './connections/index.ts';
 import { newId, type Clock, type GitLabOAuthClients, type GitLabOAuthFlow, type Notifier, type TokenProvider, type Vault } from './core/index.ts';
 import { createGitLabOAuthClients, createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
@@ -33,6 +26,7 @@ import { createRunService, type RunService } from './runs/index.ts';
 import { createBubblewrapDriver } from './sandbox/index.ts';
 import { createApp, createLogger, type App } from './server/index.ts';
 import { openStorage, secureDataDir, type Storage } from './storage/index.ts';
+import { auditedTokens, createRotationService, createRotator, createTokenProvider, type RotationService, type Rotator, type RotatorDeps } from './tokens/index.ts';
 import { createFileBackedVault, createVault, loadKeyringForDatabase, type Keyring, type MasterKeySettings } from './vault/index.ts';
 
 export const systemClock: Clock = { now: () => new Date() };

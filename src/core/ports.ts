@@ -24,7 +24,7 @@ export interface GitLabClient extends GitLabProjectsApi {
   projects(options?: { search?: string }): AsyncIterable<Project>;
   /**
    * `POST /personal_access_tokens/self/rotate` (GitLab 16.10+, needs api or self_rotate): GitLab revokes this
-   * client's token and answers with its successor. Only the rotator (connections/rotation.ts) calls it, since the
+   * client's token and answers with its successor. Only the rotator (tokens/rotator.ts) calls it, since the
    * answer must be stored before anything else happens.
    */
   rotateSelf(expiresAt: string): Promise<RotatedToken>;

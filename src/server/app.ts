@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { InputError, NotFoundError, type AuditStore, type UserStore } from '../core/index.ts';
 import type { ConnectionEvents, ConnectionService, DoctorService } from '../connections/index.ts';
 import type { RunService } from '../runs/index.ts';
-import type { RotationService } from '../connections/index.ts';
+import type { RotationService } from '../tokens/index.ts';
 import type { Clock, GitLabOAuthFlow, SessionStore } from '../core/index.ts';
 import { requireApiKey, type AuthVariables } from './auth.ts';
 import { toHttpError } from './errors.ts';

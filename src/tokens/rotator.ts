@@ -34,7 +34,7 @@ import {
   type RotationOutcome,
   type RotatorDeps,
 } from './rotation-types.ts';
-import { openSecret, TOKEN_PURPOSE } from './secrets.ts';
+import { openSecret, TOKEN_PURPOSE } from './sealed.ts';
 
 export { ROTATION_REQUEST_MS, ROTATION_SETTLE_MS, ROTATION_WAIT_MS } from './rotation-types.ts';
 export type { RotationCause, RotationOutcome, RotationStep, RotatorDeps, RotatorLogger } from './rotation-types.ts';
