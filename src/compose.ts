@@ -13,14 +13,13 @@ import {
   createConnectionEvents,
   createConnectionService,
   createDoctorService,
-  createHealthMonitor,
   createOAuthFlow,
   type ConnectionService,
   type DoctorService,
-  type HealthMonitor,
 } from './connections/index.ts';
 import { newId, type Clock, type GitLabOAuthClients, type GitLabOAuthFlow, type Notifier, type TokenProvider, type Vault } from './core/index.ts';
 import { createGitLabOAuthClients, createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
+import { createHealthMonitor, type HealthMonitor } from './monitor/index.ts';
 import { createWebhookNotifier } from './notify/index.ts';
 import { createRunService, type RunService } from './runs/index.ts';
 import { createBubblewrapDriver } from './sandbox/index.ts';

@@ -8,6 +8,3 @@ export { createConnectionEvents } from './events.ts';
 export type { ConnectionEvents, ConnectionEventView } from './events.ts';
 export { createDoctorService, diagnose } from './doctor.ts';
 export type { DoctorReport, DoctorService, DoctorStep } from './doctor.ts';
-export { createHealthMonitor, MONITOR_LEASE } from './monitor.ts';
-export type { HealthMonitor, HealthMonitorDeps, TickReport } from './monitor.ts';
-export { EXPIRY_NOTICE_DAYS } from './monitor-notices.ts';
