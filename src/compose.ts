@@ -12,12 +12,11 @@ import type { Config } from './config/index.ts';
 import {
   createConnectionEvents,
   createConnectionService,
-  createDoctorService,
   createOAuthFlow,
   type ConnectionService,
-  type DoctorService,
 } from './connections/index.ts';
 import { newId, type Clock, type GitLabOAuthClients, type GitLabOAuthFlow, type Notifier, type TokenProvider, type Vault } from './core/index.ts';
+import { createDoctorService, type DoctorService } from './doctor/index.ts';
 import { createGitLabOAuthClients, createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
 import { createHealthMonitor, type HealthMonitor } from './monitor/index.ts';
 import { createWebhookNotifier } from './notify/index.ts';

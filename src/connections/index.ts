@@ -6,5 +6,3 @@ export { createOAuthFlow, STATE_LIFETIME_MS } from './oauth-flow.ts';
 export type { OAuthFlowDeps } from './oauth-flow.ts';
 export { createConnectionEvents } from './events.ts';
 export type { ConnectionEvents, ConnectionEventView } from './events.ts';
-export { createDoctorService, diagnose } from './doctor.ts';
-export type { DoctorReport, DoctorService, DoctorStep } from './doctor.ts';

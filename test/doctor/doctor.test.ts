@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { diagnose, type DoctorReport, type DoctorStep } from '../../src/connections/index.ts';
+import { diagnose, type DoctorReport, type DoctorStep } from '../../src/doctor/index.ts';
 import type { Connection } from '../../src/core/index.ts';
 import { gitlabClientFactory } from '../../src/gitlab/index.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
