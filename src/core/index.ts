@@ -1,6 +1,7 @@
 export * from './errors.ts';
 export * from './types.ts';
 export type * from './ports.ts';
+export type * from './services.ts';
 export * from './urls.ts';
 export * from './addresses.ts';
 export * from './capabilities.ts';
