@@ -15,5 +15,7 @@ export * from './audit.ts';
 export * from './rotation.ts';
 export * from './token-state.ts';
 export * from './bytes.ts';
+export * from './command-line.ts';
 export * from './names.ts';
 export * from './connection-view.ts';
+export * from './users.ts';

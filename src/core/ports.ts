@@ -1,7 +1,7 @@
 /** Interfaces of what the service talks to, implemented in the outer folders (stores, GitLab, the sandbox, the vault, the
  * clock, the notifier). Only `compose.ts` names the concrete implementations. Data types are in `types.ts`, the
  * shapes of services other parts use in `services.ts`. */
-import type { Account, AuditEntry, Connection, ConnectionEvent, ConnectionNotification, ConnectionPatch, ConnectionStatus, GitLabIssue, GitLabMergeRequest, InstanceInfo, NewUser, OAuthState, OAuthTokenDetails, OAuthTokenSet, Project, ProjectDetail, ProtectedBranch, Session, StoredSecret, TokenInfo, User } from './types.ts';
+import type { Account, ApiKey, AuditEntry, Connection, ConnectionEvent, ConnectionNotification, ConnectionPatch, ConnectionStatus, GitLabIssue, GitLabMergeRequest, InstanceInfo, NewApiKey, NewUser, OAuthState, OAuthTokenDetails, OAuthTokenSet, Project, ProjectDetail, ProtectedBranch, Session, StoredSecret, TokenInfo, User } from './types.ts';
 import type { Run, RunLogEntry, RunStatus } from './runs.ts';
 import type { OutboundPolicy } from './addresses.ts';
 import type { RotatedToken, RotationAnswer, RotationIntent } from './rotation.ts';
@@ -58,12 +58,27 @@ export interface Vault {
 export interface UserStore {
   createUser(user: NewUser): Promise<User>;
   findUserByName(name: string): Promise<User | null>;
+  /** The owner of the unrevoked API key with this hash. */
   findUserByApiKeyHash(hash: string): Promise<User | null>;
   listUsers(): Promise<User[]>;
   /** The user and their password hash (null when none was set), for the dashboard's sign-in. */
   findPasswordHash(name: string): Promise<{ user: User; passwordHash: string | null } | null>;
   /** Replaces the user's password hash; false when there is no such user. */
   setPasswordHash(userId: string, passwordHash: string): Promise<boolean>;
+}
+
+/** API keys, stored as SHA-256 hashes. A user has any number; revoked ones are kept (the audit log names them). */
+export interface ApiKeyStore {
+  /** Throws ConflictError `key_name_taken` (field `name`) when the user has an unrevoked key of that name. */
+  createKey(key: NewApiKey): Promise<void>;
+  /** The user's unrevoked keys, oldest first. */
+  listKeys(userId: string): Promise<ApiKey[]>;
+  /** Revokes the user's key at `at`; false when they have no such unrevoked key. */
+  revokeKey(userId: string, id: string, at: string): Promise<boolean>;
+  /** The unrevoked key with this hash, and its user. */
+  findActiveKey(hash: string): Promise<{ key: ApiKey; user: User } | null>;
+  /** Sets the key's last use to `at` when none is recorded or the recorded one is at or before `staleAt`; true when it wrote. */
+  recordUse(id: string, at: string, staleAt: string): Promise<boolean>;
 }
 
 export interface SessionStore {

@@ -53,6 +53,24 @@ export type Project = {
 
 export type User = { id: string; name: string; isAdmin: boolean; createdAt: string };
 
+/** An API key as stored: its SHA-256 only, never the key. `revokedAt` set means it no longer authenticates. */
+export type ApiKey = {
+  id: string;
+  userId: string;
+  name: string;
+  /** The key's first characters (`flk_ab12`), for people to recognise it. */
+  prefix: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+};
+
+/** An API key as `GET /api/v1/keys` and `forgelink keys list` show it. */
+export type ApiKeyView = Pick<ApiKey, 'id' | 'name' | 'prefix' | 'createdAt' | 'lastUsedAt'>;
+
+/** A key just made: the only time its value is ever shown. */
+export type CreatedApiKey = { id: string; name: string; key: string; createdAt: string };
+
 /**
  * A personal access token connection's opt-in self-rotation (issue: token lifecycle): when the token has at most
  * `thresholdDays` left, forgelink rotates it through GitLab for a successor living `lifetimeDays`.
@@ -116,7 +134,13 @@ export type ConnectionView = {
   createdAt: string;
 };
 
-export type NewUser = { id: string; name: string; isAdmin: boolean; apiKeyHash: string; createdAt: string };
+/**
+ * A new user with their first API key (named `initial`); `apiKeyPrefix` is what people are shown of it (default
+ * `flk_`).
+ */
+export type NewUser = { id: string; name: string; isAdmin: boolean; apiKeyHash: string; apiKeyPrefix?: string; createdAt: string };
+
+export type NewApiKey = Omit<ApiKey, 'lastUsedAt' | 'revokedAt'> & { keyHash: string };
 
 /** A dashboard session. `id` is the SHA-256 of the cookie's value; the value itself is never stored. */
 export type Session = {
@@ -189,7 +213,7 @@ export type OAuthTokenSet = {
 
 export type OAuthTokenDetails = { resourceOwnerId: number; scopes: string[]; expiresInSeconds: number | null };
 
-/** What forgelink did with a connection or its token, for the audit log (issue: token lifecycle). */
+/** What forgelink did with a connection, its token or an API key, for the audit log. */
 export type AuditAction =
   | 'token.decrypted'
   | 'token.refreshed'
@@ -199,7 +223,9 @@ export type AuditAction =
   | 'connection.status_changed'
   | 'connection.disconnected'
   | 'run.started'
-  | 'run.finished';
+  | 'run.finished'
+  | 'api_key.created'
+  | 'api_key.revoked';
 
 export type AuditEntry = {
   id: string;

@@ -10,6 +10,7 @@ import {
   originOfBaseUrl,
   parseLsRemote,
   parsePushReplies,
+  quoteCommandLine,
   tokenState,
   type Clock,
   type Connection,
@@ -121,6 +122,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
   let exitCode: number | null = null;
   let outputs: RunOutputs = run.outputs;
   const warnings: Warning[] = [];
+  let agentStarted = false;
 
   try {
     await step('preparing', `Preparing run ${run.id}: ${run.project}${run.branch ? ` (${run.branch})` : ''}`, {
@@ -199,7 +201,8 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     if (clone.exitCode !== 0) throw new ForgelinkError('clone_failed', `git clone failed with exit code ${clone.exitCode}; the log shows git's message.`);
 
     const remaining = run.timeoutMs - (clock.now().getTime() - startedAt.getTime());
-    await step('running', `Running: ${run.command.join(' ')}`);
+    agentStarted = true;
+    await step('running', `Running: ${quoteCommandLine(run.command)}`);
     const agent = await session.exec({
       command: run.command,
       env,
@@ -220,7 +223,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     } else if (agent.exitCode === 127) {
       error = {
         code: 'command_not_found',
-        message: `The agent command "${run.command[0]}" was not found in the sandbox (PATH=${env.PATH}).`,
+        message: commandNotFound(run.command[0] ?? '', env.PATH ?? ''),
       };
     } else {
       error = { code: 'agent_failed', message: `The agent exited with ${agent.signal ? `signal ${agent.signal}` : `code ${agent.exitCode}`}.` };
@@ -255,14 +258,15 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       log.system(`Internal error: ${failure instanceof Error ? failure.message : String(failure)}`);
       deps.onError?.(failure, run.id);
     }
-    log.system(`Run ${status}: ${error.message}`);
+    // Before the agent started, the closing line below is the one that says why.
+    if (agentStarted) log.system(`Run ${status}: ${error.message}`);
   } finally {
     await session?.destroy().catch(() => {});
     await client?.close().catch(() => {});
     await removeTree(runDir(deps.settings, run.id)).catch(() => {});
   }
 
-  log.system(summary(status, outputs));
+  log.system(agentStarted || error === null ? summary(status, outputs) : `Run ${status} before the agent started: ${error.message}`);
   await log.close();
   await update({
     status,
@@ -402,6 +406,14 @@ async function collectOutputs(input: {
     }
   }
   return mergeOutputs({ branches, apiMergeRequests, pushMergeRequests, issues, projectWebUrl: input.projectWebUrl });
+}
+
+/** What to do when the agent's command is not in the sandbox, which sees the host's /usr and the mounted directories only. */
+function commandNotFound(name: string, pathVariable: string): string {
+  const where = name.includes('/')
+    ? `mount its directory into every sandbox with FORGELINK_SANDBOX_MOUNTS (read-only, at the same path)`
+    : `install it on the host under /usr, or mount the directory that holds it with FORGELINK_SANDBOX_MOUNTS and give its full path`;
+  return `The agent command "${name}" was not found in the sandbox (PATH=${pathVariable}). The sandbox sees the host's /usr and the directories in FORGELINK_SANDBOX_MOUNTS only: ${where}.`;
 }
 
 function summary(status: RunStatus, outputs: RunOutputs): string {

@@ -3,6 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Logger } from 'pino';
 import { InputError, NotFoundError, type AuditStore, type UserStore } from '../core/index.ts';
+import type { ApiKeyService } from '../api-keys/index.ts';
 import type { ConnectionEvents, ConnectionService } from '../connections/index.ts';
 import type { DoctorService } from '../doctor/index.ts';
 import type { RunService } from '../runs/index.ts';
@@ -14,12 +15,15 @@ import { openApiDocument } from './openapi.ts';
 import { requireJsonBodies } from './validate.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { connectionRoutes } from './routes/connections.ts';
+import { keyRoutes } from './routes/keys.ts';
 import { rotationRoutes } from './routes/rotation.ts';
 import { runRoutes } from './routes/runs.ts';
-import { CONTENT_SECURITY_POLICY, createAttemptLimiter, createWebRoutes, type AttemptLimiter } from './web/index.ts';
+import { CONTENT_SECURITY_POLICY, createAttemptLimiter, createWebRoutes, type AttemptLimiter, type SetupLinks } from './web/index.ts';
 
 export type AppDeps = {
   users: UserStore;
+  /** Authenticates API requests; `/keys` and the dashboard's API keys page manage them. */
+  apiKeys: ApiKeyService;
   connections: ConnectionService;
   runs: RunService;
   doctor?: DoctorService;
@@ -39,6 +43,8 @@ export type AppDeps = {
   clock?: Clock;
   /** Sign-in failures allowed per user name and address; default 5 per 15 minutes. */
   signInLimiter?: AttemptLimiter;
+  /** The first start's one-time setup link; `start()` in compose.ts issues and prints it. */
+  setupLinks?: SetupLinks;
 };
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -81,13 +87,14 @@ export function createApp(deps: AppDeps) {
   app.get('/api/v1/openapi.json', (c) => c.json(document));
 
   const api = new Hono<{ Variables: AuthVariables }>();
-  api.use(requireApiKey(deps.users));
+  api.use(requireApiKey(deps.apiKeys));
   api.use(requireJsonBodies());
-  api.get('/me', (c) => c.json({ id: c.var.user.id, name: c.var.user.name, isAdmin: c.var.user.isAdmin }));
+  api.get('/me', (c) => c.json({ id: c.var.user.id, name: c.var.user.name, isAdmin: c.var.user.isAdmin, keyId: c.var.apiKeyId }));
   api.route('/connections', connectionRoutes(deps.connections, deps.doctor, deps.connectionEvents));
   if (deps.rotation !== undefined) api.route('/connections', rotationRoutes(deps.rotation));
   api.route('/runs', runRoutes(deps.runs));
   if (deps.audit !== undefined) api.route('/audit', auditRoutes(deps.audit));
+  api.route('/keys', keyRoutes(deps.apiKeys));
   app.route('/api/v1', api);
   // Unknown API paths end here as JSON, before the dashboard's routes below see them.
   app.all('/api/*', (c) => {
@@ -96,6 +103,7 @@ export function createApp(deps: AppDeps) {
 
   const web = createWebRoutes({
     users: deps.users,
+    apiKeys: deps.apiKeys,
     sessions: deps.sessions,
     connections: deps.connections,
     runs: deps.runs,
@@ -105,6 +113,7 @@ export function createApp(deps: AppDeps) {
     publicUrl: deps.publicUrl ?? 'http://127.0.0.1:8080',
     signInLimiter: deps.signInLimiter ?? createAttemptLimiter({ maxFailures: 5, windowMs: 15 * 60_000 }),
     ...(deps.doctor === undefined ? {} : { doctor: deps.doctor }),
+    ...(deps.setupLinks === undefined ? {} : { setupLinks: deps.setupLinks }),
   });
   app.route('/', web.routes);
 

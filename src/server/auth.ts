@@ -1,22 +1,26 @@
 import type { MiddlewareHandler } from 'hono';
-import { AuthenticationError, hashApiKey, type User, type UserStore } from '../core/index.ts';
+import type { ApiKeyService } from '../api-keys/index.ts';
+import { AuthenticationError, type User } from '../core/index.ts';
 
-export type AuthVariables = { user: User };
+/** The caller, and the key they authenticated with (a user may revoke that very key). */
+export type AuthVariables = { user: User; apiKeyId: string };
 
-/** Requires `Authorization: Bearer <api key>` on every route it guards; sets `c.var.user`. */
-export function requireApiKey(users: UserStore): MiddlewareHandler<{ Variables: AuthVariables }> {
+/** Requires `Authorization: Bearer <api key>` on every route it guards; sets `c.var.user` and `c.var.apiKeyId`. */
+export function requireApiKey(keys: ApiKeyService): MiddlewareHandler<{ Variables: AuthVariables }> {
   return async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) {
       throw new AuthenticationError(
         'unauthenticated',
-        'An API key is required: send "Authorization: Bearer <key>" (create one with "forgelink admin user add <name>").',
+        'This API needs an API key: Authorization: Bearer flk_… (an administrator creates one with "forgelink admin user add <name>").',
       );
     }
-    const user = await users.findUserByApiKeyHash(hashApiKey(match[1] as string));
-    if (user === null) throw new AuthenticationError('unauthenticated', 'The API key is not valid.');
-    c.set('user', user);
+    // Looked up on every request, so a revoked key is refused from the next request on.
+    const found = await keys.authenticate(match[1] as string);
+    if (found === null) throw new AuthenticationError('unauthenticated', 'The API key is not valid.');
+    c.set('user', found.user);
+    c.set('apiKeyId', found.keyId);
     await next();
   };
 }

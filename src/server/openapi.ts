@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { CONNECTION_STATUSES } from '../core/index.ts';
 import { ConnectBody } from './routes/connections.ts';
+import { CreateKeyBody } from './routes/keys.ts';
 import { RotationBody } from './routes/rotation.ts';
 import { StartRunBody } from './routes/runs.ts';
-import { AuditEntryResponse, ConnectionResponse, DoctorReportResponse, ErrorResponse, LogEntryResponse, ProjectResponse, RunResponse } from './schemas.ts';
+import { ApiKeyResponse, AuditEntryResponse, ConnectionResponse, CreatedApiKeyResponse, DoctorReportResponse, ErrorResponse, LogEntryResponse, ProjectResponse, RunResponse } from './schemas.ts';
 
 type Schema = Record<string, unknown>;
 
@@ -38,7 +39,11 @@ export function openApiDocument(version: string): Schema {
     security: [{ apiKey: [] }],
     components: {
       securitySchemes: {
-        apiKey: { type: 'http', scheme: 'bearer', description: 'an API key from `forgelink admin user add`' },
+        apiKey: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'an API key: from `forgelink admin user add`, `forgelink admin user key`, `POST /keys` or the dashboard\'s API keys page',
+        },
       },
       schemas: {
         ConnectRequest: schema(ConnectBody),
@@ -50,6 +55,9 @@ export function openApiDocument(version: string): Schema {
         LogEntry: schema(LogEntryResponse),
         DoctorReport: schema(DoctorReportResponse),
         AuditEntry: schema(AuditEntryResponse),
+        CreateKeyRequest: schema(CreateKeyBody),
+        ApiKey: schema(ApiKeyResponse),
+        CreatedApiKey: schema(CreatedApiKeyResponse),
         Error: schema(ErrorResponse),
       },
     },
@@ -189,6 +197,35 @@ export function openApiDocument(version: string): Schema {
             '400': errors['400'],
             '401': errors['401'],
           },
+        },
+      },
+      '/keys': {
+        get: {
+          summary: "The caller's API keys that are not revoked, oldest first; never the keys themselves",
+          responses: {
+            '200': {
+              description: 'keys',
+              content: { 'application/json': { schema: { type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: { $ref: '#/components/schemas/ApiKey' } } } } } },
+            },
+            '401': errors['401'],
+          },
+        },
+        post: {
+          summary: 'Create an API key for the caller; the answer is the only place the key is ever shown',
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/CreateKeyRequest' } } } },
+          responses: {
+            '201': json('the new key, shown this once', 'CreatedApiKey'),
+            '400': errors['400'],
+            '401': errors['401'],
+            '409': json('the caller has a key of that name that is not revoked (`key_name_taken`, field `name`), or 100 keys already', 'Error'),
+          },
+        },
+      },
+      '/keys/{id}': {
+        parameters: [id('id')],
+        delete: {
+          summary: 'Revoke one of the caller\'s keys: it is refused (401) from the next request on. The key making this request may revoke itself',
+          responses: { '204': { description: 'revoked' }, '401': errors['401'], '404': errors['404'] },
         },
       },
       '/runs': {

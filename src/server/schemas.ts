@@ -115,3 +115,18 @@ export const AuditEntryResponse = z.object({
   reason: z.string().nullable(),
   details: z.record(z.string(), z.unknown()),
 });
+
+export const ApiKeyResponse = z.object({
+  id: z.string(),
+  name: z.string(),
+  prefix: z.string().describe("the key's first characters (flk_ab12), to tell keys apart; flk_ for keys made before key management"),
+  createdAt: z.string(),
+  lastUsedAt: z.string().nullable().describe('recorded to the minute; null when never used'),
+});
+
+export const CreatedApiKeyResponse = z.object({
+  id: z.string(),
+  name: z.string(),
+  key: z.string().describe('the key itself: shown in this answer only, never again'),
+  createdAt: z.string(),
+});

@@ -1,5 +1,6 @@
-import { Migrator } from 'kysely';
+import { Migrator, sql } from 'kysely';
 import type { Kysely, Migration } from 'kysely';
+import { API_KEY_PREFIX, newId } from '../core/index.ts';
 
 /**
  * The one migration set, applied at start on SQLite and PostgreSQL alike. Names sort in order; never edit
@@ -236,7 +237,61 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0008_api_keys': {
+    async up(db: Kysely<any>) {
+      // Any number of named keys per user, replacing the one hash on the user's row. Revoked keys stay, so the audit
+      // log's key ids keep meaning something.
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'text', (col) => col.primaryKey())
+        .addColumn('user_id', 'text', (col) => col.notNull().references('users.id'))
+        .addColumn('name', 'text', (col) => col.notNull())
+        .addColumn('prefix', 'text', (col) => col.notNull())
+        .addColumn('key_hash', 'text', (col) => col.notNull().unique())
+        .addColumn('created_at', 'text', (col) => col.notNull())
+        .addColumn('last_used_at', 'text')
+        .addColumn('revoked_at', 'text')
+        .execute();
+      await db.schema.createIndex('api_keys_user_id_index').on('api_keys').column('user_id').execute();
+      // A name picks one working key: no two unrevoked keys of a user share one (both databases support partial indexes).
+      await db.schema
+        .createIndex('api_keys_user_id_name_active_unique')
+        .on('api_keys')
+        .columns(['user_id', 'name'])
+        .unique()
+        .where(sql.ref('revoked_at'), 'is', null)
+        .execute();
+
+      // Every existing key moves over as the user's key "initial", so it keeps working. Only its hash was ever stored,
+      // so its prefix is unknown beyond `flk_`. The user's column is left holding a value no digest matches.
+      const users: { id: string; api_key_hash: string; created_at: string }[] = await db
+        .selectFrom('users')
+        .select(['id', 'api_key_hash', 'created_at'])
+        .execute();
+      for (const user of users) {
+        await db
+          .insertInto('api_keys')
+          .values({
+            id: newId('key'),
+            user_id: user.id,
+            name: 'initial',
+            prefix: API_KEY_PREFIX,
+            key_hash: user.api_key_hash,
+            created_at: user.created_at,
+            last_used_at: null,
+            revoked_at: null,
+          })
+          .execute();
+        await db.updateTable('users').set({ api_key_hash: retiredKeyHash(user.id) }).where('id', '=', user.id).execute();
+      }
+    },
+  },
 };
+
+/** What `users.api_key_hash` holds since migration 0008: unique per user, and never a SHA-256 digest. */
+export function retiredKeyHash(userId: string): string {
+  return `api_keys:${userId}`;
+}
 
 /** Applies every pending migration; throws with the failing migration's error. */
 export async function migrateToLatest(db: Kysely<any>): Promise<void> {

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Dialect } from 'kysely';
 import pg from 'pg';
-import type { Clock, ConnectionEventStore, ConnectionStore, LeaseStore, OAuthStateStore, AuditStore, RunStore, SessionStore, UserStore } from '../core/index.ts';
+import type { ApiKeyStore, Clock, ConnectionEventStore, ConnectionStore, LeaseStore, OAuthStateStore, AuditStore, RunStore, SessionStore, UserStore } from '../core/index.ts';
+import { createApiKeyStore } from './api-keys.ts';
 import { createConnectionEventStore } from './connection-events.ts';
 import { createConnectionStore } from './connections.ts';
 import { createLeaseStore } from './leases.ts';
@@ -30,6 +31,7 @@ export type Storage = {
   kind: 'sqlite' | 'postgres';
   db: Kysely<DatabaseSchema>;
   users: UserStore;
+  apiKeys: ApiKeyStore;
   connections: ConnectionStore;
   runs: RunStore;
   audit: AuditStore;
@@ -56,6 +58,7 @@ export async function openStorage(options: StorageOptions): Promise<Storage> {
     kind,
     db,
     users: createUserStore(db),
+    apiKeys: createApiKeyStore(db),
     connections: createConnectionStore(db, options.clock ?? systemClock, kind),
     runs: createRunStore(db, kind),
     audit: createAuditStore(db),

@@ -7,6 +7,21 @@ export function userFromRow(row: Selectable<UsersTable>): User {
   return { id: row.id, name: row.name, isAdmin: row.is_admin === true || row.is_admin === 1, createdAt: row.created_at };
 }
 
+/** The user's columns selected next to another table's (sessions, API keys) by a join on `users`. */
+export const JOINED_USER_COLUMNS = ['users.name as user_name', 'users.is_admin as user_is_admin', 'users.created_at as user_created_at'] as const;
+
+/** The user of a row read with `JOINED_USER_COLUMNS`. */
+export function joinedUser(row: { user_id: string; user_name: string; user_is_admin: Selectable<UsersTable>['is_admin']; user_created_at: string }): User {
+  return userFromRow({
+    id: row.user_id,
+    name: row.user_name,
+    is_admin: row.user_is_admin,
+    created_at: row.user_created_at,
+    api_key_hash: '',
+    password_hash: null,
+  });
+}
+
 /** Rows are parsed, not trusted: a hand-edited or half-migrated row fails here rather than deep inside a run. */
 export function connectionFromRow(row: Selectable<ConnectionsTable>): Connection {
   return {

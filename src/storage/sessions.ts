@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Session, SessionStore } from '../core/index.ts';
-import { userFromRow } from './rows.ts';
+import { JOINED_USER_COLUMNS, joinedUser } from './rows.ts';
 import type { DatabaseSchema, SessionsTable } from './tables.ts';
 
 /** Dashboard sessions, keyed by the hash of their cookie value. */
@@ -26,19 +26,11 @@ export function createSessionStore(db: Kysely<DatabaseSchema>): SessionStore {
         .selectFrom('sessions')
         .innerJoin('users', 'users.id', 'sessions.user_id')
         .selectAll('sessions')
-        .select(['users.name as user_name', 'users.is_admin as user_is_admin', 'users.created_at as user_created_at'])
+        .select(JOINED_USER_COLUMNS)
         .where('sessions.id', '=', id)
         .executeTakeFirst();
       if (row === undefined) return null;
-      const user = userFromRow({
-        id: row.user_id,
-        name: row.user_name,
-        is_admin: row.user_is_admin,
-        created_at: row.user_created_at,
-        api_key_hash: '',
-        password_hash: null,
-      });
-      return { session: sessionFromRow(row), user };
+      return { session: sessionFromRow(row), user: joinedUser(row) };
     },
 
     async touchSession(id, times) {

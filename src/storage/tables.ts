@@ -9,6 +9,10 @@ export type UsersTable = {
   name: string;
   // SQLite keeps booleans as 0/1, PostgreSQL as true/false.
   is_admin: ColumnType<boolean | number, boolean, boolean>;
+  /**
+   * Retired by migration 0008, which moved every key hash to `api_keys`: it now holds `api_keys:<user id>`, which
+   * no digest matches. Kept because SQLite cannot drop a UNIQUE column.
+   */
   api_key_hash: string;
   created_at: string;
   /** `scrypt$N$r$p$salt$hash`, or null for a user who signs in with an API key only. */
@@ -171,7 +175,24 @@ export type TokenRotationsTable = {
   answer: string | null;
 };
 
+/** Migration 0008: a user's API keys; the key itself is never stored, only its SHA-256. */
+export type ApiKeysTable = {
+  id: string;
+  user_id: string;
+  name: string;
+  /** The key's first characters, shown to people (`flk_ab12`); `flk_` for keys moved by migration 0008. */
+  prefix: string;
+  /** SHA-256 (hex) of the key. */
+  key_hash: string;
+  created_at: string;
+  /** Recorded at most once a minute (API_KEY_USE_PRECISION_MS); null when never used since 0008. */
+  last_used_at: string | null;
+  /** Null while the key works. */
+  revoked_at: string | null;
+};
+
 export type DatabaseSchema = {
+  api_keys: ApiKeysTable;
   users: UsersTable;
   connections: ConnectionsTable;
   secrets: SecretsTable;

@@ -1,25 +1,46 @@
 import type { Kysely } from 'kysely';
-import { ConflictError } from '../core/index.ts';
+import { API_KEY_PREFIX, ConflictError, newId } from '../core/index.ts';
 import type { NewUser, User, UserStore } from '../core/index.ts';
+import { apiKeyToRow, createApiKeyStore } from './api-keys.ts';
 import { isUniqueViolation } from './constraint-errors.ts';
+import { retiredKeyHash } from './migrations.ts';
 import { userFromRow } from './rows.ts';
 import type { DatabaseSchema } from './tables.ts';
 
-/** Users with their API key and password hashes (keys and passwords themselves are never stored). */
+/** The name of the key a user is created with. */
+export const INITIAL_KEY_NAME = 'initial';
+
+/** Users with their password hashes, and their first API key's (keys and passwords themselves are never stored). */
 export function createUserStore(db: Kysely<DatabaseSchema>): UserStore {
+  const keys = createApiKeyStore(db);
   return {
     async createUser(user: NewUser): Promise<User> {
       try {
-        await db
-          .insertInto('users')
-          .values({
-            id: user.id,
-            name: user.name,
-            is_admin: user.isAdmin,
-            api_key_hash: user.apiKeyHash,
-            created_at: user.createdAt,
-          })
-          .execute();
+        await db.transaction().execute(async (trx) => {
+          await trx
+            .insertInto('users')
+            .values({
+              id: user.id,
+              name: user.name,
+              is_admin: user.isAdmin,
+              api_key_hash: retiredKeyHash(user.id),
+              created_at: user.createdAt,
+            })
+            .execute();
+          await trx
+            .insertInto('api_keys')
+            .values(
+              apiKeyToRow({
+                id: newId('key'),
+                userId: user.id,
+                name: INITIAL_KEY_NAME,
+                prefix: user.apiKeyPrefix ?? API_KEY_PREFIX,
+                keyHash: user.apiKeyHash,
+                createdAt: user.createdAt,
+              }),
+            )
+            .execute();
+        });
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
         const taken = await db.selectFrom('users').select('id').where('name', '=', user.name).executeTakeFirst();
@@ -43,8 +64,7 @@ export function createUserStore(db: Kysely<DatabaseSchema>): UserStore {
     },
 
     async findUserByApiKeyHash(hash) {
-      const row = await db.selectFrom('users').selectAll().where('api_key_hash', '=', hash).executeTakeFirst();
-      return row === undefined ? null : userFromRow(row);
+      return (await keys.findActiveKey(hash))?.user ?? null;
     },
 
     async listUsers() {

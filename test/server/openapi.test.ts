@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { AuditEntryResponse, ConnectionResponse, DoctorReportResponse, ErrorResponse, ProjectResponse, RunResponse } from '../../src/server/schemas.ts';
+import { ApiKeyResponse, AuditEntryResponse, ConnectionResponse, CreatedApiKeyResponse, DoctorReportResponse, ErrorResponse, ProjectResponse, RunResponse } from '../../src/server/schemas.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { startForgelink, type TestForgelink } from '../support/forgelink.ts';
 
@@ -31,6 +31,8 @@ describe('the OpenAPI document', () => {
       '/connections/{id}/events',
       '/connections/{id}/projects',
       '/connections/{id}/rotate',
+      '/keys',
+      '/keys/{id}',
       '/runs',
       '/runs/{id}',
       '/runs/{id}/cancel',
@@ -38,6 +40,7 @@ describe('the OpenAPI document', () => {
     ]);
     assert.deepEqual(doc.components.schemas.ConnectRequest.required, ['token']);
     assert.deepEqual([...doc.components.schemas.StartRunRequest.required].sort(), ['command', 'connectionId', 'project']);
+    assert.deepEqual(doc.components.schemas.CreateKeyRequest.required, ['name']);
   });
 
   test('real responses match the documented schemas', async () => {
@@ -57,6 +60,10 @@ describe('the OpenAPI document', () => {
     const doctor = await forgelink.call(alice, 'POST', `/api/v1/connections/${connection.json.id}/doctor`);
     assert.equal(doctor.status, 200, doctor.text);
     DoctorReportResponse.strict().parse(doctor.json);
+    const key = await forgelink.call(alice, 'POST', '/api/v1/keys', { name: 'ci' });
+    assert.equal(key.status, 201, key.text);
+    CreatedApiKeyResponse.strict().parse(key.json);
+    for (const listed of (await forgelink.call(alice, 'GET', '/api/v1/keys')).json.keys) ApiKeyResponse.strict().parse(listed);
     for (const entry of (await forgelink.call(alice, 'GET', '/api/v1/audit')).json.entries) AuditEntryResponse.strict().parse(entry);
   });
 });

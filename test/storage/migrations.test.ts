@@ -7,7 +7,6 @@ import { openStorage, SQLITE_FILENAME, type StorageOptions } from '../../src/sto
 import { connectionToRow } from '../../src/storage/rows.ts';
 import { migrations } from '../../src/storage/migrations.ts';
 import type { DatabaseSchema } from '../../src/storage/tables.ts';
-import { createUserStore } from '../../src/storage/users.ts';
 import { createSqliteDialect } from '../../src/storage/sqlite-dialect.ts';
 import { databases } from '../support/databases.ts';
 import { newConnection, newSecret, newUser } from '../support/records.ts';
@@ -67,7 +66,8 @@ for (const db of databases()) {
         try {
           const before = await sql<{ name: string }>`select name from kysely_migration`.execute(old);
           assert.deepEqual(before.rows.map((row) => row.name), ['0001_users_connections_secrets']);
-          await createUserStore(old).createUser(user);
+          // The user row as the first version wrote it: the key's hash on the row itself.
+          await old.insertInto('users').values({ id: user.id, name: user.name, is_admin: user.isAdmin, api_key_hash: user.apiKeyHash, created_at: user.createdAt }).execute();
           // Rows as the first version wrote them: without the columns later migrations added.
           const {
             token_expires_at: _added,
@@ -90,6 +90,12 @@ for (const db of databases()) {
         try {
           assert.deepEqual(await upgraded.connections.getConnection(user.id, connection.id), connection);
           assert.equal((await upgraded.users.findUserByName(user.name))?.id, user.id);
+          // The key the first version handed out still authenticates, now as the user's key "initial".
+          assert.equal((await upgraded.users.findUserByApiKeyHash(user.apiKeyHash))?.id, user.id);
+          assert.deepEqual(
+            (await upgraded.apiKeys.listKeys(user.id)).map((key) => [key.name, key.prefix, key.createdAt, key.lastUsedAt, key.revokedAt]),
+            [['initial', 'flk_', user.createdAt, null, null]],
+          );
           assert.deepEqual(await upgraded.connections.getSecret(user.id, connection.id, 'token'), secret);
           const run = newRun(user.id, { connectionId: connection.id });
           await upgraded.runs.createRun(run);

@@ -42,3 +42,12 @@ export function csrfOf(html: string): string {
   if (!match) throw new Error('no CSRF field on the page');
   return match[1] as string;
 }
+
+/** A client signed in to `app` with the user's name and password, through the sign-in form. */
+export async function signedInClient(app: App, name: string, password: string): Promise<ReturnType<typeof webClient>> {
+  const client = webClient(app);
+  const form = await client.get('/sign-in');
+  const response = await client.post('/sign-in', { _csrf: csrfOf(form.text), username: name, password, next: '/' });
+  if (response.status !== 303) throw new Error(`signing in as ${name} answered ${response.status}`);
+  return client;
+}

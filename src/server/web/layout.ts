@@ -7,7 +7,7 @@ export type Html = ReturnType<typeof html>;
 /** Asset URLs with a content hash, so browsers may cache them and still see a new version at once. */
 export type AssetUrls = { css: string; js: string; icon: string };
 
-export type Section = 'dashboard' | 'integrations' | 'runs';
+export type Section = 'dashboard' | 'integrations' | 'runs' | 'keys';
 
 export type Chrome = { title: string; auth: Auth | null; assets: AssetUrls; section?: Section };
 
@@ -15,6 +15,7 @@ const NAV: readonly { section: Section; href: string; label: string }[] = [
   { section: 'dashboard', href: '/', label: 'Dashboard' },
   { section: 'integrations', href: '/integrations/gitlab', label: 'Integrations → GitLab' },
   { section: 'runs', href: '/runs', label: 'Runs' },
+  { section: 'keys', href: '/settings/keys', label: 'API keys' },
 ];
 
 /** The hidden field every dashboard form carries. */

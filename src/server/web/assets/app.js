@@ -1,5 +1,6 @@
 // forgelink dashboard enhancements. Every page works without this file; it adds the live run log, the
-// project list that follows the chosen connection, and token links that follow the typed instance URL.
+// project list that follows the chosen connection, token links that follow the typed instance URL, and
+// a Copy button for a new API key.
 'use strict';
 
 (function () {
@@ -126,7 +127,26 @@
     });
   }
 
+  // "Copy" next to a new API key; without JavaScript the key is selected text in a read-only field.
+  function copyButtons() {
+    for (const button of document.querySelectorAll('button[data-copy]')) {
+      const input = document.getElementById(button.dataset.copy);
+      const status = document.querySelector('[data-copy-status="' + button.dataset.copy + '"]');
+      button.hidden = false;
+      button.addEventListener('click', async function () {
+        input.select();
+        try {
+          await navigator.clipboard.writeText(input.value);
+          status.textContent = 'Copied. Paste it where it is needed now.';
+        } catch {
+          status.textContent = 'Copying was not allowed here: the key is selected, press Ctrl+C (⌘C).';
+        }
+      });
+    }
+  }
+
   removeNoScriptFallbacks();
+  copyButtons();
   followInstanceUrl();
   followConnection();
   followLog();
