@@ -26,6 +26,7 @@ import {
   type TokenProvider,
   type Vault,
 } from '../core/index.ts';
+import { needsCaCertificate } from '../gitlab/index.ts';
 import { bindingForSecret } from '../vault/index.ts';
 import { auditedTokens, type TokenUse } from './audited-tokens.ts';
 import { createConnectionClient } from './connection-client.ts';
@@ -348,7 +349,7 @@ function asConnectInputError(error: unknown, baseUrl: string, hasCa: boolean): u
         hasCa
           ? `${error.message} The CA certificate given does not validate ${host}'s certificate.`
           : error.message,
-        options(hasCa ? 'caPem' : 'baseUrl'),
+        options(hasCa || needsCaCertificate(error) ? 'caPem' : 'baseUrl'),
       );
     case 'token_invalid':
       return new InputError(

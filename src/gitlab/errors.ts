@@ -80,6 +80,21 @@ const CERTIFICATE_CODES = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
+/** Certificate failures a private CA's certificate can cure (not a wrong name, an expired or a revoked certificate). */
+const UNTRUSTED_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+]);
+
+/** A `certificate` refusal that the instance's CA certificate would cure: the CA field is the one to fix. */
+export function needsCaCertificate(error: UpstreamError): boolean {
+  return error.reason === 'certificate' && codesOf(error.cause).some((code) => UNTRUSTED_CODES.has(code));
+}
+
 /** Network failures worth another attempt for an idempotent request. */
 const TRANSIENT_CODES = new Set([
   'ECONNREFUSED',
@@ -130,14 +145,14 @@ export function networkFailure(
         : certificate === 'CERT_HAS_EXPIRED'
           ? 'its certificate has expired'
           : 'its certificate is not signed by an authority forgelink trusts';
+    // No CLI flag or form field here: the API, the dashboard and the CLI each name theirs (the error's field).
+    const advice = UNTRUSTED_CODES.has(certificate)
+      ? ' If the instance uses a private certificate authority, give its CA certificate with the connection.'
+      : '';
     return {
-      error: new UpstreamError(
-        'certificate',
-        `Could not verify the TLS certificate of ${host}: ${detail} (${certificate}). ` +
-          'If the instance uses a private certificate authority, give its CA certificate with --ca-file ' +
-          '(or upload it with the connection).',
-        { cause },
-      ),
+      error: new UpstreamError('certificate', `Could not verify the TLS certificate of ${host}: ${detail} (${certificate}).${advice}`, {
+        cause,
+      }),
       transient: false,
     };
   }
@@ -172,10 +187,12 @@ export function networkFailure(
     };
   }
   const code = codes[0] ?? 'network error';
+  // An http:// URL on an HTTPS port: the TLS server hangs up on the plain request.
+  const scheme = new URL(url).protocol === 'http:' ? ' If the instance serves HTTPS, the URL must start with https://.' : '';
   return {
     error: new UpstreamError(
       'unreachable',
-      `Could not reach ${host} (${code}). Check the URL, and whether a firewall or proxy is in the way.`,
+      `Could not reach ${host} (${code}). Check the URL, and whether a firewall or proxy is in the way.${scheme}`,
       { cause },
     ),
     transient: codes.some((c) => TRANSIENT_CODES.has(c)),

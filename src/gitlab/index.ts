@@ -1,6 +1,7 @@
 export { createGitLabClient, gitlabClientFactory } from './client.ts';
 export type { GitLabClientOptions, GitLabTransportSettings } from './client.ts';
 export { answersLikeGitLab, createGitLabProbe } from './probe.ts';
+export { needsCaCertificate } from './errors.ts';
 export type { RawResponse } from './errors.ts';
 export { GitLabHttp } from './http.ts';
 export type { GitLabHttpOptions, HttpLogger, HttpMethod, Query } from './http.ts';

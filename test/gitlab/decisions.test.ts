@@ -71,9 +71,21 @@ for (const [code, reason, transient] of [
     const failure = networkFailure(new TypeError('fetch failed', { cause: withCode(code) }), URL_, [], null);
     assert.equal(failure.error.reason, reason);
     assert.equal(failure.transient, transient);
-    if (reason === 'certificate') assert.match(failure.error.message, /--ca-file/);
+    if (reason === 'certificate') {
+      // Only an untrusted issuer is cured by the instance's CA certificate; no interface's own flag is named.
+      const advice = /private certificate authority, give its CA certificate/;
+      if (code === 'CERT_HAS_EXPIRED' || code === 'ERR_TLS_CERT_ALTNAME_INVALID') assert.doesNotMatch(failure.error.message, advice);
+      else assert.match(failure.error.message, advice);
+      assert.doesNotMatch(failure.error.message, /--ca-file/);
+    }
   });
 }
+
+test('a connection closed on an http:// URL suggests https:// (an HTTPS port hangs up on plain HTTP)', () => {
+  const closed = () => new TypeError('fetch failed', { cause: withCode('UND_ERR_SOCKET') });
+  assert.match(networkFailure(closed(), 'http://g.example:8443/api/v4/version', [], null).error.message, /must start with https:\/\//);
+  assert.doesNotMatch(networkFailure(closed(), URL_, [], null).error.message, /https:\/\//);
+});
 
 test('a cause keeps name, code and message only, with secrets scrubbed', () => {
   const original = Object.assign(new Error('boom glpat-abc'), {

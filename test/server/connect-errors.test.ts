@@ -69,8 +69,14 @@ describe('connect refuses bad input with a 4xx naming the field, storing nothing
   test('an unreachable host', () =>
     refused({ baseUrl: 'https://127.0.0.1:1', token: 'glpat-aaaaaaaaaaaaaaaaaaaa' }, { field: 'baseUrl', code: 'gitlab_unreachable', message: /127\.0\.0\.1:1/ }));
 
-  test('an untrusted certificate suggests --ca-file', () =>
-    refused({ baseUrl: gitlab.baseUrl, token: good() }, { field: 'baseUrl', code: 'gitlab_certificate', message: /--ca-file/ }));
+  test('an untrusted certificate names the caPem field and no CLI flag', async () => {
+    await refused({ baseUrl: gitlab.baseUrl, token: good() }, { field: 'caPem', code: 'gitlab_certificate', message: /give its CA certificate/ });
+    const response = await forgelink.call(alice, 'POST', '/api/v1/connections', { baseUrl: gitlab.baseUrl, token: good() });
+    assert.doesNotMatch(response.json.error.message, /--ca-file/);
+  });
+
+  test('http:// on an HTTPS port says the URL must start with https://', () =>
+    refused({ baseUrl: gitlab.baseUrl.replace('https://', 'http://'), token: good() }, { field: 'baseUrl', code: 'gitlab_unreachable', message: /must start with https:\/\// }));
 
   test('a CA that does not match names the caPem field', async () => {
     const other = await startFakeGitLab({ tls: true });

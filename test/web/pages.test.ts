@@ -165,6 +165,22 @@ describe('dashboard pages without JavaScript (in-process, fake GitLab over HTTPS
     assert.match(unknown.text, /id="connectionId-error"/);
   });
 
+  test('a self-hosted instance whose CA is missing: the error sits at the CA field, in the dashboard\'s terms', async () => {
+    const page = await aliceClient.get('/integrations/gitlab');
+    const form = new FormData();
+    form.set('_csrf', csrfOf(page.text));
+    form.set('baseUrl', gitlab.baseUrl);
+    form.set('token', gitlab.addToken(bot, { scopes: ['api'], expiresAt: '2027-06-30' }));
+    form.set('caPem', '');
+    form.set('label', 'no ca');
+    const response = await aliceClient.post('/integrations/gitlab/connections', form);
+    assert.equal(response.status, 400, response.text);
+    assert.match(response.text, /<p class="field-error" id="caPem-error">(?:(?!<\/p>)[\s\S])*give its CA certificate/);
+    assert.doesNotMatch(response.text, /id="baseUrl-error"/);
+    assert.doesNotMatch(response.text, /--ca-file/);
+    assert.match(response.text, /<textarea id="caPem"[^>]* autofocus>/);
+  });
+
   test('the live log needs the session: an event stream without it is 401, not a redirect', async () => {
     const response = await webClient(forgelink.app).get('/runs/run_x/log', { accept: 'text/event-stream' });
     assert.equal(response.status, 401);
