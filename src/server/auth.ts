@@ -13,12 +13,17 @@ export function requireApiKey(keys: ApiKeyService): MiddlewareHandler<{ Variable
     if (!match) {
       throw new AuthenticationError(
         'unauthenticated',
-        'An API key is required: send "Authorization: Bearer <key>" (create one with "forgelink admin user add <name>").',
+        'An API key is required: send "Authorization: Bearer <key>". Create one on the dashboard\'s API keys page (/settings/keys).',
       );
     }
     // Looked up on every request, so a revoked key is refused from the next request on.
     const found = await keys.authenticate(match[1] as string);
-    if (found === null) throw new AuthenticationError('unauthenticated', 'The API key is not valid.');
+    if (found === null) {
+      throw new AuthenticationError(
+        'unauthenticated',
+        'The API key is not valid: it was revoked, or not copied whole. Create another on the dashboard\'s API keys page (/settings/keys).',
+      );
+    }
     c.set('user', found.user);
     c.set('apiKeyId', found.keyId);
     await next();
