@@ -208,6 +208,16 @@ describe('dashboard pages without JavaScript (in-process, fake GitLab over HTTPS
     assert.doesNotMatch(page.text, /Cancel run/);
   });
 
+  test('a canceled run says "The run was canceled." and a reload drops the "Canceling" notice', async () => {
+    const run = newRun(alice.id, { connectionId, status: 'canceled', projectPath: 'acme/api' });
+    await forgelink.storage.runs.createRun(run);
+    // The URL the Cancel button leads to, reloaded after the run has stopped.
+    const page = await aliceClient.get(`/runs/${run.id}?notice=canceling`);
+    assert.equal(page.status, 200);
+    assert.match(page.text, /The run was canceled\./);
+    assert.doesNotMatch(page.text, /Canceling: the agent is being stopped/);
+  });
+
   test('a connection whose sealed token cannot be opened: Check now shows it invalid on its card, saying which key to restore', async () => {
     const id = await connect(['api'], 'moved bot');
     const secret = await forgelink.storage.connections.getSecret(alice.id, id, 'token');
