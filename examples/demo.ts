@@ -15,8 +15,11 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const main = path.join(root, 'src/main.ts');
 const agentsDir = path.join(root, 'examples/agents');
 
+// Bold headings on a terminal only: piped into a file or a CI log, no colour codes (NO_COLOR turns them off too).
+const bold = process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
+
 function say(text: string): void {
-  process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m\n`);
+  process.stdout.write(bold ? `\n\x1b[1m== ${text}\x1b[0m\n` : `\n== ${text}\n`);
 }
 
 function forgelink(args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<{ code: number | null; stdout: string }> {
