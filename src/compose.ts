@@ -322,7 +322,7 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     logger.warn(
       { setupUrl, expiresAt },
       `No users yet. Next step: open ${setupUrl} to create the first administrator (the link works once, for ${hours} hour${hours === 1 ? '' : 's'}), ` +
-        'or run: forgelink admin user add <name> --admin',
+        'or run: ./bin/forgelink admin user add <name> --admin',
     );
   }
 

@@ -13,12 +13,17 @@ export function requireApiKey(keys: ApiKeyService): MiddlewareHandler<{ Variable
     if (!match) {
       throw new AuthenticationError(
         'unauthenticated',
-        'This API needs an API key: Authorization: Bearer flk_… (an administrator creates one with "forgelink admin user add <name>").',
+        'This API needs an API key: Authorization: Bearer flk_… (create one on the dashboard\'s API keys page, /settings/keys, or with "forgelink keys create <name>").',
       );
     }
     // Looked up on every request, so a revoked key is refused from the next request on.
     const found = await keys.authenticate(match[1] as string);
-    if (found === null) throw new AuthenticationError('unauthenticated', 'The API key is not valid.');
+    if (found === null) {
+      throw new AuthenticationError(
+        'unauthenticated',
+        'The API key is not valid: it was revoked, or not copied whole. Create another on the dashboard\'s API keys page (/settings/keys).',
+      );
+    }
     c.set('user', found.user);
     c.set('apiKeyId', found.keyId);
     await next();

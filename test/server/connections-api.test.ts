@@ -37,8 +37,11 @@ describe('connections API against the fake GitLab over HTTPS under a subpath', (
     const missing = await forgelink.call(null, 'GET', '/api/v1/connections');
     assert.equal(missing.status, 401);
     assert.equal(missing.json.error.code, 'unauthenticated');
+    // Where to get a key, in terms a user without a CLI account can act on (the dashboard's API keys page).
+    assert.match(missing.json.error.message, /Bearer flk_.*API keys page, \/settings\/keys/);
     const wrong = await forgelink.call({ id: 'x', name: 'x', apiKey: 'flk_wrong' }, 'GET', '/api/v1/connections');
     assert.equal(wrong.status, 401);
+    assert.match(wrong.json.error.message, /^The API key is not valid: it was revoked, or not copied whole\. .*\/settings\/keys/);
   });
 
   test('connects a token with repository scopes and says what an agent can do', async () => {

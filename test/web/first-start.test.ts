@@ -150,7 +150,7 @@ describe('first start of forgelink serve, as a real process', () => {
     assert.equal(pathname, '/setup');
     assert.match(searchParams.get('token') ?? '', /^[A-Za-z0-9_-]{43}$/);
     assert.ok(setup[0]?.msg.includes(link), 'the message shows the link itself');
-    assert.match(setup[0]?.msg ?? '', /forgelink admin user add <name> --admin/, 'and the CLI alternative');
+    assert.match(setup[0]?.msg ?? '', /or run: \.\/bin\/forgelink admin user add <name> --admin/, 'and the CLI alternative, as run from the checkout');
     assert.equal(ready?.msg, `forgelink is ready: ${origin} (dashboard and API)`);
 
     // The link printed by that start dies with it: a restart prints a new one.
@@ -313,6 +313,7 @@ describe('the setup page, in-process with a clock the test moves', () => {
     const link = await start();
     const signIn = await request(`${base}/sign-in`);
     assert.match(signIn.body, /Nobody has an account yet\. Open the one-time setup link forgelink printed when it started/, 'sign-in points to the way in');
+    assert.match(signIn.body, /\.\/bin\/forgelink admin user add &lt;name&gt; --admin/, 'and to the command as run from the checkout');
     const cases = [
       { fields: { username: 'ada lovelace', password: PASSWORD }, field: 'username', message: 'A user name is 1–64 letters, digits, dots, dashes or underscores.' },
       { fields: { username: '', password: PASSWORD }, field: 'username', message: 'Choose a user name.' },

@@ -165,6 +165,22 @@ describe('dashboard pages without JavaScript (in-process, fake GitLab over HTTPS
     assert.match(unknown.text, /id="connectionId-error"/);
   });
 
+  test('a self-hosted instance whose CA is missing: the error sits at the CA field, in the dashboard\'s terms', async () => {
+    const page = await aliceClient.get('/integrations/gitlab');
+    const form = new FormData();
+    form.set('_csrf', csrfOf(page.text));
+    form.set('baseUrl', gitlab.baseUrl);
+    form.set('token', gitlab.addToken(bot, { scopes: ['api'], expiresAt: '2027-06-30' }));
+    form.set('caPem', '');
+    form.set('label', 'no ca');
+    const response = await aliceClient.post('/integrations/gitlab/connections', form);
+    assert.equal(response.status, 400, response.text);
+    assert.match(response.text, /<p class="field-error" id="caPem-error">(?:(?!<\/p>)[\s\S])*CA certificate/);
+    assert.doesNotMatch(response.text, /id="baseUrl-error"/);
+    assert.doesNotMatch(response.text, /--ca-file/);
+    assert.match(response.text, /<textarea id="caPem"[^>]* autofocus>/);
+  });
+
   test('the live log needs the session: an event stream without it is 401, not a redirect', async () => {
     const response = await webClient(forgelink.app).get('/runs/run_x/log', { accept: 'text/event-stream' });
     assert.equal(response.status, 401);
@@ -190,6 +206,16 @@ describe('dashboard pages without JavaScript (in-process, fake GitLab over HTTPS
     assert.doesNotMatch(page.text, /javascript:/);
     assert.doesNotMatch(page.text, /data-live-log/);
     assert.doesNotMatch(page.text, /Cancel run/);
+  });
+
+  test('a canceled run says "The run was canceled." and a reload drops the "Canceling" notice', async () => {
+    const run = newRun(alice.id, { connectionId, status: 'canceled', projectPath: 'acme/api' });
+    await forgelink.storage.runs.createRun(run);
+    // The URL the Cancel button leads to, reloaded after the run has stopped.
+    const page = await aliceClient.get(`/runs/${run.id}?notice=canceling`);
+    assert.equal(page.status, 200);
+    assert.match(page.text, /The run was canceled\./);
+    assert.doesNotMatch(page.text, /Canceling: the agent is being stopped/);
   });
 
   test('a connection whose sealed token cannot be opened: Check now shows it invalid on its card, saying which key to restore', async () => {

@@ -86,7 +86,7 @@ ${run.warnings.map((warning) => notice('info', html`<strong>${warning.code}</str
 </div>
 <section aria-labelledby="log-title">
   <h2 id="log-title">Log</h2>
-  <p class="muted" id="log-status" aria-live="polite">${finished ? `The run ${run.status.replace('_', ' ')}.` : html`The run is ${run.status}. <a href="/runs/${run.id}">Reload</a> to see more${' '}(live when JavaScript is on).`}</p>
+  <p class="muted" id="log-status" aria-live="polite">${finished ? `The run ${run.status === 'canceled' ? 'was canceled' : run.status.replace('_', ' ')}.` : html`The run is ${run.status}. <a href="/runs/${run.id}">Reload</a> to see more${' '}(live when JavaScript is on).`}</p>
   <pre id="log" class="log" tabindex="0" aria-labelledby="log-title"${finished ? '' : html` data-live-log="/runs/${run.id}/log" data-after="${lastSeq}"`}>${view.log.map((entry) => (entry.stream === 'system' ? html`<span class="log-system">${entry.text}</span>` : entry.text))}</pre>
 </section>`,
   );

@@ -13,7 +13,7 @@ import type { SessionManager } from '../session.ts';
 const GENERIC_FAILURE = 'The user name, password or API key is not right.';
 const NO_USERS_YET =
   'Nobody has an account yet. Open the one-time setup link forgelink printed when it started (restart it for a new one), ' +
-  'or create the first account with forgelink admin user add <name> --admin.';
+  'or create the first account with ./bin/forgelink admin user add <name> --admin (in the forgelink folder).';
 
 /** The client's address as the socket saw it (in-process test requests have none). */
 function clientAddress(c: Context): string {

@@ -1,5 +1,5 @@
 import { Hono, type Context } from 'hono';
-import { ConflictError, ForgelinkError, InputError, NotFoundError, type ConnectionView } from '../../../core/index.ts';
+import { ConflictError, ForgelinkError, InputError, NotFoundError, TERMINAL_STATUSES, type ConnectionView } from '../../../core/index.ts';
 import { toHttpError } from '../../errors.ts';
 import { runLogResponse } from '../../log-stream.ts';
 import { authOf } from '../auth-guard.ts';
@@ -88,7 +88,9 @@ export function runPageRoutes(deps: WebDeps, assets: AssetUrls) {
       const auth = authOf(c);
       const { run, entries } = await runs.log(auth.user.id, c.req.param('id'));
       const connection = (await connections.list(auth.user.id)).find((item) => item.id === run.connectionId) ?? null;
-      return c.html(runPage({ assets, auth, run, connection, log: entries, message: RUN_NOTICES[c.req.query('notice') ?? ''] ?? null }));
+      // "Canceling" only while the run is still being stopped: reloaded later, the status badge says how it ended.
+      const notice = c.req.query('notice') === 'canceling' && TERMINAL_STATUSES.includes(run.status) ? null : RUN_NOTICES[c.req.query('notice') ?? ''];
+      return c.html(runPage({ assets, auth, run, connection, log: entries, message: notice ?? null }));
     })
     .get('/:id/log', async (c) => {
       try {
