@@ -133,7 +133,7 @@ async function learnHost(driver: Driver): Promise<HostFacts> {
   await sweepCgroups(cgroups);
   const seccomp = await compileSeccomp(seccompRules());
   if (seccomp.unknown.length > 0) {
-    logger.info({ syscalls: seccomp.unknown }, 'sandbox: syscalls this libseccomp does not know are left out of the seccomp filter');
+    logger.debug({ syscalls: seccomp.unknown }, 'sandbox: syscalls this libseccomp does not know are left out of the seccomp filter');
   }
   return { layout: await detectHostLayout(), cgroups, nodePath, hostUid, seccomp: seccomp.bpf };
 }

@@ -238,7 +238,7 @@ test('at most two lookups at a time per run, each refusal logged once', async (t
   const { socketPath } = await proxy(t, {
     allowlist: [`*.slow.test:${up.port}`],
     outboundPolicy: LOOPBACK,
-    logger: { info: (meta) => logged.push(String(meta.origin)), warn() {} },
+    logger: { debug() {}, info: (meta) => logged.push(String(meta.origin)), warn() {} },
     resolve: async () => {
       running += 1;
       peak = Math.max(peak, running);

@@ -116,7 +116,7 @@ test('open files are limited per process', async (t) => {
 
 test('without a cgroup, a root forgelink cannot limit processes and says so', { skip: !isRoot }, async (t) => {
   const warnings: string[] = [];
-  const box = await sandboxFixture(t, { cgroup: 'off', logger: { info() {}, warn: (_meta, message) => warnings.push(message) } });
+  const box = await sandboxFixture(t, { cgroup: 'off', logger: { debug() {}, info() {}, warn: (_meta, message) => warnings.push(message) } });
   const session = await box.create({ runId: 'nocg', workspaceDir: await box.workspace(), allowlist: [], outboundPolicy: NO_NETWORK });
   const result = await run(session, ['true'], { env: { MARK: box.marker } });
   assert.equal(result.exitCode, 0);
