@@ -135,10 +135,10 @@ export type ConnectionView = {
 };
 
 /**
- * A new user with their first API key (named `initial`); `apiKeyPrefix` is what people are shown of it (default
- * `flk_`).
+ * A new user, with their first API key (named `initial`) when `apiKeyHash` is given — a user made on the setup page
+ * has none until they create one; `apiKeyPrefix` is what people are shown of it (default `flk_`).
  */
-export type NewUser = { id: string; name: string; isAdmin: boolean; apiKeyHash: string; apiKeyPrefix?: string; createdAt: string };
+export type NewUser = { id: string; name: string; isAdmin: boolean; apiKeyHash?: string; apiKeyPrefix?: string; createdAt: string };
 
 export type NewApiKey = Omit<ApiKey, 'lastUsedAt' | 'revokedAt'> & { keyHash: string };
 

@@ -27,6 +27,7 @@ export function createUserStore(db: Kysely<DatabaseSchema>): UserStore {
               created_at: user.createdAt,
             })
             .execute();
+          if (user.apiKeyHash === undefined) return;
           await trx
             .insertInto('api_keys')
             .values(

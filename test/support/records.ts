@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Connection, NewUser, StoredSecret } from '../../src/core/index.ts';
 
 /** A new user with unique id, name and key hash. */
-export function newUser(overrides: Partial<NewUser> = {}): NewUser {
+export function newUser(overrides: Partial<NewUser> = {}): NewUser & { apiKeyHash: string } {
   const id = randomUUID();
   return {
     id,

@@ -349,6 +349,8 @@ describe('the setup page, in-process with a clock the test moves', () => {
     const users = await forgelink.storage.users.listUsers();
     assert.equal(users.length, 1);
     assert.equal(users[0]?.isAdmin, true);
+    // The person signs in with a password: no API key was made that nobody saw (they create one when they need it).
+    assert.deepEqual(await forgelink.storage.apiKeys.listKeys(users[0]!.id), []);
     assert.doesNotMatch((await request(`${base}/sign-in`)).body, /Nobody has an account yet/);
     await forgelink.stop();
   });

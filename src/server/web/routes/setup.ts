@@ -1,5 +1,5 @@
 import { Hono, type Context } from 'hono';
-import { generateApiKey, hashApiKey, newId, userNameProblem } from '../../../core/index.ts';
+import { newId, userNameProblem } from '../../../core/index.ts';
 import type { WebDeps, WebEnv } from '../context.ts';
 import { CSRF_FIELD, fromOwnOrigin, tokensMatch } from '../csrf.ts';
 import { fieldText } from '../form.ts';
@@ -73,8 +73,7 @@ export function setupRoutes(deps: WebDeps, links: SetupLinks, sessions: SessionM
         id: newId('usr'),
         name: username,
         isAdmin: true,
-        // Every user has an API key; this one is never shown; the person makes their own when they need one.
-        apiKeyHash: hashApiKey(generateApiKey()),
+        // No API key: one nobody was shown would only clutter the key list; the person creates one when they need it.
         createdAt: deps.clock.now().toISOString(),
       });
       await users.setPasswordHash(user.id, passwordHash);
