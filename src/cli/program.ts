@@ -9,6 +9,7 @@ import type { ConnectionEventView, DoctorReport } from '../connections/index.ts'
 import { followRun } from './follow.ts';
 import { promptSecret, readStdin } from './input.ts';
 import { addRotationCommands } from './rotation-commands.ts';
+import { addAgentCommands } from './agent-commands.ts';
 import { addAdminKeyCommand, addKeyCommands, type IssuedApiKey } from './keys-commands.ts';
 
 /** What only the local process can do: serve, and admin commands on the data dir. Wired by main.ts. */
@@ -206,6 +207,7 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
 
   addRotationCommands(connections, { api, print });
   addKeyCommands(program, { api, print, json: (command) => globals(command).json === true });
+  addAgentCommands(program, { api, print });
 
   connections
     .command('doctor <id>')
@@ -258,23 +260,30 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
 
   program
     .command('run')
-    .description('run an agent command on a GitLab project in a sandbox; streams its log to stderr')
+    .description('run an agent (a profile with a task, or your own command) on a GitLab project in a sandbox; streams its log to stderr')
     .requiredOption('--connection <id>', 'connection whose token the agent gets as GITLAB_TOKEN')
     .requiredOption('--project <path|id>', 'project path (group/sub/app) or numeric id')
     .option('--branch <b>', 'branch to clone (default: the project\'s default branch)')
+    .option('--agent <profile>', 'agent profile (forgelink agents list); the argument is then its task')
     .option('--allow-host <h>', 'extra host[:port] the sandbox may reach, where the operator permits (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option('--timeout <dur>', 'wall-clock limit, e.g. 90s, 30m, 2h (default: the server\'s)')
     .option('--detach', 'print the run id and return at once')
-    .argument('<command...>', 'the agent command, after --')
-    .addHelpText('after', '\nExample:\n  forgelink run --connection con_… --project group/app -- claude -p "fix the failing test"')
-    .action(async (command: string[], options: { connection: string; project: string; branch?: string; allowHost: string[]; timeout?: string; detach?: boolean }, cmd: Command) => {
+    .argument('<task-or-command...>', 'with --agent: the task; without: the agent command, after --')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  forgelink run --agent claude-code --connection con_… --project group/app "fix the failing test"\n  forgelink run --connection con_… --project group/app -- ./my-agent --go',
+    )
+    .action(async (words: string[], options: { connection: string; project: string; branch?: string; agent?: string; allowHost: string[]; timeout?: string; detach?: boolean }, cmd: Command) => {
+      const agent = options.agent?.trim();
+      const takesTask = agent !== undefined && agent !== 'custom';
+      const command = takesTask ? [] : words;
       // The server checks these too; checking here names the flag and needs no round trip.
       const projectProblem = projectPathProblem(options.project.trim());
       if (projectProblem !== null) throw new CliError(`--project: "${options.project}" ${projectProblem}`);
       const branchProblem = options.branch === undefined || options.branch.trim() === '' ? null : branchNameProblem(options.branch.trim());
       if (branchProblem !== null) throw new CliError(`--branch: "${options.branch}" is not a valid branch name: it ${branchProblem}`);
-      const problem = commandProblem(command);
-      if (problem !== null) throw new CliError(`command: ${problem}`);
+      const problem = takesTask ? (words.join(' ').trim() === '' ? 'The task is empty.' : null) : commandProblem(command);
+      if (problem !== null) throw new CliError(`${takesTask ? 'task' : 'command'}: ${problem}`);
       let timeoutSeconds: number | undefined;
       if (options.timeout !== undefined) {
         const parsed = parseDuration(options.timeout);
@@ -285,7 +294,7 @@ export function buildProgram(local: LocalActions, env: Env = process.env): Comma
       const started = await client.request<RunView>('POST', '/runs', {
         connectionId: options.connection,
         project: options.project,
-        command,
+        ...(takesTask ? { agent, task: words.join(' ') } : { command, ...(agent === undefined ? {} : { agent }) }),
         ...(options.branch === undefined ? {} : { branch: options.branch }),
         ...(options.allowHost.length === 0 ? {} : { allowHosts: options.allowHost }),
         ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }),

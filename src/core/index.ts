@@ -15,3 +15,4 @@ export * from './rotation.ts';
 export * from './token-state.ts';
 export * from './bytes.ts';
 export * from './names.ts';
+export * from './agents.ts';

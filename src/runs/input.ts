@@ -1,11 +1,15 @@
-import { InputError, branchNameProblem, normaliseOrigin, originMatches, projectPathProblem } from '../core/index.ts';
+import { InputError, agentCommand, findAgent, branchNameProblem, normaliseOrigin, originMatches, projectPathProblem } from '../core/index.ts';
 import type { RunSettings } from './settings.ts';
 
 export type StartRunInput = {
   connectionId: string;
   project: string;
   branch?: string | undefined;
-  command: string[];
+  /** The agent profile; `custom` (the user's own `command`) when absent. */
+  agent?: string | undefined;
+  /** What the profile's agent should do; the profile's command gets it as one argument. */
+  task?: string | undefined;
+  command?: string[] | undefined;
   allowHosts?: string[] | undefined;
   timeoutSeconds?: number | undefined;
 };
@@ -14,6 +18,8 @@ export type CheckedRunInput = {
   connectionId: string;
   project: string;
   branch: string | null;
+  agent: string;
+  image: string;
   command: string[];
   allowHosts: string[];
   timeoutMs: number;
@@ -73,7 +79,9 @@ export function checkRunInput(input: StartRunInput, settings: RunSettings): Chec
     throw new InputError('invalid_branch', `"${branch}" is not a valid branch name: it ${branchProblem}.`, { field: 'branch' });
   }
 
-  const problem = commandProblem(input.command);
+  const profile = findAgent(settings.agents, input.agent?.trim() || 'custom');
+  const command = agentCommand(profile, { task: input.task, command: input.command });
+  const problem = commandProblem(command);
   if (problem !== null) throw new InputError('invalid_command', problem, { field: 'command' });
 
   const allowHosts: string[] = [];
@@ -109,7 +117,7 @@ export function checkRunInput(input: StartRunInput, settings: RunSettings): Chec
     }
   }
 
-  return { connectionId: input.connectionId, project, branch, command: [...input.command], allowHosts, timeoutMs };
+  return { connectionId: input.connectionId, project, branch, agent: profile.name, image: profile.image, command: [...command], allowHosts, timeoutMs };
 }
 
 /** `90`, `90s`, `15m`, `2h` → seconds; null when unreadable. */

@@ -32,6 +32,7 @@ import { auditedTokens, createConnectionClient } from '../connections/index.ts';
 import { DEFAULT_LIMITS, removeTree } from '../sandbox/index.ts';
 import { CA_BUNDLE_PATH, GIT_SYSTEM_CONFIG_PATH, agentEnv, caBundle, gitIdentityConfig } from './agent-env.ts';
 import { prepareProject, preflightFailure, type PreparedProject } from './preflight.ts';
+import { createClaudeStreamFormatter } from './claude-stream.ts';
 import { createRunLog, type RunLog } from './run-log.ts';
 import type { RunSettings } from './settings.ts';
 
@@ -164,7 +165,12 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       [GIT_SYSTEM_CONFIG_PATH]: gitIdentityConfig(connection.account, connection.host),
     };
     if (connection.caPem !== null) files[CA_BUNDLE_PATH] = caBundle(connection.caPem);
-    const allowlist = [originOfBaseUrl(connection.baseUrl), ...deps.settings.extraHosts, ...run.allowHosts];
+    const profile = deps.settings.agents.find((candidate) => candidate.name === run.agent);
+    if (profile === undefined) {
+      throw new ForgelinkError('unknown_agent', `The agent profile "${run.agent}" no longer exists on this server.`);
+    }
+    // The profile's model API joins the allowlist as the GitLab host does.
+    const allowlist = [...new Set([originOfBaseUrl(connection.baseUrl), ...profile.hosts, ...deps.settings.extraHosts, ...run.allowHosts])];
     const caps = runCaps(deps.settings);
     session = await deps.sandbox.create({
       runId: run.id,
@@ -175,7 +181,11 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       limits: { memoryBytes: caps.memoryBytes, diskBytes: caps.diskBytes },
       ...(connection.kind === 'oauth' ? { internalToken: () => tokens.currentToken(connection) } : {}),
     });
-    const env = agentEnv({ runId: run.id, baseUrl: connection.baseUrl, token, kind: connection.kind, hasCa: connection.caPem !== null });
+    // The profile's defaults first: forgelink's own variables win over them.
+    const env = {
+      ...profile.env,
+      ...agentEnv({ runId: run.id, baseUrl: connection.baseUrl, token, kind: connection.kind, hasCa: connection.caPem !== null }),
+    };
     log.system(`Sandbox ready; network allowlist: ${allowlist.join(', ')}`);
     for (const notice of session.notices ?? []) log.system(notice);
 
@@ -199,14 +209,16 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     if (clone.exitCode !== 0) throw new ForgelinkError('clone_failed', `git clone failed with exit code ${clone.exitCode}; the log shows git's message.`);
 
     const remaining = run.timeoutMs - (clock.now().getTime() - startedAt.getTime());
-    await step('running', `Running: ${run.command.join(' ')}`);
+    await step('running', `Running${run.agent === 'custom' ? '' : ` ${run.agent}`}: ${run.command.join(' ')}`);
+    const formatter = profile.output === 'claude-stream-json' ? createClaudeStreamFormatter() : null;
     const agent = await session.exec({
       command: run.command,
       env,
       timeoutMs: Math.max(remaining, 1_000),
       signal,
-      onOutput: (chunk, stream) => log.output(chunk, stream),
+      onOutput: (chunk, stream) => log.output(formatter !== null && stream === 'stdout' ? formatter.push(chunk) : chunk, stream),
     });
+    if (formatter !== null) log.output(formatter.flush(), 'stdout');
     exitCode = agent.exitCode;
     if (agent.canceled || signal.aborted) {
       ({ status, error } = stoppedOutcome(signal));

@@ -75,6 +75,10 @@ export type RunsTable = {
   command: string;
   /** JSON array of origins. */
   allow_hosts: string;
+  /** Migration 0009: the agent profile's name, and the image reference and digest the run used. */
+  agent: string;
+  image_ref: string;
+  image_digest: string | null;
   timeout_ms: BigIntColumn;
   status: string;
   /** JSON of `RunError`, or null. */

@@ -11,11 +11,13 @@ import { EXAMPLES_DIR, startForgelink, type TestForgelink, type TestUser } from 
 /** The real Claude Code CLI from the npm package (a native binary its postinstall put in place). */
 const CLAUDE_PACKAGE = fileURLToPath(new URL('../../node_modules/@anthropic-ai/claude-code', import.meta.url));
 const API_KEY = `sk-ant-api03-${'k'.repeat(20)}-test`;
-const BRANCH = 'claude/fix-readme';
+const TASK = 'Fix the README, then open a merge request and file an issue for a review.';
 
-/** What the scripted model tells Claude Code to do, one Bash tool call per turn, through Claude Code's own tools. */
+/** What the scripted model tells Claude Code to do, one Bash tool call per turn; the branch is named after the run. */
 function script(): ScriptTurn[] {
-  const api = '"$GITLAB_OAUTH_BASE_URL/api/v4/projects/acme%2Fapp';
+  // The project is the clone's: its path from the remote URL, URL-encoded as GitLab's API takes it.
+  const project = 'p=$(git remote get-url origin | sed -e "s|^$GITLAB_OAUTH_BASE_URL/||" -e "s|\\.git$||" -e "s|/|%2F|g") && ';
+  const api = '"$GITLAB_OAUTH_BASE_URL/api/v4/projects/$p';
   // The header comes on stdin (`-H @-`) from the shell's builtin printf, so the token is in no argv.
   const curl = 'printf "PRIVATE-TOKEN: %s\\n" "$GITLAB_TOKEN" | curl -sS --fail-with-body -H @-';
   return [
@@ -23,21 +25,22 @@ function script(): ScriptTurn[] {
       text: 'I will fix the README on a new branch.',
       tool: 'Bash',
       input: {
-        command: `git checkout -b ${BRANCH} && echo "Fixed by Claude Code." >> README.md && git commit -qam "Fix the README" && git push -q origin ${BRANCH}`,
+        command:
+          'git checkout -b "claude/$FORGELINK_RUN_ID" && echo "Fixed by Claude Code." >> README.md && git commit -qam "Fix the README" && git push -q origin "claude/$FORGELINK_RUN_ID"',
         description: 'Commit the fix and push a branch',
       },
     },
     {
       tool: 'Bash',
       input: {
-        command: `${curl} -X POST ${api}/merge_requests" --data-urlencode "source_branch=${BRANCH}" --data-urlencode "target_branch=main" --data-urlencode "title=Fix the README"`,
+        command: `${project}${curl} -X POST ${api}/merge_requests" --data-urlencode "source_branch=claude/$FORGELINK_RUN_ID" --data-urlencode "target_branch=main" --data-urlencode "title=Fix the README"`,
         description: 'Open a merge request',
       },
     },
     {
       tool: 'Bash',
       input: {
-        command: `${curl} -X POST ${api}/issues" --data-urlencode "title=README needs a review" --data-urlencode "description=Filed by Claude Code"`,
+        command: `${project}${curl} -X POST ${api}/issues" --data-urlencode "title=README needs a review" --data-urlencode "description=Filed by Claude Code"`,
         description: 'File an issue',
       },
     },
@@ -50,11 +53,13 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
   let anthropic: FakeAnthropic;
   let forgelink: TestForgelink;
   let alice: TestUser;
-  let projectId: number;
+  /** Each test works on its own project: outputs are what the account made there since the run began. */
+  const projects = new Map<string, number>();
   let gitlabToken: string;
   let connectionId: string;
   let keyDir: string | undefined;
   let keyFile: string;
+  let claude: string;
 
   async function runToEnd(body: Record<string, unknown>): Promise<any> {
     const started = await forgelink.call(alice, 'POST', '/api/v1/runs', body);
@@ -74,15 +79,28 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
   before(async () => {
     gitlab = await startFakeGitLab({ tls: true });
     const botId = gitlab.addUser({ username: 'agent-bot', name: 'Agent Bot' }).id;
-    projectId = gitlab.addProject({ path: 'acme/app', members: [{ userId: botId, accessLevel: 30 }] }).id;
+    for (const project of ['acme/app', 'acme/web']) {
+      projects.set(project, gitlab.addProject({ path: project, members: [{ userId: botId, accessLevel: 30 }] }).id);
+    }
     gitlabToken = gitlab.addToken(botId, { scopes: ['api'], expiresAt: '2027-06-30' });
     anthropic = await startFakeAnthropic({ apiKey: API_KEY, script: script() });
     // The key reaches the agent from a read-only file, so it is in no argv, run record or log line.
     keyDir = await mkdtemp(path.join(tmpdir(), 'forgelink-claude-key-'));
     keyFile = path.join(keyDir, 'anthropic-key');
     await writeFile(keyFile, API_KEY);
+    claude = `${await realpath(CLAUDE_PACKAGE)}/bin/claude.exe`;
+    // The operator's claude-code profile: the npm package's binary, the stand-in as the model API gateway
+    // (whose origin then joins every run's allowlist), the key read from its file.
+    const agents = {
+      'claude-code': {
+        command: ['sh', '-c', 'ANTHROPIC_API_KEY="$(cat "$0")" exec "$@"', keyFile, claude, '-p', '{task}', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'bypassPermissions'],
+        secrets: [],
+        env: { ANTHROPIC_BASE_URL: anthropic.baseUrl },
+      },
+    };
     forgelink = await startForgelink({
-      runs: { sandboxMounts: [EXAMPLES_DIR, await realpath(CLAUDE_PACKAGE), keyDir], extraHosts: [anthropic.origin] },
+      runs: { sandboxMounts: [EXAMPLES_DIR, await realpath(CLAUDE_PACKAGE), keyDir], userHostPatterns: [anthropic.origin] },
+      agents: JSON.stringify(agents),
     });
     alice = await forgelink.addUser('alice');
     const created = await forgelink.call(alice, 'POST', '/api/v1/connections', { baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token: gitlabToken });
@@ -96,35 +114,15 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
     await gitlab?.close();
   });
 
-  test('claude -p pushes a branch, opens a merge request and files an issue; forgelink lists them as outputs', async () => {
-    const claude = `${await realpath(CLAUDE_PACKAGE)}/bin/claude.exe`;
-    const scan = scanArgv([API_KEY, gitlabToken]);
-    const run = await runToEnd({
-      connectionId,
-      project: 'acme/app',
-      command: [
-        'sh',
-        '-c',
-        `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 ANTHROPIC_BASE_URL=${anthropic.baseUrl} ANTHROPIC_API_KEY="$(cat "$0")" exec "$@"`,
-        keyFile,
-        claude,
-        '-p',
-        'Fix the README, then open a merge request and file an issue for a review.',
-        '--output-format',
-        'stream-json',
-        '--verbose',
-        '--allowedTools',
-        'Bash',
-      ],
-    });
-    const argvLeaks = await scan.stop();
-    const log = await logText(run.id);
+  /** What every Claude Code run here must show: the turns it asked for, what GitLab now holds, no leaked secret. */
+  async function assertClaudeDidTheWork(run: any, log: string, argvLeaks: string[]): Promise<void> {
     assert.equal(run.status, 'succeeded', `${JSON.stringify(run.error)}\n${log}`);
     assert.equal(run.exitCode, 0);
+    const projectId = projects.get(run.projectPath) as number;
+    const branchName = `claude/${run.id}`;
 
     // Claude Code asked the stand-in for every turn with the key, and sent back what its Bash tool printed.
-    assert.equal(anthropic.turnsServed(), 4);
-    const messages = anthropic.requests.filter((request) => request.path === '/v1/messages');
+    const messages = anthropic.requests.filter((request) => request.path === '/v1/messages' && JSON.stringify(request.body).includes(TASK));
     assert.ok(messages.length >= 4, JSON.stringify(anthropic.requests.map((request) => request.path)));
     for (const request of messages) {
       assert.equal(request.keyMatched, true);
@@ -132,27 +130,26 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
       assert.equal(request.body?.stream, true);
     }
     const toolResults = messages.map((request) => JSON.stringify(request.body?.messages.at(-1) ?? null));
-    assert.ok(toolResults.some((text) => text.includes('tool_result') && text.includes(`Switched to a new branch '${BRANCH}'`)));
-    assert.ok(toolResults.some((text) => text.includes('tool_result') && text.includes('\\"source_branch\\":\\"claude/fix-readme\\"')));
+    assert.ok(toolResults.some((text) => text.includes('tool_result') && text.includes(`Switched to a new branch '${branchName}'`)));
+    assert.ok(toolResults.some((text) => text.includes('tool_result') && text.includes(`\\"source_branch\\":\\"${branchName}\\"`)));
     assert.match(log, /Done: pushed the fix, opened a merge request and filed an issue\./);
 
     // forgelink found what the agent made on GitLab.
-    const pushed = gitlab.branches(projectId).find((branch) => branch.name === BRANCH);
-    assert.ok(pushed);
+    const pushed = gitlab.branches(projectId).find((branch) => branch.name === branchName);
+    assert.ok(pushed, `no branch ${branchName} on GitLab`);
     assert.deepEqual(
       run.outputs.branches.map((branch: { name: string; created: boolean; sha: string }) => [branch.name, branch.created, branch.sha]),
-      [[BRANCH, true, pushed.sha]],
+      [[branchName, true, pushed.sha]],
     );
-    const [mergeRequest] = gitlab.mergeRequests(projectId);
-    assert.equal(run.outputs.mergeRequests.length, 1);
-    assert.equal(run.outputs.mergeRequests[0].iid, mergeRequest?.iid);
-    assert.equal(run.outputs.mergeRequests[0].sourceBranch, BRANCH);
-    assert.equal(run.outputs.mergeRequests[0].targetBranch, 'main');
+    const mergeRequest = gitlab.mergeRequests(projectId).find((mr) => mr.sourceBranch === branchName);
+    assert.ok(mergeRequest);
     assert.deepEqual(
-      run.outputs.issues.map((issue: { title: string }) => issue.title),
-      gitlab.issues(projectId).map((issue) => issue.title),
+      run.outputs.mergeRequests.map((mr: { iid: number; sourceBranch: string; targetBranch: string }) => [mr.iid, mr.sourceBranch, mr.targetBranch]),
+      [[mergeRequest.iid, branchName, 'main']],
     );
-    assert.deepEqual(run.outputs.issues.map((issue: { title: string }) => issue.title), ['README needs a review']);
+    assert.equal(run.outputs.issues.length, 1);
+    assert.equal(run.outputs.issues[0].title, 'README needs a review');
+    assert.ok(gitlab.issues(projectId).some((issue) => issue.iid === run.outputs.issues[0].iid && issue.title === 'README needs a review'));
     assert.ok(run.egress.allowed.includes(anthropic.origin), JSON.stringify(run.egress));
     // CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC keeps it from calling api.anthropic.com for anything else.
     assert.deepEqual(run.egress.refused, []);
@@ -166,6 +163,57 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
     const everything = [log, JSON.stringify(run), forgelink.logs.join(''), ...rows].join('\n');
     assert.ok(rows.length > 5);
     for (const secret of [API_KEY, gitlabToken]) assert.ok(!everything.includes(secret), 'a secret leaked into a log, response or row');
+  }
+
+  test('as a custom command: claude -p pushes a branch, opens a merge request and files an issue; forgelink lists them', async () => {
+    const scan = scanArgv([API_KEY, gitlabToken]);
+    const run = await runToEnd({
+      connectionId,
+      project: 'acme/app',
+      allowHosts: [anthropic.origin],
+      command: [
+        'sh',
+        '-c',
+        `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 ANTHROPIC_BASE_URL=${anthropic.baseUrl} ANTHROPIC_API_KEY="$(cat "$0")" exec "$@"`,
+        keyFile,
+        claude,
+        '-p',
+        TASK,
+        '--output-format',
+        'stream-json',
+        '--verbose',
+        '--allowedTools',
+        'Bash',
+      ],
+    });
+    const log = await logText(run.id);
+    await assertClaudeDidTheWork(run, log, await scan.stop());
+    assert.equal(run.agent, 'custom');
+    // A custom command's output is shown as it came: Claude Code's stream-json events.
+    assert.match(log, /^\{.*"type":"result".*\}$/m);
+  });
+
+  test('as the claude-code profile: POST /runs {agent, task}; its gateway host is allowed, its stream shown as readable lines', async () => {
+    const agents = await forgelink.call(alice, 'GET', '/api/v1/agents');
+    assert.deepEqual(agents.json.agents.find((agent: { name: string }) => agent.name === 'claude-code'), {
+      name: 'claude-code',
+      image: 'host',
+      secrets: [],
+      hosts: [anthropic.origin],
+    });
+    const scan = scanArgv([API_KEY, gitlabToken]);
+    const run = await runToEnd({ connectionId, project: 'acme/web', agent: 'claude-code', task: TASK });
+    const log = await logText(run.id);
+    await assertClaudeDidTheWork(run, log, await scan.stop());
+    assert.equal(run.agent, 'claude-code');
+    assert.deepEqual(run.image, { ref: 'host', digest: null });
+    assert.deepEqual(run.allowHosts, []);
+    assert.equal(run.command[run.command.indexOf('-p') + 1], TASK);
+    assert.match(log, /^Claude: I will fix the README on a new branch\.$/m);
+    assert.match(log, /^→ Bash: git checkout -b "claude\/\$FORGELINK_RUN_ID"/m);
+    assert.match(log, /^← $\n^ {2}Switched to a new branch/m);
+    assert.match(log, /^Claude Code finished, 4 turns, cost \$\d+\.\d{4}, \d+\.\d s$/m);
+    assert.doesNotMatch(log, /^\{"type":/m);
   });
 });
 

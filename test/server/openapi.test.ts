@@ -23,6 +23,7 @@ describe('the OpenAPI document', () => {
     const doc = response.json;
     assert.equal(doc.openapi, '3.1.0');
     assert.deepEqual(Object.keys(doc.paths).sort(), [
+      '/agents',
       '/audit',
       '/connections',
       '/connections/{id}',
@@ -39,7 +40,7 @@ describe('the OpenAPI document', () => {
       '/runs/{id}/log',
     ]);
     assert.deepEqual(doc.components.schemas.ConnectRequest.required, ['token']);
-    assert.deepEqual([...doc.components.schemas.StartRunRequest.required].sort(), ['command', 'connectionId', 'project']);
+    assert.deepEqual([...doc.components.schemas.StartRunRequest.required].sort(), ['connectionId', 'project']);
     assert.deepEqual(doc.components.schemas.CreateKeyRequest.required, ['name']);
   });
 
