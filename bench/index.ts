@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { createGitLabClient } from '../src/gitlab/index.ts';
 import { createBubblewrapDriver } from '../src/sandbox/index.ts';
 import { createVault } from '../src/vault/index.ts';
@@ -117,8 +118,73 @@ async function projectListing(): Promise<void> {
   }
 }
 
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+
+function runNode(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'ignore'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout }));
+  });
+}
+
+/** `forgelink serve` on a temp data dir, until it prints its address. */
+async function startServe(env: NodeJS.ProcessEnv): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [MAIN, 'serve'], { env: { ...env, FORGELINK_LISTEN: '127.0.0.1:0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let seen = '';
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = /(?:listening on|forgelink is ready:) (http:\/\/[^"\s]+)/.exec(seen);
+      if (match) resolve(match[1] as string);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`forgelink serve exited with ${code}:\n${seen}`)));
+  });
+  return {
+    url,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** CLI start-up: `--help`, and `connections list` against a running server, beside bare `node -e 0` (target ≤ 3×). */
+async function cliStart(): Promise<void> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'forgelink-bench-cli-'));
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'), FORGELINK_DATA_DIR: path.join(dir, 'data') };
+  try {
+    const added = await runNode([MAIN, 'admin', 'user', 'add', 'bench', '--json'], env);
+    if (added.code !== 0) throw new Error('admin user add failed');
+    const server = await startServe(env);
+    try {
+      const cliEnv = { ...env, FORGELINK_SERVER: server.url, FORGELINK_API_KEY: (JSON.parse(added.stdout) as { apiKey: string }).apiKey };
+      const listed = await runNode([MAIN, 'connections', 'list'], cliEnv);
+      if (listed.code !== 0) throw new Error('connections list failed');
+      const runs = 10;
+      const bare = median(await timeIt(runs, () => runNode(['-e', '0'], env)));
+      const help = median(await timeIt(runs, () => runNode([MAIN, '--help'], env)));
+      const list = median(await timeIt(runs, () => runNode([MAIN, 'connections', 'list'], cliEnv)));
+      const ratio = (value: number) => `${(value / bare).toFixed(1)}× (target ≤ 3×)`;
+      row('`forgelink --help` (median of 10)', `${help.toFixed(0)} ms`, '`node -e 0`', `${bare.toFixed(0)} ms`, ratio(help));
+      row('`forgelink connections list`, server up', `${list.toFixed(0)} ms`, '`node -e 0`', `${bare.toFixed(0)} ms`, ratio(list));
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 process.stdout.write(`forgelink bench — node ${process.version}, ${new Date().toISOString()}\n\n`);
 process.stdout.write(`${'measure'.padEnd(44)} ${'forgelink'.padStart(12)}   | ${'baseline'.padEnd(30)} ${''.padStart(12)}\n`);
 vaultThroughput();
 await projectListing();
 await sandboxStart();
+await cliStart();

@@ -15,8 +15,11 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const main = path.join(root, 'src/main.ts');
 const agentsDir = path.join(root, 'examples/agents');
 
+/** Bold headings on a terminal; plain text into a pipe or a file, or with NO_COLOR set. */
+const bold = process.stdout.isTTY === true && (process.env.NO_COLOR ?? '') === '';
+
 function say(text: string): void {
-  process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m\n`);
+  process.stdout.write(bold ? `\n\x1b[1m== ${text}\x1b[0m\n` : `\n== ${text}\n`);
 }
 
 function forgelink(args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<{ code: number | null; stdout: string }> {
@@ -73,7 +76,7 @@ async function demo(): Promise<void> {
       let seen = '';
       listening.stdout?.on('data', (chunk: Buffer) => {
         seen += chunk.toString();
-        const match = /listening on (http:\/\/[^"\s]+)/.exec(seen);
+        const match = /forgelink is ready: (http:\/\/[^"\s]+)/.exec(seen);
         if (match) resolve(match[1] as string);
       });
       listening.on('exit', (code) => reject(new Error(`forgelink serve exited with ${code}`)));

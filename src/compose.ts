@@ -27,12 +27,13 @@ import {
   type Rotator,
   type RotatorDeps,
 } from './connections/index.ts';
-import { newId, type Clock, type GitLabOAuthClients, type GitLabOAuthFlow, type Notifier, type TokenProvider, type Vault } from './core/index.ts';
+import { ConflictError, InputError, newId, NotAllowedError, type Clock, type GitLabOAuthClients, type GitLabOAuthFlow, type Notifier, type TokenProvider, type Vault } from './core/index.ts';
 import { createGitLabOAuthClients, createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
 import { createWebhookNotifier } from './notify/index.ts';
 import { createRunService, type RunService } from './runs/index.ts';
+import { createSecretService, type SecretService } from './secrets/index.ts';
 import { createBubblewrapDriver } from './sandbox/index.ts';
-import { createApp, createLogger, type App } from './server/index.ts';
+import { createApp, createLogger, createSetupLinks, prettyLogStream, SETUP_LINK_LIFETIME_MS, type App } from './server/index.ts';
 import { openStorage, secureDataDir, type Storage } from './storage/index.ts';
 import { createFileBackedVault, createVault, loadKeyringForDatabase, type Keyring, type MasterKeySettings } from './vault/index.ts';
 
@@ -43,7 +44,7 @@ export type ForgelinkOverrides = {
   clock?: Clock;
   /** Already open; `stop()` closes it. */
   storage?: Storage;
-  /** Where log lines go, at `config.logLevel` (default: stdout). */
+  /** Where log lines go, at `config.logLevel` (default: stdout), as JSON unless `config.logFormat` is pretty. */
   logStream?: DestinationStream;
   /** The vault's keys, instead of loading the master key from `config.masterKey` or the data directory. */
   keyring?: Keyring;
@@ -84,6 +85,8 @@ export type Forgelink = {
   /** Connect Account; null until the operator configures an OAuth application. */
   oauthFlow: GitLabOAuthFlow | null;
   runs: RunService;
+  /** Users' named secrets. */
+  secrets: SecretService;
   doctor: DoctorService;
   notifier: Notifier | null;
   /** Null when the operator turned it off (FORGELINK_MONITOR=off). */
@@ -113,7 +116,7 @@ async function packageVersion(): Promise<string> {
 
 async function openVault(config: Config, logger: Logger, storage: Storage, overrides: ForgelinkOverrides): Promise<Vault> {
   if (overrides.keyring !== undefined) return createVault({ keyring: overrides.keyring });
-  const loaded = await loadKeyringForDatabase(masterKeySettings(config), storage.connections, { newKeyAllowed: overrides.newMasterKey === true });
+  const loaded = await loadKeyringForDatabase(masterKeySettings(config), storage, { newKeyAllowed: overrides.newMasterKey === true });
   for (const notice of loaded.notices) logger.warn({ keyring: loaded.source.kind }, notice);
   // A keyring from a file can gain versions through `admin rotate-key` while the server runs.
   return loaded.source.kind === 'env'
@@ -121,10 +124,29 @@ async function openVault(config: Config, logger: Logger, storage: Storage, overr
     : createFileBackedVault({ keyring: loaded.keyring, path: loaded.source.path });
 }
 
+/** JSON lines, or readable ones when asked (FORGELINK_LOG_FORMAT=pretty) or, unless asked otherwise, on a terminal. */
+async function logDestination(config: Config, stream: DestinationStream | undefined): Promise<DestinationStream | undefined> {
+  const format = config.logFormat ?? (stream === undefined && process.stdout.isTTY ? 'pretty' : 'json');
+  return format === 'pretty' ? prettyLogStream(stream ?? 1) : stream;
+}
+
+/** Why the server cannot listen, in words that name the setting to change; other errors pass unchanged. */
+function listenError(error: Error & { code?: string }, listen: Config['listen']): Error {
+  const address = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
+  const fix = 'set FORGELINK_LISTEN to another host:port';
+  const options = { field: 'FORGELINK_LISTEN', cause: error };
+  if (error.code === 'EADDRINUSE') return new ConflictError('listen_address_in_use', `${address} is already in use: ${fix}`, options);
+  if (error.code === 'EACCES') {
+    return new NotAllowedError('listen_not_permitted', `this process may not listen on ${address} (ports below 1024 need privileges): ${fix}`, options);
+  }
+  if (error.code === 'EADDRNOTAVAIL') return new InputError('listen_address_unavailable', `${listen.host} is not an address of this machine: ${fix}`, options);
+  return error;
+}
+
 /** Builds the whole service from its configuration. Nothing runs in the background until `start`. */
 export async function createForgelink(config: Config, overrides: ForgelinkOverrides = {}): Promise<Forgelink> {
   const clock = overrides.clock ?? systemClock;
-  const logger = createLogger(config.logLevel, overrides.logStream);
+  const logger = createLogger(config.logLevel, await logDestination(config, overrides.logStream));
   let storage = overrides.storage;
   try {
     const secured = await secureDataDir(config.dataDir);
@@ -202,7 +224,9 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
           allowHttp: config.allowHttp,
           logger,
         });
+  const secrets = createSecretService({ store: storage.userSecrets, vault, clock, audit: storage.audit, newId: () => newId('sct') });
   const runs = createRunService({
+    secrets,
     audit: storage.audit,
     runs: storage.runs,
     connections: storage.connections,
@@ -244,12 +268,14 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     : null;
   const rotation = createRotationService({ store: storage.connections, rotator, clock });
   const apiKeys = createApiKeyService({ store: storage.apiKeys, audit: storage.audit, clock, logger });
+  const setupLinks = createSetupLinks({ clock });
   const app = createApp({
     users: storage.users,
     apiKeys,
     connections,
     connectionEvents: createConnectionEvents({ store: storage.connections, events: storage.connectionEvents }),
     runs,
+    secrets,
     doctor,
     rotation,
     audit: storage.audit,
@@ -258,15 +284,13 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     sessions: storage.sessions,
     oauthFlow,
     publicUrl: config.publicUrl,
+    setupLinks,
   });
 
   let server: ServerType | null = null;
   let stopping: Promise<void> | null = null;
 
   async function start(options: ForgelinkStartOptions): Promise<Listening | null> {
-    if (options.listen && (await storage.users.listUsers()).length === 0) {
-      logger.warn({}, 'No users yet: create one with "forgelink admin user add <name>" (npm run forgelink -- admin user add <name>).');
-    }
     const recovered = await runs.recover();
     // Rotations a crash interrupted: those with GitLab's answer are completed, the others resolved once they cannot still
     // be under way. In the background, since resolving asks GitLab; a connection used meanwhile finishes its own first.
@@ -286,17 +310,37 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     }
     const listening = await listen();
     monitor?.start();
+    await announce(listening);
     return listening;
+  }
+
+  /**
+   * The lines a person starting forgelink reads: where it is and, while nobody has an account, a one-time
+   * link to create the first administrator (a new one each start; docs/security.md, "First start").
+   */
+  async function announce(listening: Listening): Promise<void> {
+    // FORGELINK_PUBLIC_URL, or the listen address; with port 0 only the listening socket knows the port.
+    const base = config.listen.port === 0 ? listening.url.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:') : config.publicUrl;
+    const where = { address: listening.address, port: listening.port, database: storage.kind, dataDir: config.dataDir };
+    logger.info(where, `forgelink is ready: ${base} (dashboard and API)`);
+    if ((await storage.users.listUsers()).length > 0) return;
+    const { token, expiresAt } = setupLinks.issue();
+    const setupUrl = `${base}/setup?token=${token}`;
+    const hours = SETUP_LINK_LIFETIME_MS / 3600_000;
+    logger.warn(
+      { setupUrl, expiresAt },
+      `No users yet. Next step: open ${setupUrl} to create the first administrator (the link works once, for ${hours} hour${hours === 1 ? '' : 's'}), ` +
+        'or run: forgelink admin user add <name> --admin',
+    );
   }
 
   function listen(): Promise<Listening> {
     return new Promise<Listening>((resolve, reject) => {
       server = serve({ fetch: app.fetch, hostname: config.listen.host, port: config.listen.port }, (info: AddressInfo) => {
         const url = `http://${info.family === 'IPv6' ? `[${info.address}]` : info.address}:${info.port}`;
-        logger.info({ address: info.address, port: info.port, database: storage.kind, dataDir: config.dataDir }, `forgelink listening on ${url}`);
         resolve({ address: info.address, port: info.port, url });
       });
-      server.once('error', reject);
+      server.once('error', (error) => reject(listenError(error, config.listen)));
     });
   }
 
@@ -324,6 +368,7 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     connections,
     oauthFlow,
     runs,
+    secrets,
     doctor,
     notifier,
     monitor,

@@ -1,120 +1,15 @@
 /**
- * The forgelink command: arguments, signals and the process's exit. The service itself is built in `compose.ts`.
+ * The forgelink command: arguments and the process's exit. Only the CLI is loaded up front; the service
+ * (`compose.ts`, through `local-actions.ts`) only for the commands that run it on this machine.
  */
-import { createApiKeyService } from './api-keys/index.ts';
-import { runCli, type LocalActions } from './cli/index.ts';
-import { createForgelink, masterKeySettings, openConfiguredStorage, systemClock as clock } from './compose.ts';
-import { ConfigError, readConfig, type Config } from './config/index.ts';
-import { apiKeyPrefix, ForgelinkError, generateApiKey, hashApiKey, InputError, newId } from './core/index.ts';
-import { hashPassword, passwordProblem } from './server/index.ts';
-import type { Storage } from './storage/index.ts';
-import { addKeyVersion, createVault, loadKeyringForDatabase, rotateSecrets } from './vault/index.ts';
+import { enableCompileCache } from 'node:module';
+import { homedir } from 'node:os';
+import path from 'node:path';
 
-async function withStorage<T>(config: Config, use: (storage: Storage) => Promise<T>): Promise<T> {
-  const storage = await openConfiguredStorage(config, clock);
-  try {
-    return await use(storage);
-  } finally {
-    await storage.close();
-  }
-}
+// Node keeps the compiled modules (TypeScript already stripped) between runs, so a command starts in about the
+// time Node itself takes. The cache lives in the user's own cache directory, not a /tmp other users can write.
+enableCompileCache(path.join(process.env.XDG_CACHE_HOME?.trim() || path.join(process.env.HOME?.trim() || homedir(), '.cache'), 'forgelink', 'node-compile-cache'));
 
-/** Starts the HTTP API; resolves when the server is listening, and stops cleanly on SIGINT/SIGTERM. */
-async function startServer(config: Config, options: { newMasterKey: boolean }): Promise<void> {
-  const forgelink = await createForgelink(config, { newMasterKey: options.newMasterKey });
-  const stop = (signal: string) => {
-    forgelink.logger.info({ signal }, 'shutting down');
-    void forgelink.stop().then(() => process.exit(0));
-    setTimeout(() => process.exit(0), 15_000).unref();
-  };
-  try {
-    await forgelink.start({ listen: true });
-  } catch (error) {
-    // The error says what went wrong (an address in use, say); whatever stopping reports would hide it.
-    await forgelink.stop().catch(() => undefined);
-    throw error;
-  }
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
-}
-
-async function checkedPasswordHash(password: string): Promise<string> {
-  const problem = passwordProblem(password);
-  if (problem !== null) throw new InputError('invalid_password', problem, { field: 'password' });
-  return hashPassword(password);
-}
-
-/** `admin user key`: a new key for the named user, audited as the local administrator's doing. */
-async function issueKey(storage: Storage, name: string, keyName: string | undefined) {
-  const user = await storage.users.findUserByName(name.trim());
-  if (user === null) throw new InputError('user_not_found', `There is no user named ${name.trim()}.`, { field: 'name' });
-  const keys = createApiKeyService({ store: storage.apiKeys, audit: storage.audit, clock });
-  const created = await keys.create(user.id, keyName ?? `issued ${clock.now().toISOString().slice(0, 19).replace('T', ' ')}`, { actor: 'admin', via: 'admin' });
-  return { ...created, user: { id: user.id, name: user.name } };
-}
-
-function localActions(env: NodeJS.ProcessEnv): LocalActions {
-  const config = () => readConfig(env);
-  return {
-    serve: (options) => startServer(config(), options),
-    async addUser(name, isAdmin, password) {
-      const trimmed = name.trim();
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(trimmed)) {
-        throw new InputError('invalid_name', 'A user name is 1–64 letters, digits, dots, dashes or underscores.', { field: 'name' });
-      }
-      const passwordHash = password === undefined ? null : await checkedPasswordHash(password);
-      return withStorage(config(), async (storage) => {
-        if ((await storage.users.findUserByName(trimmed)) !== null) {
-          throw new InputError('user_exists', `A user named ${trimmed} already exists.`, { field: 'name' });
-        }
-        const apiKey = generateApiKey();
-        const user = await storage.users.createUser({
-          id: newId('usr'),
-          name: trimmed,
-          isAdmin,
-          apiKeyHash: hashApiKey(apiKey),
-          apiKeyPrefix: apiKeyPrefix(apiKey),
-          createdAt: clock.now().toISOString(),
-        });
-        if (passwordHash !== null) await storage.users.setPasswordHash(user.id, passwordHash);
-        return { id: user.id, name: user.name, isAdmin: user.isAdmin, apiKey };
-      });
-    },
-    async setPassword(name, password) {
-      const passwordHash = await checkedPasswordHash(password);
-      return withStorage(config(), async (storage) => {
-        const user = await storage.users.findUserByName(name.trim());
-        if (user === null) throw new InputError('user_not_found', `There is no user named ${name.trim()}.`, { field: 'name' });
-        await storage.users.setPasswordHash(user.id, passwordHash);
-        // A new password signs the user out everywhere: whoever knew the old one loses their session too.
-        return { name: user.name, sessionsEnded: await storage.sessions.deleteUserSessions(user.id) };
-      });
-    },
-    listUsers: () => withStorage(config(), (storage) => storage.users.listUsers()),
-    issueKey: (name, keyName) => withStorage(config(), (storage) => issueKey(storage, name, keyName)),
-    async rotateKey(options) {
-      const settings = masterKeySettings(config());
-      return withStorage(config(), async (storage) => {
-        // Refused, before the keyring is touched, when it cannot open the stored secrets (a lost master.key).
-        const loaded = await loadKeyringForDatabase(settings, storage.connections, { newKeyAllowed: false });
-        const vault = createVault({ keyring: options.resealOnly ? loaded.keyring : (await addKeyVersion(settings)).keyring });
-        return { keyId: vault.currentKeyId(), ...(await rotateSecrets({ vault, store: storage.connections })) };
-      });
-    },
-  };
-}
-
-async function main(): Promise<void> {
-  try {
-    const code = await runCli(process.argv, localActions(process.env));
-    if (code !== 0) process.exitCode = code;
-  } catch (error) {
-    // Errors from local actions that the CLI could not word (configuration, storage) end up here.
-    const message =
-      error instanceof ConfigError || error instanceof ForgelinkError || error instanceof Error ? error.message : String(error);
-    process.stderr.write(`forgelink: ${message}\n`);
-    process.exitCode = 1;
-  }
-}
-
-await main();
+const { runCli } = await import('./cli/index.ts');
+const code = await runCli(process.argv, async () => (await import('./local-actions.ts')).localActions(process.env));
+if (code !== 0) process.exitCode = code;

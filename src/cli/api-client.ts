@@ -1,10 +1,19 @@
 /** The CLI's HTTP client for forgelink's own API. */
+
+/**
+ * A failure the CLI words for its user: `code` as the API's error codes (`cli_error` for the CLI's own checks),
+ * `field` the flag or argument as typed (`--ca-file`), `exitCode` 1 unless said otherwise.
+ */
 export class CliError extends Error {
   readonly exitCode: number;
-  constructor(message: string, exitCode = 1) {
+  readonly code: string;
+  readonly field: string | undefined;
+  constructor(message: string, options: { exitCode?: number; code?: string; field?: string } = {}) {
     super(message);
     this.name = 'CliError';
-    this.exitCode = exitCode;
+    this.exitCode = options.exitCode ?? 1;
+    this.code = options.code ?? 'cli_error';
+    this.field = options.field;
   }
 }
 
@@ -17,10 +26,19 @@ export type ApiClient = {
 
 /** The API's field names as the CLI user typed them. */
 const CLI_NAMES: Record<string, string> = {
+  connectionId: '--connection',
+  project: '--project',
+  branch: '--branch',
+  command: 'command',
+  allowHosts: '--allow-host',
+  timeoutSeconds: '--timeout',
+  limit: '--limit',
   baseUrl: '--url',
   caPem: '--ca-file',
   label: '--label',
   token: 'token',
+  hosts: '--host',
+  secrets: '--secret',
   'rotation.enabled': '--enable',
   'rotation.lifetimeDays': '--lifetime',
   'rotation.thresholdDays': '--threshold',
@@ -35,6 +53,7 @@ export function createApiClient(server: string, apiKey: string | null): ApiClien
     if (apiKey === null) {
       throw new CliError(
         'no API key: run "forgelink login --server <url>" or set FORGELINK_API_KEY (an admin creates keys with "forgelink admin user add <name>")',
+        { code: 'unauthenticated' },
       );
     }
     const headers: Record<string, string> = { authorization: `Bearer ${apiKey}`, accept: init.accept };
@@ -49,7 +68,9 @@ export function createApiClient(server: string, apiKey: string | null): ApiClien
       });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code;
-      throw new CliError(`cannot reach the forgelink server at ${root}${cause ? ` (${cause})` : ''}: is "forgelink serve" running? Set FORGELINK_SERVER or use --server.`);
+      throw new CliError(`cannot reach the forgelink server at ${root}${cause ? ` (${cause})` : ''}: is "forgelink serve" running? Set FORGELINK_SERVER or use --server.`, {
+        code: 'unreachable',
+      });
     }
     if (response.ok) return response;
     const text = await response.text();
@@ -59,8 +80,11 @@ export function createApiClient(server: string, apiKey: string | null): ApiClien
     } catch {
       throw new CliError(`${root} answered ${response.status} with something that is not forgelink's JSON API`);
     }
-    const field = error?.field ? ` (${CLI_NAMES[error.field] ?? error.field})` : '';
-    throw new CliError(`${error?.message ?? `the server answered ${response.status}`}${field}`);
+    const flag = error?.field === undefined ? undefined : (CLI_NAMES[error.field] ?? error.field);
+    throw new CliError(`${error?.message ?? `the server answered ${response.status}`}${flag === undefined ? '' : ` (${flag})`}`, {
+      code: error?.code ?? `http_${response.status}`,
+      ...(flag === undefined ? {} : { field: flag }),
+    });
   }
 
   return {

@@ -1,4 +1,4 @@
-import { daysUntil, expiryCountdown, type AuditEntry, type ConnectionView, type Project } from '../core/index.ts';
+import { daysUntil, expiryCountdown, quoteCommandLine, shortCommandLine, type AuditEntry, type ConnectionView, type Project, type RunOutputs } from '../core/index.ts';
 import type { ConnectionEventView, DoctorReport } from '../connections/index.ts';
 import type { RunView } from '../runs/index.ts';
 import { rotationText } from './rotation-format.ts';
@@ -76,15 +76,35 @@ export function projectLine(project: Project): string {
   return `${project.pathWithNamespace}  ${project.defaultBranch ?? '(empty)'}  ${project.webUrl}`;
 }
 
-export function runLine(run: RunView): string {
-  return [run.id, run.status.padEnd(9), run.projectPath ?? run.project, run.command.join(' '), run.createdAt].join('  ');
+/** `1 MR, 1 branch, 1 issue`, or `none`. */
+export function outputsText(outputs: RunOutputs): string {
+  const parts: string[] = [];
+  const count = (n: number, one: string, many: string) => {
+    if (n > 0) parts.push(`${n} ${n === 1 ? one : many}`);
+  };
+  count(outputs.mergeRequests.length, 'MR', 'MRs');
+  count(outputs.branches.length, 'branch', 'branches');
+  count(outputs.issues.length, 'issue', 'issues');
+  return parts.length === 0 ? 'none' : parts.join(', ');
+}
+
+const COMMAND_WIDTH = 40;
+
+/** `runs list`: one row per run under a header, columns padded; the command cut to fit one line. */
+export function runsTable(runs: readonly RunView[]): string {
+  const rows = [
+    ['ID', 'STATUS', 'PROJECT', 'OUTPUTS', 'CREATED', 'COMMAND'],
+    ...runs.map((run) => [run.id, run.status, run.projectPath ?? run.project, outputsText(run.outputs), run.createdAt.slice(0, 19).replace('T', ' '), shortCommandLine(run.command, COMMAND_WIDTH)]),
+  ];
+  const widths = (rows[0] as string[]).map((_, column) => Math.max(...rows.map((row) => [...(row[column] as string)].length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] as number)).join('  ').trimEnd()).join('\n');
 }
 
 export function runDetails(run: RunView): string {
   const lines = [
     `${run.id}  ${run.status}${run.error ? ` — ${run.error.message}` : ''}`,
     `  Project:    ${run.projectPath ?? run.project}${run.baseBranch ? ` (${run.baseBranch})` : run.branch ? ` (${run.branch})` : ''}`,
-    `  Command:    ${run.command.join(' ')}`,
+    `  Command:    ${quoteCommandLine(run.command)}`,
     `  Connection: ${run.connectionId}`,
     `  Started:    ${run.startedAt ?? 'not yet'}${run.finishedAt ? `, finished ${run.finishedAt}` : ''}`,
   ];

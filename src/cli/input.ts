@@ -34,7 +34,7 @@ export async function promptSecret(question: string): Promise<string> {
         }
         if (char === '\u0003') {
           finish();
-          reject(new CliError('canceled', 130));
+          reject(new CliError('canceled', { exitCode: 130, code: 'canceled' }));
           return;
         }
         if (char === '\u007f' || char === '\b') answer = answer.slice(0, -1);
@@ -49,4 +49,20 @@ export async function promptSecret(question: string): Promise<string> {
     };
     stdin.on('data', onData);
   });
+}
+
+/** Whether a person is there to answer a question: stdin and stderr are both terminals. */
+export function canAsk(): boolean {
+  return process.stdin.isTTY === true && process.stderr.isTTY === true;
+}
+
+/** Asks a yes/no question on the terminal; only an answer starting with y is yes. */
+export async function confirm(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
+  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^\s*y/i.test(await prompt.question(`${question} [y/N] `));
+  } finally {
+    prompt.close();
+  }
 }

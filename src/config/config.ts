@@ -14,6 +14,8 @@ export type Config = {
   listen: { host: string; port: number };
   publicUrl: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** FORGELINK_LOG_FORMAT; null: readable lines on a terminal, JSON lines otherwise. */
+  logFormat: 'json' | 'pretty' | null;
   gitlabOAuthApps: GitLabOAuthApp[];
   /** Scopes every OAuth authorization asks for (FORGELINK_GITLAB_OAUTH_SCOPES). */
   gitlabOAuthScopes: string[];
@@ -176,6 +178,11 @@ export function readConfig(env: Env = process.env, cwd: string = process.cwd()):
     throw new ConfigError('FORGELINK_LOG_LEVEL', `expected one of ${levels.join(', ')}, got "${logLevel}"`);
   }
 
+  const logFormat = value(env, 'FORGELINK_LOG_FORMAT') ?? null;
+  if (logFormat !== null && logFormat !== 'json' && logFormat !== 'pretty') {
+    throw new ConfigError('FORGELINK_LOG_FORMAT', `expected json or pretty (or unset: pretty on a terminal, json otherwise), got "${logFormat}"`);
+  }
+
   return {
     dataDir,
     databaseUrl,
@@ -185,6 +192,7 @@ export function readConfig(env: Env = process.env, cwd: string = process.cwd()):
     listen,
     publicUrl,
     logLevel: logLevel as Config['logLevel'],
+    logFormat,
     gitlabOAuthApps: readOAuthApps(env, cwd),
     gitlabOAuthScopes: readOAuthScopes(env),
     runs: readRuns(env),

@@ -123,8 +123,8 @@ export async function diagnose(deps: DoctorDeps, connection: Connection, token: 
           : tlsReport.code === 'CERT_HAS_EXPIRED'
             ? `The certificate expired (${tlsReport.chain[0]?.validTo ?? 'date unknown'}): GitLab's administrator must renew it.`
             : top
-              ? `The chain the server presents ends at "${top.subject}", issued by "${top.issuer}": give the certificate of "${top.issuer}" with --ca-file${connection.caPem ? ' (the CA given with this connection is not it)' : ''}.`
-              : 'Give the certificate of the authority that issued the server certificate with --ca-file.';
+              ? `The chain the server presents ends at "${top.subject}", issued by "${top.issuer}": connect again with the certificate of "${top.issuer}" as the CA certificate (CLI: --ca-file; dashboard: the CA certificate field)${connection.caPem ? ' — the CA given with this connection is not it' : ''}.`
+              : 'Connect again with the certificate of the authority that issued the server certificate as the CA certificate (CLI: --ca-file; dashboard: the CA certificate field).';
       add('tls', 'fail', `The certificate of ${hostname} cannot be verified (${tlsReport.code}). ${fix}`);
       skipRest(['gitlab', 'subpath', 'token', 'encoded_path', 'clone_url', 'egress', 'clock'], 'needs a trusted TLS connection');
       return report();

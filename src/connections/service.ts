@@ -348,7 +348,8 @@ function asConnectInputError(error: unknown, baseUrl: string, hasCa: boolean): u
         hasCa
           ? `${error.message} The CA certificate given does not validate ${host}'s certificate.`
           : error.message,
-        options(hasCa ? 'caPem' : 'baseUrl'),
+        // Next to the field that fixes it: the CLI names it --ca-file, the dashboard shows it by its CA certificate field.
+        options('caPem'),
       );
     case 'token_invalid':
       return new InputError(

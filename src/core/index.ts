@@ -14,5 +14,8 @@ export * from './audit.ts';
 export * from './rotation.ts';
 export * from './token-state.ts';
 export * from './bytes.ts';
+export * from './command-line.ts';
 export * from './names.ts';
 export * from './agents.ts';
+export * from './users.ts';
+export * from './secrets.ts';

@@ -173,6 +173,48 @@ export interface LockedConnection {
   setRotationIntent(intent: RotationIntent | null): Promise<void>;
 }
 
+/** A user's named secret as lists show it: never its value. */
+export type UserSecret = {
+  id: string;
+  userId: string;
+  /** An environment variable name (core/secrets.ts). */
+  name: string;
+  /** Origins (`host:port`) the secret is meant for. */
+  hosts: string[];
+  createdAt: string;
+  updatedAt: string;
+  lastUsedAt: string | null;
+};
+
+/** A user secret with its sealed value, sealed under `bindingForUserSecret` (vault/binding.ts). */
+export type SealedUserSecret = UserSecret & { sealed: string };
+
+export interface UserSecretStore {
+  /** The user's secrets, by name. */
+  listSecrets(userId: string): Promise<UserSecret[]>;
+  /** The user's secrets of these names that exist, sealed values included. */
+  getSecrets(userId: string, names: readonly string[]): Promise<SealedUserSecret[]>;
+  /**
+   * Creates the secret, or replaces the value (and the hosts, when given) of the user's secret of that name; the
+   * row keeps its id and creation time. `seal` receives the row's id, which the sealed value is bound to.
+   */
+  putSecret(input: {
+    userId: string;
+    name: string;
+    hosts: string[] | null;
+    seal: (id: string) => string;
+    newId: () => string;
+    now: string;
+  }): Promise<{ secret: UserSecret; created: boolean }>;
+  /** False when the user has no secret of that name. */
+  deleteSecret(userId: string, name: string): Promise<boolean>;
+  markUsed(userId: string, ids: readonly string[], at: string): Promise<void>;
+  /** Every user's secrets, in batches (key rotation, the master-key check at start). */
+  allSealed(): AsyncIterable<SealedUserSecret>;
+  /** As `ConnectionStore.replaceSecrets`, for user secrets. */
+  replaceSealed(updates: { id: string; sealed: string; expected?: string }[]): Promise<void>;
+}
+
 export type ConnectionPatch = Partial<Omit<Connection, 'id' | 'userId' | 'provider' | 'createdAt'>>;
 
 /** One started OAuth authorization, until its callback arrives. The `state` itself is never stored, only its hash. */
@@ -400,7 +442,10 @@ export type AuditAction =
   | 'run.started'
   | 'run.finished'
   | 'api_key.created'
-  | 'api_key.revoked';
+  | 'api_key.revoked'
+  | 'secret.set'
+  | 'secret.deleted'
+  | 'secret.decrypted';
 
 export type AuditEntry = {
   id: string;

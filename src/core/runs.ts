@@ -47,6 +47,8 @@ export type Run = {
   image: { ref: string; digest: string | null };
   command: string[];
   allowHosts: string[];
+  /** Names of the user's secrets the run receives as environment variables; decrypted only when it starts. */
+  secrets: string[];
   timeoutMs: number;
   status: RunStatus;
   error: RunError | null;

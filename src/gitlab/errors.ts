@@ -134,8 +134,7 @@ export function networkFailure(
       error: new UpstreamError(
         'certificate',
         `Could not verify the TLS certificate of ${host}: ${detail} (${certificate}). ` +
-          'If the instance uses a private certificate authority, give its CA certificate with --ca-file ' +
-          '(or upload it with the connection).',
+          'If the instance uses a private certificate authority, add that authority\'s CA certificate to the connection.',
         { cause },
       ),
       transient: false,

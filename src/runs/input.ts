@@ -1,4 +1,5 @@
 import { InputError, agentCommand, findAgent, branchNameProblem, normaliseOrigin, originMatches, projectPathProblem } from '../core/index.ts';
+import { checkRunSecrets } from './secret-names.ts';
 import type { RunSettings } from './settings.ts';
 
 export type StartRunInput = {
@@ -12,6 +13,8 @@ export type StartRunInput = {
   command?: string[] | undefined;
   allowHosts?: string[] | undefined;
   timeoutSeconds?: number | undefined;
+  /** Names of the user's secrets the run receives as environment variables. */
+  secrets?: string[] | undefined;
 };
 
 export type CheckedRunInput = {
@@ -23,6 +26,10 @@ export type CheckedRunInput = {
   command: string[];
   allowHosts: string[];
   timeoutMs: number;
+  /** The profile's secrets and the user's, without repeats. */
+  secrets: string[];
+  /** The secrets the profile needs. */
+  agentSecrets: string[];
 };
 
 /**
@@ -117,7 +124,10 @@ export function checkRunInput(input: StartRunInput, settings: RunSettings): Chec
     }
   }
 
-  return { connectionId: input.connectionId, project, branch, agent: profile.name, image: profile.image, command: [...command], allowHosts, timeoutMs };
+  // The profile's secrets (its model key) come with it; the user may name more.
+  const agentSecrets = [...profile.secrets];
+  const secrets = [...new Set([...agentSecrets, ...checkRunSecrets(input.secrets ?? [])])];
+  return { connectionId: input.connectionId, project, branch, agent: profile.name, image: profile.image, command: [...command], allowHosts, timeoutMs, secrets, agentSecrets };
 }
 
 /** `90`, `90s`, `15m`, `2h` → seconds; null when unreadable. */

@@ -10,6 +10,7 @@ import {
   originOfBaseUrl,
   parseLsRemote,
   parsePushReplies,
+  quoteCommandLine,
   tokenState,
   type Clock,
   type Connection,
@@ -36,7 +37,17 @@ import { createClaudeStreamFormatter } from './claude-stream.ts';
 import { createRunLog, type RunLog } from './run-log.ts';
 import type { RunSettings } from './settings.ts';
 
+/** A user's named secrets as runs need them (secrets/service.ts). */
+export type RunSecrets = {
+  /** Throws InputError naming `field` (default `secrets`) when the user has no secret of one of these names. */
+  assertExist(userId: string, names: readonly string[], field?: string): Promise<void>;
+  /** Decrypts the run's secrets (audited, last use updated); throws when one is gone or cannot be opened. */
+  openForRun(run: Pick<Run, 'id' | 'userId' | 'secrets'>): Promise<{ name: string; value: string }[]>;
+};
+
 export type PipelineDeps = {
+  /** The user's named secrets a run asks for (`secrets`), given to its sandbox as environment variables. */
+  secrets: RunSecrets;
   runs: RunStore;
   connections: ConnectionStore;
   /** The connection's token, refreshed when it is an OAuth token about to expire or refused. */
@@ -94,15 +105,20 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       action: 'run.started',
       connectionId: run.connectionId,
       runId: run.id,
-      details: { project: run.project, branch: run.branch, command: run.command },
+      details: { project: run.project, branch: run.branch, command: run.command, secrets: run.secrets },
     }),
   );
-  // The token is decrypted first so the log's scrubber knows it before anything could print it.
+  // The token and the run's secrets are decrypted first so the log's scrubber knows them before anything could print them.
   const opened = await openConnection({ ...deps, tokens: auditTokens }, run).then(
-    (value) => ({ ok: true as const, ...value }),
+    async (value) => ({ ok: true as const, ...value, secrets: await deps.secrets.openForRun(run) }),
     (failure: unknown) => ({ ok: false as const, failure }),
   );
-  const log: RunLog = createRunLog({ runId: run.id, store: runs, secrets: opened.ok ? [opened.token] : [], now: () => clock.now() });
+  const log: RunLog = createRunLog({
+    runId: run.id,
+    store: runs,
+    secrets: opened.ok ? [opened.token, ...opened.secrets.map((secret) => secret.value)] : [],
+    now: () => clock.now(),
+  });
   // Every token this run obtains later (a refreshed OAuth token) is redacted from its log before anyone sees it.
   const tokens = scrubbingTokens(auditTokens, log);
   let session: SandboxSession | null = null;
@@ -122,6 +138,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
   let exitCode: number | null = null;
   let outputs: RunOutputs = run.outputs;
   const warnings: Warning[] = [];
+  let agentStarted = false;
 
   try {
     await step('preparing', `Preparing run ${run.id}: ${run.project}${run.branch ? ` (${run.branch})` : ''}`, {
@@ -181,11 +198,14 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       limits: { memoryBytes: caps.memoryBytes, diskBytes: caps.diskBytes },
       ...(connection.kind === 'oauth' ? { internalToken: () => tokens.currentToken(connection) } : {}),
     });
-    // The profile's defaults first: forgelink's own variables win over them.
     const env = {
+      // The profile's defaults first, then the user's secrets (their names are checked never to be one forgelink
+      // sets, core/secrets.ts); forgelink's own variables win regardless.
       ...profile.env,
+      ...Object.fromEntries(opened.secrets.map((secret) => [secret.name, secret.value])),
       ...agentEnv({ runId: run.id, baseUrl: connection.baseUrl, token, kind: connection.kind, hasCa: connection.caPem !== null }),
     };
+    if (opened.secrets.length > 0) log.system(`Secrets given as environment variables: ${opened.secrets.map((secret) => secret.name).join(', ')}`);
     log.system(`Sandbox ready; network allowlist: ${allowlist.join(', ')}`);
     for (const notice of session.notices ?? []) log.system(notice);
 
@@ -209,7 +229,8 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     if (clone.exitCode !== 0) throw new ForgelinkError('clone_failed', `git clone failed with exit code ${clone.exitCode}; the log shows git's message.`);
 
     const remaining = run.timeoutMs - (clock.now().getTime() - startedAt.getTime());
-    await step('running', `Running${run.agent === 'custom' ? '' : ` ${run.agent}`}: ${run.command.join(' ')}`);
+    agentStarted = true;
+    await step('running', `Running${run.agent === 'custom' ? '' : ` ${run.agent}`}: ${quoteCommandLine(run.command)}`);
     const formatter = profile.output === 'claude-stream-json' ? createClaudeStreamFormatter() : null;
     const agent = await session.exec({
       command: run.command,
@@ -232,7 +253,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     } else if (agent.exitCode === 127) {
       error = {
         code: 'command_not_found',
-        message: `The agent command "${run.command[0]}" was not found in the sandbox (PATH=${env.PATH}).`,
+        message: commandNotFound(run.command[0] ?? '', env.PATH ?? ''),
       };
     } else {
       error = { code: 'agent_failed', message: `The agent exited with ${agent.signal ? `signal ${agent.signal}` : `code ${agent.exitCode}`}.` };
@@ -267,14 +288,15 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       log.system(`Internal error: ${failure instanceof Error ? failure.message : String(failure)}`);
       deps.onError?.(failure, run.id);
     }
-    log.system(`Run ${status}: ${error.message}`);
+    // Before the agent started, the closing line below is the one that says why.
+    if (agentStarted) log.system(`Run ${status}: ${error.message}`);
   } finally {
     await session?.destroy().catch(() => {});
     await client?.close().catch(() => {});
     await removeTree(runDir(deps.settings, run.id)).catch(() => {});
   }
 
-  log.system(summary(status, outputs));
+  log.system(agentStarted || error === null ? summary(status, outputs) : `Run ${status} before the agent started: ${error.message}`);
   await log.close();
   await update({
     status,
@@ -414,6 +436,14 @@ async function collectOutputs(input: {
     }
   }
   return mergeOutputs({ branches, apiMergeRequests, pushMergeRequests, issues, projectWebUrl: input.projectWebUrl });
+}
+
+/** What to do when the agent's command is not in the sandbox, which sees the host's /usr and the mounted directories only. */
+function commandNotFound(name: string, pathVariable: string): string {
+  const where = name.includes('/')
+    ? `mount its directory into every sandbox with FORGELINK_SANDBOX_MOUNTS (read-only, at the same path)`
+    : `install it on the host under /usr, or mount the directory that holds it with FORGELINK_SANDBOX_MOUNTS and give its full path`;
+  return `The agent command "${name}" was not found in the sandbox (PATH=${pathVariable}). The sandbox sees the host's /usr and the directories in FORGELINK_SANDBOX_MOUNTS only: ${where}.`;
 }
 
 function summary(status: RunStatus, outputs: RunOutputs): string {

@@ -80,6 +80,10 @@ export function createRunService(deps: RunServiceDeps) {
         throw new NotFoundError('connection_not_found', `No connection ${checked.connectionId}.`, { field: 'connectionId' });
       }
       assertConnectionUsable(connection);
+      // A missing secret is refused now, naming it and how to set it, rather than failing the run later.
+      // The profile's own secrets first: the error then names the profile's field (`agent`).
+      await deps.secrets.assertExist(userId, checked.agentSecrets, 'agent');
+      await deps.secrets.assertExist(userId, checked.secrets);
       const run: Run = {
         id: deps.newId(),
         userId,
@@ -94,6 +98,7 @@ export function createRunService(deps: RunServiceDeps) {
         image: { ref: checked.image, digest: null },
         command: checked.command,
         allowHosts: checked.allowHosts,
+        secrets: checked.secrets,
         timeoutMs: checked.timeoutMs,
         status: 'queued',
         error: null,

@@ -6,6 +6,7 @@ import { InputError, NotFoundError, type AuditStore, type UserStore } from '../c
 import type { ApiKeyService } from '../api-keys/index.ts';
 import type { ConnectionEvents, ConnectionService, DoctorService } from '../connections/index.ts';
 import type { RunService } from '../runs/index.ts';
+import type { SecretService } from '../secrets/index.ts';
 import type { RotationService } from '../connections/index.ts';
 import type { Clock, GitLabOAuthFlow, SessionStore } from '../core/index.ts';
 import { requireApiKey, type AuthVariables } from './auth.ts';
@@ -17,7 +18,8 @@ import { connectionRoutes } from './routes/connections.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { rotationRoutes } from './routes/rotation.ts';
 import { runRoutes } from './routes/runs.ts';
-import { CONTENT_SECURITY_POLICY, createAttemptLimiter, createWebRoutes, type AttemptLimiter } from './web/index.ts';
+import { secretRoutes } from './routes/secrets.ts';
+import { CONTENT_SECURITY_POLICY, createAttemptLimiter, createWebRoutes, type AttemptLimiter, type SetupLinks } from './web/index.ts';
 
 export type AppDeps = {
   users: UserStore;
@@ -25,6 +27,8 @@ export type AppDeps = {
   apiKeys: ApiKeyService;
   connections: ConnectionService;
   runs: RunService;
+  /** Users' named secrets (`/secrets`, the dashboard's Secrets page). */
+  secrets: SecretService;
   doctor?: DoctorService;
   /** Token rotation settings and rotating now (`PATCH /connections/:id`, `POST /connections/:id/rotate`). */
   rotation?: RotationService;
@@ -42,6 +46,8 @@ export type AppDeps = {
   clock?: Clock;
   /** Sign-in failures allowed per user name and address; default 5 per 15 minutes. */
   signInLimiter?: AttemptLimiter;
+  /** The first start's one-time setup link; `start()` in compose.ts issues and prints it. */
+  setupLinks?: SetupLinks;
 };
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -91,6 +97,7 @@ export function createApp(deps: AppDeps) {
   if (deps.rotation !== undefined) api.route('/connections', rotationRoutes(deps.rotation));
   api.route('/runs', runRoutes(deps.runs));
   api.get('/agents', (c) => c.json({ agents: deps.runs.agents() }));
+  api.route('/secrets', secretRoutes(deps.secrets));
   if (deps.audit !== undefined) api.route('/audit', auditRoutes(deps.audit));
   api.route('/keys', keyRoutes(deps.apiKeys));
   app.route('/api/v1', api);
@@ -105,12 +112,14 @@ export function createApp(deps: AppDeps) {
     sessions: deps.sessions,
     connections: deps.connections,
     runs: deps.runs,
+    secrets: deps.secrets,
     oauthFlow: deps.oauthFlow ?? null,
     logger,
     clock: deps.clock ?? { now: () => new Date() },
     publicUrl: deps.publicUrl ?? 'http://127.0.0.1:8080',
     signInLimiter: deps.signInLimiter ?? createAttemptLimiter({ maxFailures: 5, windowMs: 15 * 60_000 }),
     ...(deps.doctor === undefined ? {} : { doctor: deps.doctor }),
+    ...(deps.setupLinks === undefined ? {} : { setupLinks: deps.setupLinks }),
   });
   app.route('/', web.routes);
 

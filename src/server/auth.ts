@@ -13,7 +13,7 @@ export function requireApiKey(keys: ApiKeyService): MiddlewareHandler<{ Variable
     if (!match) {
       throw new AuthenticationError(
         'unauthenticated',
-        'An API key is required: send "Authorization: Bearer <key>" (create one with "forgelink admin user add <name>").',
+        'This API needs an API key: Authorization: Bearer flk_… (an administrator creates one with "forgelink admin user add <name>").',
       );
     }
     // Looked up on every request, so a revoked key is refused from the next request on.

@@ -1,5 +1,5 @@
 export { createApp } from './app.ts';
 export type { App, AppDeps } from './app.ts';
 export { toHttpError } from './errors.ts';
-export { createLogger } from './logger.ts';
-export { hashPassword, passwordProblem } from './web/index.ts';
+export { createLogger, prettyLogStream, type LogFormat } from './logger.ts';
+export { createSetupLinks, hashPassword, passwordProblem, SETUP_LINK_LIFETIME_MS, type SetupLinks } from './web/index.ts';

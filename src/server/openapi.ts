@@ -4,7 +4,20 @@ import { ConnectBody } from './routes/connections.ts';
 import { CreateKeyBody } from './routes/keys.ts';
 import { RotationBody } from './routes/rotation.ts';
 import { StartRunBody } from './routes/runs.ts';
-import { AgentResponse, ApiKeyResponse, AuditEntryResponse, ConnectionResponse, CreatedApiKeyResponse, DoctorReportResponse, ErrorResponse, LogEntryResponse, ProjectResponse, RunResponse } from './schemas.ts';
+import { PutSecretBody } from './routes/secrets.ts';
+import {
+  AgentResponse,
+  ApiKeyResponse,
+  AuditEntryResponse,
+  ConnectionResponse,
+  CreatedApiKeyResponse,
+  DoctorReportResponse,
+  ErrorResponse,
+  LogEntryResponse,
+  ProjectResponse,
+  RunResponse,
+  SecretResponse,
+} from './schemas.ts';
 
 type Schema = Record<string, unknown>;
 
@@ -49,6 +62,8 @@ export function openApiDocument(version: string): Schema {
         ConnectRequest: schema(ConnectBody),
         StartRunRequest: schema(StartRunBody),
         RotationRequest: schema(RotationBody),
+        PutSecretRequest: schema(PutSecretBody),
+        Secret: schema(SecretResponse),
         Connection: schema(ConnectionResponse),
         Project: schema(ProjectResponse),
         Run: schema(RunResponse),
@@ -241,6 +256,33 @@ export function openApiDocument(version: string): Schema {
           },
         },
       },
+      '/secrets': {
+        get: {
+          summary: "The caller's named secrets, by name: name, hosts, created, updated, last used (never a value)",
+          responses: {
+            '200': {
+              description: 'secrets',
+              content: { 'application/json': { schema: { type: 'object', properties: { secrets: { type: 'array', items: { $ref: '#/components/schemas/Secret' } } } } } },
+            },
+            '401': errors['401'],
+          },
+        },
+      },
+      '/secrets/{name}': {
+        parameters: [id('name')],
+        put: {
+          summary:
+            'Set a secret: an upper-case environment variable name that does not change how the sandbox works (not GITLAB_*, FORGELINK_*, GIT_*, LD_*, PATH, HOME, proxies…); the value is sealed at once and never returned',
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/PutSecretRequest' } } } },
+          responses: {
+            '201': json('created', 'Secret'),
+            '200': json('replaced', 'Secret'),
+            '400': errors['400'],
+            '401': errors['401'],
+          },
+        },
+        delete: { summary: 'Delete a secret', responses: { '204': { description: 'deleted' }, ...errors } },
+      },
       '/runs': {
         get: {
           summary: "The caller's runs, newest first",
@@ -256,7 +298,7 @@ export function openApiDocument(version: string): Schema {
         post: {
           summary: 'Start a run',
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/StartRunRequest' } } } },
-          responses: { '201': json('the queued run', 'Run'), ...errors },
+          responses: { '201': json('the queued run', 'Run'), ...errors, '400': json('bad input, or a secret named in `secrets` that you have not set (`error.field` is `secrets`)', 'Error') },
         },
       },
       '/runs/{id}': {

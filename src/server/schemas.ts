@@ -75,6 +75,7 @@ export const RunResponse = z.object({
   image: z.object({ ref: z.string(), digest: z.string().nullable() }).nullable().describe('the root filesystem; ref host: the host\'s /usr'),
   command: z.array(z.string()),
   allowHosts: z.array(z.string()),
+  secrets: z.array(z.string()).describe('names of the secrets the run receives as environment variables (never their values)'),
   timeoutSeconds: z.number(),
   status: z.enum(['queued', 'preparing', 'cloning', 'running', 'collecting', 'succeeded', 'failed', 'canceled', 'timed_out']),
   error: RunErrorJson.nullable(),
@@ -85,6 +86,14 @@ export const RunResponse = z.object({
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
+});
+
+export const SecretResponse = z.object({
+  name: z.string(),
+  hosts: z.array(z.string()).describe('origins (host:port) the secret is meant for'),
+  createdAt: z.string(),
+  updatedAt: z.string().describe('when the value was last set'),
+  lastUsedAt: z.string().nullable().describe('when a run last received it; null: never'),
 });
 
 export const LogEntryResponse = z.object({

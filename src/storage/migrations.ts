@@ -286,9 +286,29 @@ export const migrations: Record<string, Migration> = {
       }
     },
   },
-  '0009_run_agent': {
+  '0009_user_secrets': {
+    async up(db: Kysely<unknown>) {
+      // A user's named secrets (ANTHROPIC_API_KEY…). The value is only ever stored sealed, bound to the user, the
+      // row and the name (vault/binding.ts); one name per user.
+      await db.schema
+        .createTable('user_secrets')
+        .addColumn('id', 'text', (col) => col.primaryKey())
+        .addColumn('user_id', 'text', (col) => col.notNull().references('users.id'))
+        .addColumn('name', 'text', (col) => col.notNull())
+        .addColumn('hosts', 'text', (col) => col.notNull())
+        .addColumn('sealed', 'text', (col) => col.notNull())
+        .addColumn('created_at', 'text', (col) => col.notNull())
+        .addColumn('updated_at', 'text', (col) => col.notNull())
+        .addColumn('last_used_at', 'text')
+        .addUniqueConstraint('user_secrets_user_id_name_unique', ['user_id', 'name'])
+        .execute();
+      // The names of the secrets a run receives (never their values).
+      await db.schema.alterTable('runs').addColumn('secrets', 'text', (col) => col.notNull().defaultTo('[]')).execute();
+    },
+  },
+  '0010_run_agent': {
     // Runs from before agent profiles ran the user's own command on the host's /usr.
-    async up(db) {
+    async up(db: Kysely<unknown>) {
       await db.schema.alterTable('runs').addColumn('agent', 'text', (col) => col.notNull().defaultTo('custom')).execute();
       await db.schema.alterTable('runs').addColumn('image_ref', 'text', (col) => col.notNull().defaultTo('host')).execute();
       await db.schema.alterTable('runs').addColumn('image_digest', 'text').execute();

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Dialect } from 'kysely';
 import pg from 'pg';
-import type { ApiKeyStore, Clock, ConnectionEventStore, ConnectionStore, LeaseStore, OAuthStateStore, AuditStore, RunStore, SessionStore, UserStore } from '../core/index.ts';
+import type { ApiKeyStore, Clock, ConnectionEventStore, ConnectionStore, LeaseStore, OAuthStateStore, AuditStore, RunStore, SessionStore, UserSecretStore, UserStore } from '../core/index.ts';
 import { createApiKeyStore } from './api-keys.ts';
 import { createConnectionEventStore } from './connection-events.ts';
 import { createConnectionStore } from './connections.ts';
@@ -15,6 +15,7 @@ import { createRunStore } from './runs.ts';
 import { createSessionStore } from './sessions.ts';
 import { createSqliteDialect } from './sqlite-dialect.ts';
 import type { DatabaseSchema } from './tables.ts';
+import { createUserSecretStore } from './user-secrets.ts';
 import { createUserStore } from './users.ts';
 
 export const SQLITE_FILENAME = 'forgelink.db';
@@ -39,6 +40,8 @@ export type Storage = {
   oauthStates: OAuthStateStore;
   connectionEvents: ConnectionEventStore;
   leases: LeaseStore;
+  /** Users' named secrets (sealed). */
+  userSecrets: UserSecretStore;
   close(): Promise<void>;
 };
 
@@ -66,6 +69,7 @@ export async function openStorage(options: StorageOptions): Promise<Storage> {
     oauthStates: createOAuthStateStore(db),
     connectionEvents: createConnectionEventStore(db),
     leases: createLeaseStore(db),
+    userSecrets: createUserSecretStore(db),
     close: () => db.destroy(),
   };
 }

@@ -29,6 +29,7 @@ export function runFromRow(row: Selectable<RunsTable>): Run {
     allowHosts: StringsJson.parse(JSON.parse(row.allow_hosts)),
     agent: row.agent,
     image: { ref: row.image_ref, digest: row.image_digest },
+    secrets: StringsJson.parse(JSON.parse(row.secrets)),
     timeoutMs: Number(row.timeout_ms),
     status: RunStatusColumn.parse(row.status),
     error: row.error === null ? null : RunErrorJson.parse(JSON.parse(row.error)),
@@ -58,6 +59,7 @@ export function runToRow(run: Run): Insertable<RunsTable> {
     agent: run.agent,
     image_ref: run.image.ref,
     image_digest: run.image.digest,
+    secrets: JSON.stringify(run.secrets),
     timeout_ms: run.timeoutMs,
     status: run.status,
     error: run.error === null ? null : JSON.stringify(run.error),
@@ -88,6 +90,7 @@ export function runPatchToRow(patch: RunPatch): Updateable<RunsTable> {
     row.image_ref = patch.image.ref;
     row.image_digest = patch.image.digest;
   }
+  if (patch.secrets !== undefined) row.secrets = JSON.stringify(patch.secrets);
   if (patch.timeoutMs !== undefined) row.timeout_ms = patch.timeoutMs;
   if (patch.status !== undefined) row.status = patch.status;
   if (patch.error !== undefined) row.error = patch.error === null ? null : JSON.stringify(patch.error);

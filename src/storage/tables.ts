@@ -75,10 +75,12 @@ export type RunsTable = {
   command: string;
   /** JSON array of origins. */
   allow_hosts: string;
-  /** Migration 0009: the agent profile's name, and the image reference and digest the run used. */
+  /** Migration 0010: the agent profile's name, and the image reference and digest the run used. */
   agent: string;
   image_ref: string;
   image_digest: string | null;
+  /** JSON array of secret names; `[]` for runs made before migration 0009. */
+  secrets: ColumnType<string, string | undefined, string>;
   timeout_ms: BigIntColumn;
   status: string;
   /** JSON of `RunError`, or null. */
@@ -195,6 +197,19 @@ export type ApiKeysTable = {
   revoked_at: string | null;
 };
 
+/** Migration 0009: a user's named secret, its value sealed (bound to the user, the row and the name). */
+export type UserSecretsTable = {
+  id: string;
+  user_id: string;
+  name: string;
+  /** JSON array of origins. */
+  hosts: string;
+  sealed: string;
+  created_at: string;
+  updated_at: string;
+  last_used_at: string | null;
+};
+
 export type DatabaseSchema = {
   api_keys: ApiKeysTable;
   users: UsersTable;
@@ -209,4 +224,5 @@ export type DatabaseSchema = {
   connection_events: ConnectionEventsTable;
   connection_notices: ConnectionNoticesTable;
   token_rotations: TokenRotationsTable;
+  user_secrets: UserSecretsTable;
 };

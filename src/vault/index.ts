@@ -1,5 +1,6 @@
 export { createVault } from './vault.ts';
-export { bindingForSecret } from './binding.ts';
+export { bindingForSecret, bindingForUserSecret } from './binding.ts';
+export type { SealedStores } from './sealed-records.ts';
 export { rotateSecrets } from './rotate.ts';
 export type { RotationReport } from './rotate.ts';
 export { currentVersion, decodeKey, KEY_BYTES } from './keyring.ts';
@@ -16,3 +17,4 @@ export {
 export type { AddedKeyVersion, KeyringSource, LoadedKeyring, MasterKeySettings } from './keyring-file.ts';
 export { createFileBackedVault } from './reloading.ts';
 export { loadKeyringForDatabase, NEW_MASTER_KEY_FLAG } from './keyring-check.ts';
+export type { SealedReaders } from './keyring-check.ts';

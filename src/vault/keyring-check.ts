@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { VaultError, type ConnectionStore } from '../core/index.ts';
-import { bindingForSecret } from './binding.ts';
+import { VaultError, type ConnectionStore, type UserSecretStore } from '../core/index.ts';
+import { allSealedRecords } from './sealed-records.ts';
 import {
   keyWouldBeGenerated,
   loadKeyring,
@@ -20,6 +20,9 @@ export const NEW_MASTER_KEY_FLAG = '--new-master-key';
 /** Key ids the database's sealed secrets name, each with how many secrets use it. */
 type KeyUse = Map<string, number>;
 
+/** The stores holding sealed values: connections' tokens and users' named secrets (`Storage` fits). */
+export type SealedReaders = { connections: Pick<ConnectionStore, 'allSecrets'>; userSecrets: Pick<UserSecretStore, 'allSealed'> };
+
 /**
  * Loads the keyring (as `loadKeyring`) for a database that may already hold sealed secrets, and refuses
  * one that cannot open them: a lost `master.key` would otherwise be replaced by a new key silently and
@@ -30,7 +33,7 @@ type KeyUse = Map<string, number>;
  */
 export async function loadKeyringForDatabase(
   settings: MasterKeySettings,
-  secrets: Pick<ConnectionStore, 'allSecrets'>,
+  secrets: SealedReaders,
   options: { newKeyAllowed: boolean; now?: Date },
 ): Promise<LoadedKeyring> {
   const inUse = await keyIdsInUse(secrets);
@@ -55,7 +58,7 @@ export async function loadKeyringForDatabase(
       notices: [
         ...loaded.notices,
         `Started with ${NEW_MASTER_KEY_FLAG}: ${count(inUse, sealedWith)} sealed with the lost master key ${sealedWith.join(', ')} ` +
-          `cannot be opened; ${file} records them as lost. Their connections show invalid until they are reconnected or removed.`,
+          `cannot be opened; ${file} records them as lost. Their connections show invalid until they are reconnected or removed, and secrets set with "forgelink secrets set" must be set again.`,
       ],
     };
   }
@@ -80,7 +83,7 @@ export async function loadKeyringForDatabase(
     notices: [
       ...loaded.notices,
       `Started with ${NEW_MASTER_KEY_FLAG}: ${count(inUse, unusable)} sealed with master key ${unusable.join(', ')} cannot be opened ` +
-        `(${problem}). Their connections show invalid until they are reconnected or removed; until then every start needs ${NEW_MASTER_KEY_FLAG}.`,
+        `(${problem}). Their connections show invalid until they are reconnected or removed (secrets set with "forgelink secrets set" until set again); until then every start needs ${NEW_MASTER_KEY_FLAG}.`,
     ],
   };
 }
@@ -88,8 +91,8 @@ export async function loadKeyringForDatabase(
 function restoreHint(file: string): string {
   return (
     `Put the backed-up master.key back at ${file} (mode 0600), or give that key through ${MASTER_KEY_VAR} (the base64 key) ` +
-    `or ${MASTER_KEY_FILE_VAR} (a keyring file holding it). To start anyway with a new key (the stored GitLab tokens are lost and their ` +
-    `connections must be reconnected), run \`forgelink serve ${NEW_MASTER_KEY_FLAG}\`.`
+    `or ${MASTER_KEY_FILE_VAR} (a keyring file holding it). To start anyway with a new key (the stored GitLab tokens and secrets are lost: their ` +
+    `connections must be reconnected and the secrets set again), run \`forgelink serve ${NEW_MASTER_KEY_FLAG}\`.`
   );
 }
 
@@ -104,9 +107,9 @@ function count(inUse: KeyUse, ids: readonly string[]): string {
   return `${total} secret${total === 1 ? '' : 's'}`;
 }
 
-async function keyIdsInUse(secrets: Pick<ConnectionStore, 'allSecrets'>): Promise<KeyUse> {
+async function keyIdsInUse(secrets: SealedReaders): Promise<KeyUse> {
   const inUse: KeyUse = new Map();
-  for await (const secret of secrets.allSecrets()) {
+  for await (const secret of allSealedRecords(secrets)) {
     const keyId = sealedKeyIdOrNull(secret.sealed);
     if (keyId !== null) inUse.set(keyId, (inUse.get(keyId) ?? 0) + 1);
   }
@@ -114,15 +117,15 @@ async function keyIdsInUse(secrets: Pick<ConnectionStore, 'allSecrets'>): Promis
 }
 
 /** The ids in `needed` under which not one secret opens with `keyring`. */
-async function unopenableKeyIds(keyring: Keyring, secrets: Pick<ConnectionStore, 'allSecrets'>, needed: readonly string[]): Promise<string[]> {
+async function unopenableKeyIds(keyring: Keyring, secrets: SealedReaders, needed: readonly string[]): Promise<string[]> {
   const vault = createVault({ keyring });
   const held = new Set(keyring.versions.map((version) => version.id));
   const opens = new Set<string>();
-  for await (const secret of secrets.allSecrets()) {
+  for await (const secret of allSealedRecords(secrets)) {
     const keyId = sealedKeyIdOrNull(secret.sealed);
     if (keyId === null || !held.has(keyId) || opens.has(keyId)) continue;
     try {
-      vault.open(secret.sealed, bindingForSecret(secret));
+      vault.open(secret.sealed, secret.binding);
       opens.add(keyId);
     } catch (error) {
       if (!(error instanceof VaultError)) throw error;

@@ -1,10 +1,10 @@
 import { VaultError } from '../core/index.ts';
-import type { ConnectionStore, Vault } from '../core/index.ts';
-import { bindingForSecret } from './binding.ts';
+import type { Vault } from '../core/index.ts';
+import { allSealedRecords, replaceSealedRecords, type SealedKind, type SealedStores } from './sealed-records.ts';
 import { sealedKeyIdOrNull } from './vault.ts';
 
 export type RotationReport = {
-  /** Secrets seen. */
+  /** Secrets seen: connections' tokens and users' named secrets. */
   total: number;
   /** Re-sealed under the current key. */
   resealed: number;
@@ -18,48 +18,53 @@ export type RotationReport = {
 
 /**
  * The second step of `admin rotate-key`: re-seals every secret not yet under the vault's current key, with
- * the same binding. Old key versions must stay in the keyring until `remaining` is 0.
+ * the same binding: connections' tokens (`store`) and users' named secrets (`userSecrets`). Old key versions must
+ * stay in the keyring until `remaining` is 0.
  */
 export async function rotateSecrets(options: {
   vault: Vault;
-  store: Pick<ConnectionStore, 'allSecrets' | 'replaceSecrets'>;
+  store: SealedStores['connections'];
+  userSecrets: SealedStores['userSecrets'];
   batchSize?: number;
 }): Promise<RotationReport> {
-  const { vault, store } = options;
+  const { vault } = options;
+  const stores: SealedStores = { connections: options.store, userSecrets: options.userSecrets };
   const batchSize = options.batchSize ?? 100;
   const current = vault.currentKeyId();
   const report: RotationReport = { total: 0, resealed: 0, alreadyCurrent: 0, failed: [], remaining: 0 };
   let batch: { id: string; sealed: string; expected: string }[] = [];
+  let batchKind: SealedKind = 'connection';
 
-  for await (const secret of store.allSecrets()) {
+  async function write(): Promise<void> {
+    if (batch.length === 0) return;
+    await replaceSealedRecords(stores, batchKind, batch);
+    report.resealed += batch.length;
+    batch = [];
+  }
+
+  for await (const record of allSealedRecords(stores)) {
     report.total += 1;
-    if (sealedKeyIdOrNull(secret.sealed) === current) {
+    if (sealedKeyIdOrNull(record.sealed) === current) {
       report.alreadyCurrent += 1;
       continue;
     }
-    const binding = bindingForSecret(secret);
     let plaintext: string;
     try {
-      plaintext = vault.open(secret.sealed, binding);
+      plaintext = vault.open(record.sealed, record.binding);
     } catch (error) {
       if (!(error instanceof VaultError)) throw error;
-      report.failed.push(secret.id);
+      report.failed.push(record.id);
       continue;
     }
-    batch.push({ id: secret.id, sealed: vault.seal(plaintext, binding), expected: secret.sealed });
-    if (batch.length >= batchSize) {
-      await store.replaceSecrets(batch);
-      report.resealed += batch.length;
-      batch = [];
-    }
+    if (record.kind !== batchKind) await write();
+    batchKind = record.kind;
+    batch.push({ id: record.id, sealed: vault.seal(plaintext, record.binding), expected: record.sealed });
+    if (batch.length >= batchSize) await write();
   }
-  if (batch.length > 0) {
-    await store.replaceSecrets(batch);
-    report.resealed += batch.length;
-  }
+  await write();
 
-  for await (const secret of store.allSecrets()) {
-    if (sealedKeyIdOrNull(secret.sealed) !== current) report.remaining += 1;
+  for await (const record of allSealedRecords(stores)) {
+    if (sealedKeyIdOrNull(record.sealed) !== current) report.remaining += 1;
   }
   return report;
 }

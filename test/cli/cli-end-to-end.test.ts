@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { EXAMPLES_DIR } from '../support/forgelink.ts';
-import { forgelinkCli, startServerProcess, type Result, type RunningServer } from '../support/processes.ts';
+import { cliTestEnv, forgelinkCli, startServerProcess, type Result, type RunningServer } from '../support/processes.ts';
 
 describe('the CLI against a started server and the fake GitLab over HTTPS', () => {
   let home: string;
@@ -45,14 +45,7 @@ describe('the CLI against a started server and the fake GitLab over HTTPS', () =
 
   before(async () => {
     home = await mkdtemp(join(tmpdir(), 'forgelink-cli-'));
-    env = {
-      PATH: process.env.PATH,
-      HOME: home,
-      XDG_CONFIG_HOME: join(home, 'config'),
-      FORGELINK_DATA_DIR: join(home, 'data'),
-      FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8',
-      FORGELINK_SANDBOX_MOUNTS: EXAMPLES_DIR,
-    };
+    env = cliTestEnv(home, EXAMPLES_DIR);
     gitlab = await startFakeGitLab({ tls: true, basePath: '/gitlab' });
     gitlabUser = gitlab.addUser({ username: 'agent-bot', name: 'Agent Bot' }).id;
     gitlab.addProject({ path: 'platform/backend/api', members: [{ userId: gitlabUser, accessLevel: 30 }] });

@@ -14,6 +14,12 @@ test('defaults', () => {
   assert.deepEqual(config.outboundAllow, []);
   assert.equal(config.allowHttp, false);
   assert.deepEqual(config.gitlabOAuthScopes, ['api', 'read_user']);
+  assert.equal(config.logFormat, null, 'unset: decided by whether stdout is a terminal');
+});
+
+test('FORGELINK_LOG_FORMAT: json or pretty', () => {
+  assert.equal(readConfig({ FORGELINK_LOG_FORMAT: 'json' }).logFormat, 'json');
+  assert.equal(readConfig({ FORGELINK_LOG_FORMAT: ' pretty ' }).logFormat, 'pretty');
 });
 
 test('run caps: 4 GiB of memory and 10 GiB of disk by default; bytes or sizes with 1024-based units', () => {
@@ -89,6 +95,7 @@ for (const [variable, value] of [
   ['FORGELINK_PUBLIC_URL', 'http://forgelink.example.com'],
   ['FORGELINK_ALLOW_HTTP', 'maybe'],
   ['FORGELINK_LOG_LEVEL', 'loud'],
+  ['FORGELINK_LOG_FORMAT', 'text'],
   ['FORGELINK_GITLAB_OAUTH_APPS', '{not json'],
   ['FORGELINK_GITLAB_OAUTH_APPS', '[{"baseUrl":"https://gitlab.com"}]'],
   ['FORGELINK_GITLAB_OAUTH_APPS', '[{"baseUrl":"https://gitlab.com","clientId":"a"},{"baseUrl":"gitlab.com/","clientId":"b"}]'],

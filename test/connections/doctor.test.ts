@@ -152,6 +152,8 @@ describe('connections doctor: every step passes for a healthy instance and fails
       assert.equal(step(report, 'encoded_path').status, 'warn', JSON.stringify(report.steps, null, 2));
       assert.match(step(report, 'encoded_path').message, /decodes %2F/);
       assert.equal(report.ok, true);
+      // The decoded path matches no GitLab route: that catch-all 404 is what the doctor detects.
+      assert.deepEqual(decoding.takeUnimplemented().map((r) => r.path), ['/api/v4/projects/acme/web']);
     } finally {
       await decoding.close();
     }

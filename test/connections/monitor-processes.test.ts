@@ -6,18 +6,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { startFakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { forgelinkCli, startServerProcess, type RunningServer } from '../support/processes.ts';
+import { waitFor } from '../support/wait.ts';
 import { startWebhookReceiver } from '../support/webhook-receiver.ts';
 
 const SECRET = 'process-test-secret';
-
-/** Resolves once `condition` holds, polling; fails after `timeoutMs` with `what`. */
-async function eventually(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 function checksLogged(server: RunningServer): number {
   return server.output().split('\n').filter((line) => line.includes('"msg":"connection checked"')).length;
@@ -58,7 +50,7 @@ test('two forgelink serve processes on one database: one monitors, the other sta
       assert.equal(response.status, 201, await response.text());
     }
 
-    await eventually('a few rounds of checks', () => servers.reduce((sum, server) => sum + checksLogged(server), 0) >= 4);
+    await waitFor('a few rounds of checks', () => servers.reduce((sum, server) => sum + checksLogged(server), 0) >= 4);
     const counts = servers.map(checksLogged);
     assert.equal(counts.filter((count) => count > 0).length, 1, `only one process checks: ${counts.join(' / ')}`);
     const leader = counts[0]! > 0 ? 0 : 1;
@@ -67,7 +59,7 @@ test('two forgelink serve processes on one database: one monitors, the other sta
 
     // Revoked at GitLab: the monitoring process notices and the webhook hears it, signed.
     gitlab.revokeToken(tokens[0]!);
-    await eventually('the status_changed webhook', () => receiver.deliveries.some((delivery) => delivery.json.event === 'connection.status_changed'));
+    await waitFor('the status_changed webhook', () => receiver.deliveries.some((delivery) => delivery.json.event === 'connection.status_changed'));
     const [delivery] = receiver.deliveries;
     assert.equal(delivery?.json.connection.status, 'revoked');
     assert.equal(delivery?.json.ownerName, 'alice');
@@ -76,7 +68,7 @@ test('two forgelink serve processes on one database: one monitors, the other sta
     // The monitoring process stops; it gives the lease up and the other carries on with the healthy connection.
     await servers[leader]!.stop();
     const before = checksLogged(servers[1 - leader]!);
-    await eventually('the other process to check', () => checksLogged(servers[1 - leader]!) > before);
+    await waitFor('the other process to check', () => checksLogged(servers[1 - leader]!) > before);
     assert.match(servers[1 - leader]!.output(), /connection monitor holds the lease/);
     assert.equal(receiver.deliveries.length, 1, 'the transition was sent once, not again by the process that took over');
   } finally {

@@ -9,6 +9,10 @@ import { newRun } from '../storage/run-records.ts';
 
 const AGENT = ['python3', path.join(EXAMPLES_DIR, 'scripted-agent.py')];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const SETTLE_MS = 60_000;
+/** forgelink's clock: the wall clock, moved forward when a test needs time to have passed. */
+let clockOffsetMs = 0;
+const clock = { now: () => new Date(Date.now() + clockOffsetMs) };
 
 function daysFromToday(days: number): string {
   const now = new Date();
@@ -28,8 +32,9 @@ describe('personal access token rotation end to end (fake GitLab over HTTPS unde
     gitlab = await startFakeGitLab({ tls: true, basePath: '/gitlab' });
     botId = gitlab.addUser({ username: 'rotating-bot', name: 'Rotating Bot' }).id;
     projectId = gitlab.addProject({ path: 'acme/rotating', members: [{ userId: botId, accessLevel: 30 }] }).id;
-    // Short request and settle times, so the test of a lost answer need not wait two minutes.
-    forgelink = await startForgelink({ rotation: { requestMs: 200, settleMs: 600, waitMs: 5_000 } });
+    // A short request time, so callers do not wait long for a rotation in flight; the settle time passes by moving
+    // the clock (the test of a lost answer), never by waiting for it.
+    forgelink = await startForgelink({ clock, rotation: { requestMs: 200, settleMs: SETTLE_MS, waitMs: 5_000 } });
     alice = await forgelink.addUser('alice');
     bob = await forgelink.addUser('bob');
     dispatcher = new Agent({ connect: { ca: gitlab.caPem ?? undefined } });
@@ -234,7 +239,7 @@ describe('personal access token rotation end to end (fake GitLab over HTTPS unde
     assert.equal(await forgelink.tokens.currentToken(connection), old);
     assert.equal(gitlab.rotationCount() - stats.rotations, 1);
 
-    await sleep(600);
+    clockOffsetMs += SETTLE_MS;
     const recovered = await forgelink.rotator.recoverPending();
     assert.deepEqual(recovered.filter((r) => r.connectionId === id), [{ connectionId: id, status: 'lost' }]);
     const view = (await forgelink.call(alice, 'GET', `/api/v1/connections/${id}`)).json;

@@ -84,10 +84,10 @@ for (const text of ['30 days', '1.5d', '-3d', 'P30D', '']) {
 }
 
 test('rotationText says what connections show prints', () => {
-  assert.match(rotationText({ kind: 'oauth', rotation: null }), /^not needed/);
-  assert.match(rotationText({ kind: 'pat', rotation: null }), /^off \(forgelink connections rotation <id> --enable\)$/);
+  assert.match(rotationText({ id: 'con_1', kind: 'oauth', rotation: null }), /^not needed/);
+  assert.match(rotationText({ id: 'con_1', kind: 'pat', rotation: null }), /^off \(forgelink connections rotation con_1 --enable\)$/);
   assert.equal(
-    rotationText({ kind: 'pat', rotation: { ...ON, lastRotatedAt: '2026-03-01T00:00:00.000Z' } }),
+    rotationText({ id: 'con_1', kind: 'pat', rotation: { ...ON, lastRotatedAt: '2026-03-01T00:00:00.000Z' } }),
     'on: a new token for 30 days when 7 or fewer are left; last rotated 2026-03-01T00:00:00.000Z',
   );
 });

@@ -65,13 +65,13 @@ describe('GitLab client over HTTPS with a private CA under a subpath', () => {
     }
   });
 
-  test('without the CA the certificate is refused with advice to pass --ca-file', async () => {
+  test('without the CA the certificate is refused with advice to add a CA certificate', async () => {
     const start = gl.requests.length;
     const client = createGitLabClient({ baseUrl: gl.baseUrl, token, tokenKind: 'pat', policy: LOOPBACK_ALLOWED, sleep: noSleepExpected });
     try {
       await assert.rejects(client.currentUser(), (error: unknown) => {
         isUpstream('certificate')(error);
-        assert.match((error as Error).message, /--ca-file/);
+        assert.match((error as Error).message, /CA certificate to the connection/);
         assert.ok(!(error as Error).message.includes(token));
         return true;
       });

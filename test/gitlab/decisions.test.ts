@@ -71,7 +71,7 @@ for (const [code, reason, transient] of [
     const failure = networkFailure(new TypeError('fetch failed', { cause: withCode(code) }), URL_, [], null);
     assert.equal(failure.error.reason, reason);
     assert.equal(failure.transient, transient);
-    if (reason === 'certificate') assert.match(failure.error.message, /--ca-file/);
+    if (reason === 'certificate') assert.match(failure.error.message, /CA certificate to the connection/);
   });
 }
 

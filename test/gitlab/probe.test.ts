@@ -45,10 +45,10 @@ describe('probe against the fake (HTTPS, private CA, subpath)', () => {
     );
   });
 
-  test('without the CA → certificate, suggesting --ca-file', async () => {
+  test('without the CA → certificate, suggesting a CA certificate', async () => {
     await assert.rejects(
       createGitLabProbe(LOOPBACK_ALLOWED).assertGitLab({ baseUrl: gl.baseUrl }),
-      rejectsWith('certificate', (error) => assert.match(error.message, /--ca-file/)),
+      rejectsWith('certificate', (error) => assert.match(error.message, /CA certificate to the connection/)),
     );
   });
 

@@ -54,6 +54,11 @@ describe('GitLabProjectsApi: finding a project', () => {
     return gl.requests.slice(start).map((r) => `${r.method} ${r.path}`);
   }
 
+  /** The decoded paths the proxy sent, which match no GitLab route (GitLab's catch-all 404). */
+  function unknownRoutes(): string[] {
+    return gl.takeUnimplemented().map((r) => `${r.method} ${r.path}`);
+  }
+
   test('by nested path, URL-encoded, in one request', async () => {
     const start = gl.requests.length;
     const project = await client.getProject('group/sub/app');
@@ -106,12 +111,18 @@ describe('GitLabProjectsApi: finding a project', () => {
     assert.equal(listing.query['search'], 'app');
     assert.equal(listing.query['membership'], 'true');
     assert.equal(listing.query['simple'], 'true');
+    assert.deepEqual(unknownRoutes(), ['GET /api/v4/projects/group/sub/app'], 'only the decoded path hit no route');
   });
 
   test('behind that proxy a deeper path is found too, and a missing one is not_found', async () => {
     assert.equal((await viaProxy.getProject('deep/er/nested/thing')).accessLevel, 40);
     await assert.rejects(viaProxy.getProject('group/sub/nope'), notFoundNaming(/"group\/sub\/nope"/));
     await assert.rejects(viaProxy.getProject('group/secret'), notFoundNaming(/"group\/secret"/));
+    assert.deepEqual(unknownRoutes(), [
+      'GET /api/v4/projects/deep/er/nested/thing',
+      'GET /api/v4/projects/group/sub/nope',
+      'GET /api/v4/projects/group/secret',
+    ]);
   });
 
   test('behind that proxy numeric ids need no fallback', async () => {
@@ -236,6 +247,11 @@ describe('GitLabProjectsApi: branches, protection, merge requests and issues', (
     assert.equal(await viaProxy.branchExists(app.id, 'feature/x'), true);
     assert.equal(await viaProxy.branchExists(app.id, 'feature/nope'), false);
     assert.equal(await viaProxy.branchExists(app.id, 'main'), true);
+    // The decoded paths match no GitLab route: GitLab's catch-all 404, which the client must see through.
+    assert.deepEqual(
+      gl.takeUnimplemented().map((r) => r.path),
+      [`/api/v4/projects/${app.id}/repository/branches/feature/x`, `/api/v4/projects/${app.id}/repository/branches/feature/nope`],
+    );
   });
 
   test('branch existence in a missing project is false, and other errors are thrown', async () => {

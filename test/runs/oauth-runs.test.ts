@@ -5,9 +5,15 @@ import { Agent, fetch } from 'undici';
 import { oauthRedirectUri } from '../../src/gitlab/index.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { EXAMPLES_DIR, startForgelink, TEST_PUBLIC_URL, type TestForgelink, type TestUser } from '../support/forgelink.ts';
+import { waitFor } from '../support/wait.ts';
 
 const AGENT = ['python3', path.join(EXAMPLES_DIR, 'scripted-agent.py')];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Lifetime of the first token of a connection that a test lets expire: long enough to connect on a busy machine. */
+const SHORT_LIFETIME_SECONDS = 60;
+/** forgelink's clock: the wall clock, moved forward when a token must have expired. */
+let clockOffsetMs = 0;
+const clock = { now: () => new Date(Date.now() + clockOffsetMs) };
 
 describe('runs on an OAuth connection (real bubblewrap, fake GitLab over HTTPS under a subpath)', () => {
   let gitlab: FakeGitLab;
@@ -25,6 +31,7 @@ describe('runs on an OAuth connection (real bubblewrap, fake GitLab over HTTPS u
     gitlab.oauthAutoApprove(botId);
     const app = gitlab.addOAuthApplication({ redirectUri: oauthRedirectUri(TEST_PUBLIC_URL), scopes: ['api', 'read_user'] });
     forgelink = await startForgelink({
+      clock,
       runs: { concurrency: 3 },
       // Tokens in these tests live seconds, not hours: refresh only when one has less than a second left.
       oauth: {
@@ -50,6 +57,15 @@ describe('runs on an OAuth connection (real bubblewrap, fake GitLab over HTTPS u
     const query = Object.fromEntries(new URL(response.headers.get('location') ?? '').searchParams);
     const connection = await forgelink.oauthFlow.finish({ userId: alice.id, sessionId, query });
     return connection.id;
+  }
+
+  /**
+   * Lets the short-lived tokens expire without waiting: GitLab ages every token pair past its lifetime, and
+   * forgelink's clock moves on by that lifetime.
+   */
+  function expireTokens(): void {
+    for (const pair of gitlab.oauthTokens()) gitlab.expireOAuthToken(pair.token);
+    clockOffsetMs += SHORT_LIFETIME_SECONDS * 1000;
   }
 
   async function start(body: Record<string, unknown>): Promise<string> {
@@ -87,9 +103,9 @@ describe('runs on an OAuth connection (real bubblewrap, fake GitLab over HTTPS u
   });
 
   test('three runs at once on a connection whose token has expired: one refresh, all succeed', async () => {
-    const connectionId = await connect(1);
+    const connectionId = await connect(SHORT_LIFETIME_SECONDS);
     gitlab.setOAuthTokenLifetime(7200);
-    await sleep(1_300);
+    expireTokens();
     const refreshes = gitlab.oauthStats().refreshes;
     const script = (n: number) =>
       `set -e; git checkout -q -b agent/parallel-${n}; echo ${n} > p${n}.txt; git add p${n}.txt; git commit -qm p${n}; git push -q origin agent/parallel-${n}`;
@@ -104,16 +120,17 @@ describe('runs on an OAuth connection (real bubblewrap, fake GitLab over HTTPS u
   });
 
   test('a token that expires while the agent works is refreshed for its push, and no token reaches the log', async () => {
-    const connectionId = await connect(3);
+    const connectionId = await connect(SHORT_LIFETIME_SECONDS);
+    gitlab.setOAuthTokenLifetime(7200);
     const refreshes = gitlab.oauthStats().refreshes;
     const script = [
       'set -e',
       'first="$GITLAB_TOKEN"',
       'echo "started with $GITLAB_TOKEN"',
-      'sleep 5',
-      // The token the run started with is dead by now; an API client would re-read it from forgelink.
-      'code=$(curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $first" "$GITLAB_OAUTH_BASE_URL/api/v4/user")',
-      'echo "old token answers $code"',
+      // Work until the token the run started with has died; an API client would then re-read it from forgelink.
+      'status() { curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $first" "$GITLAB_OAUTH_BASE_URL/api/v4/user"; }',
+      'while [ "$(status)" = 200 ]; do sleep 0.2; done',
+      'echo "old token answers $(status)"',
       'git checkout -q -b agent/late-push',
       'echo late > late.txt && git add late.txt && git commit -qm late',
       'git push -q origin agent/late-push',
@@ -122,7 +139,10 @@ describe('runs on an OAuth connection (real bubblewrap, fake GitLab over HTTPS u
       'echo "now using $fresh"',
       'echo PUSHED',
     ].join('\n');
-    const run = await finished(await start({ connectionId, project: 'acme/service', command: ['sh', '-c', script], timeoutSeconds: 120 }));
+    const id = await start({ connectionId, project: 'acme/service', command: ['sh', '-c', script], timeoutSeconds: 120 });
+    await waitFor('the agent to start working', async () => (await logText(id)).includes('started with'));
+    expireTokens();
+    const run = await finished(id);
     const log = await logText(run.id);
     assert.equal(run.status, 'succeeded', `${JSON.stringify(run.error)}\n${log}`);
     assert.match(log, /^old token answers 401$/m);
@@ -137,13 +157,12 @@ describe('runs on an OAuth connection (real bubblewrap, fake GitLab over HTTPS u
     for (const token of tokens) assert.ok(!log.includes(token), 'an OAuth token reached the run log');
     const stored = JSON.stringify(await forgelink.storage.db.selectFrom('run_logs').select('text').execute()) + forgelink.logs.join('');
     for (const token of tokens) assert.ok(!stored.includes(token), 'an OAuth token reached the database or the server log');
-    gitlab.setOAuthTokenLifetime(7200);
   });
 
   test('a run on an authorization the user revoked at GitLab fails at once and marks the connection revoked', async () => {
-    const connectionId = await connect(1);
+    const connectionId = await connect(SHORT_LIFETIME_SECONDS);
     gitlab.setOAuthTokenLifetime(7200);
-    await sleep(1_300);
+    expireTokens();
     const pair = gitlab.oauthTokens().at(-1);
     assert.ok(pair);
     gitlab.revokeOAuthToken(pair.token);

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import { randomInt } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { EXAMPLES_DIR, startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
+import { waitFor } from '../support/wait.ts';
 
+/** How long the hanging agents sleep, in seconds: unique, so the search for survivors finds only this file's processes. */
+const HANG = `1000.${randomInt(1, 1_000_000)}`;
 const AGENT = ['python3', path.join(EXAMPLES_DIR, 'scripted-agent.py')];
 
 describe('runs: an agent works on a GitLab project in a sandbox (real bubblewrap, fake GitLab over HTTPS)', () => {
@@ -200,7 +204,7 @@ describe('runs: an agent works on a GitLab project in a sandbox (real bubblewrap
     const timedOut = await runToEnd(alice, {
       connectionId: id,
       project: 'acme/platform/api',
-      command: ['sh', '-c', 'sleep 1000 & sleep 1000 & wait'],
+      command: ['sh', '-c', `sleep ${HANG} & sleep ${HANG} & wait`],
       timeoutSeconds: 3,
     });
     assert.equal(timedOut.status, 'timed_out');
@@ -209,7 +213,7 @@ describe('runs: an agent works on a GitLab project in a sandbox (real bubblewrap
     const started = await forgelink.call(alice, 'POST', '/api/v1/runs', {
       connectionId: id,
       project: 'acme/platform/api',
-      command: ['sh', '-c', 'echo waiting; sleep 1000'],
+      command: ['sh', '-c', `echo waiting; sleep ${HANG}`],
     });
     for (;;) {
       const log = await logText(started.json.id);
@@ -222,13 +226,18 @@ describe('runs: an agent works on a GitLab project in a sandbox (real bubblewrap
     await forgelink.runs.idle();
     const final = (await forgelink.call(alice, 'GET', `/api/v1/runs/${started.json.id}`)).json;
     assert.equal(final.status, 'canceled');
-    const stray = [];
-    for (const pid of await readdir('/proc')) {
-      if (!/^\d+$/.test(pid)) continue;
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'latin1').catch(() => '');
-      if (cmdline.includes('sleep\u00001000')) stray.push(pid);
-    }
-    assert.deepEqual(stray, [], 'a process of a stopped run survived');
+    const stray = async () => {
+      const found = [];
+      for (const pid of await readdir('/proc')) {
+        if (!/^\d+$/.test(pid)) continue;
+        const cmdline = await readFile(`/proc/${pid}/cmdline`, 'latin1').catch(() => '');
+        if (cmdline.includes(`sleep\u0000${HANG}`)) found.push(pid);
+      }
+      return found;
+    };
+    // The kernel tears a killed pid namespace down asynchronously.
+    await waitFor('the stopped runs\' processes to end', async () => (await stray()).length === 0).catch(() => {});
+    assert.deepEqual(await stray(), [], 'a process of a stopped run survived');
     await assertNothingLeftBehind();
   });
 

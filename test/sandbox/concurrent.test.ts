@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
+import { waitFor } from '../support/wait.ts';
 import { LOOPBACK_ALLOWED, run, sandboxFixture, sh, textServer } from './helpers.ts';
 
 test('two sessions at once: each sees its own workspace and reaches only its own allowlist', async (t) => {
@@ -39,21 +40,25 @@ test('two sessions at once: each sees its own workspace and reaches only its own
 
 test("one session's fork bomb does not stop another session", async (t) => {
   const box = await sandboxFixture(t);
+  const bomberDir = await box.workspace();
   const [bomber, bystander] = await Promise.all([
-    box.create({ runId: 'bomber', workspaceDir: await box.workspace(), allowlist: [], outboundPolicy: { allow: [] }, limits: { processes: 32 } }),
+    box.create({ runId: 'bomber', workspaceDir: bomberDir, allowlist: [], outboundPolicy: { allow: [] }, limits: { processes: 32 } }),
     box.create({ runId: 'bystander', workspaceDir: await box.workspace(), allowlist: [], outboundPolicy: { allow: [] }, limits: { processes: 32 } }),
   ]);
-  // The bomber holds every process it may have for a second while the bystander forks a few.
-  const hold = 'import os, time\nwhile True:\n    try:\n        if os.fork() == 0:\n            time.sleep(60)\n            os._exit(0)\n    except OSError:\n        print("full", flush=True)\n        time.sleep(1.5)\n        break';
+  // The bomber holds every process it may have until the bystander, forking a few, is done.
+  const hold =
+    'import os, time\nwhile True:\n    try:\n        if os.fork() == 0:\n            time.sleep(60)\n            os._exit(0)\n    except OSError:\n        print("full", flush=True)\n' +
+    '        while not os.path.exists("/workspace/release"):\n            time.sleep(0.02)\n        break';
   let full = false;
   const bomb = bomber.exec({
     command: ['/usr/bin/python3', '-c', hold],
     env: { MARK: box.marker },
-    timeoutMs: 20_000,
+    timeoutMs: 60_000,
     onOutput: (chunk) => (full ||= chunk.includes('full')),
   });
-  while (!full) await new Promise((resolve) => setTimeout(resolve, 20));
+  await waitFor('the bomber to use up its processes', () => full);
   const fine = await run(bystander, sh('for i in 1 2 3 4 5 6 7 8; do sleep 0.1 & done; wait; echo fine', box.marker), { env: { MARK: box.marker } });
+  await writeFile(path.join(bomberDir, 'release'), '');
   assert.equal(fine.stdout, 'fine\n', fine.stderr);
   assert.equal((await bomb).exitCode, 0);
 });

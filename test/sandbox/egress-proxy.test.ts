@@ -8,6 +8,7 @@ import { test, type TestContext } from 'node:test';
 import { parseAllowlist } from '../../src/core/allowlist.ts';
 import { createEgressProxy, type EgressProxyOptions } from '../../src/sandbox/egress-proxy.ts';
 import { lanAddress } from '../support/host-address.ts';
+import { waitFor } from '../support/wait.ts';
 
 type Upstream = { port: number; seen: { url: string; headers: IncomingHttpHeaders }[] };
 
@@ -214,9 +215,14 @@ test('concurrent tunnels are capped; close cuts open tunnels and removes the soc
   const second = await exchange(socketPath, connectLine, /\r\n\r\n/);
   const third = await exchange(socketPath, connectLine);
   assert.match(third.text, /^HTTP\/1\.1 503 /);
+  // The proxy frees the slot once it sees the close: until then a new tunnel is still refused.
   first.socket.destroy();
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  const fourth = await exchange(socketPath, connectLine, /\r\n\r\n/);
+  let fourth = await exchange(socketPath, connectLine, /\r\n\r\n/);
+  await waitFor('the closed tunnel to free its slot', async () => {
+    if (!/^HTTP\/1\.1 503 /.test(fourth.text)) return true;
+    fourth = await exchange(socketPath, connectLine, /\r\n\r\n/);
+    return false;
+  });
   assert.match(fourth.text, /^HTTP\/1\.1 200 /);
   const ended = new Promise((resolve) => second.socket.once('close', resolve));
   await egress.close();

@@ -77,8 +77,8 @@ export async function processesWith(marker: string): Promise<number[]> {
   return found;
 }
 
-/** The kernel tears a killed pid namespace down asynchronously: give it a moment. */
-export async function waitForNoProcesses(marker: string, timeoutMs = 3000): Promise<number[]> {
+/** The kernel tears a killed pid namespace down asynchronously: wait for it (generously: the machine may be busy). */
+export async function waitForNoProcesses(marker: string, timeoutMs = 15_000): Promise<number[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const left = await processesWith(marker);
@@ -89,11 +89,11 @@ export async function waitForNoProcesses(marker: string, timeoutMs = 3000): Prom
 
 export type Ran = SandboxExit & { stdout: string; stderr: string };
 
-/** Runs a command and collects its output. */
+/** Runs a command and collects its output (also passed to `options.onOutput` as it arrives). */
 export async function run(
   session: SandboxSession,
   command: readonly string[],
-  options: Partial<Omit<SandboxExec, 'command' | 'onOutput'>> = {},
+  options: Partial<Omit<SandboxExec, 'command'>> = {},
 ): Promise<Ran> {
   let stdout = '';
   let stderr = '';
@@ -106,6 +106,7 @@ export async function run(
     onOutput: (chunk, stream) => {
       if (stream === 'stdout') stdout += chunk;
       else stderr += chunk;
+      options.onOutput?.(chunk, stream);
     },
   });
   return { ...exit, stdout, stderr };

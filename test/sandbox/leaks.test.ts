@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { test } from 'node:test';
+import { waitFor } from '../support/wait.ts';
 import { run, sandboxFixture, sh, textServer, LOOPBACK_ALLOWED } from './helpers.ts';
 
 const SECRET = 'glpat-SANDBOX-LEAK-CANARY-7f3a9c';
@@ -33,7 +34,7 @@ test('a secret in the environment is in no command line and in no host-side proc
     timeoutMs: 20_000,
     onOutput: (chunk) => (output += chunk),
   });
-  while (!output.includes('started')) await new Promise((resolve) => setTimeout(resolve, 20));
+  await waitFor('the command to start', () => output.includes('started'));
 
   const bwrap: number[] = [];
   for (const entry of await readdir('/proc')) {

@@ -61,7 +61,9 @@ test('a fork bomb is stopped by the process limit while forgelink keeps serving'
   assert.ok(stopped, result.stdout);
   // bwrap, its pid 1, the wrapper, socat and python count too.
   assert.ok(Number(stopped[1]) > 40 && Number(stopped[1]) < 64, result.stdout);
-  assert.ok(lagMs < 250, `the event loop stalled for ${lagMs} ms`);
+  // A driver that waited synchronously would stall for the whole bomb; other test files share the CPU, so allow for
+  // the scheduler, not for blocking.
+  assert.ok(lagMs < 1_000, `the event loop stalled for ${lagMs} ms`);
   assert.deepEqual(await waitForNoProcesses(box.marker), []);
 });
 

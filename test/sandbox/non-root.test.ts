@@ -1,20 +1,21 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chown, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { copyModuleClosure, copyNode } from '../support/module-copy.ts';
 import { isRoot, waitForNoProcesses } from './helpers.ts';
 
 /** An unused uid for forgelink running as a normal user (no passwd entry is needed for that). */
 const USER = 4242;
 const SANDBOX_INDEX = fileURLToPath(new URL('../../src/sandbox/index.ts', import.meta.url));
 
-const SCRIPT = `
+const SCRIPT = (sandboxIndex: string) => `
 import { mkdir, stat } from 'node:fs/promises';
-import { createBubblewrapDriver } from ${JSON.stringify(SANDBOX_INDEX)};
+import { createBubblewrapDriver } from ${JSON.stringify(sandboxIndex)};
 const [base, marker] = process.argv.slice(2);
 await mkdir(base + '/ws', { mode: 0o700 });
 const driver = createBubblewrapDriver({ stateDir: base + '/state' });
@@ -31,15 +32,31 @@ await session.destroy();
 console.log(JSON.stringify({ who, forks, owner, uid: process.getuid() }));
 `;
 
+/** Makes the copied code readable by everyone (a umask of 077 would leave it root's alone). */
+async function chmodTree(dir: string): Promise<void> {
+  await chmod(dir, 0o755);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) await chmodTree(full);
+    else await chmod(full, 0o644);
+  }
+}
+
 test('forgelink running as a normal user: sandboxes work, files are its own, RLIMIT_NPROC holds', { skip: !isRoot && 'needs root to switch to a test uid' }, async (t) => {
   const base = await mkdtemp(path.join(tmpdir(), 'fl-user-'));
   const marker = `flmark-user-${process.pid}`;
   t.after(() => rm(base, { recursive: true, force: true }));
-  await writeFile(path.join(base, 'run.ts'), SCRIPT, { mode: 0o644 });
+  // The user cannot be assumed to reach the checkout (it may live under /root or a 0700 directory): it gets its own
+  // copy of the code it runs, and of Node.
+  const app = path.join(base, 'app');
+  const sandboxIndex = await copyModuleClosure(SANDBOX_INDEX, app);
+  const node = await copyNode(path.join(base, 'node'));
+  await writeFile(path.join(app, 'run.ts'), SCRIPT(sandboxIndex), { mode: 0o644 });
+  await chmodTree(app);
   await chown(base, USER, USER);
   const { stdout } = await promisify(execFile)(
     '/usr/bin/setpriv',
-    [`--reuid=${USER}`, `--regid=${USER}`, '--clear-groups', process.execPath, path.join(base, 'run.ts'), base, marker],
+    [`--reuid=${USER}`, `--regid=${USER}`, '--clear-groups', node, path.join(app, 'run.ts'), base, marker],
     { env: { PATH: '/usr/bin:/bin' }, cwd: base, timeout: 60_000 },
   );
   const result = JSON.parse(stdout) as {

@@ -69,8 +69,8 @@ describe('connect refuses bad input with a 4xx naming the field, storing nothing
   test('an unreachable host', () =>
     refused({ baseUrl: 'https://127.0.0.1:1', token: 'glpat-aaaaaaaaaaaaaaaaaaaa' }, { field: 'baseUrl', code: 'gitlab_unreachable', message: /127\.0\.0\.1:1/ }));
 
-  test('an untrusted certificate suggests --ca-file', () =>
-    refused({ baseUrl: gitlab.baseUrl, token: good() }, { field: 'baseUrl', code: 'gitlab_certificate', message: /--ca-file/ }));
+  test('an untrusted certificate asks for the CA certificate, naming the caPem field and no CLI flag', () =>
+    refused({ baseUrl: gitlab.baseUrl, token: good() }, { field: 'caPem', code: 'gitlab_certificate', message: /^(?!.*--ca-file).*CA certificate to the connection/ }));
 
   test('a CA that does not match names the caPem field', async () => {
     const other = await startFakeGitLab({ tls: true });

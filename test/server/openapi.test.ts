@@ -38,6 +38,8 @@ describe('the OpenAPI document', () => {
       '/runs/{id}',
       '/runs/{id}/cancel',
       '/runs/{id}/log',
+      '/secrets',
+      '/secrets/{name}',
     ]);
     assert.deepEqual(doc.components.schemas.ConnectRequest.required, ['token']);
     assert.deepEqual([...doc.components.schemas.StartRunRequest.required].sort(), ['connectionId', 'project']);

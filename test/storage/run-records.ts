@@ -17,6 +17,7 @@ export function newRun(userId: string, overrides: Partial<Run> = {}): Run {
     image: { ref: 'host', digest: null },
     command: ['sh', '-c', 'echo hi'],
     allowHosts: [],
+    secrets: [],
     timeoutMs: 600_000,
     status: 'queued',
     error: null,

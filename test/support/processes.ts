@@ -1,14 +1,44 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
 export type Result = { code: number | null; stdout: string; stderr: string };
 
+/**
+ * A test's environment for a forgelink process, plus Node's compile cache when the test runs with one (`npm test`
+ * sets NODE_COMPILE_CACHE): a quiet optimisation that spares each process compiling the same modules again.
+ */
+function withCompileCache(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const cache = process.env['NODE_COMPILE_CACHE'];
+  return cache === undefined || 'NODE_COMPILE_CACHE' in env ? env : { ...env, NODE_COMPILE_CACHE: cache };
+}
+
+/**
+ * The environment of a CLI test in its own `home`: config and data dirs inside it, loopback GitLab allowed,
+ * the example agents mounted into sandboxes.
+ */
+export function cliTestEnv(home: string, sandboxMounts: string): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, 'config'),
+    FORGELINK_DATA_DIR: join(home, 'data'),
+    FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8',
+    FORGELINK_SANDBOX_MOUNTS: sandboxMounts,
+  };
+}
+
 /** Runs `forgelink <args>` as a real process with the pinned Node. */
 export function forgelinkCli(args: string[], options: { env: NodeJS.ProcessEnv; stdin?: string }): Promise<Result> {
+  return runNode([MAIN, ...args], options);
+}
+
+/** Runs the pinned Node with `args`, stdin from `options.stdin`, collecting stdout and stderr. */
+export function runNode(args: string[], options: { env: NodeJS.ProcessEnv; stdin?: string }): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: options.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { env: withCompileCache(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -24,15 +54,16 @@ export type RunningServer = { url: string; child: ChildProcess; output: () => st
 /** Starts `forgelink serve [args]` on a free port and waits until it listens. */
 export async function startServerProcess(env: NodeJS.ProcessEnv, args: string[] = []): Promise<RunningServer> {
   const child = spawn(process.execPath, [MAIN, 'serve', ...args], {
-    env: { ...env, FORGELINK_LISTEN: '127.0.0.1:0' },
+    env: withCompileCache({ ...env, FORGELINK_LISTEN: '127.0.0.1:0' }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 20_000);
+    // Generous: on a machine busy with other test files, starting Node and loading forgelink takes a while.
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 90_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /listening on (http:\/\/[^"\s]+)/.exec(output);
+      const match = /forgelink is ready: (http:\/\/[^"\s]+)/.exec(output);
       if (match) {
         clearTimeout(timer);
         resolve(match[1] as string);

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { Connection, StoredSecret } from '../../src/core/index.ts';
 import type { Storage } from '../../src/storage/index.ts';
-import { bindingForSecret, createVault, rotateSecrets } from '../../src/vault/index.ts';
+import { bindingForSecret, bindingForUserSecret, createVault, rotateSecrets } from '../../src/vault/index.ts';
 import type { KeyVersion } from '../../src/vault/index.ts';
 import { databases } from '../support/databases.ts';
 import { newConnection, newSecret, newUser } from '../support/records.ts';
@@ -58,7 +58,7 @@ for (const db of databases()) {
         assert.equal(after.open(secret.sealed, bindingForSecret(secret)), plaintexts.get(secret.id));
       }
 
-      const report = await rotateSecrets({ vault: after, store: storage.connections, batchSize: 4 });
+      const report = await rotateSecrets({ vault: after, store: storage.connections, userSecrets: storage.userSecrets, batchSize: 4 });
       assert.deepEqual(report, { total: 6, resealed: 6, alreadyCurrent: 0, failed: [], remaining: 0 });
 
       const onlyK2 = createVault({ keyring: { versions: [k2] } });
@@ -69,8 +69,47 @@ for (const db of databases()) {
         assert.throws(() => onlyK2.open(secret.sealed, { ...bindingForSecret(secret), purpose: 'other' }));
       }
 
-      const again = await rotateSecrets({ vault: after, store: storage.connections });
+      const again = await rotateSecrets({ vault: after, store: storage.connections, userSecrets: storage.userSecrets });
       assert.deepEqual(again, { total: 6, resealed: 0, alreadyCurrent: 6, failed: [], remaining: 0 });
+    });
+
+    test("users' named secrets are re-sealed too, under the same binding, and a moved one is reported", async () => {
+      const before = createVault({ keyring: { versions: [k1] } });
+      await seed(before, 1);
+      const user = await storage.users.createUser(newUser());
+      const values = new Map<string, string>();
+      for (const name of ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'THIRD_KEY']) {
+        const value = `${name.toLowerCase()}-${randomBytes(8).toString('hex')}`;
+        await storage.userSecrets.putSecret({
+          userId: user.id,
+          name,
+          hosts: null,
+          seal: (id) => before.seal(value, bindingForUserSecret({ userId: user.id, id, name })),
+          newId: () => `sct_${randomBytes(6).toString('hex')}`,
+          now: new Date().toISOString(),
+        });
+        values.set(name, value);
+      }
+      const sealedSecrets = async () => {
+        const all = [];
+        for await (const secret of storage.userSecrets.allSealed()) all.push(secret);
+        return all;
+      };
+      // THIRD_KEY gets ANTHROPIC_API_KEY's ciphertext: it must not open under THIRD_KEY's row and name.
+      const [first, , third] = (await sealedSecrets()).sort((a, b) => a.name.localeCompare(b.name));
+      assert.ok(first !== undefined && third !== undefined && third.name === 'THIRD_KEY');
+      await storage.userSecrets.replaceSealed([{ id: third.id, sealed: first.sealed }]);
+
+      const after = createVault({ keyring: { versions: [k1, k2] } });
+      const report = await rotateSecrets({ vault: after, store: storage.connections, userSecrets: storage.userSecrets, batchSize: 2 });
+      assert.deepEqual(report, { total: 5, resealed: 4, alreadyCurrent: 0, failed: [third.id], remaining: 1 });
+
+      const onlyK2 = createVault({ keyring: { versions: [k2] } });
+      for (const secret of await sealedSecrets()) {
+        if (secret.id === third.id) continue;
+        assert.equal(onlyK2.keyIdOf(secret.sealed), 'k2');
+        assert.equal(onlyK2.open(secret.sealed, bindingForUserSecret(secret)), values.get(secret.name));
+      }
     });
 
     test('reports secrets it cannot open and leaves them alone', async () => {
@@ -82,7 +121,7 @@ for (const db of databases()) {
       await storage.connections.replaceSecrets([{ id: victim.id, sealed: other.sealed }]);
 
       const after = createVault({ keyring: { versions: [k1, k2] } });
-      const report = await rotateSecrets({ vault: after, store: storage.connections });
+      const report = await rotateSecrets({ vault: after, store: storage.connections, userSecrets: storage.userSecrets });
       assert.deepEqual(report, { total: 2, resealed: 1, alreadyCurrent: 0, failed: [victim.id], remaining: 1 });
       assert.equal((await everySecret()).find((secret) => secret.id === victim.id)?.sealed, other.sealed);
     });
@@ -105,7 +144,7 @@ for (const db of databases()) {
         },
         replaceSecrets: storage.connections.replaceSecrets,
       };
-      const report = await rotateSecrets({ vault: after, store: racing });
+      const report = await rotateSecrets({ vault: after, store: racing, userSecrets: storage.userSecrets });
       assert.equal(report.remaining, 1);
       const stored = (await everySecret()).find((secret) => secret.id === target.id);
       assert.equal(stored?.sealed, refreshed);

@@ -6,9 +6,15 @@ import { hashPassword } from '../../src/server/web/index.ts';
 import { oauthRedirectUri } from '../../src/gitlab/index.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { EXAMPLES_DIR, startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
-import { launchBrowser, type TestBrowser } from './browser.ts';
+import { assertLayout, launchBrowser, type TestBrowser } from './browser.ts';
 
 const PASSWORD = 'a long dashboard password';
+/** Long, and with a word too long for a phone's width: cards, selects and headings must wrap it. */
+const LABEL = 'corp bot · acme-platform-nightly-dependency-upgrades-and-security-fixes-agent';
+/** One log line longer than any screen, without a space to break at. */
+const LONG_LINE = `artifact=${'0123456789abcdef'.repeat(16)}`;
+
+
 
 /** Listens before forgelink exists, so the OAuth redirect URI can name the real port. */
 async function listen(handler: { fetch: (request: Request, env: unknown) => Response | Promise<Response> }): Promise<{ url: string; server: ServerType }> {
@@ -77,7 +83,7 @@ describe('the dashboard in real Chromium, against the fake GitLab', () => {
     await page.goto(`${base}/integrations/gitlab`);
     assert.equal(new URL(page.url()).pathname, '/sign-in');
     await page.getByRole('heading', { name: 'Sign in to forgelink' }).waitFor();
-    await browser.screenshot('sign-in');
+    assertLayout('sign-in', await browser.screenshot('sign-in'));
     await page.getByLabel('User name').fill('alice');
     await page.getByLabel('Password or API key').fill('not the password');
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -124,7 +130,7 @@ describe('the dashboard in real Chromium, against the fake GitLab', () => {
     assert.equal((await page.getByLabel('Paste PEM').inputValue()).trim(), (selfHosted.caPem ?? '').trim());
     assert.equal(await page.getByLabel(/^Label/).inputValue(), 'corp bot');
     await page.locator('#self-hosted-form').scrollIntoViewIfNeeded();
-    await browser.screenshot('self-hosted-field-error');
+    assertLayout('self-hosted-field-error', await browser.screenshot('self-hosted-field-error'));
 
     await page.getByLabel('Instance URL').fill('ftp://gitlab.example.com');
     await page.getByLabel('Personal access token').fill(wrong);
@@ -145,9 +151,9 @@ describe('the dashboard in real Chromium, against the fake GitLab', () => {
     await page.getByLabel('Personal access token').fill(token(['api', 'read_user']));
     await page.getByLabel('Paste PEM').fill('');
     await page.getByLabel('or choose a file').setInputFiles(selfHosted.caFile as string);
-    await page.getByLabel(/^Label/).fill('corp bot');
+    await page.getByLabel(/^Label/).fill(LABEL);
     await page.getByRole('button', { name: 'Connect instance' }).click();
-    await page.getByText(/Connected corp bot: actions will be attributed to @corp-bot \(Corp Bot\)\./).waitFor();
+    await page.getByText(`Connected ${LABEL}: actions will be attributed to @corp-bot (Corp Bot).`).waitFor();
     const cards = page.locator('article.connection');
     assert.equal(await cards.count(), 2);
     const corp = cards.filter({ hasText: 'corp bot' });
@@ -157,24 +163,24 @@ describe('the dashboard in real Chromium, against the fake GitLab', () => {
     assert.match(text, /2027-06-30 \(in \d+ days\)/);
     assert.match(text, /broad_scope/);
     await page.evaluate('window.scrollTo(0, 0)');
-    await browser.screenshot('integrations-two-connections');
+    assertLayout('integrations-two-connections', await browser.screenshot('integrations-two-connections'));
   });
 
   test('Check now re-validates a connection', async () => {
     const { page } = browser;
     await page.locator('article.connection').filter({ hasText: 'corp bot' }).getByRole('button', { name: 'Check now' }).click();
-    await page.getByText('Checked corp bot with GitLab just now: active.').waitFor();
+    await page.getByText(`Checked ${LABEL} with GitLab just now: active.`).waitFor();
   });
 
   test('Doctor walks the self-hosted connection step by step', async () => {
     const { page } = browser;
     await page.locator('article.connection').filter({ hasText: 'corp bot' }).getByRole('button', { name: 'Doctor' }).click();
-    await page.getByRole('heading', { name: 'Doctor: corp bot' }).waitFor();
+    await page.getByRole('heading', { name: `Doctor: ${LABEL}` }).waitFor();
     await page.getByText('no problem found.').waitFor();
     for (const step of ['dns', 'tls', 'gitlab', 'subpath', 'token', 'clone_url', 'clock']) {
       assert.equal(await page.locator(`tr[data-step="${step}"] .badge`).innerText(), 'ok', step);
     }
-    await browser.screenshot('doctor');
+    assertLayout('doctor', await browser.screenshot('doctor'));
     await page.getByRole('link', { name: 'Integrations → GitLab' }).first().click();
   });
 
@@ -188,8 +194,8 @@ describe('the dashboard in real Chromium, against the fake GitLab', () => {
     // app.js refills the project list for the chosen connection.
     await page.locator('select#project option', { hasText: 'acme/platform/api' }).waitFor({ state: 'attached' });
     await page.getByLabel('Project').selectOption('acme/platform/api');
-    await page.getByLabel('Agent command').fill(`python3 ${path.join(EXAMPLES_DIR, 'scripted-agent.py')}`);
-    await browser.screenshot('runs-start-form');
+    await page.getByLabel('Agent command').fill(`sh -c 'echo ${LONG_LINE} && exec python3 ${path.join(EXAMPLES_DIR, 'scripted-agent.py')}'`);
+    assertLayout('runs-start-form', await browser.screenshot('runs-start-form'));
     await page.getByRole('button', { name: 'Start run' }).click();
     await page.waitForURL(/\/runs\/run_[0-9a-f]+$/);
     const mergeRequest = page.locator('.outputs a[href*="/-/merge_requests/"]');
@@ -200,7 +206,11 @@ describe('the dashboard in real Chromium, against the fake GitLab', () => {
     assert.match(await page.locator('#log').innerText(), /Opened merge request/);
     assert.equal(await page.locator('.outputs a[href*="/-/issues/"]').count(), 1);
     assert.equal(await page.locator('.outputs a[href*="/-/tree/agent/"]').count(), 1);
-    await browser.screenshot('run-with-outputs');
+    assert.match(await page.locator('#log').innerText(), new RegExp(LONG_LINE));
+    const layouts = await browser.screenshot('run-with-outputs');
+    assertLayout('run-with-outputs', layouts);
+    // The long line wraps inside the log rather than widening it.
+    assert.deepEqual(layouts.phone.scrollers.filter((box) => box.element.startsWith('pre#log')), []);
     // The page first came while the run went on (with the live log), then again once it had ended.
     const served = browser.documents.filter((document) => document.url === page.url());
     assert.ok(served.length >= 2, `${served.length} loads of the run page`);
@@ -231,7 +241,7 @@ describe('the dashboard in real Chromium, against the fake GitLab', () => {
     await page.getByRole('heading', { name: 'Recent runs' }).waitFor();
     assert.equal(await page.locator('.tile .big').first().innerText(), '2');
     assert.equal(await page.locator('table.runs tbody tr').count(), 2);
-    await browser.screenshot('dashboard');
+    assertLayout('dashboard', await browser.screenshot('dashboard'));
   });
 
   test('disconnect asks first, then removes the OAuth connection and revokes it at GitLab', async () => {
@@ -240,6 +250,7 @@ describe('the dashboard in real Chromium, against the fake GitLab', () => {
     const card = page.locator('article.connection').filter({ hasText: '@oauth-bot' });
     await card.getByText('Disconnect…').click();
     await card.getByText(/forgelink deletes its stored token and revokes it at GitLab/).waitFor();
+    assertLayout('integrations-disconnect', await browser.screenshot('integrations-disconnect'));
     await card.getByRole('button', { name: /Yes, disconnect/ }).click();
     await page.getByText('Disconnected. forgelink deleted the token and GitLab revoked the authorization.').waitFor();
     assert.equal(await page.locator('article.connection').count(), 1);
@@ -267,6 +278,8 @@ describe('the dashboard in real Chromium, against the fake GitLab', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Runs', exact: true }).waitFor();
     assert.equal(new URL(page.url()).pathname, '/runs');
+    assert.equal(await page.locator('table.runs tbody tr').count(), 2);
+    assertLayout('runs', await browser.screenshot('runs'));
   });
 
   test('no token in any page; no CSP refusal or script error', async () => {

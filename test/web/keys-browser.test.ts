@@ -3,7 +3,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { after, before, describe, test } from 'node:test';
 import { hashPassword } from '../../src/server/web/index.ts';
 import { startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
-import { launchBrowser, type TestBrowser } from './browser.ts';
+import { assertLayout, launchBrowser, type TestBrowser } from './browser.ts';
 
 const PASSWORD = 'a long dashboard password';
 
@@ -51,7 +51,7 @@ describe('the API keys page in real Chromium', () => {
     await page.getByRole('button', { name: 'Copy' }).click();
     await page.getByText('Copied. Paste it where it is needed now.').waitFor();
     assert.equal(await page.evaluate('navigator.clipboard.readText()'), created);
-    await browser.screenshot('api-keys-created');
+    assertLayout('api-keys-created', await browser.screenshot('api-keys-created'));
     assert.equal((await forgelink.call({ ...alice, apiKey: created }, 'GET', '/api/v1/me')).status, 200);
   });
 
@@ -64,7 +64,7 @@ describe('the API keys page in real Chromium', () => {
     await page.getByText(/Revoked key_[0-9a-f]{20}: anything still using it is refused from now on\./).waitFor();
     assert.equal(await page.locator('table.keys tbody tr').count(), 1);
     assert.equal((await forgelink.call({ ...alice, apiKey: created }, 'GET', '/api/v1/me')).status, 401);
-    await browser.screenshot('api-keys');
+    assertLayout('api-keys', await browser.screenshot('api-keys'));
   });
 
   test('the key appeared on one page only; no CSP refusal or script error', () => {

@@ -31,7 +31,7 @@ describe('the API keys page (in-process, without JavaScript)', () => {
   }
 
   function keyIdNamed(html: string, name: string): string {
-    const match = new RegExp(`<th scope="row">${name}</th>\\s*<td><code>[^<]+</code></td>\\s*<td><code>(key_[0-9a-f]{20})</code>`).exec(html);
+    const match = new RegExp(`<th scope="row">${name}</th>\\s*<td[^>]*><code>[^<]+</code></td>\\s*<td[^>]*><code>(key_[0-9a-f]{20})</code>`).exec(html);
     assert.ok(match, `a row for ${name}`);
     return match[1] as string;
   }
@@ -59,7 +59,7 @@ describe('the API keys page (in-process, without JavaScript)', () => {
     const page = await aliceClient.get('/settings/keys');
     assert.equal(page.status, 200);
     assert.match(page.text, /<a href="\/settings\/keys" aria-current="page">API keys<\/a>/);
-    assert.match(page.text, /<th scope="row">initial<\/th>\s*<td><code>flk_…<\/code><\/td>\s*<td><code>key_[0-9a-f]{20}<\/code><\/td>\s*<td>\d{4}-\d\d-\d\d \d\d:\d\d UTC<\/td>\s*<td>never<\/td>/);
+    assert.match(page.text, /<th scope="row">initial<\/th>\s*<td[^>]*><code>flk_…<\/code><\/td>\s*<td[^>]*><code>key_[0-9a-f]{20}<\/code><\/td>\s*<td[^>]*>\d{4}-\d\d-\d\d \d\d:\d\d UTC<\/td>\s*<td[^>]*>never<\/td>/);
     assert.ok(!page.text.includes(alice.apiKey));
     assert.equal(page.headers.get('cache-control'), 'no-store');
   });
@@ -75,7 +75,7 @@ describe('the API keys page (in-process, without JavaScript)', () => {
 
     const again = await aliceClient.get('/settings/keys');
     assert.ok(!again.text.includes(key));
-    assert.match(again.text, new RegExp(`<th scope="row">laptop</th>\\s*<td><code>${key.slice(0, 8)}…</code></td>`));
+    assert.match(again.text, new RegExp(`<th scope="row">laptop</th>\\s*<td[^>]*><code>${key.slice(0, 8)}…</code></td>`));
     const audit = await forgelink.storage.audit.list({ ownerId: alice.id });
     const entry = audit.find((item) => item.action === 'api_key.created' && item.details.name === 'laptop');
     assert.deepEqual(entry?.details, { keyId: keyIdNamed(again.text, 'laptop'), name: 'laptop', prefix: key.slice(0, 8), via: 'dashboard' });
@@ -138,6 +138,6 @@ describe('the API keys page (in-process, without JavaScript)', () => {
     const form = await client.get('/sign-in');
     assert.equal((await client.post('/sign-in', { _csrf: csrfOf(form.text), username: '', password: bob.apiKey, next: '/settings/keys' })).status, 303);
     const page = await client.get('/settings/keys');
-    assert.match(page.text, /<th scope="row">initial<\/th>\s*<td><code>flk_…<\/code><\/td>\s*<td><code>key_[0-9a-f]{20}<\/code><\/td>\s*<td>[^<]+<\/td>\s*<td>\d{4}-\d\d-\d\d \d\d:\d\d UTC<\/td>/);
+    assert.match(page.text, /<th scope="row">initial<\/th>\s*<td[^>]*><code>flk_…<\/code><\/td>\s*<td[^>]*><code>key_[0-9a-f]{20}<\/code><\/td>\s*<td[^>]*>[^<]+<\/td>\s*<td[^>]*>\d{4}-\d\d-\d\d \d\d:\d\d UTC<\/td>/);
   });
 });

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import type { AppEnv, Deps } from './context.ts';
 import { registerGitRoutes } from './git-http.ts';
-import { apiHeaders, rateLimitsAndFaults, recordRequests } from './middleware.ts';
+import { apiHeaders, noteUnimplemented, rateLimitsAndFaults, recordRequests } from './middleware.ts';
 import { registerBranchRoutes } from './routes/branches.ts';
 import { registerIssueRoutes } from './routes/issues.ts';
 import { registerMergeRequestRoutes } from './routes/merge-requests.ts';
@@ -12,6 +12,13 @@ import { registerProjectRoutes } from './routes/projects.ts';
 import { registerSignInRoutes } from './routes/sign-in.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
 import { registerUserRoutes } from './routes/user.ts';
+
+const NOT_FOUND_PAGE = `<!DOCTYPE html>
+<html>
+<head><title>The page could not be found (404)</title></head>
+<body><h1>404</h1><h2>The page could not be found or you don't have permission to view it.</h2></body>
+</html>
+`;
 
 /** The fake's Hono application, with every route under `basePath` (e.g. `/gitlab`, or ''). */
 export function createApp(deps: Deps, basePath: string): Hono<AppEnv> {
@@ -25,8 +32,12 @@ export function createApp(deps: Deps, basePath: string): Hono<AppEnv> {
   registerMergeRequestRoutes(api, deps);
   registerIssueRoutes(api, deps);
   registerBranchRoutes(api, deps);
-  // Grape's catch-all route in lib/api/api.rb.
-  api.all('*', (c) => c.json({ error: '404 Not Found' }, 404));
+  // Grape's catch-all route at the end of lib/api/api.rb: `error!('404 Not Found', 404)`, which Grape renders as
+  // `{"error":…}` (an existing route refusing a request says `{"message":…}` instead).
+  api.all('*', (c) => {
+    noteUnimplemented(deps, c);
+    return c.json({ error: '404 Not Found' }, 404);
+  });
 
   const root = basePath === '' ? new Hono<AppEnv>() : new Hono<AppEnv>().basePath(basePath);
   root.use('*', recordRequests(deps, basePath));
@@ -37,6 +48,10 @@ export function createApp(deps: Deps, basePath: string): Hono<AppEnv> {
   registerOAuthTokenRoutes(root, deps);
   registerSignInRoutes(root, deps);
   registerGitRoutes(root, deps, basePath);
-  root.notFound((c) => c.text('Not Found', 404));
+  // Rails answers a path no route matches with its static 404 page.
+  root.notFound((c) => {
+    noteUnimplemented(deps, c);
+    return c.html(NOT_FOUND_PAGE, 404);
+  });
   return root;
 }

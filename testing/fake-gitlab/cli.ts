@@ -107,6 +107,8 @@ async function main(argv: string[]): Promise<void> {
   }
 
   const stop = () => {
+    // Interactive use: requests to routes the fake lacks are worth a note, not a failure.
+    for (const request of gl.takeUnimplemented()) process.stderr.write(`fake-gitlab: not implemented: ${request.method} ${request.path}\n`);
     gl.close().then(
       () => process.exit(0),
       (error: unknown) => {

@@ -41,6 +41,7 @@ import {
   type FakeProject,
   type FakeProtectedBranch,
   type FakeToken,
+  type FakeState,
   type FakeUser,
   type RecordedRequest,
   type TokenStats,
@@ -109,6 +110,12 @@ export interface FakeGitLab {
   readonly caFile: string | null;
   /** Every request seen so far, oldest first. */
   readonly requests: RecordedRequest[];
+  /**
+   * Returns and forgets the requests no route of the fake answered (each got GitLab's catch-all 404). A test that
+   * sends such a request on purpose takes it here; any left over make `close()` fail, so a client calling a route
+   * the fake lacks cannot pass unnoticed.
+   */
+  takeUnimplemented(): RecordedRequest[];
   addUser(input: AddUserInput): FakeUser;
   /** Creates a personal access token and returns its value (`glpat-…`). */
   addToken(userId: number, input: AddTokenInput): string;
@@ -194,7 +201,27 @@ export interface FakeGitLab {
   expireOAuthToken(token: string): void;
   /** Revokes the pair holding this access or refresh token, as revoking the application in GitLab would. */
   revokeOAuthToken(token: string): void;
+  /**
+   * Stops the fake and removes its files; then rejects if it received requests it does not implement that the
+   * test did not take with `takeUnimplemented()`.
+   */
   close(): Promise<void>;
+}
+
+/** Fakes started and not closed yet in this process: checked once more when the process is about to exit. */
+const open = new Set<FakeState>();
+
+process.once('exit', () => {
+  for (const state of open) {
+    if (state.unimplemented.length === 0) continue;
+    process.stderr.write(`${unimplementedMessage(state.unimplemented)} (the fake was never closed)\n`);
+    process.exitCode = 1;
+  }
+});
+
+function unimplementedMessage(requests: RecordedRequest[]): string {
+  const list = requests.map((request) => `${request.method} ${request.path}`).join(', ');
+  return `the fake GitLab received requests it does not implement (answered with GitLab's catch-all 404): ${list}`;
 }
 
 function normaliseBasePath(basePath: string): string {
@@ -256,6 +283,7 @@ export async function startFakeGitLab(options: StartOptions = {}): Promise<FakeG
   site.baseUrl = `${tls ? 'https' : 'http'}://${hostForUrl(host)}:${server.port}${basePath}`;
   const hookServer = hooks;
   const testTls = tls;
+  open.add(state);
 
   const oauthToken = (value: string): FakeOAuthToken => {
     const found = findTokenRecord(state.oauth, value);
@@ -279,6 +307,7 @@ export async function startFakeGitLab(options: StartOptions = {}): Promise<FakeG
     caPem: testTls?.caPem ?? null,
     caFile: testTls?.caFile ?? null,
     requests: state.requests,
+    takeUnimplemented: () => state.unimplemented.splice(0),
     addUser: (input) => addUser(state, input),
     addToken: (userId, input) => addToken(state, userId, input).token,
     tokenInfo: (token) => findToken(state, token),
@@ -352,6 +381,8 @@ export async function startFakeGitLab(options: StartOptions = {}): Promise<FakeG
       await hookServer.close();
       if (testTls) await removeTestTls(testTls);
       await rm(dir, { recursive: true, force: true });
+      open.delete(state);
+      if (state.unimplemented.length > 0) throw new Error(unimplementedMessage(state.unimplemented.splice(0)));
     },
   };
 }

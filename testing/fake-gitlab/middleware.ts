@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { resolveCredential } from './auth.ts';
 import type { AppEnv, Deps } from './context.ts';
+import type { RecordedRequest } from './state.ts';
 
 /** Requests per minute the fake reports in RateLimit-Limit (GitLab's authenticated API default is 2000/min). */
 const RATE_LIMIT_PER_MINUTE = 2000;
@@ -25,6 +26,18 @@ export function recordRequests(deps: Deps, basePath: string): MiddlewareHandler<
     c.set('record', record);
     await next();
   };
+}
+
+/**
+ * Remembers a request that reached a catch-all: GitLab would answer it with a 404 too, but a route the fake does not
+ * implement may exist on a real GitLab, so a client bug could hide behind that 404. `FakeGitLab.close()` fails on
+ * these unless the test took them with `takeUnimplemented()`.
+ */
+export function noteUnimplemented(deps: Deps, c: Context<AppEnv>): void {
+  // Outside the base path (GitLab installed under /gitlab, asked for /api/v4/…) nothing is GitLab's: the web
+  // server's 404 is the whole story there, and no request was recorded.
+  const record = c.get('record') as RecordedRequest | undefined;
+  if (record !== undefined) deps.state.unimplemented.push(record);
 }
 
 interface Window {

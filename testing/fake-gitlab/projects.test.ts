@@ -204,6 +204,14 @@ describe('fake GitLab projects', () => {
     const missing = await client.get('/api/v4/nothing-here', auth);
     assert.equal(missing.status, 404);
     assert.deepEqual(await missing.json(), { error: '404 Not Found' });
+    const page = await client.get('/nothing/-/here');
+    assert.equal(page.status, 404);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(await page.text(), /<h1>404<\/h1>/);
+    assert.deepEqual(
+      gl.takeUnimplemented().map((request) => `${request.method} ${request.path}`),
+      ['GET /api/v4/nothing-here', 'GET /nothing/-/here'],
+    );
   });
 });
 

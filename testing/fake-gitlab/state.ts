@@ -202,6 +202,8 @@ export interface FakeState {
   mergeRequests: FakeMergeRequest[];
   issues: FakeIssue[];
   requests: RecordedRequest[];
+  /** Requests no route of the fake answered (they got GitLab's catch-all 404). */
+  unimplemented: RecordedRequest[];
   faults: Faults;
   tokenStats: TokenStats;
   /** OAuth applications, authorization codes and tokens. */
@@ -237,6 +239,7 @@ export function createState(options: StateOptions = {}): FakeState {
     mergeRequests: [],
     issues: [],
     requests: [],
+    unimplemented: [],
     faults: {
       rateLimited: { remaining: 0, retryAfterSeconds: 1 },
       serverErrors: { remaining: 0, status: 502 },

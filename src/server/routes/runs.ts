@@ -14,6 +14,10 @@ export const StartRunBody = z.object({
   command: z.array(z.string()).min(1).optional().describe('the agent command and its arguments (the custom profile)'),
   allowHosts: z.array(z.string()).optional().describe('extra origins (host:port) the sandbox may reach, where the operator permits'),
   timeoutSeconds: z.number().int().positive().optional(),
+  secrets: z
+    .array(z.string())
+    .optional()
+    .describe('names of your secrets (PUT /secrets/{name}) the agent gets as environment variables; a missing one is refused before the run is queued'),
 });
 
 const ListQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).optional() });

@@ -23,15 +23,22 @@ function returnPath(c: Context<WebEnv>): string {
   }
 }
 
+/** The dashboard's JSON and event-stream endpoints are asked for those explicitly (app.js, EventSource). */
+function wantsData(c: Context<WebEnv>): boolean {
+  const accept = c.req.header('accept') ?? '';
+  return !accept.includes('text/html') && /application\/json|text\/event-stream/.test(accept);
+}
+
 /**
- * Pages send a signed-out browser to sign-in and back afterwards; the dashboard's JSON and event-stream
- * endpoints (which a browser does not navigate to) answer 401.
+ * Pages send a signed-out browser (or `curl`) to sign-in and back afterwards; the dashboard's JSON and
+ * event-stream endpoints answer 401. "Your session has ended" only to someone whose session did end.
  */
 export function requireSignIn(): MiddlewareHandler<WebEnv> {
   return async (c, next) => {
     if (c.var.auth !== null) return next();
-    if (!(c.req.header('accept') ?? '').includes('text/html')) {
-      return c.json({ error: { code: 'unauthenticated', message: 'Your session has ended; sign in again.' } }, 401);
+    if (wantsData(c)) {
+      const message = c.var.sessionEnded ? 'Your session has ended; sign in again.' : 'Sign in to the dashboard first.';
+      return c.json({ error: { code: 'unauthenticated', message } }, 401);
     }
     const query = new URLSearchParams({ next: returnPath(c) });
     if (c.var.sessionEnded) query.set('reason', 'expired');

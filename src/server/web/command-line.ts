@@ -1,5 +1,7 @@
 import { InputError } from '../../core/index.ts';
 
+export { quoteCommandLine } from '../../core/index.ts';
+
 /**
  * The dashboard takes the agent command as one line, split the way a POSIX shell splits words — quotes
  * and backslashes group and escape — but nothing is expanded and nothing is interpreted: the command runs
@@ -7,7 +9,6 @@ import { InputError } from '../../core/index.ts';
  * so nobody is surprised that `a | b` did not pipe; for that, write `sh -c '…'`.
  */
 const SHELL_SPECIAL = new Set(['|', '&', ';', '<', '>', '(', ')', '$', '`']);
-const NEEDS_QUOTING = /[^A-Za-z0-9_@%+=:,./-]/;
 
 function refuse(message: string): never {
   throw new InputError('invalid_command', message, { field: 'command' });
@@ -72,11 +73,4 @@ export function splitCommandLine(line: string): string[] {
   if (inWord) words.push(word);
   if (words.length === 0) refuse('The agent command is empty.');
   return words;
-}
-
-/** The inverse of `splitCommandLine`: one line that splits back into `argv`. */
-export function quoteCommandLine(argv: readonly string[]): string {
-  return argv
-    .map((arg) => (arg !== '' && !NEEDS_QUOTING.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`))
-    .join(' ');
 }

@@ -3,7 +3,9 @@ import type { Clock, GitLabOAuthFlow, Session, SessionStore, User, UserStore } f
 import type { ApiKeyService } from '../../api-keys/index.ts';
 import type { ConnectionService, DoctorService } from '../../connections/index.ts';
 import type { RunService } from '../../runs/index.ts';
+import type { SecretService } from '../../secrets/index.ts';
 import type { AttemptLimiter } from './rate-limit.ts';
+import type { SetupLinks } from './setup-link.ts';
 
 /** The signed-in user of a dashboard request. */
 export type Auth = { user: User; session: Session };
@@ -24,6 +26,8 @@ export type WebDeps = {
   sessions: SessionStore;
   connections: ConnectionService;
   runs: RunService;
+  /** Settings → Secrets. */
+  secrets: SecretService;
   /** Null until an operator configures an OAuth application (FORGELINK_GITLAB_OAUTH_APPS). */
   oauthFlow: GitLabOAuthFlow | null;
   logger: Logger;
@@ -33,4 +37,6 @@ export type WebDeps = {
   signInLimiter: AttemptLimiter;
   /** `connections doctor` behind the card's Doctor button; absent when the server has none. */
   doctor?: DoctorService;
+  /** The first start's one-time setup link (`/setup`); absent: no link was issued, every token is refused. */
+  setupLinks?: SetupLinks;
 };

@@ -10,11 +10,15 @@ import { dashboardRoutes } from './routes/dashboard.ts';
 import { integrationRoutes } from './routes/integrations.ts';
 import { keyPageRoutes } from './routes/keys.ts';
 import { runPageRoutes } from './routes/runs.ts';
+import { setupRoutes } from './routes/setup.ts';
+import { secretPageRoutes } from './routes/secrets.ts';
 import { createSessionManager } from './session.ts';
+import { createSetupLinks } from './setup-link.ts';
 
 export type { WebDeps } from './context.ts';
 export { createAttemptLimiter, type AttemptLimiter } from './rate-limit.ts';
 export { hashPassword, passwordProblem } from './passwords.ts';
+export { createSetupLinks, SETUP_LINK_LIFETIME_MS, type SetupLinks } from './setup-link.ts';
 
 /** The pages may only load what this origin serves, run no inline code, and never be framed. */
 export const CONTENT_SECURITY_POLICY = {
@@ -48,11 +52,13 @@ export function createWebRoutes(deps: WebDeps) {
   });
   web.use('*', sessions.load());
   web.route('/', authRoutes(deps, sessions, assets.urls, publicOrigin));
+  web.route('/', setupRoutes(deps, deps.setupLinks ?? createSetupLinks({ clock: deps.clock }), sessions, assets.urls, publicOrigin));
   for (const path of ['/', '/integrations/*', '/runs/*', '/settings/*']) web.use(path, requireSignIn(), requireCsrf(publicOrigin));
   web.route('/', dashboardRoutes(deps, assets.urls));
   web.route('/integrations/gitlab', integrationRoutes(deps, assets.urls));
   web.route('/runs', runPageRoutes(deps, assets.urls));
   web.route('/settings/keys', keyPageRoutes(deps, assets.urls));
+  web.route('/settings/secrets', secretPageRoutes(deps, assets.urls));
 
   /** A page that says what went wrong, with the status the typed error maps to. */
   function errorResponse(c: Context, error: unknown): Response | Promise<Response> {

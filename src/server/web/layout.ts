@@ -7,7 +7,7 @@ export type Html = ReturnType<typeof html>;
 /** Asset URLs with a content hash, so browsers may cache them and still see a new version at once. */
 export type AssetUrls = { css: string; js: string; icon: string };
 
-export type Section = 'dashboard' | 'integrations' | 'runs' | 'keys';
+export type Section = 'dashboard' | 'integrations' | 'runs' | 'keys' | 'secrets';
 
 export type Chrome = { title: string; auth: Auth | null; assets: AssetUrls; section?: Section };
 
@@ -16,6 +16,7 @@ const NAV: readonly { section: Section; href: string; label: string }[] = [
   { section: 'integrations', href: '/integrations/gitlab', label: 'Integrations → GitLab' },
   { section: 'runs', href: '/runs', label: 'Runs' },
   { section: 'keys', href: '/settings/keys', label: 'API keys' },
+  { section: 'secrets', href: '/settings/secrets', label: 'Secrets' },
 ];
 
 /** The hidden field every dashboard form carries. */

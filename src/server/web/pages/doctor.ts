@@ -13,7 +13,7 @@ export function doctorPage(view: { assets: AssetUrls; auth: Auth; label: string;
     html`<p class="breadcrumb"><a href="/integrations/gitlab#${report.connectionId}">Integrations → GitLab</a> /</p>
 <h1>Doctor: ${view.label}</h1>
 <p class="lead">${report.baseUrl} — ${report.ok ? 'no problem found.' : 'problems found: the first failed step says what to do.'}</p>
-<table class="doctor">
+<div class="table-scroll"><table class="doctor">
   <thead><tr><th scope="col">Step</th><th scope="col">Result</th><th scope="col">What forgelink found</th></tr></thead>
   <tbody>
     ${report.steps.map(
@@ -24,7 +24,7 @@ export function doctorPage(view: { assets: AssetUrls; auth: Auth; label: string;
     </tr>`,
     )}
   </tbody>
-</table>
+</table></div>
 <p class="muted">Checked ${report.checkedAt}. The same report: <code>forgelink connections doctor ${report.connectionId}</code> (add <code>--json</code> for scripts).</p>`,
   );
 }

@@ -66,10 +66,10 @@ function keysTable(view: KeysView): Html {
     ${view.keys.map(
       (key) => html`<tr>
       <th scope="row">${key.name}</th>
-      <td><code>${key.prefix}…</code></td>
-      <td><code>${key.id}</code></td>
-      <td>${formatTime(key.createdAt)}</td>
-      <td>${key.lastUsedAt === null ? 'never' : formatTime(key.lastUsedAt)}</td>
+      <td data-label="Key"><code>${key.prefix}…</code></td>
+      <td data-label="Id"><code>${key.id}</code></td>
+      <td data-label="Created">${formatTime(key.createdAt)}</td>
+      <td data-label="Last used">${key.lastUsedAt === null ? 'never' : formatTime(key.lastUsedAt)}</td>
       <td>${revokeControl(view, key)}</td>
     </tr>`,
     )}

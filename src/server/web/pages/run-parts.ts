@@ -18,22 +18,25 @@ export function outputsSummary(run: RunView): string {
   return parts.length === 0 ? '—' : parts.join(', ');
 }
 
-/** Runs newest first, each linking to its page. */
+/**
+ * Runs newest first, each linking to its page. The box scrolls sideways when the table is wider than the
+ * screen; at phone width app.css stacks each row into a card, its cells named by `data-label`.
+ */
 export function runsTable(runs: RunView[], caption: string): Html {
-  return html`<table class="runs">
+  return html`<div class="table-scroll"><table class="runs">
   <caption class="visually-hidden">${caption}</caption>
   <thead><tr><th scope="col">Run</th><th scope="col">Status</th><th scope="col">Project</th><th scope="col">Command</th><th scope="col">Outputs</th><th scope="col">Created</th></tr></thead>
   <tbody>
     ${runs.map(
       (run) => html`<tr>
       <th scope="row"><a href="/runs/${run.id}">${run.id}</a></th>
-      <td>${runStatusBadge(run.status)}</td>
-      <td>${run.projectPath ?? run.project}</td>
-      <td><code class="truncate">${quoteCommandLine(run.command)}</code></td>
-      <td>${outputsSummary(run)}</td>
-      <td>${formatTime(run.createdAt)}</td>
+      <td data-label="Status">${runStatusBadge(run.status)}</td>
+      <td data-label="Project">${run.projectPath ?? run.project}</td>
+      <td data-label="Command"><code class="truncate" title="${quoteCommandLine(run.command)}">${quoteCommandLine(run.command)}</code></td>
+      <td data-label="Outputs">${outputsSummary(run)}</td>
+      <td data-label="Created">${formatTime(run.createdAt)}</td>
     </tr>`,
     )}
   </tbody>
-</table>`;
+</table></div>`;
 }

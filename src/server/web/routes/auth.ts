@@ -11,6 +11,9 @@ import { spendPasswordTime, verifyPassword } from '../passwords.ts';
 import type { SessionManager } from '../session.ts';
 
 const GENERIC_FAILURE = 'The user name, password or API key is not right.';
+const NO_USERS_YET =
+  'Nobody has an account yet. Open the one-time setup link forgelink printed when it started (restart it for a new one), ' +
+  'or create the first account with forgelink admin user add <name> --admin.';
 
 /** The client's address as the socket saw it (in-process test requests have none). */
 function clientAddress(c: Context): string {
@@ -45,9 +48,11 @@ export function authRoutes(deps: WebDeps, sessions: SessionManager, assets: Asse
   }
 
   return new Hono<WebEnv>()
-    .get('/sign-in', (c) => {
+    .get('/sign-in', async (c) => {
       const next = safeNext(c.req.query('next'));
       if (c.var.auth !== null) return c.redirect(next, 302);
+      // Before the first account exists there is nobody to sign in as: point to the way in instead.
+      if ((await users.listUsers()).length === 0) return render(c, 200, { next, username: '', message: { kind: 'info', text: NO_USERS_YET } });
       const message = c.var.sessionEnded || c.req.query('reason') === 'expired'
         ? { kind: 'info' as const, text: 'Your session has ended. Sign in again to continue.' }
         : c.req.query('reason') === 'signed-out'

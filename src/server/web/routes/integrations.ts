@@ -111,6 +111,10 @@ export function integrationRoutes(deps: WebDeps, assets: AssetUrls) {
         return failure(c, status === 400 ? 400 : 502, title, message, error.message);
       }
     })
+    // The forms below post to these addresses; opening one (a reload after a refused form, a pasted link)
+    // shows the page the form is on rather than a 404.
+    .get('/connections', (c) => c.redirect(PAGE, 302))
+    .get('/connections/:id/doctor', (c) => c.redirect(`${PAGE}#${encodeURIComponent(c.req.param('id'))}`, 302))
     .post('/connections', async (c) => {
       const auth = authOf(c);
       const body = await c.req.parseBody();

@@ -1,0 +1,148 @@
+import type { Command } from 'commander';
+import { branchNameProblem, projectPathProblem, type RunLogEntry } from '../core/index.ts';
+import type { RunView } from '../runs/index.ts';
+import { CliError, type ApiClient } from './api-client.ts';
+import type { CliContext } from './context.ts';
+import { followRun } from './follow.ts';
+import { runDetails, runsTable } from './format.ts';
+
+type RunOptions = { connection: string; project: string; branch?: string; agent?: string; allowHost: string[]; secret: string[]; timeout?: string; detach?: boolean };
+
+const runPath = (id: string, rest = '') => `/runs/${encodeURIComponent(id)}${rest}`;
+
+function writeEntry(entry: RunLogEntry): void {
+  process.stderr.write(entry.stream === 'system' ? `forgelink: ${entry.text}` : entry.text);
+}
+
+function parseLimit(text: string, max: number): number {
+  const limit = Number(text);
+  if (!Number.isInteger(limit) || limit < 1 || limit > max) throw new CliError(`--limit: expected a whole number from 1 to ${max}`);
+  return limit;
+}
+
+/** The server checks these too; checking here names the flag and needs no round trip. */
+async function checkRunInput(command: string[], options: RunOptions, takesTask: boolean): Promise<void> {
+  const projectProblem = projectPathProblem(options.project.trim());
+  if (projectProblem !== null) throw new CliError(`--project: "${options.project}" ${projectProblem}`, { field: '--project' });
+  const branchProblem = options.branch === undefined || options.branch.trim() === '' ? null : branchNameProblem(options.branch.trim());
+  if (branchProblem !== null) throw new CliError(`--branch: "${options.branch}" is not a valid branch name: it ${branchProblem}`, { field: '--branch' });
+  if (takesTask) {
+    if (command.join(' ').trim() === '') throw new CliError('task: The task is empty.', { field: 'task' });
+    return;
+  }
+  const { commandProblem } = await import('../runs/index.ts');
+  const problem = commandProblem(command);
+  if (problem !== null) throw new CliError(`command: ${problem}`, { field: 'command' });
+}
+
+async function timeoutSeconds(text: string | undefined): Promise<number | undefined> {
+  if (text === undefined) return undefined;
+  const { parseDuration } = await import('../runs/index.ts');
+  const parsed = parseDuration(text);
+  if (parsed === null || parsed <= 0) throw new CliError(`--timeout: "${text}" is not a duration like 90s, 30m or 2h`, { field: '--timeout' });
+  return parsed;
+}
+
+/** Streams the run's log to stderr until it ends; Ctrl-C asks the server to cancel it, a second one leaves at once. */
+async function followToEnd(client: ApiClient, id: string): Promise<RunView> {
+  process.stderr.write(`forgelink: run ${id} queued\n`);
+  const onInterrupt = () => {
+    process.off('SIGINT', onInterrupt);
+    process.stderr.write(`\nforgelink: canceling run ${id} (Ctrl-C again to leave it running)\n`);
+    void client.request('POST', runPath(id, '/cancel')).catch(() => {});
+  };
+  process.on('SIGINT', onInterrupt);
+  try {
+    return await followRun(client, id, writeEntry);
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
+}
+
+function addRunCommand(program: Command, cli: CliContext): void {
+  program
+    .command('run')
+    .description('run an agent (a profile with a task, or your own command) on a GitLab project in a sandbox; streams its log to stderr')
+    .requiredOption('--connection <id>', 'connection whose token the agent gets as GITLAB_TOKEN')
+    .requiredOption('--project <path|id>', 'project path (group/sub/app) or numeric id')
+    .option('--branch <b>', 'branch to clone (default: the project\'s default branch)')
+    .option('--agent <profile>', 'agent profile (forgelink agents list); the argument is then its task')
+    .option('--allow-host <h>', 'extra host[:port] the sandbox may reach, where the operator permits (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--timeout <dur>', 'wall-clock limit, e.g. 90s, 30m, 2h (default: the server\'s)')
+    .option('--secret <NAME>', 'one of your secrets (forgelink secrets set) the agent gets as an environment variable (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--detach', 'print the run id and return at once')
+    .argument('<task-or-command...>', 'with --agent: the task; without: the agent command, after --')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  forgelink run --agent claude-code --connection con_… --project group/app "fix the failing test"\n  forgelink run --connection con_… --project group/app -- ./my-agent --go',
+    )
+    .action(async (words: string[], options: RunOptions, cmd: Command) => {
+      const agent = options.agent?.trim();
+      const takesTask = agent !== undefined && agent !== 'custom';
+      await checkRunInput(words, options, takesTask);
+      const timeout = await timeoutSeconds(options.timeout);
+      const client = await cli.api(cmd);
+      const started = await client.request<RunView>('POST', '/runs', {
+        connectionId: options.connection,
+        project: options.project,
+        ...(takesTask ? { agent, task: words.join(' ') } : { command: words, ...(agent === undefined ? {} : { agent }) }),
+        ...(options.branch === undefined ? {} : { branch: options.branch }),
+        ...(options.allowHost.length === 0 ? {} : { allowHosts: options.allowHost }),
+        ...(timeout === undefined ? {} : { timeoutSeconds: timeout }),
+        ...(options.secret.length === 0 ? {} : { secrets: options.secret }),
+      });
+      if (options.detach) {
+        cli.print(cmd, started, () => started.id);
+        return;
+      }
+      const finished = await followToEnd(client, started.id);
+      cli.print(cmd, finished, () => runDetails(finished));
+      if (finished.status !== 'succeeded') process.exitCode = 1;
+    });
+}
+
+function addRunsGroup(program: Command, cli: CliContext): void {
+  const runs = program.command('runs').description('your runs: list, show, logs, cancel');
+  runs
+    .command('list')
+    .description('your runs, newest first: status, project, outputs, command')
+    .option('--limit <n>', 'how many', '50')
+    .action(async (options: { limit: string }, cmd: Command) => {
+      const limit = parseLimit(options.limit, 500);
+      const result = await (await cli.api(cmd)).request<{ runs: RunView[] }>('GET', `/runs?limit=${limit}`);
+      cli.print(cmd, result, () => (result.runs.length === 0 ? 'No runs yet.' : runsTable(result.runs)));
+    });
+  runs
+    .command('show <id>')
+    .description('a run with its outputs: branches, merge requests, issues')
+    .action(async (id: string, _options: unknown, cmd: Command) => {
+      const run = await (await cli.api(cmd)).request<RunView>('GET', runPath(id));
+      cli.print(cmd, run, () => runDetails(run));
+    });
+  runs
+    .command('logs <id>')
+    .description('print a run\'s log (scrubbed of its secrets)')
+    .option('-f, --follow', 'keep printing until the run ends')
+    .action(async (id: string, options: { follow?: boolean }, cmd: Command) => {
+      const client = await cli.api(cmd);
+      if (options.follow) {
+        await followRun(client, id, (entry) => process.stdout.write(entry.text));
+        return;
+      }
+      const result = await client.request<{ entries: RunLogEntry[] }>('GET', runPath(id, '/log'));
+      cli.print(cmd, result, () => result.entries.map((entry) => entry.text).join('').replace(/\n$/, ''));
+    });
+  runs
+    .command('cancel <id>')
+    .description('stop a queued or running run')
+    .action(async (id: string, _options: unknown, cmd: Command) => {
+      const run = await (await cli.api(cmd)).request<RunView>('POST', runPath(id, '/cancel'));
+      cli.print(cmd, run, () => `Canceling run ${run.id}.`);
+    });
+}
+
+/** `run` and `runs …`. */
+export function addRunCommands(program: Command, cli: CliContext): void {
+  addRunCommand(program, cli);
+  addRunsGroup(program, cli);
+}

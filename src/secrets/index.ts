@@ -1,0 +1,2 @@
+export { createSecretService, checkSecretName, checkSecretHosts, secretView, setSecretHint } from './service.ts';
+export type { SecretService, SecretServiceDeps, SecretView } from './service.ts';
