@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readdir, readFile, realpath } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { startFakeAnthropic, type FakeAnthropic, type ScriptTurn } from '../../testing/fake-anthropic/index.ts';
@@ -57,8 +55,6 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
   const projects = new Map<string, number>();
   let gitlabToken: string;
   let connectionId: string;
-  let keyDir: string | undefined;
-  let keyFile: string;
   let claude: string;
 
   async function runToEnd(body: Record<string, unknown>): Promise<any> {
@@ -84,22 +80,17 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
     }
     gitlabToken = gitlab.addToken(botId, { scopes: ['api'], expiresAt: '2027-06-30' });
     anthropic = await startFakeAnthropic({ apiKey: API_KEY, script: script() });
-    // The key reaches the agent from a read-only file, so it is in no argv, run record or log line.
-    keyDir = await mkdtemp(path.join(tmpdir(), 'forgelink-claude-key-'));
-    keyFile = path.join(keyDir, 'anthropic-key');
-    await writeFile(keyFile, API_KEY);
     claude = `${await realpath(CLAUDE_PACKAGE)}/bin/claude.exe`;
-    // The operator's claude-code profile: the npm package's binary, the stand-in as the model API gateway
-    // (whose origin then joins every run's allowlist), the key read from its file.
+    // The operator's claude-code profile: the npm package's binary, the stand-in as the model API gateway (whose
+    // origin then joins every run's allowlist). The key is alice's secret ANTHROPIC_API_KEY, as the profile needs.
     const agents = {
       'claude-code': {
-        command: ['sh', '-c', 'ANTHROPIC_API_KEY="$(cat "$0")" exec "$@"', keyFile, claude, '-p', '{task}', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'bypassPermissions'],
-        secrets: [],
+        command: [claude, '-p', '{task}', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'bypassPermissions'],
         env: { ANTHROPIC_BASE_URL: anthropic.baseUrl },
       },
     };
     forgelink = await startForgelink({
-      runs: { sandboxMounts: [EXAMPLES_DIR, await realpath(CLAUDE_PACKAGE), keyDir], userHostPatterns: [anthropic.origin] },
+      runs: { sandboxMounts: [EXAMPLES_DIR, await realpath(CLAUDE_PACKAGE)], userHostPatterns: [anthropic.origin] },
       agents: JSON.stringify(agents),
     });
     alice = await forgelink.addUser('alice');
@@ -108,7 +99,6 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
     connectionId = created.json.id;
   });
   after(async () => {
-    if (keyDir !== undefined) await rm(keyDir, { recursive: true, force: true });
     await forgelink?.close();
     await anthropic?.close();
     await gitlab?.close();
@@ -165,17 +155,29 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
     for (const secret of [API_KEY, gitlabToken]) assert.ok(!everything.includes(secret), 'a secret leaked into a log, response or row');
   }
 
+  test('the claude-code profile without the ANTHROPIC_API_KEY secret is refused before it is queued, naming it', async () => {
+    const refused = await forgelink.call(alice, 'POST', '/api/v1/runs', { connectionId, project: 'acme/app', agent: 'claude-code', task: TASK });
+    assert.equal(refused.status, 400, refused.text);
+    assert.equal(refused.json.error.code, 'secret_not_found');
+    assert.equal(refused.json.error.field, 'agent');
+    assert.match(refused.json.error.message, /ANTHROPIC_API_KEY.*forgelink secrets set ANTHROPIC_API_KEY/);
+    assert.deepEqual((await forgelink.call(alice, 'GET', '/api/v1/runs')).json.runs, []);
+    const stored = await forgelink.call(alice, 'PUT', '/api/v1/secrets/ANTHROPIC_API_KEY', { value: API_KEY, hosts: ['api.anthropic.com'] });
+    assert.ok([200, 201].includes(stored.status), stored.text);
+  });
+
   test('as a custom command: claude -p pushes a branch, opens a merge request and files an issue; forgelink lists them', async () => {
     const scan = scanArgv([API_KEY, gitlabToken]);
     const run = await runToEnd({
       connectionId,
       project: 'acme/app',
       allowHosts: [anthropic.origin],
+      secrets: ['ANTHROPIC_API_KEY'],
       command: [
         'sh',
         '-c',
-        `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 ANTHROPIC_BASE_URL=${anthropic.baseUrl} ANTHROPIC_API_KEY="$(cat "$0")" exec "$@"`,
-        keyFile,
+        `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 ANTHROPIC_BASE_URL=${anthropic.baseUrl} exec "$@"`,
+        'sh',
         claude,
         '-p',
         TASK,
@@ -198,7 +200,7 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
     assert.deepEqual(agents.json.agents.find((agent: { name: string }) => agent.name === 'claude-code'), {
       name: 'claude-code',
       image: 'host',
-      secrets: [],
+      secrets: ['ANTHROPIC_API_KEY'],
       hosts: [anthropic.origin],
     });
     const scan = scanArgv([API_KEY, gitlabToken]);
@@ -208,6 +210,8 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
     assert.equal(run.agent, 'claude-code');
     assert.deepEqual(run.image, { ref: 'host', digest: null });
     assert.deepEqual(run.allowHosts, []);
+    assert.deepEqual(run.secrets, ['ANTHROPIC_API_KEY']);
+    assert.match(log, /^Secrets given as environment variables: ANTHROPIC_API_KEY$/m);
     assert.equal(run.command[run.command.indexOf('-p') + 1], TASK);
     assert.match(log, /^Claude: I will fix the README on a new branch\.$/m);
     assert.match(log, /^→ Bash: git checkout -b "claude\/\$FORGELINK_RUN_ID"/m);
