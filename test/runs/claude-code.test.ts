@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile, realpath } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { startFakeAnthropic, type FakeAnthropic, type ScriptTurn } from '../../testing/fake-anthropic/index.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
+import { argvHolding } from '../support/cli-checks.ts';
 import { EXAMPLES_DIR, startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
 
 /** The real Claude Code CLI from the npm package (a native binary its postinstall put in place). */
@@ -104,6 +105,12 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
     await gitlab?.close();
   });
 
+  /** Runs `during` while watching every host process's argv for the model key and the GitLab token. */
+  async function watchArgv(during: () => Promise<any>): Promise<{ run: any; leaks: string[] }> {
+    const outer = await argvHolding(API_KEY, () => argvHolding(gitlabToken, during));
+    return { run: outer.value.value, leaks: [...outer.leaks, ...outer.value.leaks] };
+  }
+
   /** What every Claude Code run here must show: the turns it asked for, what GitLab now holds, no leaked secret. */
   async function assertClaudeDidTheWork(run: any, log: string, argvLeaks: string[]): Promise<void> {
     assert.equal(run.status, 'succeeded', `${JSON.stringify(run.error)}\n${log}`);
@@ -167,29 +174,31 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
   });
 
   test('as a custom command: claude -p pushes a branch, opens a merge request and files an issue; forgelink lists them', async () => {
-    const scan = scanArgv([API_KEY, gitlabToken]);
-    const run = await runToEnd({
-      connectionId,
-      project: 'acme/app',
-      allowHosts: [anthropic.origin],
-      secrets: ['ANTHROPIC_API_KEY'],
-      command: [
-        'sh',
-        '-c',
-        `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 ANTHROPIC_BASE_URL=${anthropic.baseUrl} exec "$@"`,
-        'sh',
-        claude,
-        '-p',
-        TASK,
-        '--output-format',
-        'stream-json',
-        '--verbose',
-        '--allowedTools',
-        'Bash',
-      ],
-    });
+    const watched = await watchArgv(() =>
+      runToEnd({
+        connectionId,
+        project: 'acme/app',
+        allowHosts: [anthropic.origin],
+        secrets: ['ANTHROPIC_API_KEY'],
+        command: [
+          'sh',
+          '-c',
+          `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 ANTHROPIC_BASE_URL=${anthropic.baseUrl} exec "$@"`,
+          'sh',
+          claude,
+          '-p',
+          TASK,
+          '--output-format',
+          'stream-json',
+          '--verbose',
+          '--allowedTools',
+          'Bash',
+        ],
+      }),
+    );
+    const run = watched.run;
     const log = await logText(run.id);
-    await assertClaudeDidTheWork(run, log, await scan.stop());
+    await assertClaudeDidTheWork(run, log, watched.leaks);
     assert.equal(run.agent, 'custom');
     // A custom command's output is shown as it came: Claude Code's stream-json events.
     assert.match(log, /^\{.*"type":"result".*\}$/m);
@@ -203,10 +212,9 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
       secrets: ['ANTHROPIC_API_KEY'],
       hosts: [anthropic.origin],
     });
-    const scan = scanArgv([API_KEY, gitlabToken]);
-    const run = await runToEnd({ connectionId, project: 'acme/web', agent: 'claude-code', task: TASK });
+    const { run, leaks } = await watchArgv(() => runToEnd({ connectionId, project: 'acme/web', agent: 'claude-code', task: TASK }));
     const log = await logText(run.id);
-    await assertClaudeDidTheWork(run, log, await scan.stop());
+    await assertClaudeDidTheWork(run, log, leaks);
     assert.equal(run.agent, 'claude-code');
     assert.deepEqual(run.image, { ref: 'host', digest: null });
     assert.deepEqual(run.allowHosts, []);
@@ -220,26 +228,3 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
     assert.doesNotMatch(log, /^\{"type":/m);
   });
 });
-
-/** Watches every process on the host until stopped; returns the argv lists that held one of `secrets`. */
-function scanArgv(secrets: string[]): { stop(): Promise<string[]> } {
-  let scanning = true;
-  const leaks: string[] = [];
-  const done = (async () => {
-    while (scanning) {
-      for (const pid of await readdir('/proc').catch(() => [] as string[])) {
-        if (!/^\d+$/.test(pid)) continue;
-        const cmdline = await readFile(`/proc/${pid}/cmdline`, 'latin1').catch(() => '');
-        if (secrets.some((secret) => cmdline.includes(secret))) leaks.push(cmdline.replaceAll('\0', ' '));
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  })();
-  return {
-    async stop() {
-      scanning = false;
-      await done;
-      return leaks;
-    },
-  };
-}
