@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { realpath } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { startFakeAnthropic, type FakeAnthropic, type ScriptTurn } from '../../testing/fake-anthropic/index.ts';
+import { gitLabWorkScript, startFakeAnthropic, type FakeAnthropic } from '../../testing/fake-anthropic/index.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { argvHolding } from '../support/cli-checks.ts';
 import { EXAMPLES_DIR, startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
@@ -11,41 +11,6 @@ import { EXAMPLES_DIR, startForgelink, type TestForgelink, type TestUser } from 
 const CLAUDE_PACKAGE = fileURLToPath(new URL('../../node_modules/@anthropic-ai/claude-code', import.meta.url));
 const API_KEY = `sk-ant-api03-${'k'.repeat(20)}-test`;
 const TASK = 'Fix the README, then open a merge request and file an issue for a review.';
-
-/** What the scripted model tells Claude Code to do, one Bash tool call per turn; the branch is named after the run. */
-function script(): ScriptTurn[] {
-  // The project is the clone's: its path from the remote URL, URL-encoded as GitLab's API takes it.
-  const project = 'p=$(git remote get-url origin | sed -e "s|^$GITLAB_OAUTH_BASE_URL/||" -e "s|\\.git$||" -e "s|/|%2F|g") && ';
-  const api = '"$GITLAB_OAUTH_BASE_URL/api/v4/projects/$p';
-  // The header comes on stdin (`-H @-`) from the shell's builtin printf, so the token is in no argv.
-  const curl = 'printf "PRIVATE-TOKEN: %s\\n" "$GITLAB_TOKEN" | curl -sS --fail-with-body -H @-';
-  return [
-    {
-      text: 'I will fix the README on a new branch.',
-      tool: 'Bash',
-      input: {
-        command:
-          'git checkout -b "claude/$FORGELINK_RUN_ID" && echo "Fixed by Claude Code." >> README.md && git commit -qam "Fix the README" && git push -q origin "claude/$FORGELINK_RUN_ID"',
-        description: 'Commit the fix and push a branch',
-      },
-    },
-    {
-      tool: 'Bash',
-      input: {
-        command: `${project}${curl} -X POST ${api}/merge_requests" --data-urlencode "source_branch=claude/$FORGELINK_RUN_ID" --data-urlencode "target_branch=main" --data-urlencode "title=Fix the README"`,
-        description: 'Open a merge request',
-      },
-    },
-    {
-      tool: 'Bash',
-      input: {
-        command: `${project}${curl} -X POST ${api}/issues" --data-urlencode "title=README needs a review" --data-urlencode "description=Filed by Claude Code"`,
-        description: 'File an issue',
-      },
-    },
-    { text: 'Done: pushed the fix, opened a merge request and filed an issue.' },
-  ];
-}
 
 describe('Claude Code (the real CLI from npm) works on a GitLab project inside a forgelink run', () => {
   let gitlab: FakeGitLab;
@@ -80,7 +45,7 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
       projects.set(project, gitlab.addProject({ path: project, members: [{ userId: botId, accessLevel: 30 }] }).id);
     }
     gitlabToken = gitlab.addToken(botId, { scopes: ['api'], expiresAt: '2027-06-30' });
-    anthropic = await startFakeAnthropic({ apiKey: API_KEY, script: script() });
+    anthropic = await startFakeAnthropic({ apiKey: API_KEY, script: gitLabWorkScript() });
     claude = `${await realpath(CLAUDE_PACKAGE)}/bin/claude.exe`;
     // The operator's claude-code profile: the npm package's binary, the stand-in as the model API gateway (whose
     // origin then joins every run's allowlist). The key is alice's secret ANTHROPIC_API_KEY, as the profile needs.

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { errorBody, messageFor, streamEvents, type ScriptTurn } from './messages.ts';
 
 export type { ScriptTurn } from './messages.ts';
+export { gitLabWorkScript } from './scripts.ts';
 
 /** One request the fake received; the key is recorded only as whether it matched. */
 export type RecordedAnthropicRequest = {
