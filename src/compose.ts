@@ -11,30 +11,22 @@ import type { DestinationStream, Logger } from 'pino';
 import { createApiKeyService, type ApiKeyService } from './api-keys/index.ts';
 import type { Config } from './config/index.ts';
 import {
-  auditedTokens,
   createConnectionEvents,
   createConnectionService,
-  createDoctorService,
-  createHealthMonitor,
   createOAuthFlow,
-  createRotationService,
-  createRotator,
-  createTokenProvider,
   type ConnectionService,
-  type DoctorService,
-  type HealthMonitor,
-  type RotationService,
-  type Rotator,
-  type RotatorDeps,
 } from './connections/index.ts';
 import { ConflictError, InputError, newId, NotAllowedError, type Clock, type GitLabOAuthClients, type GitLabOAuthFlow, type Notifier, type TokenProvider, type Vault } from './core/index.ts';
+import { createDoctorService, type DoctorService } from './doctor/index.ts';
 import { createGitLabOAuthClients, createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
+import { createHealthMonitor, type HealthMonitor } from './monitor/index.ts';
 import { createWebhookNotifier } from './notify/index.ts';
 import { createRunService, type RunService } from './runs/index.ts';
 import { createSecretService, type SecretService } from './secrets/index.ts';
 import { createBubblewrapDriver } from './sandbox/index.ts';
 import { createApp, createLogger, createSetupLinks, prettyLogStream, SETUP_LINK_LIFETIME_MS, type App } from './server/index.ts';
 import { openStorage, secureDataDir, type Storage } from './storage/index.ts';
+import { auditedTokens, createRotationService, createRotator, createTokenProvider, type RotationService, type Rotator, type RotatorDeps } from './tokens/index.ts';
 import { createFileBackedVault, createVault, loadKeyringForDatabase, type Keyring, type MasterKeySettings } from './vault/index.ts';
 
 export const systemClock: Clock = { now: () => new Date() };

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { ConnectionEventView, DoctorReport } from '../connections/index.ts';
+import type { ConnectionEventView } from '../connections/index.ts';
+import type { DoctorReport } from '../doctor/index.ts';
 import type { ConnectionView, Project } from '../core/index.ts';
 import { CliError, type ApiClient } from './api-client.ts';
 import type { CliContext } from './context.ts';

@@ -1,5 +1,6 @@
 import { daysUntil, expiryCountdown, quoteCommandLine, shortCommandLine, type AuditEntry, type ConnectionView, type Project, type RunOutputs } from '../core/index.ts';
-import type { ConnectionEventView, DoctorReport } from '../connections/index.ts';
+import type { ConnectionEventView } from '../connections/index.ts';
+import type { DoctorReport } from '../doctor/index.ts';
 import type { RunView } from '../runs/index.ts';
 import { rotationText } from './rotation-format.ts';
 

@@ -7,6 +7,7 @@ import {
   InputError,
   UpstreamError,
   capabilitiesFromScopes,
+  connectionView,
   hostOf,
   normaliseBaseUrl,
   type Account,
@@ -25,8 +26,7 @@ import {
   type Vault,
 } from '../core/index.ts';
 import { bindingForSecret } from '../vault/index.ts';
-import { REFRESH_TOKEN_PURPOSE, TOKEN_PURPOSE } from './secrets.ts';
-import { connectionView } from './view.ts';
+import { REFRESH_TOKEN_PURPOSE, TOKEN_PURPOSE } from '../tokens/index.ts';
 
 /** How long a started authorization may take at GitLab before its callback is refused. */
 export const STATE_LIFETIME_MS = 10 * 60_000;

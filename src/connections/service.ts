@@ -9,6 +9,7 @@ import {
   SealedTokenError,
   UpstreamError,
   capabilitiesFromScopes,
+  connectionView,
   hostOf,
   normaliseBaseUrl,
   tokenState,
@@ -27,12 +28,9 @@ import {
   type Vault,
 } from '../core/index.ts';
 import { bindingForSecret } from '../vault/index.ts';
-import { auditedTokens, type TokenUse } from './audited-tokens.ts';
-import { createConnectionClient } from './connection-client.ts';
 import { cleanCaPem, cleanLabel, cleanToken } from './input.ts';
 import { revokeOAuthTokens, type Revocation } from './revoke.ts';
-import { openSecret, REFRESH_TOKEN_PURPOSE, TOKEN_PURPOSE } from './secrets.ts';
-import { connectionView } from './view.ts';
+import { auditedTokens, createConnectionClient, openSecret, REFRESH_TOKEN_PURPOSE, TOKEN_PURPOSE, type TokenUse } from '../tokens/index.ts';
 
 export type ConnectionServiceDeps = {
   store: ConnectionStore;

@@ -1,5 +1,5 @@
 import { newId } from './api-keys.ts';
-import type { AuditEntry } from './ports.ts';
+import type { AuditEntry } from './types.ts';
 
 /** An audit entry stamped with a fresh id and the time; `details` never holds a secret. */
 export function auditEntry(

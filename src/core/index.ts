@@ -1,6 +1,7 @@
 export * from './errors.ts';
 export * from './types.ts';
 export type * from './ports.ts';
+export type * from './services.ts';
 export * from './urls.ts';
 export * from './addresses.ts';
 export * from './capabilities.ts';
@@ -17,5 +18,6 @@ export * from './bytes.ts';
 export * from './command-line.ts';
 export * from './names.ts';
 export * from './agents.ts';
+export * from './connection-view.ts';
 export * from './users.ts';
 export * from './secrets.ts';

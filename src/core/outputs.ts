@@ -1,5 +1,5 @@
 /** What a run produced, worked out from refs, push replies and GitLab's API (docs/contract.md, "A run"). */
-import type { GitLabIssue, GitLabMergeRequest } from './ports.ts';
+import type { GitLabIssue, GitLabMergeRequest } from './types.ts';
 import type { OutputBranch, OutputMergeRequest, RunOutputs } from './runs.ts';
 
 /** A branch the run created or moved. */

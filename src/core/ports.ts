@@ -1,5 +1,7 @@
-/** Interfaces the outer parts implement. Only `compose.ts` names the concrete implementations. */
-import type { Account, ApiKey, Connection, ConnectionStatus, InstanceInfo, Project, TokenInfo, User } from './types.ts';
+/** Interfaces of what the service talks to, implemented in the outer folders (stores, GitLab, the sandbox, the vault, the
+ * clock, the notifier). Only `compose.ts` names the concrete implementations. Data types are in `types.ts`, the
+ * shapes of services other parts use in `services.ts`. */
+import type { Account, ApiKey, AuditEntry, Connection, ConnectionEvent, ConnectionNotification, ConnectionPatch, ConnectionStatus, GitLabIssue, GitLabMergeRequest, InstanceInfo, NewApiKey, NewUser, OAuthState, OAuthTokenDetails, OAuthTokenSet, Project, ProjectDetail, ProtectedBranch, SealedUserSecret, Session, StoredSecret, TokenInfo, User, UserSecret } from './types.ts';
 import type { Run, RunLogEntry, RunStatus } from './runs.ts';
 import type { OutboundPolicy } from './addresses.ts';
 import type { RotatedToken, RotationAnswer, RotationIntent } from './rotation.ts';
@@ -24,7 +26,7 @@ export interface GitLabClient extends GitLabProjectsApi {
   projects(options?: { search?: string }): AsyncIterable<Project>;
   /**
    * `POST /personal_access_tokens/self/rotate` (GitLab 16.10+, needs api or self_rotate): GitLab revokes this
-   * client's token and answers with its successor. Only the rotator (connections/rotation.ts) calls it, since the
+   * client's token and answers with its successor. Only the rotator (tokens/rotator.ts) calls it, since the
    * answer must be stored before anything else happens.
    */
   rotateSelf(expiresAt: string): Promise<RotatedToken>;
@@ -53,12 +55,6 @@ export interface Vault {
   currentKeyId(): string;
 }
 
-/**
- * A new user with their first API key (named `initial`); `apiKeyPrefix` is what people are shown of it (default
- * `flk_`).
- */
-export type NewUser = { id: string; name: string; isAdmin: boolean; apiKeyHash: string; apiKeyPrefix?: string; createdAt: string };
-
 export interface UserStore {
   createUser(user: NewUser): Promise<User>;
   findUserByName(name: string): Promise<User | null>;
@@ -70,8 +66,6 @@ export interface UserStore {
   /** Replaces the user's password hash; false when there is no such user. */
   setPasswordHash(userId: string, passwordHash: string): Promise<boolean>;
 }
-
-export type NewApiKey = Omit<ApiKey, 'lastUsedAt' | 'revokedAt'> & { keyHash: string };
 
 /** API keys, stored as SHA-256 hashes. A user has any number; revoked ones are kept (the audit log names them). */
 export interface ApiKeyStore {
@@ -87,18 +81,6 @@ export interface ApiKeyStore {
   recordUse(id: string, at: string, staleAt: string): Promise<boolean>;
 }
 
-/** A dashboard session. `id` is the SHA-256 of the cookie's value; the value itself is never stored. */
-export type Session = {
-  id: string;
-  userId: string;
-  /** Sent back in every dashboard form; a request without it changes nothing. */
-  csrfToken: string;
-  createdAt: string;
-  lastSeenAt: string;
-  /** Idle expiry, moved forward while the session is used. */
-  expiresAt: string;
-};
-
 export interface SessionStore {
   createSession(session: Session): Promise<void>;
   /** The session and its user, or null when there is no such session. */
@@ -110,14 +92,6 @@ export interface SessionStore {
   /** Removes sessions whose expiry is before `now` (ISO time). */
   deleteExpiredSessions(now: string): Promise<number>;
 }
-
-export type StoredSecret = {
-  id: string;
-  ownerId: string;
-  connectionId: string;
-  purpose: string;
-  sealed: string;
-};
 
 export interface ConnectionStore {
   /** Inserts the connection and its sealed secrets in one transaction. */
@@ -173,22 +147,6 @@ export interface LockedConnection {
   setRotationIntent(intent: RotationIntent | null): Promise<void>;
 }
 
-/** A user's named secret as lists show it: never its value. */
-export type UserSecret = {
-  id: string;
-  userId: string;
-  /** An environment variable name (core/secrets.ts). */
-  name: string;
-  /** Origins (`host:port`) the secret is meant for. */
-  hosts: string[];
-  createdAt: string;
-  updatedAt: string;
-  lastUsedAt: string | null;
-};
-
-/** A user secret with its sealed value, sealed under `bindingForUserSecret` (vault/binding.ts). */
-export type SealedUserSecret = UserSecret & { sealed: string };
-
 export interface UserSecretStore {
   /** The user's secrets, by name. */
   listSecrets(userId: string): Promise<UserSecret[]>;
@@ -215,22 +173,6 @@ export interface UserSecretStore {
   replaceSealed(updates: { id: string; sealed: string; expected?: string }[]): Promise<void>;
 }
 
-export type ConnectionPatch = Partial<Omit<Connection, 'id' | 'userId' | 'provider' | 'createdAt'>>;
-
-/** One started OAuth authorization, until its callback arrives. The `state` itself is never stored, only its hash. */
-export type OAuthState = {
-  id: string;
-  /** SHA-256 (hex) of the `state` parameter. */
-  stateHash: string;
-  sessionId: string;
-  userId: string;
-  baseUrl: string;
-  /** The PKCE code verifier, sealed for (owner: userId, record: id, purpose: `pkce_verifier`). */
-  verifierSealed: string;
-  createdAt: string;
-  usedAt: string | null;
-};
-
 export interface OAuthStateStore {
   saveState(state: OAuthState): Promise<void>;
   /**
@@ -241,28 +183,6 @@ export interface OAuthStateStore {
   /** Removes states created before `before` (ISO time); returns how many. */
   deleteStatesBefore(before: string): Promise<number>;
 }
-
-/** A project as a run needs it. */
-export type ProjectDetail = Project & { archived: boolean };
-
-export type ProtectedBranch = {
-  name: string;
-  pushAccessLevels: number[];
-  mergeAccessLevels: number[];
-  allowForcePush: boolean;
-};
-
-export type GitLabMergeRequest = {
-  iid: number;
-  title: string;
-  sourceBranch: string;
-  targetBranch: string;
-  webUrl: string;
-  authorId: number;
-  createdAt: string;
-};
-
-export type GitLabIssue = { iid: number; title: string; webUrl: string; authorId: number; createdAt: string };
 
 /** What runs need from GitLab beyond `GitLabClient`. Errors are `UpstreamError`s (`not_found` for a missing object). */
 export interface GitLabProjectsApi {
@@ -348,19 +268,6 @@ export interface SandboxDriver {
 
 /* OAuth with GitLab: the client of one instance's application, and the flow built on it. */
 
-/** What GitLab's token endpoint handed out. */
-export type OAuthTokenSet = {
-  accessToken: string;
-  /** Null when the answer carried none (RFC 6749 §6 lets a server keep the old one); GitLab always sends one. */
-  refreshToken: string | null;
-  /** When the access token expires (ISO time), from `expires_in` and our clock; null when GitLab gave no lifetime. */
-  expiresAt: string | null;
-  /** The granted scopes, when the answer says. */
-  scopes: string[] | null;
-};
-
-export type OAuthTokenDetails = { resourceOwnerId: number; scopes: string[]; expiresInSeconds: number | null };
-
 /** The callback's parameters once checked, or the authorization error GitLab sent back (RFC 6749 §4.1.2.1). */
 export type CallbackResult =
   | { ok: true; parameters: URLSearchParams }
@@ -390,24 +297,6 @@ export interface GitLabOAuthClient {
   close(): Promise<void>;
 }
 
-/**
- * Hands out a connection's token for a call or a run: a personal access token as stored (rotated first when it
- * opted in and is due), an OAuth access token refreshed first when it is about to expire. Refreshes and rotations
- * are serialized per connection across every process.
- */
-export interface TokenProvider {
-  /** A token that should work now. */
-  currentToken(connection: Connection): Promise<string>;
-  /**
-   * A token newer than `staleToken`, which GitLab just refused (401): the one another caller already refreshed
-   * to, or a refresh now. For a personal access token, the token a rotation replaced it with (after waiting for one
-   * under way); when there is none, throws `staleError` back.
-   */
-  refresh(connection: Connection, staleToken: string, staleError?: unknown): Promise<string>;
-  /** Calls `use` with the current token and, when GitLab refuses it (401), once more with a newer one if there is one. */
-  withToken<T>(connection: Connection, use: (token: string) => Promise<T>): Promise<T>;
-}
-
 /** The OAuth clients of the instances the operator configured an application for. */
 export interface GitLabOAuthClients {
   /** Base URLs, normalised. */
@@ -417,70 +306,11 @@ export interface GitLabOAuthClients {
   close(): Promise<void>;
 }
 
-/** OAuth 2.0 authorization code flow with PKCE for connecting a GitLab account (issue: Dashboard and OAuth). */
-export interface GitLabOAuthFlow {
-  /** Base URLs of the instances the operator configured an OAuth application for. */
-  instances(): string[];
-  /** Begins the flow: a single-use `state` bound to the browser session, PKCE S256; where to send the browser. */
-  start(input: { userId: string; sessionId: string; baseUrl: string }): Promise<{ authorizeUrl: string }>;
-  /**
-   * Finishes it from the callback's query parameters and creates the connection. Throws InputError with code
-   * `access_denied`, `invalid_state` (forged, reused, expired or another session's), `exchange_failed`, …
-   */
-  finish(input: { userId: string; sessionId: string; query: Readonly<Record<string, string>> }): Promise<import('./types.ts').ConnectionView>;
-}
-
-/** What forgelink did with a connection, its token or an API key, for the audit log. */
-export type AuditAction =
-  | 'token.decrypted'
-  | 'token.refreshed'
-  | 'token.rotated'
-  | 'connection.created'
-  | 'connection.checked'
-  | 'connection.status_changed'
-  | 'connection.disconnected'
-  | 'run.started'
-  | 'run.finished'
-  | 'api_key.created'
-  | 'api_key.revoked'
-  | 'secret.set'
-  | 'secret.deleted'
-  | 'secret.decrypted';
-
-export type AuditEntry = {
-  id: string;
-  at: string;
-  /** The user the connection or run belongs to. */
-  ownerId: string;
-  /** Who caused it: a user id, or `system` (monitor, rotation). */
-  actor: string;
-  action: AuditAction;
-  connectionId: string | null;
-  runId: string | null;
-  /** Why a token was decrypted: `run`, `check`, `projects`, `doctor`, `refresh`, `rotation`, `monitor`, … */
-  reason: string | null;
-  details: Record<string, unknown>;
-};
-
 export interface AuditStore {
   record(entry: AuditEntry): Promise<void>;
   /** Newest first; `ownerId` null means every user's (admins). */
   list(filter: { ownerId: string | null; connectionId?: string; limit?: number }): Promise<AuditEntry[]>;
 }
-
-/**
- * One change of a connection's status, with the reason it changed. The connection store writes one in the same
- * transaction as every update that changes `status`, whoever made it (a check, the monitor, a run, a refresh).
- */
-export type ConnectionEvent = {
-  id: string;
-  connectionId: string;
-  ownerId: string;
-  at: string;
-  from: ConnectionStatus;
-  to: ConnectionStatus;
-  reason: string | null;
-};
 
 /** Status transitions, and which notifications about connections were sent (so a restart does not send them again). */
 export interface ConnectionEventStore {
@@ -504,31 +334,6 @@ export interface LeaseStore {
   /** Gives the lease up if `holder` still holds it. */
   release(name: string, holder: string): Promise<void>;
 }
-
-/**
- * What the operator's notification hook receives (`FORGELINK_NOTIFY_WEBHOOK`): about one connection, never a
- * token. `connection.expiring` is sent once per connection and threshold (7 days, 1 day); `connection.status_changed`
- * for every status transition.
- */
-export type ConnectionNotification = {
-  event: 'connection.expiring' | 'connection.status_changed';
-  at: string;
-  connection: {
-    id: string;
-    label: string;
-    host: string;
-    account: Account | null;
-    expiresAt: string | null;
-    status: ConnectionStatus;
-  };
-  ownerName: string | null;
-  reason: string | null;
-  /** `connection.status_changed`: the status before. */
-  previousStatus?: ConnectionStatus;
-  /** `connection.expiring`: whole days until the expiry date, and the threshold that was crossed. */
-  daysLeft?: number;
-  thresholdDays?: number;
-};
 
 /** Delivers notifications in the background: `notify` returns at once and never throws. */
 export interface Notifier {

@@ -133,3 +133,169 @@ export type ConnectionView = {
   checkedAt: string;
   createdAt: string;
 };
+
+/**
+ * A new user with their first API key (named `initial`); `apiKeyPrefix` is what people are shown of it (default
+ * `flk_`).
+ */
+export type NewUser = { id: string; name: string; isAdmin: boolean; apiKeyHash: string; apiKeyPrefix?: string; createdAt: string };
+
+export type NewApiKey = Omit<ApiKey, 'lastUsedAt' | 'revokedAt'> & { keyHash: string };
+
+/** A dashboard session. `id` is the SHA-256 of the cookie's value; the value itself is never stored. */
+export type Session = {
+  id: string;
+  userId: string;
+  /** Sent back in every dashboard form; a request without it changes nothing. */
+  csrfToken: string;
+  createdAt: string;
+  lastSeenAt: string;
+  /** Idle expiry, moved forward while the session is used. */
+  expiresAt: string;
+};
+
+export type StoredSecret = {
+  id: string;
+  ownerId: string;
+  connectionId: string;
+  purpose: string;
+  sealed: string;
+};
+
+export type ConnectionPatch = Partial<Omit<Connection, 'id' | 'userId' | 'provider' | 'createdAt'>>;
+
+/** One started OAuth authorization, until its callback arrives. The `state` itself is never stored, only its hash. */
+export type OAuthState = {
+  id: string;
+  /** SHA-256 (hex) of the `state` parameter. */
+  stateHash: string;
+  sessionId: string;
+  userId: string;
+  baseUrl: string;
+  /** The PKCE code verifier, sealed for (owner: userId, record: id, purpose: `pkce_verifier`). */
+  verifierSealed: string;
+  createdAt: string;
+  usedAt: string | null;
+};
+
+/** A project as a run needs it. */
+export type ProjectDetail = Project & { archived: boolean };
+
+export type ProtectedBranch = {
+  name: string;
+  pushAccessLevels: number[];
+  mergeAccessLevels: number[];
+  allowForcePush: boolean;
+};
+
+export type GitLabMergeRequest = {
+  iid: number;
+  title: string;
+  sourceBranch: string;
+  targetBranch: string;
+  webUrl: string;
+  authorId: number;
+  createdAt: string;
+};
+
+export type GitLabIssue = { iid: number; title: string; webUrl: string; authorId: number; createdAt: string };
+
+/** What GitLab's token endpoint handed out. */
+export type OAuthTokenSet = {
+  accessToken: string;
+  /** Null when the answer carried none (RFC 6749 §6 lets a server keep the old one); GitLab always sends one. */
+  refreshToken: string | null;
+  /** When the access token expires (ISO time), from `expires_in` and our clock; null when GitLab gave no lifetime. */
+  expiresAt: string | null;
+  /** The granted scopes, when the answer says. */
+  scopes: string[] | null;
+};
+
+export type OAuthTokenDetails = { resourceOwnerId: number; scopes: string[]; expiresInSeconds: number | null };
+
+/** What forgelink did with a connection, its token or an API key, for the audit log. */
+export type AuditAction =
+  | 'token.decrypted'
+  | 'token.refreshed'
+  | 'token.rotated'
+  | 'connection.created'
+  | 'connection.checked'
+  | 'connection.status_changed'
+  | 'connection.disconnected'
+  | 'run.started'
+  | 'run.finished'
+  | 'api_key.created'
+  | 'api_key.revoked'
+  | 'secret.set'
+  | 'secret.deleted'
+  | 'secret.decrypted';
+
+export type AuditEntry = {
+  id: string;
+  at: string;
+  /** The user the connection or run belongs to. */
+  ownerId: string;
+  /** Who caused it: a user id, or `system` (monitor, rotation). */
+  actor: string;
+  action: AuditAction;
+  connectionId: string | null;
+  runId: string | null;
+  /** Why a token was decrypted: `run`, `check`, `projects`, `doctor`, `refresh`, `rotation`, `monitor`, … */
+  reason: string | null;
+  details: Record<string, unknown>;
+};
+
+/**
+ * One change of a connection's status, with the reason it changed. The connection store writes one in the same
+ * transaction as every update that changes `status`, whoever made it (a check, the monitor, a run, a refresh).
+ */
+export type ConnectionEvent = {
+  id: string;
+  connectionId: string;
+  ownerId: string;
+  at: string;
+  from: ConnectionStatus;
+  to: ConnectionStatus;
+  reason: string | null;
+};
+
+/**
+ * What the operator's notification hook receives (`FORGELINK_NOTIFY_WEBHOOK`): about one connection, never a
+ * token. `connection.expiring` is sent once per connection and threshold (7 days, 1 day); `connection.status_changed`
+ * for every status transition.
+ */
+export type ConnectionNotification = {
+  event: 'connection.expiring' | 'connection.status_changed';
+  at: string;
+  connection: {
+    id: string;
+    label: string;
+    host: string;
+    account: Account | null;
+    expiresAt: string | null;
+    status: ConnectionStatus;
+  };
+  ownerName: string | null;
+  reason: string | null;
+  /** `connection.status_changed`: the status before. */
+  previousStatus?: ConnectionStatus;
+  /** `connection.expiring`: whole days until the expiry date, and the threshold that was crossed. */
+  daysLeft?: number;
+  thresholdDays?: number;
+};
+
+/** A user's named secret as lists show it: never its value. */
+export type UserSecret = {
+  id: string;
+  userId: string;
+  /** An environment variable name (core/secrets.ts). */
+  name: string;
+  /** Origins (`host:port`) the secret is meant for. */
+  hosts: string[];
+  createdAt: string;
+  updatedAt: string;
+  lastUsedAt: string | null;
+};
+
+/** A user secret with its sealed value, sealed under `bindingForUserSecret` (vault/binding.ts). */
+export type SealedUserSecret = UserSecret & { sealed: string };

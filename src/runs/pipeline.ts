@@ -29,7 +29,7 @@ import {
   type TokenProvider,
   type Warning,
 } from '../core/index.ts';
-import { auditedTokens, createConnectionClient } from '../connections/index.ts';
+import { auditedTokens, createConnectionClient } from '../tokens/index.ts';
 import { DEFAULT_LIMITS, removeTree } from '../sandbox/index.ts';
 import { CA_BUNDLE_PATH, GIT_SYSTEM_CONFIG_PATH, agentEnv, caBundle, gitIdentityConfig } from './agent-env.ts';
 import { prepareProject, preflightFailure, type PreparedProject } from './preflight.ts';

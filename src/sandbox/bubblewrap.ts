@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { access, constants, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -65,329 +65,412 @@ const UNIX_SOCKET_PATH_MAX = 107;
 const ARGS_FD = 3;
 const SECCOMP_FD = 4;
 
+/** The driver's options with their defaults applied. */
+type Driver = {
+  options: BubblewrapDriverOptions;
+  logger: SandboxLogger;
+  uid: number;
+  gid: number;
+  bwrapPath: string;
+  prlimitPath: string;
+  stateDir: string;
+};
+
 /** Sandboxes on bubblewrap, one egress proxy per session (see bwrap-args.ts for what a sandbox holds). */
 export function createBubblewrapDriver(options: BubblewrapDriverOptions): SandboxDriver {
-  const logger = options.logger ?? silentLogger;
-  const uid = options.uid ?? 1000;
-  const gid = options.gid ?? 1000;
-  const bwrapPath = options.bwrapPath ?? '/usr/bin/bwrap';
-  const prlimitPath = options.prlimitPath ?? '/usr/bin/prlimit';
-  const stateDir = path.resolve(options.stateDir);
-  for (const [name, value] of [['uid', uid], ['gid', gid]] as const) {
+  const driver = resolveDriver(options);
+  let facts: Promise<HostFacts> | null = null;
+  return {
+    async create(sandbox: SandboxOptions): Promise<SandboxSession> {
+      if (facts === null) {
+        facts = learnHost(driver);
+        // A failed look (bwrap missing, say) is retried by the next create rather than remembered.
+        facts.catch(() => {
+          facts = null;
+        });
+      }
+      return createSandbox(driver, await facts, sandbox);
+    },
+  };
+}
+
+function resolveDriver(options: BubblewrapDriverOptions): Driver {
+  const driver: Driver = {
+    options,
+    logger: options.logger ?? silentLogger,
+    uid: options.uid ?? 1000,
+    gid: options.gid ?? 1000,
+    bwrapPath: options.bwrapPath ?? '/usr/bin/bwrap',
+    prlimitPath: options.prlimitPath ?? '/usr/bin/prlimit',
+    stateDir: path.resolve(options.stateDir),
+  };
+  for (const [name, value] of [['uid', driver.uid], ['gid', driver.gid]] as const) {
     if (!Number.isSafeInteger(value) || value < 1 || value > 65534) {
       throw new InputError('invalid_sandbox_id', `${name} must be between 1 and 65534: the agent is never root.`, { field: name });
     }
   }
-  let facts: Promise<HostFacts> | null = null;
+  return driver;
+}
 
-  async function learnHost(): Promise<HostFacts> {
-    const missing: string[] = [];
-    for (const [file, pkg] of [[bwrapPath, 'bubblewrap'], [prlimitPath, 'util-linux'], [SOCAT, 'socat'], ['/bin/sh', 'dash'], ['/usr/bin/du', 'coreutils']] as const) {
-      await access(file, constants.X_OK).catch(() => missing.push(`${file} (Debian package ${pkg})`));
-    }
-    if (missing.length > 0) {
-      throw new ForgelinkError('sandbox_unavailable', `Sandboxed runs need ${missing.join(', ')}; install them (apt-get install bubblewrap socat).`);
-    }
-    for (const extra of options.extraReadOnlyPaths ?? []) {
-      const reserved = ['/', '/proc', '/dev', '/tmp', SANDBOX_PATHS.workspace, SANDBOX_PATHS.home, SANDBOX_PATHS.runtime];
-      if (!path.isAbsolute(extra) || path.normalize(extra) !== extra || reserved.includes(extra)) {
-        throw new InputError('invalid_sandbox_path', `extraReadOnlyPaths: "${extra}" must be an absolute, normalised path other than ${reserved.join(', ')}.`);
-      }
-      await access(extra).catch(() => {
-        throw new InputError('invalid_sandbox_path', `extraReadOnlyPaths: "${extra}" does not exist.`);
-      });
-    }
-    await mkdir(stateDir, { recursive: true, mode: 0o700 });
-    const nodePath = options.nodePath === undefined ? process.execPath : options.nodePath;
-    const cgroups: CgroupBases = {
-      pids: await findCgroupBase('pids', options.cgroup ?? 'auto'),
-      memory: await findCgroupBase('memory', options.memoryCgroup ?? 'auto'),
-    };
-    const hostUid = process.getuid?.() ?? 0;
-    if (cgroups.pids === null && hostUid === 0) {
-      logger.warn({}, 'sandbox: no pids cgroup available and forgelink runs as root, so the process limit is not enforced');
-    }
-    if (cgroups.memory === null) {
-      logger.warn({}, 'sandbox: no memory cgroup available, so the memory cap holds per process (RLIMIT_AS), not per run');
-    }
-    await sweepCgroups(cgroups);
-    const seccomp = await compileSeccomp(seccompRules());
-    if (seccomp.unknown.length > 0) {
-      logger.info({ syscalls: seccomp.unknown }, 'sandbox: syscalls this libseccomp does not know are left out of the seccomp filter');
-    }
-    return { layout: await detectHostLayout(), cgroups, nodePath, hostUid, seccomp: seccomp.bpf };
+/** Once per driver: the host has the tools and paths it needs; its layout, cgroups and seccomp filter. */
+async function learnHost(driver: Driver): Promise<HostFacts> {
+  const { options, logger } = driver;
+  await checkHostTools(driver);
+  await checkExtraPaths(options.extraReadOnlyPaths ?? []);
+  await mkdir(driver.stateDir, { recursive: true, mode: 0o700 });
+  const nodePath = options.nodePath === undefined ? process.execPath : options.nodePath;
+  const cgroups: CgroupBases = {
+    pids: await findCgroupBase('pids', options.cgroup ?? 'auto'),
+    memory: await findCgroupBase('memory', options.memoryCgroup ?? 'auto'),
+  };
+  const hostUid = process.getuid?.() ?? 0;
+  if (cgroups.pids === null && hostUid === 0) {
+    logger.warn({}, 'sandbox: no pids cgroup available and forgelink runs as root, so the process limit is not enforced');
   }
+  if (cgroups.memory === null) {
+    logger.warn({}, 'sandbox: no memory cgroup available, so the memory cap holds per process (RLIMIT_AS), not per run');
+  }
+  await sweepCgroups(cgroups);
+  const seccomp = await compileSeccomp(seccompRules());
+  if (seccomp.unknown.length > 0) {
+    logger.info({ syscalls: seccomp.unknown }, 'sandbox: syscalls this libseccomp does not know are left out of the seccomp filter');
+  }
+  return { layout: await detectHostLayout(), cgroups, nodePath, hostUid, seccomp: seccomp.bpf };
+}
 
-  async function create(sandbox: SandboxOptions): Promise<SandboxSession> {
-    if (facts === null) {
-      facts = learnHost();
-      // A failed look (bwrap missing, say) is retried by the next create rather than remembered.
-      facts.catch(() => {
-        facts = null;
-      });
-    }
-    const host = await facts;
-    checkRunId(sandbox.runId);
-    const limits = resolveLimits(sandbox.limits);
-    const { entries, errors } = parseAllowlist(sandbox.allowlist);
-    if (errors.length > 0) throw new InputError('invalid_allowlist', `allowlist: ${errors.join('; ')}.`, { field: 'allowlist' });
-    for (const dest of Object.keys(sandbox.files ?? {})) checkFilePath(dest);
-    if (!path.isAbsolute(sandbox.workspaceDir) || !(await stat(sandbox.workspaceDir).catch(() => null))?.isDirectory()) {
-      throw new InputError('invalid_workspace', `workspaceDir "${sandbox.workspaceDir}" must be an existing directory, by absolute path.`, {
-        field: 'workspaceDir',
-      });
-    }
-    for (const name of await staleRunDirs(stateDir)) {
-      logger.info({ runId: name }, 'sandbox: removing the leftovers of a sandbox whose forgelink process is gone');
-      await removeTree(path.join(stateDir, name));
-    }
-    await sweepCgroups(host.cgroups);
+async function checkHostTools(driver: Driver): Promise<void> {
+  const missing: string[] = [];
+  for (const [file, pkg] of [[driver.bwrapPath, 'bubblewrap'], [driver.prlimitPath, 'util-linux'], [SOCAT, 'socat'], ['/bin/sh', 'dash'], ['/usr/bin/du', 'coreutils']] as const) {
+    await access(file, constants.X_OK).catch(() => missing.push(`${file} (Debian package ${pkg})`));
+  }
+  if (missing.length > 0) {
+    throw new ForgelinkError('sandbox_unavailable', `Sandboxed runs need ${missing.join(', ')}; install them (apt-get install bubblewrap socat).`);
+  }
+}
 
-    const hostname = options.hostname ?? 'forgelink-sandbox';
-    const runDir = await createRunDir(stateDir, sandbox.runId, { uid, gid, hostname, wrapper: wrapperScript(), files: sandbox.files ?? {} });
-    let cgroups: RunCgroups | null = null;
-    const proxy = createEgressProxy({
-      socketPath: runDir.proxySocket,
-      allowlist: entries,
-      outboundPolicy: sandbox.outboundPolicy,
-      logger,
-      ...(sandbox.internalToken ? { internalToken: sandbox.internalToken } : {}),
+async function checkExtraPaths(extraReadOnlyPaths: readonly string[]): Promise<void> {
+  for (const extra of extraReadOnlyPaths) {
+    const reserved = ['/', '/proc', '/dev', '/tmp', SANDBOX_PATHS.workspace, SANDBOX_PATHS.home, SANDBOX_PATHS.runtime];
+    if (!path.isAbsolute(extra) || path.normalize(extra) !== extra || reserved.includes(extra)) {
+      throw new InputError('invalid_sandbox_path', `extraReadOnlyPaths: "${extra}" must be an absolute, normalised path other than ${reserved.join(', ')}.`);
+    }
+    await access(extra).catch(() => {
+      throw new InputError('invalid_sandbox_path', `extraReadOnlyPaths: "${extra}" does not exist.`);
     });
+  }
+}
+
+/** One run's sandbox: its options checked, leftovers of dead processes removed, its directory, cgroups and proxy made. */
+async function createSandbox(driver: Driver, host: HostFacts, sandbox: SandboxOptions): Promise<SandboxSession> {
+  const { logger, stateDir } = driver;
+  const { entries, limits } = await checkSandbox(sandbox);
+  for (const name of await staleRunDirs(stateDir)) {
+    logger.info({ runId: name }, 'sandbox: removing the leftovers of a sandbox whose forgelink process is gone');
+    await removeTree(path.join(stateDir, name));
+  }
+  await sweepCgroups(host.cgroups);
+
+  const hostname = driver.options.hostname ?? 'forgelink-sandbox';
+  const runDir = await createRunDir(stateDir, sandbox.runId, { uid: driver.uid, gid: driver.gid, hostname, wrapper: wrapperScript(), files: sandbox.files ?? {} });
+  let cgroups: RunCgroups | null = null;
+  const proxy = createEgressProxy({
+    socketPath: runDir.proxySocket,
+    allowlist: entries,
+    outboundPolicy: sandbox.outboundPolicy,
+    logger,
+    ...(sandbox.internalToken ? { internalToken: sandbox.internalToken } : {}),
+  });
+  try {
+    if (Buffer.byteLength(runDir.proxySocket) > UNIX_SOCKET_PATH_MAX) {
+      throw new ForgelinkError('sandbox_path_too_long', `The sandbox state dir ${stateDir} is too deep for a unix socket path; choose a shorter one.`);
+    }
+    cgroups = await createRunCgroups(host.cgroups, `${process.pid}-${sandbox.runId}`, limits);
+    await proxy.listen();
+  } catch (error) {
+    await proxy.close().catch(() => {});
+    if (cgroups !== null) await removeRunCgroups(cgroups).catch(() => {});
+    await removeTree(runDir.root);
+    throw error;
+  }
+  return createSession({
+    driver,
+    sandbox,
+    host,
+    runDir,
+    cgroups,
+    limits,
+    proxy,
+    hostname,
+    memoryCgroup: cgroups.oomEvents !== null,
+    diskDirs: [sandbox.workspaceDir, runDir.homeDir],
+    running: new Set(),
+    destroying: null,
+    lastDiskUsage: 0,
+    watchingDisk: false,
+  });
+}
+
+async function checkSandbox(sandbox: SandboxOptions): Promise<{ entries: ReturnType<typeof parseAllowlist>['entries']; limits: ResolvedLimits }> {
+  checkRunId(sandbox.runId);
+  const limits = resolveLimits(sandbox.limits);
+  const { entries, errors } = parseAllowlist(sandbox.allowlist);
+  if (errors.length > 0) throw new InputError('invalid_allowlist', `allowlist: ${errors.join('; ')}.`, { field: 'allowlist' });
+  for (const dest of Object.keys(sandbox.files ?? {})) checkFilePath(dest);
+  if (!path.isAbsolute(sandbox.workspaceDir) || !(await stat(sandbox.workspaceDir).catch(() => null))?.isDirectory()) {
+    throw new InputError('invalid_workspace', `workspaceDir "${sandbox.workspaceDir}" must be an existing directory, by absolute path.`, {
+      field: 'workspaceDir',
+    });
+  }
+  return { entries, limits };
+}
+
+/** A session's parts, and what it tracks while commands run. */
+type SessionState = {
+  driver: Driver;
+  sandbox: SandboxOptions;
+  host: HostFacts;
+  runDir: RunDir;
+  cgroups: RunCgroups;
+  limits: ResolvedLimits;
+  proxy: ReturnType<typeof createEgressProxy>;
+  hostname: string;
+  /** Whether the run has a memory cgroup (otherwise memory is capped per process). */
+  memoryCgroup: boolean;
+  /** What the disk cap covers: the workspace and home. */
+  diskDirs: string[];
+  running: Set<Execution>;
+  destroying: Promise<void> | null;
+  /** The disk use measured last. */
+  lastDiskUsage: number;
+  watchingDisk: boolean;
+};
+
+function createSession(session: SessionState): SandboxSession {
+  return {
+    exec: (request) => exec(session, request),
+    egress: () => session.proxy.record(),
+    destroy: () => destroy(session),
+    notices: sessionNotices(session),
+  };
+}
+
+function sessionNotices({ limits, memoryCgroup }: SessionState): string[] {
+  const notices = [
+    `Limits: memory ${formatBytes(limits.memoryBytes)}${memoryCgroup ? '' : ' per process'}, disk ${formatBytes(limits.diskBytes)} (workspace and home), ${limits.processes} processes`,
+  ];
+  if (!memoryCgroup) {
+    notices.push(
+      `No memory cgroup could be made on this host: the memory cap is enforced per process as ${formatBytes(limits.memoryBytes)} of address space (RLIMIT_AS), so a process past it sees its allocations fail and the run as a whole is not capped.`,
+    );
+  }
+  return notices;
+}
+
+/** While commands run: measures the workspace and home, and kills each command that grew them past the cap. */
+async function watchDisk(session: SessionState): Promise<void> {
+  if (session.watchingDisk) return;
+  session.watchingDisk = true;
+  await watchDiskUsage({
+    dirs: session.diskDirs,
+    active: () => session.running.size > 0 && session.destroying === null,
+    minIntervalMs: session.driver.options.diskCheckIntervalMs ?? 1000,
+    onUsage: (usage) => {
+      session.lastDiskUsage = usage;
+      // A command that started over the cap (collecting after a disk stop) is stopped only if it grows them further.
+      for (const execution of session.running) if (usage > Math.max(session.limits.diskBytes, execution.diskBaseline)) execution.stopForDisk();
+    },
+    onError: (error) => session.driver.logger.warn({ runId: session.sandbox.runId, err: String(error) }, 'sandbox: measuring disk use failed'),
+  }).finally(() => {
+    session.watchingDisk = false;
+  });
+}
+
+async function exec(session: SessionState, request: SandboxExec): Promise<SandboxExit> {
+  const { sandbox, host, cgroups, limits } = session;
+  if (session.destroying !== null) throw new ForgelinkError('sandbox_destroyed', `The sandbox of run ${sandbox.runId} was destroyed.`);
+  checkExec(request);
+  if (request.signal?.aborted) return { exitCode: null, signal: null, timedOut: false, canceled: true };
+  const { argv, payload } = await commandLine(session, request);
+  if (session.destroying !== null) throw new ForgelinkError('sandbox_destroyed', `The sandbox of run ${sandbox.runId} was destroyed.`);
+  const oomBefore = await oomKills(cgroups);
+  // Over the cap already (a command was stopped for it): measure afresh, as the stopped command may have written more before it died.
+  if (session.lastDiskUsage > limits.diskBytes) session.lastDiskUsage = await diskUsage(session.diskDirs).catch(() => session.lastDiskUsage);
+  const execution = start(session, argv, [payload, host.seccomp], request);
+  session.running.add(execution);
+  void watchDisk(session);
+  try {
+    const exit = await execution.done;
+    if (execution.stoppedForDisk) return { ...exit, limit: 'disk' };
+    // A process killed for memory: the command failed because of it when it did not succeed.
+    if (exit.exitCode !== 0 && !exit.timedOut && !exit.canceled && (await oomKills(cgroups)) > oomBefore) return { ...exit, limit: 'memory' };
+    return exit;
+  } finally {
+    session.running.delete(execution);
+  }
+}
+
+/** The chain a command runs through — `[sh -c 'join cgroup'] prlimit … -- bwrap --args 3 -- /bin/sh wrapper.sh <command…>` — and bwrap's options. */
+async function commandLine(session: SessionState, request: SandboxExec): Promise<{ argv: [string, ...string[]]; payload: Buffer }> {
+  const { driver, sandbox, host, runDir, cgroups, limits } = session;
+  const { options } = driver;
+  const cwd = request.cwd ?? SANDBOX_PATHS.workspace;
+  const plan = bwrapOptions({
+    uid: driver.uid,
+    gid: driver.gid,
+    hostname: session.hostname,
+    layout: host.layout,
+    generatedEtcDir: runDir.etcDir,
+    generatedEtc: GENERATED_ETC,
+    runtimeDir: runDir.runtimeDir,
+    homeDir: runDir.homeDir,
+    workspaceDir: sandbox.workspaceDir,
+    cwd,
+    tmpSizeBytes: options.tmpSizeBytes ?? 512 * 1024 ** 2,
+    shmSizeBytes: options.shmSizeBytes ?? 64 * 1024 ** 2,
+    files: runDir.files,
+    extraReadOnlyPaths: options.extraReadOnlyPaths ?? [],
+    nodePath: host.nodePath,
+    env: sandboxEnv(request.env, cwd),
+    seccompFd: SECCOMP_FD,
+  });
+  const payload = encodeArgs(plan);
+  // RLIMIT_NPROC counts every task of the host uid and is ignored for root (see limits.ts).
+  const nproc = host.cgroups.pids !== null || host.hostUid === 0 ? null : limits.processes + (await tasksOfUid(host.hostUid));
+  const argv = [
+    ...(cgroups.procsFiles.length > 0 ? ['/bin/sh', '-c', JOIN_CGROUP, 'forgelink-sandbox', ...cgroups.procsFiles, '--'] : []),
+    driver.prlimitPath,
+    ...prlimitArgs(limits, nproc, session.memoryCgroup ? null : limits.memoryBytes),
+    '--',
+    driver.bwrapPath,
+    '--args',
+    String(ARGS_FD),
+    '--',
+    '/bin/sh',
+    SANDBOX_PATHS.wrapper,
+    ...request.command,
+  ];
+  return { argv: argv as [string, ...string[]], payload };
+}
+
+/** Spawns bwrap's chain with `inputs` written to descriptors 3, 4, … (bwrap reads each to its end); output goes to `onOutput`. */
+function spawnChain(argv: [string, ...string[]], inputs: readonly Buffer[], request: SandboxExec): ChildProcess {
+  const child = spawn(argv[0], argv.slice(1), {
+    cwd: '/',
+    env: HOST_ENV,
+    stdio: ['ignore', 'pipe', 'pipe', ...inputs.map(() => 'pipe' as const)],
+    detached: true,
+  });
+  for (const [index, input] of inputs.entries()) {
+    const pipe = child.stdio[ARGS_FD + index] as Writable;
+    pipe.on('error', () => {});
+    pipe.end(input);
+  }
+  for (const [stream, name] of [[child.stdout, 'stdout'], [child.stderr, 'stderr']] as const) {
+    (stream as Readable).setEncoding('utf8');
+    (stream as Readable).on('data', (chunk: string) => request.onOutput?.(chunk, name));
+  }
+  return child;
+}
+
+/** Starts a command: its end, stopping it on timeout or cancel, and killing it. */
+function start(session: SessionState, argv: [string, ...string[]], inputs: readonly Buffer[], request: SandboxExec): Execution {
+  const { logger, options } = session.driver;
+  const child = spawnChain(argv, inputs, request);
+  let timedOut = false;
+  let canceled = false;
+  let exited = false;
+  let stopping: Promise<void> | null = null;
+
+  function killGroup(): void {
+    if (exited || child.pid === undefined) return;
     try {
-      if (Buffer.byteLength(runDir.proxySocket) > UNIX_SOCKET_PATH_MAX) {
-        throw new ForgelinkError('sandbox_path_too_long', `The sandbox state dir ${stateDir} is too deep for a unix socket path; choose a shorter one.`);
-      }
-      cgroups = await createRunCgroups(host.cgroups, `${process.pid}-${sandbox.runId}`, limits);
-      await proxy.listen();
-    } catch (error) {
-      await proxy.close().catch(() => {});
-      if (cgroups !== null) await removeRunCgroups(cgroups).catch(() => {});
-      await removeTree(runDir.root);
-      throw error;
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
     }
-    return createSession({ sandbox, host, runDir, cgroups, limits, proxy, hostname });
   }
 
-  function createSession(parts: {
-    sandbox: SandboxOptions;
-    host: HostFacts;
-    runDir: RunDir;
-    cgroups: RunCgroups;
-    limits: ResolvedLimits;
-    proxy: ReturnType<typeof createEgressProxy>;
-    hostname: string;
-  }): SandboxSession {
-    const { sandbox, host, runDir, cgroups, limits, proxy, hostname } = parts;
-    const running = new Set<Execution>();
-    let destroying: Promise<void> | null = null;
-    const memoryCgroup = cgroups.oomEvents !== null;
-    const notices = [
-      `Limits: memory ${formatBytes(limits.memoryBytes)}${memoryCgroup ? '' : ' per process'}, disk ${formatBytes(limits.diskBytes)} (workspace and home), ${limits.processes} processes`,
-    ];
-    if (!memoryCgroup) {
-      notices.push(
-        `No memory cgroup could be made on this host: the memory cap is enforced per process as ${formatBytes(limits.memoryBytes)} of address space (RLIMIT_AS), so a process past it sees its allocations fail and the run as a whole is not capped.`,
-      );
+  /**
+   * SIGTERM to the command, as `docker stop` does to a container's main process; it ends its own
+   * children or not, and after the grace period SIGKILL to bwrap takes the whole pid namespace down
+   * (bwrap's death SIGKILLs its child, pid 1 inside, whose death kills the rest). bwrap itself never
+   * gets SIGTERM: it would die at once and leave the command no grace at all.
+   */
+  async function stop(graceMs: number): Promise<void> {
+    if (child.pid === undefined) return;
+    if (graceMs > 0) {
+      signalAll(await commandProcesses(child.pid, SOCAT), 'SIGTERM');
+      await Promise.race([exitedPromise, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     }
-    const diskDirs = [sandbox.workspaceDir, runDir.homeDir];
-    let lastDiskUsage = 0;
-    let watchingDisk = false;
-
-    /** While commands run: measures the workspace and home, and kills each command that grew them past the cap. */
-    async function watchDisk(): Promise<void> {
-      if (watchingDisk) return;
-      watchingDisk = true;
-      await watchDiskUsage({
-        dirs: diskDirs,
-        active: () => running.size > 0 && destroying === null,
-        minIntervalMs: options.diskCheckIntervalMs ?? 1000,
-        onUsage: (usage) => {
-          lastDiskUsage = usage;
-          // A command that started over the cap (collecting after a disk stop) is stopped only if it grows them further.
-          for (const execution of running) if (usage > Math.max(limits.diskBytes, execution.diskBaseline)) execution.stopForDisk();
-        },
-        onError: (error) => logger.warn({ runId: sandbox.runId, err: String(error) }, 'sandbox: measuring disk use failed'),
-      }).finally(() => {
-        watchingDisk = false;
-      });
-    }
-
-    async function exec(request: SandboxExec): Promise<SandboxExit> {
-      if (destroying !== null) throw new ForgelinkError('sandbox_destroyed', `The sandbox of run ${sandbox.runId} was destroyed.`);
-      checkExec(request);
-      if (request.signal?.aborted) return { exitCode: null, signal: null, timedOut: false, canceled: true };
-      const cwd = request.cwd ?? SANDBOX_PATHS.workspace;
-      const plan = bwrapOptions({
-        uid,
-        gid,
-        hostname,
-        layout: host.layout,
-        generatedEtcDir: runDir.etcDir,
-        generatedEtc: GENERATED_ETC,
-        runtimeDir: runDir.runtimeDir,
-        homeDir: runDir.homeDir,
-        workspaceDir: sandbox.workspaceDir,
-        cwd,
-        tmpSizeBytes: options.tmpSizeBytes ?? 512 * 1024 ** 2,
-        shmSizeBytes: options.shmSizeBytes ?? 64 * 1024 ** 2,
-        files: runDir.files,
-        extraReadOnlyPaths: options.extraReadOnlyPaths ?? [],
-        nodePath: host.nodePath,
-        env: sandboxEnv(request.env, cwd),
-        seccompFd: SECCOMP_FD,
-      });
-      const payload = encodeArgs(plan);
-      // RLIMIT_NPROC counts every task of the host uid and is ignored for root (see limits.ts).
-      const nproc = host.cgroups.pids !== null || host.hostUid === 0 ? null : limits.processes + (await tasksOfUid(host.hostUid));
-      const argv = [
-        ...(cgroups.procsFiles.length > 0 ? ['/bin/sh', '-c', JOIN_CGROUP, 'forgelink-sandbox', ...cgroups.procsFiles, '--'] : []),
-        prlimitPath,
-        ...prlimitArgs(limits, nproc, memoryCgroup ? null : limits.memoryBytes),
-        '--',
-        bwrapPath,
-        '--args',
-        String(ARGS_FD),
-        '--',
-        '/bin/sh',
-        SANDBOX_PATHS.wrapper,
-        ...request.command,
-      ];
-      if (destroying !== null) throw new ForgelinkError('sandbox_destroyed', `The sandbox of run ${sandbox.runId} was destroyed.`);
-      const oomBefore = await oomKills(cgroups);
-      // Over the cap already (a command was stopped for it): measure afresh, as the stopped command may have written more before it died.
-      if (lastDiskUsage > limits.diskBytes) lastDiskUsage = await diskUsage(diskDirs).catch(() => lastDiskUsage);
-      const execution = start(argv as [string, ...string[]], [payload, host.seccomp], request);
-      running.add(execution);
-      void watchDisk();
-      try {
-        const exit = await execution.done;
-        if (execution.stoppedForDisk) return { ...exit, limit: 'disk' };
-        // A process killed for memory: the command failed because of it when it did not succeed.
-        if (exit.exitCode !== 0 && !exit.timedOut && !exit.canceled && (await oomKills(cgroups)) > oomBefore) return { ...exit, limit: 'memory' };
-        return exit;
-      } finally {
-        running.delete(execution);
-      }
-    }
-
-    /** Starts bwrap's chain with `inputs` written to descriptors 3, 4, … (bwrap reads each to its end). */
-    function start(argv: [string, ...string[]], inputs: readonly Buffer[], request: SandboxExec): Execution {
-      const child = spawn(argv[0], argv.slice(1), {
-        cwd: '/',
-        env: HOST_ENV,
-        stdio: ['ignore', 'pipe', 'pipe', ...inputs.map(() => 'pipe' as const)],
-        detached: true,
-      });
-      for (const [index, input] of inputs.entries()) {
-        const pipe = child.stdio[ARGS_FD + index] as Writable;
-        pipe.on('error', () => {});
-        pipe.end(input);
-      }
-      for (const [stream, name] of [[child.stdout, 'stdout'], [child.stderr, 'stderr']] as const) {
-        (stream as Readable).setEncoding('utf8');
-        (stream as Readable).on('data', (chunk: string) => request.onOutput?.(chunk, name));
-      }
-      let timedOut = false;
-      let canceled = false;
-      let exited = false;
-      let stopping: Promise<void> | null = null;
-
-      function killGroup(): void {
-        if (exited || child.pid === undefined) return;
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          child.kill('SIGKILL');
-        }
-      }
-
-      /**
-       * SIGTERM to the command, as `docker stop` does to a container's main process; it ends its own
-       * children or not, and after the grace period SIGKILL to bwrap takes the whole pid namespace down
-       * (bwrap's death SIGKILLs its child, pid 1 inside, whose death kills the rest). bwrap itself never
-       * gets SIGTERM: it would die at once and leave the command no grace at all.
-       */
-      async function stop(graceMs: number): Promise<void> {
-        if (child.pid === undefined) return;
-        if (graceMs > 0) {
-          signalAll(await commandProcesses(child.pid, SOCAT), 'SIGTERM');
-          await Promise.race([exitedPromise, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
-        }
-        killGroup();
-      }
-
-      function stopOnce(graceMs: number): void {
-        stopping ??= stop(graceMs).catch((error: unknown) => {
-          logger.warn({ runId: sandbox.runId, err: String(error) }, 'sandbox: stopping a command failed');
-          killGroup();
-        });
-      }
-
-      const exitedPromise = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      // setTimeout turns anything past 2^31-1 ms (about 24.8 days) into 1 ms; such a timeout means "none".
-      const timer = setTimeout(
-        () => {
-          timedOut = true;
-          stopOnce(options.killGraceMs ?? 2000);
-        },
-        Math.min(request.timeoutMs, 2 ** 31 - 1),
-      );
-      const onAbort = () => {
-        if (timedOut) return;
-        canceled = true;
-        stopOnce(options.killGraceMs ?? 2000);
-      };
-      request.signal?.addEventListener('abort', onAbort, { once: true });
-
-      const done = new Promise<SandboxExit>((resolve, reject) => {
-        child.once('error', (error) => {
-          clearTimeout(timer);
-          request.signal?.removeEventListener('abort', onAbort);
-          reject(new ForgelinkError('sandbox_failed', `The sandbox could not start: ${error.message}`, { cause: error }));
-        });
-        child.once('close', (exitCode, signal) => {
-          exited = true;
-          clearTimeout(timer);
-          request.signal?.removeEventListener('abort', onAbort);
-          resolve({ exitCode, signal, timedOut, canceled });
-        });
-      });
-      child.once('exit', () => {
-        exited = true;
-      });
-      const execution: Execution = {
-        kill: () => {
-          stopOnce(0);
-          killGroup();
-        },
-        done,
-        diskBaseline: lastDiskUsage,
-        stoppedForDisk: false,
-        stopForDisk: () => {
-          if (exited || timedOut || canceled || execution.stoppedForDisk) return;
-          execution.stoppedForDisk = true;
-          logger.info({ runId: sandbox.runId, diskBytes: limits.diskBytes }, 'sandbox: a command grew the disk use past the cap and is stopped');
-          execution.kill();
-        },
-      };
-      return execution;
-    }
-
-    async function destroy(): Promise<void> {
-      destroying ??= (async () => {
-        for (const execution of running) execution.kill();
-        await Promise.allSettled([...running].map((execution) => execution.done));
-        await proxy.close();
-        await removeRunCgroups(cgroups);
-        await removeTree(runDir.root);
-      })();
-      return destroying;
-    }
-
-    return { exec, egress: () => proxy.record(), destroy, notices };
+    killGroup();
   }
 
-  return { create };
+  function stopOnce(graceMs: number): void {
+    stopping ??= stop(graceMs).catch((error: unknown) => {
+      logger.warn({ runId: session.sandbox.runId, err: String(error) }, 'sandbox: stopping a command failed');
+      killGroup();
+    });
+  }
+
+  const exitedPromise = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // setTimeout turns anything past 2^31-1 ms (about 24.8 days) into 1 ms; such a timeout means "none".
+  const timer = setTimeout(
+    () => {
+      timedOut = true;
+      stopOnce(options.killGraceMs ?? 2000);
+    },
+    Math.min(request.timeoutMs, 2 ** 31 - 1),
+  );
+  const onAbort = () => {
+    if (timedOut) return;
+    canceled = true;
+    stopOnce(options.killGraceMs ?? 2000);
+  };
+  request.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const done = new Promise<SandboxExit>((resolve, reject) => {
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      request.signal?.removeEventListener('abort', onAbort);
+      reject(new ForgelinkError('sandbox_failed', `The sandbox could not start: ${error.message}`, { cause: error }));
+    });
+    child.once('close', (exitCode, signal) => {
+      exited = true;
+      clearTimeout(timer);
+      request.signal?.removeEventListener('abort', onAbort);
+      resolve({ exitCode, signal, timedOut, canceled });
+    });
+  });
+  child.once('exit', () => {
+    exited = true;
+  });
+  const execution: Execution = {
+    kill: () => {
+      stopOnce(0);
+      killGroup();
+    },
+    done,
+    diskBaseline: session.lastDiskUsage,
+    stoppedForDisk: false,
+    stopForDisk: () => {
+      if (exited || timedOut || canceled || execution.stoppedForDisk) return;
+      execution.stoppedForDisk = true;
+      logger.info({ runId: session.sandbox.runId, diskBytes: session.limits.diskBytes }, 'sandbox: a command grew the disk use past the cap and is stopped');
+      execution.kill();
+    },
+  };
+  return execution;
+}
+
+function destroy(session: SessionState): Promise<void> {
+  session.destroying ??= (async () => {
+    for (const execution of session.running) execution.kill();
+    await Promise.allSettled([...session.running].map((execution) => execution.done));
+    await session.proxy.close();
+    await removeRunCgroups(session.cgroups);
+    await removeTree(session.runDir.root);
+  })();
+  return session.destroying;
 }
 
 function checkExec(request: SandboxExec): void {

@@ -1,4 +1,4 @@
-import { createHealthMonitor, type HealthMonitor } from '../../src/connections/index.ts';
+import { createHealthMonitor, type HealthMonitor } from '../../src/monitor/index.ts';
 import type { Clock } from '../../src/core/index.ts';
 import type { TestForgelink } from './forgelink.ts';
 

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { ConnectionEvents, ConnectionService, DoctorService } from '../../connections/index.ts';
+import type { ConnectionEvents, ConnectionService } from '../../connections/index.ts';
+import type { DoctorService } from '../../doctor/index.ts';
 import type { AuthVariables } from '../auth.ts';
 import { parseBody, parseQuery } from '../validate.ts';
 

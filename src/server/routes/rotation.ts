@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { RotationService } from '../../connections/index.ts';
+import type { RotationService } from '../../tokens/index.ts';
 import type { AuthVariables } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 

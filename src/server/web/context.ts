@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { Clock, GitLabOAuthFlow, Session, SessionStore, User, UserStore } from '../../core/index.ts';
 import type { ApiKeyService } from '../../api-keys/index.ts';
-import type { ConnectionService, DoctorService } from '../../connections/index.ts';
+import type { ConnectionService } from '../../connections/index.ts';
+import type { DoctorService } from '../../doctor/index.ts';
 import type { RunService } from '../../runs/index.ts';
 import type { SecretService } from '../../secrets/index.ts';
 import type { AttemptLimiter } from './rate-limit.ts';

@@ -1,5 +1,5 @@
 import { html } from 'hono/html';
-import type { DoctorReport } from '../../../connections/index.ts';
+import type { DoctorReport } from '../../../doctor/index.ts';
 import type { Auth } from '../context.ts';
 import { page, type AssetUrls, type Html } from '../layout.ts';
 

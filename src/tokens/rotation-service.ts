@@ -4,6 +4,7 @@ import {
   NotFoundError,
   UpstreamError,
   applyRotationSettings,
+  connectionView,
   rotationUnsupported,
   type Clock,
   type Connection,
@@ -11,9 +12,8 @@ import {
   type ConnectionView,
   type RotationSettingsInput,
 } from '../core/index.ts';
-import type { Rotator } from './rotation.ts';
+import type { Rotator } from './rotator.ts';
 import { LOST_REASON, type RotationOutcome } from './rotation-types.ts';
-import { connectionView } from './view.ts';
 
 export type RotationServiceDeps = { store: ConnectionStore; rotator: Pick<Rotator, 'rotateNow'>; clock: Clock };
 

@@ -16,7 +16,7 @@ import {
 } from '../core/index.ts';
 import { bindingForSecret } from '../vault/index.ts';
 import type { RotatorForTokens } from './rotation-types.ts';
-import { openSecret, REFRESH_TOKEN_PURPOSE, TOKEN_PURPOSE } from './secrets.ts';
+import { openSecret, REFRESH_TOKEN_PURPOSE, TOKEN_PURPOSE } from './sealed.ts';
 
 /** GitLab access tokens live two hours (docs/gitlab.md, "OAuth 2.0"); one this close to its end is refreshed first. */
 export const DEFAULT_REFRESH_MARGIN_MS = 2 * 60_000;

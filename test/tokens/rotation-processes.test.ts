@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { Agent, fetch } from 'undici';
-import { createRotator, createTokenProvider, type Rotator, type RotationStep } from '../../src/connections/index.ts';
+import { createRotator, createTokenProvider, type Rotator, type RotationStep } from '../../src/tokens/index.ts';
 import type { Connection, TokenProvider } from '../../src/core/index.ts';
 import { createGitLabOAuthClients, gitlabClientFactory } from '../../src/gitlab/index.ts';
 import { openStorage, type Storage } from '../../src/storage/index.ts';

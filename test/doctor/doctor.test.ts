@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { diagnose, type DoctorReport, type DoctorStep } from '../../src/connections/index.ts';
+import { diagnose, type DoctorReport, type DoctorStep } from '../../src/doctor/index.ts';
 import type { Connection } from '../../src/core/index.ts';
 import { gitlabClientFactory } from '../../src/gitlab/index.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
@@ -159,14 +159,17 @@ describe('connections doctor: every step passes for a healthy instance and fails
     }
   });
 
-  test('clone_url + egress: GitLab reports clone URLs for another address than the one connected to', async () => {
+  test('clone_url + egress: GitLab reports clone URLs for another address than the one connected to: a warning, since runs clone through the base URL', async () => {
     const proxy = await startReverseProxy(plainGitlab.baseUrl, { upstreamHost: true });
     try {
       const report = await diagnose(deps, connection(proxy.baseUrl), plainToken);
-      assert.equal(step(report, 'clone_url').status, 'fail', JSON.stringify(report.steps, null, 2));
+      assert.equal(step(report, 'clone_url').status, 'warn', JSON.stringify(report.steps, null, 2));
       assert.match(step(report, 'clone_url').message, /external_url/);
-      assert.equal(step(report, 'egress').status, 'fail');
-      assert.match(step(report, 'egress').message, /would refuse the clone/);
+      assert.match(step(report, 'clone_url').message, /Runs clone through the base URL/);
+      assert.ok(step(report, 'clone_url').message.includes(`point to ${new URL(plainGitlab.baseUrl).host}`), step(report, 'clone_url').message);
+      assert.equal(step(report, 'egress').status, 'pass');
+      assert.ok(step(report, 'egress').message.includes(`${proxy.baseUrl}/<project path>.git`), step(report, 'egress').message);
+      assert.equal(report.ok, true);
     } finally {
       await proxy.close();
     }

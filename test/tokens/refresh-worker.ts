@@ -4,7 +4,7 @@
  * secret), opens its own storage, answers "ready", waits for "go", then prints the token it was given.
  */
 import { createInterface } from 'node:readline';
-import { createTokenProvider } from '../../src/connections/index.ts';
+import { createTokenProvider } from '../../src/tokens/index.ts';
 import { createGitLabOAuthClients } from '../../src/gitlab/index.ts';
 import { openStorage, type StorageOptions } from '../../src/storage/index.ts';
 import { createVault } from '../../src/vault/index.ts';

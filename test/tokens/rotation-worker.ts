@@ -8,7 +8,7 @@
  * the rotator kills this process with SIGKILL right after that step. Nothing in src/ reads it; only this script does.
  */
 import { createInterface } from 'node:readline';
-import { createRotator, createTokenProvider, type RotationStep } from '../../src/connections/index.ts';
+import { createRotator, createTokenProvider, type RotationStep } from '../../src/tokens/index.ts';
 import { createGitLabOAuthClients, gitlabClientFactory } from '../../src/gitlab/index.ts';
 import { openStorage, type StorageOptions } from '../../src/storage/index.ts';
 import { createVault } from '../../src/vault/index.ts';

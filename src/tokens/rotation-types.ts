@@ -41,7 +41,7 @@ export type RotationOutcome =
   /** The connection no longer exists. */
   | { status: 'gone' };
 
-/** What the token provider needs of the rotator (connections/tokens.ts): rotate a due token, or wait for a rotation under way. */
+/** What the token provider needs of the rotator (tokens/provider.ts): rotate a due token, or wait for a rotation under way. */
 export type RotatorForTokens = {
   rotateIfDue(connection: Connection): Promise<RotationOutcome>;
   settle(connection: Connection): Promise<RotationOutcome>;
@@ -70,7 +70,7 @@ export type RotatorDeps = {
   newAttemptId?: () => string;
   /**
    * TEST HOOK, never set in production: called right after each step of a rotation. The crash tests' child process
-   * kills itself here (test/connections/rotation-worker.ts) to prove a rotation survives a crash at that point.
+   * kills itself here (test/tokens/rotation-worker.ts) to prove a rotation survives a crash at that point.
    */
   afterStep?: (step: RotationStep) => void;
 };

@@ -1,5 +1,5 @@
 import { ConflictError, type Connection, type GitLabClient, type GitLabClientFactory, type Project, type TokenProvider } from '../core/index.ts';
-import { isTokenRejection } from './tokens.ts';
+import { isTokenRejection } from './provider.ts';
 
 /**
  * A GitLab client for a connection rather than for one token: every call takes the connection's current token
@@ -49,7 +49,7 @@ export function createConnectionClient(deps: { gitlab: GitLabClientFactory; toke
     mergeRequests: (projectId, filter) => call((client) => client.mergeRequests(projectId, filter)),
     issues: (projectId, filter) => call((client) => client.issues(projectId, filter)),
     // Rotation is not a call like the others: the rotator makes it with the exact stored token, under its write-ahead
-    // intent (connections/rotation.ts). Made here, a crash would lose the new token and a retry revoke its family.
+    // intent (tokens/rotator.ts). Made here, a crash would lose the new token and a retry revoke its family.
     rotateSelf: () =>
       Promise.reject(new ConflictError('rotation_outside_rotator', 'Tokens are rotated by the rotator only (forgelink connections rotate).')),
     async close() {

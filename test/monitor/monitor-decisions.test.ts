@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { countdownText } from '../../src/cli/format.ts';
-import { jitterOf, rateLimitPauseMs } from '../../src/connections/monitor.ts';
-import { expiryThreshold } from '../../src/connections/monitor-notices.ts';
+import { jitterOf, rateLimitPauseMs } from '../../src/monitor/health-monitor.ts';
+import { expiryThreshold } from '../../src/monitor/notices.ts';
 import { expiryCountdown } from '../../src/core/index.ts';
 
 const MINUTE = 60_000;

@@ -3,7 +3,6 @@ import {
   UpstreamError,
   checkOutboundAddress,
   hostInterfaceAddresses,
-  originMatches,
   originOfBaseUrl,
   tokenState,
   type Clock,
@@ -211,7 +210,6 @@ export async function diagnose(deps: DoctorDeps, connection: Connection, token: 
   }
 
   const canUseApi = connection.scopes.includes('api') || connection.scopes.includes('read_api');
-  let cloneUrl: string | null = null;
   if (token === null || !canUseApi) {
     add('encoded_path', 'skip', 'Needs a token with the api or read_api scope to look a project up.');
     add('clone_url', 'skip', 'Needs a token with the api or read_api scope to read a clone URL.');
@@ -236,26 +234,22 @@ export async function diagnose(deps: DoctorDeps, connection: Connection, token: 
         );
       } else add('encoded_path', 'fail', `${sample.path_with_namespace} cannot be read by path or by id.`);
 
-      cloneUrl = sample.http_url_to_repo;
-      if (cloneUrl.startsWith(`${connection.baseUrl}/`)) {
-        add('clone_url', 'pass', `GitLab's clone URLs (${cloneUrl}) are under the base URL.`);
+      const reported = sample.http_url_to_repo;
+      if (reported.startsWith(`${connection.baseUrl}/`)) {
+        add('clone_url', 'pass', `GitLab's clone URLs (${reported}) are under the base URL.`);
       } else {
         add(
           'clone_url',
-          'fail',
-          `GitLab reports the clone URL ${cloneUrl}, which is not under ${connection.baseUrl}: its external_url does not match the address forgelink uses. Runs clone from that URL; ask the administrator to fix external_url, or connect with the URL GitLab reports.`,
+          'warn',
+          `GitLab reports the clone URL ${reported}, which is not under ${connection.baseUrl}: its external_url does not match the address forgelink uses. Runs clone through the base URL all the same (${connection.baseUrl}/<project path>.git), but the links GitLab hands out (web pages, merge request and issue URLs, the API's web_url and http_url_to_repo) point to ${originOfBaseUrl(reported)}, which a run's sandbox may not reach; ask the administrator to fix external_url, or connect with the URL GitLab reports.`,
         );
       }
     }
   }
 
+  // Runs clone from the base URL and the project's path (runs/clone-url.ts), whose origin heads the allowlist.
   const allowlist = [originOfBaseUrl(connection.baseUrl), ...deps.runExtraHosts];
-  const cloneOrigin = cloneUrl === null ? null : originOfBaseUrl(cloneUrl);
-  if (cloneOrigin !== null && !allowlist.some((entry) => originMatches(entry, cloneOrigin))) {
-    add('egress', 'fail', `Runs may reach ${allowlist.join(', ')}, but GitLab's clone URLs are on ${cloneOrigin}: the sandbox proxy would refuse the clone.`);
-  } else {
-    add('egress', 'pass', `Runs on this connection may reach ${allowlist[0]}${cloneOrigin ? ', which covers the clone URLs' : ''}.`);
-  }
+  add('egress', 'pass', `Runs on this connection may reach ${allowlist.join(', ')}, which covers the clone URLs they use (${connection.baseUrl}/<project path>.git).`);
 
   const date = Array.isArray(serverDate) ? serverDate[0] : serverDate;
   const serverTime = date ? Date.parse(date) : Number.NaN;

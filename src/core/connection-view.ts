@@ -1,4 +1,5 @@
-import { capabilitiesFromScopes, connectionWarnings, type Connection, type ConnectionView } from '../core/index.ts';
+import { capabilitiesFromScopes, connectionWarnings } from './capabilities.ts';
+import type { Connection, ConnectionView } from './types.ts';
 
 /** A connection as the API and the dashboard show it (docs/contract.md): no secret; capabilities and warnings derived. */
 export function connectionView(connection: Connection, now: Date): ConnectionView {

@@ -13,7 +13,7 @@ import {
   type Notifier,
   type UserStore,
 } from '../core/index.ts';
-import { createConnectionNotices } from './monitor-notices.ts';
+import { createConnectionNotices } from './notices.ts';
 
 /** The one lease every forgelink process sharing a database competes for; its holder is the only one that sweeps. */
 export const MONITOR_LEASE = 'connection-health-monitor';

@@ -1,0 +1,10 @@
+export { createTokenProvider, isTokenRejection, DEFAULT_REFRESH_MARGIN_MS } from './provider.ts';
+export type { TokenProviderDeps } from './provider.ts';
+export { auditedTokens } from './audited.ts';
+export type { TokenUse } from './audited.ts';
+export { createConnectionClient } from './connection-client.ts';
+export { openSecret, REFRESH_TOKEN_PURPOSE, TOKEN_PURPOSE } from './sealed.ts';
+export { createRotator, ROTATION_SETTLE_MS, ROTATION_WAIT_MS } from './rotator.ts';
+export type { Rotator, RotatorDeps, RotationCause, RotationOutcome, RotationStep } from './rotator.ts';
+export { createRotationService } from './rotation-service.ts';
+export type { RotationService, RotationServiceDeps } from './rotation-service.ts';
