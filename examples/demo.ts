@@ -1,19 +1,24 @@
 /**
  * `npm run demo`: forgelink end to end on a machine with no GitLab. Starts the fake GitLab (HTTPS with
  * its own CA), starts `forgelink serve` on a fresh data dir, creates a user, connects two tokens (an api
- * token, and a push-only one), runs the scripted example agent in a sandbox with each, and prints what
- * the agent produced. Every step is the CLI a user would type.
+ * token, and a push-only one), runs the scripted example agent in a sandbox with each, then the real Claude
+ * Code CLI (the `@anthropic-ai/claude-code` dev dependency) through the `claude-code` profile against a scripted
+ * stand-in for Anthropic's API, and prints what the agents produced. Every step is the CLI a user would type.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { access, mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gitLabWorkScript, startFakeAnthropic } from '../testing/fake-anthropic/index.ts';
 import { startFakeGitLab } from '../testing/fake-gitlab/index.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const main = path.join(root, 'src/main.ts');
 const agentsDir = path.join(root, 'examples/agents');
+const claudePackage = path.join(root, 'node_modules/@anthropic-ai/claude-code');
+/** A made-up key: the stand-in checks that Claude Code sends it, forgelink that it never shows. */
+const DEMO_ANTHROPIC_KEY = 'sk-ant-demo-0000000000000000';
 
 /** Bold headings on a terminal; plain text into a pipe or a file, or with NO_COLOR set. */
 const bold = process.stdout.isTTY === true && (process.env.NO_COLOR ?? '') === '';
@@ -45,6 +50,11 @@ async function mustSucceed(args: string[], env: NodeJS.ProcessEnv, stdin = ''): 
 async function demo(): Promise<void> {
   const home = await mkdtemp(path.join(tmpdir(), 'forgelink-demo-'));
   const gitlab = await startFakeGitLab({ tls: true, basePath: '/gitlab' });
+  const anthropic = await startFakeAnthropic({ apiKey: DEMO_ANTHROPIC_KEY, script: gitLabWorkScript() });
+  const claude = await access(path.join(claudePackage, 'bin/claude.exe')).then(
+    async () => realpath(claudePackage),
+    () => null,
+  );
   let server: ReturnType<typeof spawn> | null = null;
   try {
     say(`Fake GitLab at ${gitlab.baseUrl} (private CA)`);
@@ -61,8 +71,16 @@ async function demo(): Promise<void> {
       FORGELINK_DATA_DIR: path.join(home, 'data'),
       // The fake GitLab listens on loopback, which forgelink refuses unless the operator allows it.
       FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8',
-      FORGELINK_SANDBOX_MOUNTS: agentsDir,
+      FORGELINK_SANDBOX_MOUNTS: claude === null ? agentsDir : `${agentsDir},${claude}`,
       FORGELINK_LOG_LEVEL: 'warn',
+      // The claude-code profile runs the npm package's binary and talks to the stand-in as its gateway, whose
+      // origin then joins the run's allowlist.
+      FORGELINK_AGENTS: JSON.stringify({
+        'claude-code': {
+          command: [`${claude}/bin/claude.exe`, '-p', '{task}', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'bypassPermissions'],
+          env: { ANTHROPIC_BASE_URL: anthropic.baseUrl },
+        },
+      }),
     };
 
     say('Create a user and start the server');
@@ -109,12 +127,24 @@ async function demo(): Promise<void> {
       );
     }
 
+    if (claude === null) {
+      say('Claude Code is not installed (npm install adds @anthropic-ai/claude-code): skipping its run');
+    } else {
+      say(`Run the real Claude Code through the claude-code profile (its model: a scripted stand-in at ${anthropic.baseUrl})`);
+      process.stdout.write(await mustSucceed(['agents', 'list'], env));
+      await mustSucceed(['secrets', 'set', 'ANTHROPIC_API_KEY'], env, `${DEMO_ANTHROPIC_KEY}\n`);
+      process.stdout.write(
+        await mustSucceed(['run', '--agent', 'claude-code', '--connection', api.id, '--project', 'acme/platform/api', 'Fix the README and open a merge request'], env),
+      );
+    }
+
     say('Runs so far');
     process.stdout.write(await mustSucceed(['runs', 'list'], env));
   } finally {
     server?.kill('SIGTERM');
     await new Promise((resolve) => (server && server.exitCode === null ? server.once('exit', resolve) : resolve(null)));
     await gitlab.close();
+    await anthropic.close();
     await rm(home, { recursive: true, force: true });
   }
 }

@@ -9,6 +9,7 @@ import { auditLine } from './format.ts';
 import { promptSecret } from './input.ts';
 import { addKeyCommands } from './keys-commands.ts';
 import { addSecretCommands } from './secret-commands.ts';
+import { addAgentCommands } from './agent-commands.ts';
 import { addAdminCommands, addServeCommand } from './local-commands.ts';
 import { addRunCommands } from './run-commands.ts';
 import { usageError, type CliFailure } from './usage.ts';
@@ -71,6 +72,7 @@ export function buildProgram(loadLocal: LoadLocalActions, env: Env = process.env
   addConnectionCommands(program, cli);
   addKeyCommands(program, { api: cli.api, print: cli.print, json: cli.json });
   addSecretCommands(program, { api: cli.api, print: cli.print });
+  addAgentCommands(program, { api: cli.api, print: cli.print });
   addAuditCommand(program, cli);
   addRunCommands(program, cli);
   return program;

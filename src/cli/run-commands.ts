@@ -6,7 +6,7 @@ import type { CliContext } from './context.ts';
 import { followRun } from './follow.ts';
 import { runDetails, runsTable } from './format.ts';
 
-type RunOptions = { connection: string; project: string; branch?: string; allowHost: string[]; secret: string[]; timeout?: string; detach?: boolean };
+type RunOptions = { connection: string; project: string; branch?: string; agent?: string; allowHost: string[]; secret: string[]; timeout?: string; detach?: boolean };
 
 const runPath = (id: string, rest = '') => `/runs/${encodeURIComponent(id)}${rest}`;
 
@@ -21,11 +21,15 @@ function parseLimit(text: string, max: number): number {
 }
 
 /** The server checks these too; checking here names the flag and needs no round trip. */
-async function checkRunInput(command: string[], options: RunOptions): Promise<void> {
+async function checkRunInput(command: string[], options: RunOptions, takesTask: boolean): Promise<void> {
   const projectProblem = projectPathProblem(options.project.trim());
   if (projectProblem !== null) throw new CliError(`--project: "${options.project}" ${projectProblem}`, { field: '--project' });
   const branchProblem = options.branch === undefined || options.branch.trim() === '' ? null : branchNameProblem(options.branch.trim());
   if (branchProblem !== null) throw new CliError(`--branch: "${options.branch}" is not a valid branch name: it ${branchProblem}`, { field: '--branch' });
+  if (takesTask) {
+    if (command.join(' ').trim() === '') throw new CliError('task: The task is empty.', { field: 'task' });
+    return;
+  }
   const { commandProblem } = await import('../runs/index.ts');
   const problem = commandProblem(command);
   if (problem !== null) throw new CliError(`command: ${problem}`, { field: 'command' });
@@ -58,24 +62,30 @@ async function followToEnd(client: ApiClient, id: string): Promise<RunView> {
 function addRunCommand(program: Command, cli: CliContext): void {
   program
     .command('run')
-    .description('run an agent command on a GitLab project in a sandbox; streams its log to stderr')
+    .description('run an agent (a profile with a task, or your own command) on a GitLab project in a sandbox; streams its log to stderr')
     .requiredOption('--connection <id>', 'connection whose token the agent gets as GITLAB_TOKEN')
     .requiredOption('--project <path|id>', 'project path (group/sub/app) or numeric id')
     .option('--branch <b>', 'branch to clone (default: the project\'s default branch)')
+    .option('--agent <profile>', 'agent profile (forgelink agents list); the argument is then its task')
     .option('--allow-host <h>', 'extra host[:port] the sandbox may reach, where the operator permits (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option('--timeout <dur>', 'wall-clock limit, e.g. 90s, 30m, 2h (default: the server\'s)')
     .option('--secret <NAME>', 'one of your secrets (forgelink secrets set) the agent gets as an environment variable (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option('--detach', 'print the run id and return at once')
-    .argument('<command...>', 'the agent command, after --')
-    .addHelpText('after', '\nExample:\n  forgelink run --connection con_… --project group/app -- claude -p "fix the failing test"')
-    .action(async (command: string[], options: RunOptions, cmd: Command) => {
-      await checkRunInput(command, options);
+    .argument('<task-or-command...>', 'with --agent: the task; without: the agent command, after --')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  forgelink run --agent claude-code --connection con_… --project group/app "fix the failing test"\n  forgelink run --connection con_… --project group/app -- ./my-agent --go',
+    )
+    .action(async (words: string[], options: RunOptions, cmd: Command) => {
+      const agent = options.agent?.trim();
+      const takesTask = agent !== undefined && agent !== 'custom';
+      await checkRunInput(words, options, takesTask);
       const timeout = await timeoutSeconds(options.timeout);
       const client = await cli.api(cmd);
       const started = await client.request<RunView>('POST', '/runs', {
         connectionId: options.connection,
         project: options.project,
-        command,
+        ...(takesTask ? { agent, task: words.join(' ') } : { command: words, ...(agent === undefined ? {} : { agent }) }),
         ...(options.branch === undefined ? {} : { branch: options.branch }),
         ...(options.allowHost.length === 0 ? {} : { allowHosts: options.allowHost }),
         ...(timeout === undefined ? {} : { timeoutSeconds: timeout }),

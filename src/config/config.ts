@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { ForgelinkError, invalidAllowEntry, isLoopbackHostname, normaliseBaseUrl, normaliseOrigin, parseByteSize } from '../core/index.ts';
+import { readAgentProfiles } from './agents.ts';
+import { ForgelinkError, type AgentProfile, invalidAllowEntry, isLoopbackHostname, normaliseBaseUrl, normaliseOrigin, parseByteSize } from '../core/index.ts';
 
 /** Everything forgelink reads from its environment, read once: nothing else reads `process.env` (docs/contract.md). */
 export type Config = {
@@ -32,6 +33,8 @@ export type Config = {
   };
   /** The connection health monitor (FORGELINK_MONITOR, FORGELINK_MONITOR_INTERVAL, FORGELINK_MONITOR_JITTER). */
   monitor: { enabled: boolean; intervalMs: number; jitterMs: number };
+  /** Agent profiles: the built-in ones with FORGELINK_AGENTS's changes (config/agents.ts). */
+  agents: AgentProfile[];
   /** The operator's notification hook (FORGELINK_NOTIFY_WEBHOOK, FORGELINK_NOTIFY_WEBHOOK_SECRET); null when unset. */
   notifyWebhook: { url: string; secret: string | null } | null;
 };
@@ -195,7 +198,14 @@ export function readConfig(env: Env = process.env, cwd: string = process.cwd()):
     runs: readRuns(env),
     monitor: readMonitor(env),
     notifyWebhook: readNotifyWebhook(env),
+    agents: readAgents(env),
   };
+}
+
+function readAgents(env: Env): AgentProfile[] {
+  const agents = readAgentProfiles(value(env, 'FORGELINK_AGENTS'));
+  if (!Array.isArray(agents)) throw new ConfigError('FORGELINK_AGENTS', `${agents.path === '' ? '' : `${agents.path}: `}${agents.message}`);
+  return agents;
 }
 
 const DEFAULT_MONITOR_INTERVAL_SECONDS = 6 * 3600;

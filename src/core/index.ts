@@ -17,6 +17,7 @@ export * from './token-state.ts';
 export * from './bytes.ts';
 export * from './command-line.ts';
 export * from './names.ts';
+export * from './agents.ts';
 export * from './connection-view.ts';
 export * from './users.ts';
 export * from './secrets.ts';

@@ -41,6 +41,10 @@ export type Run = {
   branch: string | null;
   /** The branch actually cloned. */
   baseBranch: string | null;
+  /** The agent profile the run used (`custom`: the user's own command). */
+  agent: string;
+  /** The run's root filesystem; `host` is the host's own /usr, which has no digest. */
+  image: { ref: string; digest: string | null };
   command: string[];
   allowHosts: string[];
   /** Names of the user's secrets the run receives as environment variables; decrypted only when it starts. */

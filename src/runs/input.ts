@@ -1,4 +1,4 @@
-import { InputError, branchNameProblem, normaliseOrigin, originMatches, projectPathProblem } from '../core/index.ts';
+import { InputError, agentCommand, findAgent, branchNameProblem, normaliseOrigin, originMatches, projectPathProblem } from '../core/index.ts';
 import { checkRunSecrets } from './secret-names.ts';
 import type { RunSettings } from './settings.ts';
 
@@ -6,7 +6,11 @@ export type StartRunInput = {
   connectionId: string;
   project: string;
   branch?: string | undefined;
-  command: string[];
+  /** The agent profile; `custom` (the user's own `command`) when absent. */
+  agent?: string | undefined;
+  /** What the profile's agent should do; the profile's command gets it as one argument. */
+  task?: string | undefined;
+  command?: string[] | undefined;
   allowHosts?: string[] | undefined;
   timeoutSeconds?: number | undefined;
   /** Names of the user's secrets the run receives as environment variables. */
@@ -17,10 +21,15 @@ export type CheckedRunInput = {
   connectionId: string;
   project: string;
   branch: string | null;
+  agent: string;
+  image: string;
   command: string[];
   allowHosts: string[];
   timeoutMs: number;
+  /** The profile's secrets and the user's, without repeats. */
   secrets: string[];
+  /** The secrets the profile needs. */
+  agentSecrets: string[];
 };
 
 /**
@@ -77,7 +86,9 @@ export function checkRunInput(input: StartRunInput, settings: RunSettings): Chec
     throw new InputError('invalid_branch', `"${branch}" is not a valid branch name: it ${branchProblem}.`, { field: 'branch' });
   }
 
-  const problem = commandProblem(input.command);
+  const profile = findAgent(settings.agents, input.agent?.trim() || 'custom');
+  const command = agentCommand(profile, { task: input.task, command: input.command });
+  const problem = commandProblem(command);
   if (problem !== null) throw new InputError('invalid_command', problem, { field: 'command' });
 
   const allowHosts: string[] = [];
@@ -113,8 +124,10 @@ export function checkRunInput(input: StartRunInput, settings: RunSettings): Chec
     }
   }
 
-  const secrets = checkRunSecrets(input.secrets ?? []);
-  return { connectionId: input.connectionId, project, branch, command: [...input.command], allowHosts, timeoutMs, secrets };
+  // The profile's secrets (its model key) come with it; the user may name more.
+  const agentSecrets = [...profile.secrets];
+  const secrets = [...new Set([...agentSecrets, ...checkRunSecrets(input.secrets ?? [])])];
+  return { connectionId: input.connectionId, project, branch, agent: profile.name, image: profile.image, command: [...command], allowHosts, timeoutMs, secrets, agentSecrets };
 }
 
 /** `90`, `90s`, `15m`, `2h` → seconds; null when unreadable. */

@@ -33,13 +33,14 @@ import { auditedTokens, createConnectionClient } from '../tokens/index.ts';
 import { DEFAULT_LIMITS, removeTree } from '../sandbox/index.ts';
 import { CA_BUNDLE_PATH, GIT_SYSTEM_CONFIG_PATH, agentEnv, caBundle, gitIdentityConfig } from './agent-env.ts';
 import { prepareProject, preflightFailure, type PreparedProject } from './preflight.ts';
+import { createClaudeStreamFormatter } from './claude-stream.ts';
 import { createRunLog, type RunLog } from './run-log.ts';
 import type { RunSettings } from './settings.ts';
 
 /** A user's named secrets as runs need them (secrets/service.ts). */
 export type RunSecrets = {
-  /** Throws InputError naming `secrets` when the user has no secret of one of these names. */
-  assertExist(userId: string, names: readonly string[]): Promise<void>;
+  /** Throws InputError naming `field` (default `secrets`) when the user has no secret of one of these names. */
+  assertExist(userId: string, names: readonly string[], field?: string): Promise<void>;
   /** Decrypts the run's secrets (audited, last use updated); throws when one is gone or cannot be opened. */
   openForRun(run: Pick<Run, 'id' | 'userId' | 'secrets'>): Promise<{ name: string; value: string }[]>;
 };
@@ -181,7 +182,12 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       [GIT_SYSTEM_CONFIG_PATH]: gitIdentityConfig(connection.account, connection.host),
     };
     if (connection.caPem !== null) files[CA_BUNDLE_PATH] = caBundle(connection.caPem);
-    const allowlist = [originOfBaseUrl(connection.baseUrl), ...deps.settings.extraHosts, ...run.allowHosts];
+    const profile = deps.settings.agents.find((candidate) => candidate.name === run.agent);
+    if (profile === undefined) {
+      throw new ForgelinkError('unknown_agent', `The agent profile "${run.agent}" no longer exists on this server.`);
+    }
+    // The profile's model API joins the allowlist as the GitLab host does.
+    const allowlist = [...new Set([originOfBaseUrl(connection.baseUrl), ...profile.hosts, ...deps.settings.extraHosts, ...run.allowHosts])];
     const caps = runCaps(deps.settings);
     session = await deps.sandbox.create({
       runId: run.id,
@@ -193,8 +199,9 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       ...(connection.kind === 'oauth' ? { internalToken: () => tokens.currentToken(connection) } : {}),
     });
     const env = {
-      // The user's secrets first: their names are checked never to be one forgelink sets (core/secrets.ts), and
-      // forgelink's own variables win regardless.
+      // The profile's defaults first, then the user's secrets (their names are checked never to be one forgelink
+      // sets, core/secrets.ts); forgelink's own variables win regardless.
+      ...profile.env,
       ...Object.fromEntries(opened.secrets.map((secret) => [secret.name, secret.value])),
       ...agentEnv({ runId: run.id, baseUrl: connection.baseUrl, token, kind: connection.kind, hasCa: connection.caPem !== null }),
     };
@@ -223,14 +230,16 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
 
     const remaining = run.timeoutMs - (clock.now().getTime() - startedAt.getTime());
     agentStarted = true;
-    await step('running', `Running: ${quoteCommandLine(run.command)}`);
+    await step('running', `Running${run.agent === 'custom' ? '' : ` ${run.agent}`}: ${quoteCommandLine(run.command)}`);
+    const formatter = profile.output === 'claude-stream-json' ? createClaudeStreamFormatter() : null;
     const agent = await session.exec({
       command: run.command,
       env,
       timeoutMs: Math.max(remaining, 1_000),
       signal,
-      onOutput: (chunk, stream) => log.output(chunk, stream),
+      onOutput: (chunk, stream) => log.output(formatter !== null && stream === 'stdout' ? formatter.push(chunk) : chunk, stream),
     });
+    if (formatter !== null) log.output(formatter.flush(), 'stdout');
     exitCode = agent.exitCode;
     if (agent.canceled || signal.aborted) {
       ({ status, error } = stoppedOutcome(signal));

@@ -67,6 +67,11 @@ export function createRunService(deps: RunServiceDeps) {
   }
 
   return {
+    /** The agent profiles runs may name, as people see them. */
+    agents(): { name: string; image: string; secrets: string[]; hosts: string[] }[] {
+      return settings.agents.map((profile) => ({ name: profile.name, image: profile.image, secrets: [...profile.secrets], hosts: [...profile.hosts] }));
+    },
+
     async start(userId: string, input: StartRunInput): Promise<RunView> {
       const checked = checkRunInput(input, settings);
       // A foreign or unknown connection is refused before anything is queued (404, like every foreign object).
@@ -76,6 +81,8 @@ export function createRunService(deps: RunServiceDeps) {
       }
       assertConnectionUsable(connection);
       // A missing secret is refused now, naming it and how to set it, rather than failing the run later.
+      // The profile's own secrets first: the error then names the profile's field (`agent`).
+      await deps.secrets.assertExist(userId, checked.agentSecrets, 'agent');
       await deps.secrets.assertExist(userId, checked.secrets);
       const run: Run = {
         id: deps.newId(),
@@ -87,6 +94,8 @@ export function createRunService(deps: RunServiceDeps) {
         projectWebUrl: null,
         branch: checked.branch,
         baseBranch: null,
+        agent: checked.agent,
+        image: { ref: checked.image, digest: null },
         command: checked.command,
         allowHosts: checked.allowHosts,
         secrets: checked.secrets,

@@ -97,6 +97,7 @@ export function createApp(deps: AppDeps) {
   api.route('/connections', connectionRoutes(deps.connections, deps.doctor, deps.connectionEvents));
   if (deps.rotation !== undefined) api.route('/connections', rotationRoutes(deps.rotation));
   api.route('/runs', runRoutes(deps.runs));
+  api.get('/agents', (c) => c.json({ agents: deps.runs.agents() }));
   api.route('/secrets', secretRoutes(deps.secrets));
   if (deps.audit !== undefined) api.route('/audit', auditRoutes(deps.audit));
   api.route('/keys', keyRoutes(deps.apiKeys));

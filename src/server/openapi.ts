@@ -6,6 +6,7 @@ import { RotationBody } from './routes/rotation.ts';
 import { StartRunBody } from './routes/runs.ts';
 import { PutSecretBody } from './routes/secrets.ts';
 import {
+  AgentResponse,
   ApiKeyResponse,
   AuditEntryResponse,
   ConnectionResponse,
@@ -66,6 +67,7 @@ export function openApiDocument(version: string): Schema {
         Connection: schema(ConnectionResponse),
         Project: schema(ProjectResponse),
         Run: schema(RunResponse),
+        Agent: schema(AgentResponse),
         LogEntry: schema(LogEntryResponse),
         DoctorReport: schema(DoctorReportResponse),
         AuditEntry: schema(AuditEntryResponse),
@@ -240,6 +242,18 @@ export function openApiDocument(version: string): Schema {
         delete: {
           summary: 'Revoke one of the caller\'s keys: it is refused (401) from the next request on. The key making this request may revoke itself',
           responses: { '204': { description: 'revoked' }, '401': errors['401'], '404': errors['404'] },
+        },
+      },
+      '/agents': {
+        get: {
+          summary: 'The agent profiles runs may name: their image, the secrets they need and the hosts they reach',
+          responses: {
+            '200': {
+              description: 'profiles',
+              content: { 'application/json': { schema: { type: 'object', properties: { agents: { type: 'array', items: { $ref: '#/components/schemas/Agent' } } } } } },
+            },
+            '401': errors['401'],
+          },
         },
       },
       '/secrets': {

@@ -55,6 +55,13 @@ export const ProjectResponse = z.object({
   accessLevel: z.number().nullable(),
 });
 
+export const AgentResponse = z.object({
+  name: z.string(),
+  image: z.string(),
+  secrets: z.array(z.string()).describe('names of the secrets a run of this profile needs'),
+  hosts: z.array(z.string()).describe('origins its runs may reach besides GitLab'),
+});
+
 export const RunResponse = z.object({
   id: z.string(),
   connectionId: z.string(),
@@ -64,6 +71,8 @@ export const RunResponse = z.object({
   projectWebUrl: z.string().nullable(),
   branch: z.string().nullable(),
   baseBranch: z.string().nullable(),
+  agent: z.string().describe('the agent profile the run used; custom: its own command'),
+  image: z.object({ ref: z.string(), digest: z.string().nullable() }).nullable().describe('the root filesystem; ref host: the host\'s /usr'),
   command: z.array(z.string()),
   allowHosts: z.array(z.string()),
   secrets: z.array(z.string()).describe('names of the secrets the run receives as environment variables (never their values)'),

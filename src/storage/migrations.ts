@@ -306,6 +306,14 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('runs').addColumn('secrets', 'text', (col) => col.notNull().defaultTo('[]')).execute();
     },
   },
+  '0010_run_agent': {
+    // Runs from before agent profiles ran the user's own command on the host's /usr.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('runs').addColumn('agent', 'text', (col) => col.notNull().defaultTo('custom')).execute();
+      await db.schema.alterTable('runs').addColumn('image_ref', 'text', (col) => col.notNull().defaultTo('host')).execute();
+      await db.schema.alterTable('runs').addColumn('image_digest', 'text').execute();
+    },
+  },
 };
 
 /** What `users.api_key_hash` holds since migration 0008: unique per user, and never a SHA-256 digest. */

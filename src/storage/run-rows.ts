@@ -27,6 +27,8 @@ export function runFromRow(row: Selectable<RunsTable>): Run {
     baseBranch: row.base_branch,
     command: StringsJson.parse(JSON.parse(row.command)),
     allowHosts: StringsJson.parse(JSON.parse(row.allow_hosts)),
+    agent: row.agent,
+    image: { ref: row.image_ref, digest: row.image_digest },
     secrets: StringsJson.parse(JSON.parse(row.secrets)),
     timeoutMs: Number(row.timeout_ms),
     status: RunStatusColumn.parse(row.status),
@@ -54,6 +56,9 @@ export function runToRow(run: Run): Insertable<RunsTable> {
     base_branch: run.baseBranch,
     command: JSON.stringify(run.command),
     allow_hosts: JSON.stringify(run.allowHosts),
+    agent: run.agent,
+    image_ref: run.image.ref,
+    image_digest: run.image.digest,
     secrets: JSON.stringify(run.secrets),
     timeout_ms: run.timeoutMs,
     status: run.status,
@@ -80,6 +85,11 @@ export function runPatchToRow(patch: RunPatch): Updateable<RunsTable> {
   if (patch.baseBranch !== undefined) row.base_branch = patch.baseBranch;
   if (patch.command !== undefined) row.command = JSON.stringify(patch.command);
   if (patch.allowHosts !== undefined) row.allow_hosts = JSON.stringify(patch.allowHosts);
+  if (patch.agent !== undefined) row.agent = patch.agent;
+  if (patch.image !== undefined) {
+    row.image_ref = patch.image.ref;
+    row.image_digest = patch.image.digest;
+  }
   if (patch.secrets !== undefined) row.secrets = JSON.stringify(patch.secrets);
   if (patch.timeoutMs !== undefined) row.timeout_ms = patch.timeoutMs;
   if (patch.status !== undefined) row.status = patch.status;

@@ -75,6 +75,10 @@ export type RunsTable = {
   command: string;
   /** JSON array of origins. */
   allow_hosts: string;
+  /** Migration 0010: the agent profile's name, and the image reference and digest the run used. */
+  agent: string;
+  image_ref: string;
+  image_digest: string | null;
   /** JSON array of secret names; `[]` for runs made before migration 0009. */
   secrets: ColumnType<string, string | undefined, string>;
   timeout_ms: BigIntColumn;

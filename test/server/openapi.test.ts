@@ -23,6 +23,7 @@ describe('the OpenAPI document', () => {
     const doc = response.json;
     assert.equal(doc.openapi, '3.1.0');
     assert.deepEqual(Object.keys(doc.paths).sort(), [
+      '/agents',
       '/audit',
       '/connections',
       '/connections/{id}',
@@ -41,7 +42,7 @@ describe('the OpenAPI document', () => {
       '/secrets/{name}',
     ]);
     assert.deepEqual(doc.components.schemas.ConnectRequest.required, ['token']);
-    assert.deepEqual([...doc.components.schemas.StartRunRequest.required].sort(), ['command', 'connectionId', 'project']);
+    assert.deepEqual([...doc.components.schemas.StartRunRequest.required].sort(), ['connectionId', 'project']);
     assert.deepEqual(doc.components.schemas.CreateKeyRequest.required, ['name']);
   });
 

@@ -13,6 +13,8 @@ export function newRun(userId: string, overrides: Partial<Run> = {}): Run {
     projectWebUrl: null,
     branch: null,
     baseBranch: null,
+    agent: 'custom',
+    image: { ref: 'host', digest: null },
     command: ['sh', '-c', 'echo hi'],
     allowHosts: [],
     secrets: [],

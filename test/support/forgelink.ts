@@ -49,6 +49,8 @@ export async function startForgelink(
     runs?: Partial<Config['runs']>;
     oauth?: TestOAuthOptions;
     rotation?: ForgelinkOverrides['rotation'];
+    /** FORGELINK_AGENTS: the operator's agent profiles (JSON). */
+    agents?: string;
   } = {},
 ): Promise<TestForgelink> {
   const db = databases().find((candidate) => candidate.name === (options.database ?? 'sqlite'));
@@ -61,6 +63,7 @@ export async function startForgelink(
     FORGELINK_MONITOR: 'off',
     // Tests run the fake GitLab on loopback, which the outbound policy refuses unless allowed.
     FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8,::1',
+    ...(options.agents === undefined ? {} : { FORGELINK_AGENTS: options.agents }),
   });
   const config: Config = {
     ...defaults,

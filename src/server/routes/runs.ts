@@ -9,7 +9,9 @@ export const StartRunBody = z.object({
   connectionId: z.string().min(1).describe('the connection whose token the agent gets'),
   project: z.string().min(1).describe('project path (group/sub/app) or numeric id'),
   branch: z.string().optional().describe('branch to clone; default: the project\'s default branch'),
-  command: z.array(z.string()).min(1).describe('the agent command and its arguments'),
+  agent: z.string().optional().describe('agent profile (GET /agents); default custom: your own command'),
+  task: z.string().optional().describe('what the profile\'s agent should do (every profile but custom)'),
+  command: z.array(z.string()).min(1).optional().describe('the agent command and its arguments (the custom profile)'),
   allowHosts: z.array(z.string()).optional().describe('extra origins (host:port) the sandbox may reach, where the operator permits'),
   timeoutSeconds: z.number().int().positive().optional(),
   secrets: z

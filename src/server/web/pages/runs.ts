@@ -5,12 +5,15 @@ import type { Auth } from '../context.ts';
 import { csrfField, describedBy, fieldError, firstError, notice, page, type AssetUrls, type Html } from '../layout.ts';
 import { runsTable } from './run-parts.ts';
 
-export type StartRunField = 'connectionId' | 'project' | 'branch' | 'command';
+export type StartRunField = 'connectionId' | 'project' | 'branch' | 'agent' | 'task' | 'command';
 
 export type StartRunValues = {
   connectionId: string | null;
   project: string;
   branch: string;
+  /** The agent profile; `custom` runs `command`, every other one gets `task`. */
+  agent: string;
+  task: string;
   command: string;
   errors: Partial<Record<StartRunField | 'form', string>>;
 };
@@ -24,6 +27,8 @@ export type RunsView = {
   runs: RunView[];
   connections: ConnectionView[];
   projects: ProjectChoices | null;
+  /** The agent profiles the form offers. */
+  agents: { name: string; secrets: string[] }[];
   form: StartRunValues;
 };
 
@@ -51,7 +56,7 @@ function startForm(view: RunsView): Html {
     return html`<p class="empty">Connect a GitLab account first: <a href="/integrations/gitlab">Integrations → GitLab</a>.</p>`;
   }
   const errors = form.errors;
-  const focus = firstError(['connectionId', 'project', 'branch', 'command'] as const, errors);
+  const focus = firstError(['connectionId', 'project', 'branch', 'agent', 'task', 'command'] as const, errors);
   return html`<form method="post" action="/runs" class="stack" id="start-run" novalidate>
   ${csrfField(auth)}
   ${errors.form === undefined ? '' : notice('error', errors.form)}
@@ -76,9 +81,22 @@ function startForm(view: RunsView): Html {
     <p class="hint" id="branch-hint">The branch the agent starts from.</p>
     ${fieldError('branch', errors.branch)}
   </div>
+  <div class="field${errors.agent === undefined ? '' : ' has-error'}">
+    <label for="agent">Agent</label>
+    <select id="agent" name="agent"${describedBy('agent', { hint: true, error: errors.agent, focus: focus === 'agent' })}>
+      ${view.agents.map((agent) => html`<option value="${agent.name}"${agent.name === form.agent ? html` selected` : ''}>${agent.name}${agent.secrets.length === 0 ? '' : ` (needs ${agent.secrets.join(', ')})`}</option>`)}
+    </select>
+    <p class="hint" id="agent-hint">A profile runs its agent with your task; <code>custom</code> runs the command below.</p>
+    ${fieldError('agent', errors.agent)}
+  </div>
+  <div class="field${errors.task === undefined ? '' : ' has-error'}">
+    <label for="task">Task <span class="muted">(for a profile)</span></label>
+    <textarea id="task" name="task" rows="3" placeholder="Fix the failing test and open a merge request"${describedBy('task', { error: errors.task, focus: focus === 'task' })}>${form.task}</textarea>
+    ${fieldError('task', errors.task)}
+  </div>
   <div class="field${errors.command === undefined ? '' : ' has-error'}">
-    <label for="command">Agent command</label>
-    <input id="command" name="command" type="text" spellcheck="false" class="mono" placeholder="claude -p 'fix the failing test'" value="${form.command}" required${describedBy('command', { hint: true, error: errors.command, focus: focus === 'command' })}>
+    <label for="command">Agent command <span class="muted">(for custom)</span></label>
+    <input id="command" name="command" type="text" spellcheck="false" class="mono" placeholder="claude -p 'fix the failing test'" value="${form.command}"${describedBy('command', { hint: true, error: errors.command, focus: focus === 'command' })}>
     <p class="hint" id="command-hint">One line, split into arguments like a shell does ('…' and "…" group words, \\ escapes), but run without a shell: nothing is expanded. For pipes or variables use <code>sh -c '…'</code>.</p>
     ${fieldError('command', errors.command)}
   </div>

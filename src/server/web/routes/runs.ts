@@ -10,7 +10,7 @@ import type { AssetUrls, NoticeKind } from '../layout.ts';
 import { runPage } from '../pages/run.ts';
 import { runsPage, type ProjectChoices, type StartRunField, type StartRunValues } from '../pages/runs.ts';
 
-const FORM_FIELDS: readonly StartRunField[] = ['connectionId', 'project', 'branch', 'command'];
+const FORM_FIELDS: readonly StartRunField[] = ['connectionId', 'project', 'branch', 'agent', 'task', 'command'];
 const LIST_LIMIT = 50;
 
 /** The connection to preselect: the one asked for if it is the user's, else the first active one. */
@@ -50,6 +50,7 @@ export function runPageRoutes(deps: WebDeps, assets: AssetUrls) {
         runs: await runs.list(auth.user.id, LIST_LIMIT),
         connections: list,
         projects: await projectChoices(auth.user.id, connectionId),
+        agents: runs.agents(),
         form: { ...form, connectionId },
       }),
       status,
@@ -57,7 +58,7 @@ export function runPageRoutes(deps: WebDeps, assets: AssetUrls) {
   }
 
   return new Hono<WebEnv>()
-    .get('/', (c) => render(c, 200, { connectionId: c.req.query('connection') ?? null, project: '', branch: '', command: '', errors: {} }))
+    .get('/', (c) => render(c, 200, { connectionId: c.req.query('connection') ?? null, project: '', branch: '', agent: 'custom', task: '', command: '', errors: {} }))
     .post('/', async (c) => {
       const auth = authOf(c);
       const body = await c.req.parseBody();
@@ -65,6 +66,8 @@ export function runPageRoutes(deps: WebDeps, assets: AssetUrls) {
         connectionId: fieldText(body.connectionId) || null,
         project: fieldText(body.project),
         branch: fieldText(body.branch),
+        agent: fieldText(body.agent) || 'custom',
+        task: fieldText(body.task),
         command: fieldText(body.command),
         errors: {},
       };
@@ -75,7 +78,9 @@ export function runPageRoutes(deps: WebDeps, assets: AssetUrls) {
           connectionId: values.connectionId ?? '',
           project: values.project,
           branch: values.branch,
-          command: splitCommandLine(values.command),
+          agent: values.agent,
+          // A profile gets the task, custom the command; the other field is ignored.
+          ...(values.agent === 'custom' ? { command: splitCommandLine(values.command) } : { task: values.task }),
         });
         return c.redirect(`/runs/${encodeURIComponent(run.id)}`, 303);
       } catch (error) {
