@@ -157,6 +157,9 @@ export async function compareBranches(
   if (targetSha === null) {
     return { sourceSha, targetSha, baseSha: null, commitCount: 0, changesCount: 0, onlyCommit: null };
   }
+  const key = `${repo}:${targetSha}:${sourceSha}`;
+  const known = repos.comparisons.get(key) as Comparison | undefined;
+  if (known !== undefined) return known;
   const base = await runGit(repos, repo, ['merge-base', targetSha, sourceSha]);
   const baseSha = base.code === 0 ? base.stdout.trim() : null;
   const count = Number.parseInt((await git(repos, repo, ['rev-list', '--count', `${targetSha}..${sourceSha}`])).trim(), 10);
@@ -166,7 +169,7 @@ export async function compareBranches(
     const [title = '', body = ''] = (await git(repos, repo, ['log', '-1', '--format=%s%x00%b', sourceSha])).split('\0');
     onlyCommit = { title: commitTitle(title), description: body.trim() };
   }
-  return {
+  const comparison: Comparison = {
     sourceSha,
     targetSha,
     baseSha,
@@ -174,4 +177,6 @@ export async function compareBranches(
     changesCount: changed.split('\n').filter((l) => l !== '').length,
     onlyCommit,
   };
+  repos.comparisons.set(key, comparison);
+  return comparison;
 }

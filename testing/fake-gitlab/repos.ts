@@ -16,6 +16,8 @@ export interface Repositories {
   ensure(project: FakeProject): string;
   /** Environment for git commands run by the fake: no user or system configuration leaks in. */
   env(extra?: Record<string, string>): Record<string, string>;
+  /** What git said about a pair of commits, by `repo:target:source`: it never changes, so it is asked once. */
+  readonly comparisons: Map<string, unknown>;
 }
 
 export interface RepositoriesOptions {
@@ -91,6 +93,7 @@ export function createRepositories(options: RepositoriesOptions): Repositories {
   };
   return {
     root: options.root,
+    comparisons: new Map(),
     pathOf,
     env,
     ensure(project) {
