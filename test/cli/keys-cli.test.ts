@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { failedWithOneLine, succeeded } from '../support/cli-results.ts';
+import { failsWithOneLine, ok } from '../support/cli-checks.ts';
 import { forgelinkCli, startServerProcess, type Result, type RunningServer } from '../support/processes.ts';
 
 describe('forgelink keys and admin user key against a started server', () => {
@@ -26,7 +26,7 @@ describe('forgelink keys and admin user key against a started server', () => {
 
   /** A new key of alice's, by `keys create --json`. */
   async function created(name: string): Promise<{ id: string; name: string; key: string; createdAt: string }> {
-    const result = JSON.parse(succeeded(await cli(['keys', 'create', name, '--json'])).stdout);
+    const result = JSON.parse(ok(await cli(['keys', 'create', name, '--json'])).stdout);
     values.push(result.key);
     return result;
   }
@@ -34,9 +34,9 @@ describe('forgelink keys and admin user key against a started server', () => {
   before(async () => {
     home = await mkdtemp(join(tmpdir(), 'forgelink-keys-cli-'));
     env = { PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: join(home, 'config'), FORGELINK_DATA_DIR: join(home, 'data') };
-    aliceKey = JSON.parse(succeeded(await forgelinkCli(['admin', 'user', 'add', 'alice', '--json'], { env })).stdout).apiKey;
+    aliceKey = JSON.parse(ok(await forgelinkCli(['admin', 'user', 'add', 'alice', '--json'], { env })).stdout).apiKey;
     values.push(aliceKey);
-    values.push(JSON.parse(succeeded(await forgelinkCli(['admin', 'user', 'add', 'bob', '--json'], { env })).stdout).apiKey);
+    values.push(JSON.parse(ok(await forgelinkCli(['admin', 'user', 'add', 'bob', '--json'], { env })).stdout).apiKey);
     server = await startServerProcess(env);
   });
 
@@ -46,7 +46,7 @@ describe('forgelink keys and admin user key against a started server', () => {
   });
 
   test('keys create prints the key once; --json is exactly {id, name, key, createdAt}; the key works', async () => {
-    const human = succeeded(await cli(['keys', 'create', 'laptop']));
+    const human = ok(await cli(['keys', 'create', 'laptop']));
     const key = /API key \(shown once, store it now\): (flk_\S+)/.exec(human.stdout)?.[1];
     assert.ok(key !== undefined, human.stdout);
     values.push(key);
@@ -56,20 +56,20 @@ describe('forgelink keys and admin user key against a started server', () => {
     assert.deepEqual(Object.keys(json).sort(), ['createdAt', 'id', 'key', 'name']);
     assert.equal(json.name, 'ci runner');
     assert.match(json.key, /^flk_/);
-    const list = JSON.parse(succeeded(await cli(['keys', 'list', '--json'], { key: json.key })).stdout);
+    const list = JSON.parse(ok(await cli(['keys', 'list', '--json'], { key: json.key })).stdout);
     assert.ok(list.keys.some((k: { id: string }) => k.id === json.id));
   });
 
   test('keys list shows a table with id, name, prefix, created and last used, marks the key in use, and no key', async () => {
     const ci = await created('deploy');
-    const table = succeeded(await cli(['keys', 'list'], { key: ci.key })).stdout;
+    const table = ok(await cli(['keys', 'list'], { key: ci.key })).stdout;
     const lines = table.trimEnd().split('\n');
     assert.match(lines[0] as string, /^ID +NAME +PREFIX +CREATED \(UTC\) +LAST USED \(UTC\)$/);
     assert.match(table, /key_[0-9a-f]{20} +initial +flk_[A-Za-z0-9_-]{4}… +\d{4}-\d\d-\d\d \d\d:\d\d +\d{4}-\d\d-\d\d \d\d:\d\d/);
     assert.match(table, new RegExp(`${ci.id} +deploy +${ci.key.slice(0, 8)}… +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d +\\(used by this CLI\\)`));
     for (const value of values) assert.ok(!table.includes(value));
 
-    const json = JSON.parse(succeeded(await cli(['keys', 'list', '--json'])).stdout);
+    const json = JSON.parse(ok(await cli(['keys', 'list', '--json'])).stdout);
     assert.deepEqual(Object.keys(json), ['keys']);
     for (const key of json.keys) assert.deepEqual(Object.keys(key).sort(), ['createdAt', 'id', 'lastUsedAt', 'name', 'prefix']);
     assert.deepEqual(
@@ -80,53 +80,53 @@ describe('forgelink keys and admin user key against a started server', () => {
 
   test('keys revoke: the key is refused on its next use; revoking the key in use says so', async () => {
     const spare = await created('spare');
-    assert.match(succeeded(await cli(['keys', 'revoke', spare.id])).stdout, new RegExp(`^Revoked ${spare.id}; it no longer works\\.`));
-    failedWithOneLine(await cli(['keys', 'list'], { key: spare.key }), /API key is not valid/);
+    assert.match(ok(await cli(['keys', 'revoke', spare.id])).stdout, new RegExp(`^Revoked ${spare.id}; it no longer works\\.`));
+    failsWithOneLine(await cli(['keys', 'list'], { key: spare.key }), /API key is not valid/);
 
     const own = await created('own');
-    const result = succeeded(await cli(['keys', 'revoke', own.id, '--json'], { key: own.key }));
+    const result = ok(await cli(['keys', 'revoke', own.id, '--json'], { key: own.key }));
     assert.deepEqual(JSON.parse(result.stdout), { id: own.id, revoked: true });
-    failedWithOneLine(await cli(['keys', 'list'], { key: own.key }), /API key is not valid/);
+    failsWithOneLine(await cli(['keys', 'list'], { key: own.key }), /API key is not valid/);
     const again = await created('own again');
-    assert.match(succeeded(await cli(['keys', 'revoke', again.id], { key: again.key })).stdout, /It was the key this CLI uses: store another with "forgelink login"/);
+    assert.match(ok(await cli(['keys', 'revoke', again.id], { key: again.key })).stdout, /It was the key this CLI uses: store another with "forgelink login"/);
   });
 
   test('bad input and unknown ids fail with one line', async () => {
-    failedWithOneLine(await cli(['keys', 'create', '   ']), /Give the key a name.*\(name\)/);
-    failedWithOneLine(await cli(['keys', 'create', 'x'.repeat(65)]), /at most 64 characters/);
-    failedWithOneLine(await cli(['keys', 'create', 'laptop']), /already have a key named "laptop"/);
-    failedWithOneLine(await cli(['keys', 'revoke', 'key_nope']), /None of your keys has the id key_nope/);
+    failsWithOneLine(await cli(['keys', 'create', '   ']), /Give the key a name.*\(name\)/);
+    failsWithOneLine(await cli(['keys', 'create', 'x'.repeat(65)]), /at most 64 characters/);
+    failsWithOneLine(await cli(['keys', 'create', 'laptop']), /already have a key named "laptop"/);
+    failsWithOneLine(await cli(['keys', 'revoke', 'key_nope']), /None of your keys has the id key_nope/);
   });
 
   test("bob cannot revoke alice's key, and does not see it", async () => {
     const bobKey = values[1] as string;
     const alices = await created('alice only');
-    failedWithOneLine(await cli(['keys', 'revoke', alices.id], { key: bobKey }), /None of your keys/);
-    assert.ok(!succeeded(await cli(['keys', 'list'], { key: bobKey })).stdout.includes(alices.id));
-    succeeded(await cli(['keys', 'list'], { key: alices.key }));
+    failsWithOneLine(await cli(['keys', 'revoke', alices.id], { key: bobKey }), /None of your keys/);
+    assert.ok(!ok(await cli(['keys', 'list'], { key: bobKey })).stdout.includes(alices.id));
+    ok(await cli(['keys', 'list'], { key: alices.key }));
   });
 
   test('admin user key makes a working key for a user, locally, while the server runs; the audit log says by admin', async () => {
-    const human = succeeded(await forgelinkCli(['admin', 'user', 'key', 'alice', '--name', 'recovery'], { env }));
+    const human = ok(await forgelinkCli(['admin', 'user', 'key', 'alice', '--name', 'recovery'], { env }));
     assert.match(human.stdout, /^Created API key "recovery" \(key_[0-9a-f]{20}\) for alice\./);
     const key = /API key \(shown once, store it now\): (flk_\S+)/.exec(human.stdout)?.[1] as string;
     values.push(key);
-    const me = succeeded(await cli(['keys', 'list', '--json'], { key }));
+    const me = ok(await cli(['keys', 'list', '--json'], { key }));
     assert.ok(JSON.parse(me.stdout).keys.some((k: { name: string }) => k.name === 'recovery'));
 
-    const json = JSON.parse(succeeded(await forgelinkCli(['admin', 'user', 'key', 'bob', '--json'], { env })).stdout);
+    const json = JSON.parse(ok(await forgelinkCli(['admin', 'user', 'key', 'bob', '--json'], { env })).stdout);
     values.push(json.key);
     assert.deepEqual(Object.keys(json).sort(), ['createdAt', 'id', 'key', 'name', 'user']);
     assert.equal(json.user.name, 'bob');
     assert.match(json.name, /^issued \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
-    assert.equal(JSON.parse(succeeded(await cli(['keys', 'list', '--json'], { key: json.key })).stdout).keys.length, 2);
+    assert.equal(JSON.parse(ok(await cli(['keys', 'list', '--json'], { key: json.key })).stdout).keys.length, 2);
 
-    const audit = JSON.parse(succeeded(await cli(['audit', '--json'])).stdout);
+    const audit = JSON.parse(ok(await cli(['audit', '--json'])).stdout);
     const issued = audit.entries.find((entry: { details: { name?: string } }) => entry.details.name === 'recovery');
     assert.equal(issued.action, 'api_key.created');
     assert.equal(issued.actor, 'admin');
     assert.equal(issued.details.via, 'admin');
-    assert.match(succeeded(await cli(['audit'])).stdout, /api_key\.revoked +key_[0-9a-f]{20}/);
+    assert.match(ok(await cli(['audit'])).stdout, /api_key\.revoked +key_[0-9a-f]{20}/);
 
     const unknown = await forgelinkCli(['admin', 'user', 'key', 'nobody'], { env });
     assert.notEqual(unknown.code, 0);

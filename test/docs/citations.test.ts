@@ -70,7 +70,7 @@ test('the citation finder tells repository documents from GitLab documentation p
     ['# https://docs.gitlab.com/ee/api/oauth2.html', { docsPaths: [], bareNames: [] }],
     [`  x = 1; // (${shared}, "Tokens")`, { docsPaths: [], bareNames: [shared] }],
     [`    # retry (${shared})`, { docsPaths: [], bareNames: [shared] }],
-    ['    with open("AGENT_NOTES.md", "a") as notes:', { docsPaths: [], bareNames: [] }],
+    ['    with open("README.md") as readme:', { docsPaths: [], bareNames: [] }],
   ];
   for (const [line, expected] of cases) assert.deepEqual(citedDocuments(line), expected, line);
 });

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { EXAMPLES_DIR, startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
 import { waitFor } from '../support/wait.ts';
+import { argvHolding } from '../support/cli-checks.ts';
 
 /** How long the hanging agents sleep, in seconds: unique, so the search for survivors finds only this file's processes. */
 const HANG = `1000.${randomInt(1, 1_000_000)}`;
@@ -74,21 +75,9 @@ describe('runs: an agent works on a GitLab project in a sandbox (real bubblewrap
   test('an api token: the agent pushes a branch, opens a merge request and files an issue', async () => {
     const { id, token } = await connect(['api', 'read_user']);
     // Watch every process on the host while the run executes: the token must never be in an argv.
-    let scanning = true;
-    const leaks: string[] = [];
-    const scan = (async () => {
-      while (scanning) {
-        for (const pid of await readdir('/proc').catch(() => [] as string[])) {
-          if (!/^\d+$/.test(pid)) continue;
-          const cmdline = await readFile(`/proc/${pid}/cmdline`, 'latin1').catch(() => '');
-          if (cmdline.includes(token)) leaks.push(cmdline.replaceAll('\0', ' '));
-        }
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    })();
-    const run = await runToEnd(alice, { connectionId: id, project: 'acme/platform/api', command: AGENT });
-    scanning = false;
-    await scan;
+    const { value: run, leaks } = await argvHolding(token, () =>
+      runToEnd(alice, { connectionId: id, project: 'acme/platform/api', command: AGENT }),
+    );
     assert.deepEqual(leaks, [], 'the token appeared in a process argument list');
 
     assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
