@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { EXAMPLES_DIR } from '../support/forgelink.ts';
 import { cliTestEnv, forgelinkCli, startServerProcess, type Result, type RunningServer } from '../support/processes.ts';
+import { failsWithOneLine, ok } from '../support/cli-checks.ts';
 
 describe('the CLI against a started server and the fake GitLab over HTTPS', () => {
   let home: string;
@@ -21,20 +22,6 @@ describe('the CLI against a started server and the fake GitLab over HTTPS', () =
     const result = await forgelinkCli(args, { env: { ...env, ...options.env }, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) });
     outputs.push(result);
     return result;
-  }
-
-  function ok(result: Result): Result {
-    assert.equal(result.code, 0, `exit ${result.code}: ${result.stderr}`);
-    return result;
-  }
-
-  function failsWithOneLine(result: Result, pattern: RegExp): void {
-    assert.notEqual(result.code, 0);
-    assert.equal(result.stdout, '');
-    const lines = result.stderr.trimEnd().split('\n');
-    assert.equal(lines.length, 1, result.stderr);
-    assert.match(lines[0] as string, /^forgelink: /);
-    assert.match(result.stderr, pattern);
   }
 
   function newToken(scopes: string[], expiresAt: string | null = '2027-03-01'): string {
