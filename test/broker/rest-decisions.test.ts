@@ -122,6 +122,8 @@ const rows: Row[] = [
   ['commit to main via the query string, feature in the body', plain, { method: 'POST', path: `${P}/repository/commits`, query: 'branch=main', ...json({ branch: 'feature/x' }) }, 'push.default_branch'],
   ['commit with branch twice in a form', plain, { method: 'POST', path: `${P}/repository/commits`, body: 'branch=feature%2Fx&branch=main', contentType: 'application/x-www-form-urlencoded' }, 'push.default_branch'],
   ['commit with a non-string branch', plain, { method: 'POST', path: `${P}/repository/commits`, ...json({ branch: ['main'] }) }, 'api.body'],
+  ['commit with a good branch in the query and an array in the body', plain, { method: 'POST', path: `${P}/repository/commits`, query: 'branch=feature%2Fx', ...json({ branch: ['main'] }) }, 'api.body'],
+  ['force as an object over a pre-existing branch', plain, { method: 'POST', path: `${P}/repository/commits`, ...json({ branch: 'develop', force: { a: 1 } }) }, 'push.force_existing'],
   ['commit without a branch', plain, { method: 'POST', path: `${P}/repository/commits`, ...json({ start_branch: 'main' }) }, 'api.body'],
   ['commit with a broken JSON body', plain, { method: 'POST', path: `${P}/repository/commits`, body: '{"branch":', contentType: 'application/json' }, 'api.body'],
   ['commit with a JSON array body', plain, { method: 'POST', path: `${P}/repository/commits`, body: '[]', contentType: 'application/json' }, 'api.body'],
