@@ -7,7 +7,7 @@
  */
 import { Kind, parse } from 'graphql';
 import { ALLOW, quote, refuse, type Decision } from './decision.ts';
-import { queryParams } from './paths.ts';
+import { paramValues } from './paths.ts';
 
 /** Enough for any real query; a longer document is refused rather than parsed at length. */
 const MAX_TOKENS = 20_000;
@@ -17,7 +17,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 type Documents = { documents: string[] } | { error: string };
 
 function documentsOf(body: string | Uint8Array | null | undefined, query: string | URLSearchParams | undefined, contentType: string | undefined): Documents {
-  const documents = [...queryParams(query).getAll('query')];
+  const documents = paramValues(query, 'query');
   let text = '';
   if (body !== null && body !== undefined) {
     try {
@@ -28,7 +28,7 @@ function documentsOf(body: string | Uint8Array | null | undefined, query: string
   }
   if (text.trim() === '') return { documents };
   const type = (contentType ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? '';
-  if (type === 'application/x-www-form-urlencoded') return { documents: [...documents, ...new URLSearchParams(text).getAll('query')] };
+  if (type === 'application/x-www-form-urlencoded') return { documents: [...documents, ...paramValues(text, 'query')] };
   if (type !== '' && type !== 'application/json' && !type.endsWith('+json')) return { error: `a ${type} body cannot be checked; send JSON` };
   let parsed: unknown;
   try {

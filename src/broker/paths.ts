@@ -37,8 +37,13 @@ export function splitRequestPath(rawPath: string, basePath: string | undefined):
   return { segments, raw };
 }
 
-/** Query parameters from a string (with or without `?`) or URLSearchParams. */
-export function queryParams(query: string | URLSearchParams | undefined): URLSearchParams {
-  if (query instanceof URLSearchParams) return query;
-  return new URLSearchParams((query ?? '').replace(/^\?/, ''));
+/**
+ * Every value of a parameter in a query string or form body, read both as the WHATWG parser does (`&` only) and as
+ * Rack 2 does (`;` separates too, spaces after a separator dropped), so a value hidden behind a `;` is seen.
+ */
+export function paramValues(params: string | URLSearchParams | undefined, name: string): string[] {
+  const text = params instanceof URLSearchParams ? params.toString() : (params ?? '').replace(/^\?/, '');
+  const whatwg = new URLSearchParams(text).getAll(name);
+  const rack = new URLSearchParams(text.replace(/[&;] */g, '&')).getAll(name);
+  return [...new Set([...whatwg, ...rack])];
 }

@@ -4,7 +4,7 @@
  * push) and re-exports the REST, GraphQL and option rules from their files, so callers import one module.
  */
 import { ALLOW, decideBranchChange, isRunProject, quote, refuse, type BranchChange, type Decision, type RunPolicy } from './decision.ts';
-import { queryParams, splitRequestPath } from './paths.ts';
+import { paramValues, splitRequestPath } from './paths.ts';
 import { isZeroId, type ReceivePackCommands, type RefUpdate } from './receive-pack.ts';
 import { decideApiRequest, type ApiRequest } from './rest-rules.ts';
 import { decideGraphql } from './graphql-rules.ts';
@@ -54,7 +54,7 @@ export function decideGitRequest(policy: RunPolicy, request: GitRequest): Decisi
   let action: string[];
   if (segments.at(-2) === 'info' && segments.at(-1) === 'refs') {
     action = segments.slice(0, -2);
-    const services = queryParams(request.query).getAll('service');
+    const services = paramValues(request.query, 'service');
     if (method !== 'GET') return refuse('git.method', `${method} of info/refs refused: git asks for it with GET`);
     if (services.length !== 1 || (services[0] !== 'git-upload-pack' && services[0] !== 'git-receive-pack')) {
       return refuse('git.unsupported', 'info/refs without service=git-upload-pack or git-receive-pack (the dumb protocol) is refused; use git over smart HTTP');

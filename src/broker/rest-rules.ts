@@ -6,8 +6,8 @@
  * later is refused until someone decides otherwise.
  */
 import { ALLOW, decideBranchChange, isRunProject, quote, refuse, type BranchChange, type Decision, type RunPolicy } from './decision.ts';
-import { queryParams, splitRequestPath } from './paths.ts';
-import { isFalse, requestFields, type Fields, type RequestBody } from './request-fields.ts';
+import { paramValues, splitRequestPath } from './paths.ts';
+import { asksForMethodOverride, isFalse, requestFields, type Fields, type Headers, type RequestBody } from './request-fields.ts';
 
 export type ApiRequest = {
   method: string;
@@ -17,6 +17,8 @@ export type ApiRequest = {
   body?: RequestBody;
   /** The request's Content-Type: decides how the body's fields are read. */
   contentType?: string;
+  /** The request's headers (only method-override headers are looked at). */
+  headers?: Headers;
 };
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
@@ -101,6 +103,9 @@ export function decideApiRequest(policy: RunPolicy, request: ApiRequest): Decisi
   const method = request.method.toUpperCase();
   if (READ_METHODS.has(method)) return decideRead(policy, rest, request);
   if (!WRITE_METHODS.has(method)) return refuse('api.method', `${quote(method)} is not a method the REST API uses`);
+  if (method === 'POST' && asksForMethodOverride(request.query, request.body, request.contentType, request.headers)) {
+    return refuse('api.method', 'a POST that asks to be another method (_method, X-HTTP-Method-Override) is refused; send the method itself');
+  }
   return decideWrite(policy, method, rest, request);
 }
 
@@ -120,7 +125,7 @@ function decideRead(policy: RunPolicy, rest: string[], request: ApiRequest): Dec
   if (TOP_LEVEL[family]?.secretRead === true) return secret;
   if (family === 'users' && (sub === 'personal_access_tokens' || sub === 'impersonation_tokens')) return secret;
   if (!policy.readOtherProjects && ((family === 'search' && id === undefined) || (family === 'groups' && sub === 'search'))) {
-    const scopes = queryParams(request.query).getAll('scope');
+    const scopes = paramValues(request.query, 'scope');
     if (scopes.some((scope) => CONTENT_SEARCH_SCOPES.has(scope))) {
       return refuse('api.read_other_project', `${where} refused: searching code, commits or notes beyond ${quote(policy.projectPath)} reads other projects; search within the project instead`);
     }

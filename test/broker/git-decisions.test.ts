@@ -62,6 +62,7 @@ for (const [policy, method, path, query, expected] of [
   [own, 'GET', '/Group/Sub/App.git/info/refs', 'service=git-upload-archive', 'git.unsupported'],
   [own, 'GET', '/Group/Sub/App.git/info/refs', 'service=git-upload-pack&service=git-receive-pack', 'git.unsupported'],
   [own, 'POST', '/Group/Sub/App.git/info/lfs/objects/batch', '', 'git.unsupported'],
+  [readsOthers, 'GET', '/Group/Other.git/info/refs', 'service=git-upload-pack;service=git-receive-pack', 'git.unsupported'],
   // a subpath install: matched after the subpath, refused outside it
   [subpath, 'POST', '/gitlab/Group/Sub/App.git/git-receive-pack', '', 'allow'],
   [subpath, 'POST', '/Group/Sub/App.git/git-receive-pack', '', 'git.path'],

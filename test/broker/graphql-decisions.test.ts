@@ -38,6 +38,10 @@ test('graphql: GET with the query in the URL', () => {
   assert.equal(verdict(decideGraphql(null, { query: new URLSearchParams({ query: 'mutation { b }' }) })), 'graphql.mutation');
 });
 
+test('graphql: a mutation behind a ; in the query string is seen', () => {
+  assert.equal(verdict(decideGraphql(null, { query: 'x=1;query=mutation%20%7Bb%7D' })), 'graphql.mutation');
+});
+
 test('graphql: a mutation in the query string of a POST with a harmless body is still seen', () => {
   assert.equal(verdict(decideGraphql(body('{ a }'), { query: new URLSearchParams({ query: 'mutation { b }' }), contentType: 'application/json' })), 'graphql.mutation');
 });
