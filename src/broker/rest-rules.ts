@@ -7,6 +7,7 @@
  */
 import { ALLOW, decideBranchChange, isRunProject, quote, refuse, type BranchChange, type Decision, type RunPolicy } from './decision.ts';
 import { paramValues, splitRequestPath } from './paths.ts';
+import { decideQuickActions } from './quick-actions.ts';
 import { asksForMethodOverride, isFalse, requestFields, type Fields, type Headers, type RequestBody } from './request-fields.ts';
 
 export type ApiRequest = {
@@ -149,8 +150,8 @@ function decideWrite(policy: RunPolicy, method: string, rest: string[], request:
     return refuse('api.project_settings', `${where} refused: changing or deleting the project itself is not something a run may do; ${ALLOWED_WRITES}`);
   }
   const context: WriteContext = { policy, method, where, request };
-  if (resource === 'merge_requests') return decideMergeRequestWrite(context, sub);
-  if (resource === 'issues') return decideIssueWrite(context, sub);
+  if (resource === 'merge_requests') return withQuickActions(context, decideMergeRequestWrite(context, sub));
+  if (resource === 'issues') return withQuickActions(context, decideIssueWrite(context, sub));
   if (resource === 'repository') return decideRepositoryWrite(context, sub);
   if (resource === 'ci' && sub.length === 1 && sub[0] === 'lint' && method === 'POST') return ALLOW; // validates, writes nothing
   const settings = PROJECT_FAMILIES[resource];
@@ -159,6 +160,24 @@ function decideWrite(policy: RunPolicy, method: string, rest: string[], request:
 }
 
 type WriteContext = { policy: RunPolicy; method: string; where: string; request: ApiRequest };
+
+/** The texts GitLab runs quick actions from: a note's `body` (or `note`), an issue's or merge request's `description`. */
+const QUICK_ACTION_FIELDS = ['body', 'note', 'description'];
+
+/** An allowed write that carries text is checked for quick actions (quick-actions.ts); a DELETE carries none. */
+function withQuickActions(context: WriteContext, decision: Decision): Decision {
+  if (!decision.allow || context.method === 'DELETE') return decision;
+  const { request, where } = context;
+  const fields = requestFields(request.query, request.body, request.contentType);
+  if ('error' in fields) return refuse('api.body', `${where} refused: ${fields.error}, so its quick actions cannot be checked`);
+  const texts: string[] = [];
+  for (const name of QUICK_ACTION_FIELDS) {
+    const values = fields.values(name);
+    if (values === 'invalid') return refuse('api.body', `${where} refused: the ${name} field is not a string`);
+    texts.push(...values);
+  }
+  return decideQuickActions(context.policy, texts, where);
+}
 
 function notAllowed({ where }: WriteContext): Decision {
   return refuse('api.not_allowed', `${where} refused: it is not among the writes a run may make; ${ALLOWED_WRITES}`);
@@ -261,7 +280,7 @@ function decideRepositoryWrite(context: WriteContext, sub: string[]): Decision {
     if (name !== undefined && sub.length === 3 && method === 'POST' && (action === 'cherry_pick' || action === 'revert')) {
       return decideBranchField(context, fields(), () => 'update', `a ${action === 'revert' ? 'revert' : 'cherry-pick'} through the commits API`);
     }
-    if (name !== undefined && sub.length === 3 && method === 'POST' && (action === 'comments' || action === 'discussions')) return ALLOW;
+    if (name !== undefined && sub.length === 3 && method === 'POST' && (action === 'comments' || action === 'discussions')) return withQuickActions(context, ALLOW);
     return notAllowed(context);
   }
   if (kind === 'files' && name !== undefined && sub.length === 2 && (method === 'POST' || method === 'PUT' || method === 'DELETE')) {
