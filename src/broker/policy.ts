@@ -9,6 +9,7 @@ import { isZeroId, type ReceivePackCommands, type RefUpdate } from './receive-pa
 import { decideApiRequest, type ApiRequest } from './rest-rules.ts';
 import { decideGraphql } from './graphql-rules.ts';
 import { classifyRequest } from './classify.ts';
+import { decideQuickActions } from './quick-actions.ts';
 
 export { ALLOW, decideBranchChange, matchesProtectedPattern, type BranchChange, type Decision, type RunPolicy } from './decision.ts';
 export { RECEIVE_PACK_COMMANDS_LIMIT, parseReceivePackCommands, type ReceivePackCommands, type RefUpdate } from './receive-pack.ts';
@@ -111,6 +112,8 @@ const MERGE_PUSH_OPTIONS = new Set(['merge_request.merge_when_pipeline_succeeds'
  */
 function decidePushOption(policy: RunPolicy, option: string): Decision {
   const key = (option.split('=', 1)[0] ?? '').trim().toLowerCase().replace(/^mr\./, 'merge_request.');
+  // The description of a merge request opened by a push runs quick actions too (`-o merge_request.description=/merge`).
+  if (key === 'merge_request.description') return decideQuickActions(policy, [option.slice(option.indexOf('=') + 1)], 'the push option merge_request.description');
   if (ALLOWED_PUSH_OPTIONS.has(key)) return ALLOW;
   if (MERGE_PUSH_OPTIONS.has(key)) {
     if (policy.allowMerge) return ALLOW;

@@ -122,6 +122,13 @@ for (const [options, policy, expected] of [
   [['secret_push_protection.skip_all'], plain, 'push.option'],
   [['secret_detection.skip_all'], merges, 'push.option'],
   [['something.new'], plain, 'push.option'],
+  [['merge_request.create', 'merge_request.description=/merge'], plain, 'api.merge'],
+  [['mr.description= /approve'], plain, 'api.merge'],
+  [['merge_request.description=/move other/project'], merges, 'api.quick_action'],
+  [['merge_request.description=/merge'], merges, 'allow'],
+  [['merge_request.description=Fixes the /merge path'], plain, 'allow'],
+  [['.merge_request.merge_when_pipeline_succeeds'], merges, 'push.option'],
+  [[' mr.merge_when_pipeline_succeeds '], plain, 'push.merge_option'],
 ] as const) {
   test(`push options ${JSON.stringify(options)}${policy === merges ? ' (merge allowed)' : ''} → ${expected}`, () => {
     assert.equal(verdict(decidePush(policy, [{ oldId: ZERO, newId: NEW, ref: 'refs/heads/feature/x' }], { pushOptions: options })), expected);
