@@ -53,6 +53,23 @@ function readPacket(bytes: Uint8Array, offset: number): { packet: Packet; next: 
   return { packet: { kind: 'data', data: bytes.subarray(offset + 4, offset + length) }, next: offset + length };
 }
 
+type Section = { kind: 'lines'; lines: string[]; next: number } | { kind: 'incomplete' } | { kind: 'error'; error: string };
+
+/** The pkt-lines from `offset` up to a flush-pkt, each as UTF-8 text with one trailing LF dropped (as git chomps it). */
+function readSection(bytes: Uint8Array, offset: number, what: string): Section {
+  const lines: string[] = [];
+  let at = offset;
+  for (;;) {
+    const { packet, next } = readPacket(bytes, at);
+    if (packet.kind === 'incomplete' || packet.kind === 'error') return packet;
+    at = next;
+    if (packet.kind === 'flush') return { kind: 'lines', lines, next: at };
+    const line = text(packet.data);
+    if (line === null) return { kind: 'error', error: `${what} is not valid UTF-8` };
+    lines.push(line.endsWith('\n') ? line.slice(0, -1) : line);
+  }
+}
+
 function printable(text: string): string {
   return text.replace(/[^\x20-\x7e]/g, '?');
 }
@@ -93,18 +110,12 @@ export function parseReceivePackCommands(prefix: Uint8Array): ReceivePackCommand
       ? fail(`the ref-update commands do not end within ${RECEIVE_PACK_COMMANDS_LIMIT} bytes`)
       : { ...result, complete: false };
 
-  let offset = 0;
+  const commands = readSection(prefix, 0, 'a command line');
+  if (commands.kind === 'incomplete') return incomplete();
+  if (commands.kind === 'error') return fail(commands.error);
+  let offset = commands.next;
   let idLength: number | null = null;
-  for (;;) {
-    const { packet, next } = readPacket(prefix, offset);
-    if (packet.kind === 'incomplete') return incomplete();
-    if (packet.kind === 'error') return fail(packet.error);
-    offset = next;
-    if (packet.kind === 'flush') break;
-
-    let line = text(packet.data);
-    if (line === null) return fail('a command line is not valid UTF-8');
-    if (line.endsWith('\n')) line = line.slice(0, -1);
+  for (const line of commands.lines) {
     const nul = line.indexOf('\0');
     const command = nul === -1 ? line : line.slice(0, nul);
     if (nul !== -1) {
@@ -141,16 +152,11 @@ export function parseReceivePackCommands(prefix: Uint8Array): ReceivePackCommand
   }
 
   if (result.capabilities.includes('push-options')) {
-    for (;;) {
-      const { packet, next } = readPacket(prefix, offset);
-      if (packet.kind === 'incomplete') return incomplete();
-      if (packet.kind === 'error') return fail(packet.error);
-      offset = next;
-      if (packet.kind === 'flush') break;
-      const option = text(packet.data);
-      if (option === null) return fail('a push option is not valid UTF-8');
-      result.pushOptions.push(option.endsWith('\n') ? option.slice(0, -1) : option);
-    }
+    const options = readSection(prefix, offset, 'a push option');
+    if (options.kind === 'incomplete') return incomplete();
+    if (options.kind === 'error') return fail(options.error);
+    result.pushOptions.push(...options.lines);
+    offset = options.next;
   }
   return { ...result, complete: true, length: offset };
 }
