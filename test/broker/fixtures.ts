@@ -1,4 +1,4 @@
-import type { RunPolicy } from '../../src/broker/policy.ts';
+import type { Decision, RunPolicy } from '../../src/broker/policy.ts';
 
 /** A run on `Group/Sub/App` (id 42) with `main` as default branch and protected `main`, `release/*` and `stable`. */
 export function runPolicy(overrides: Partial<RunPolicy> = {}): RunPolicy {
@@ -40,4 +40,9 @@ export function concat(...parts: (Uint8Array | string)[]): Uint8Array {
     offset += part.length;
   }
   return out;
+}
+
+/** A decision as the tables write it: `allow`, or the refusing rule's id. */
+export function verdict(decision: Decision): string {
+  return decision.allow ? 'allow' : decision.rule;
 }

@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { classifyRequest, decideGitLabRequest, decideGitRequest, type Decision } from '../../src/broker/policy.ts';
-import { runPolicy } from './fixtures.ts';
-
-function verdict(decision: Decision): string {
-  return decision.allow ? 'allow' : decision.rule;
-}
+import { classifyRequest, decideGitLabRequest, decideGitRequest } from '../../src/broker/policy.ts';
+import { runPolicy, verdict } from './fixtures.ts';
 
 const own = runPolicy();
 const readsOthers = runPolicy({ readOtherProjects: true });

@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decideGitLabRequest, decideGraphql, type Decision } from '../../src/broker/policy.ts';
-import { runPolicy } from './fixtures.ts';
-
-function verdict(decision: Decision): string {
-  return decision.allow ? 'allow' : decision.rule;
-}
+import { decideGitLabRequest, decideGraphql } from '../../src/broker/policy.ts';
+import { runPolicy, verdict } from './fixtures.ts';
 
 const body = (query: string, extra: Record<string, unknown> = {}): string => JSON.stringify({ query, ...extra });
 

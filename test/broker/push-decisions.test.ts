@@ -6,15 +6,10 @@ import {
   matchesProtectedPattern,
   parseReceivePackCommands,
   updatesNeedingAncestry,
-  type Decision,
   type RefUpdate,
   type RunPolicy,
 } from '../../src/broker/policy.ts';
-import { FLUSH, NEW, NEW256, OLD, OLD256, ZERO, ZERO256, concat, pkt, runPolicy } from './fixtures.ts';
-
-function verdict(decision: Decision): string {
-  return decision.allow ? 'allow' : decision.rule;
-}
+import { FLUSH, NEW, NEW256, OLD, OLD256, ZERO, ZERO256, concat, pkt, runPolicy, verdict } from './fixtures.ts';
 
 const plain = runPolicy();
 const tags = runPolicy({ allowTags: true });

@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decideApiRequest, type ApiRequest, type Decision, type RunPolicy } from '../../src/broker/policy.ts';
-import { runPolicy } from './fixtures.ts';
-
-function verdict(decision: Decision): string {
-  return decision.allow ? 'allow' : decision.rule;
-}
+import { decideApiRequest, type ApiRequest, type RunPolicy } from '../../src/broker/policy.ts';
+import { runPolicy, verdict } from './fixtures.ts';
 
 const plain = runPolicy();
 const merges = runPolicy({ allowMerge: true });
