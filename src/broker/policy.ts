@@ -16,7 +16,7 @@ export { RECEIVE_PACK_COMMANDS_LIMIT, parseReceivePackCommands, type ReceivePack
 export { decideApiRequest, type ApiRequest } from './rest-rules.ts';
 export { decideGraphql } from './graphql-rules.ts';
 export { classifyRequest, type RequestKind } from './classify.ts';
-export { PolicyOptionsSchema, resolvePolicyOptions, type PolicyOptions, type RunPolicyRequest } from './policy-options.ts';
+export { DEFAULT_POLICY_OPTIONS, PolicyOptionsSchema, resolvePolicyOptions, type PolicyOptions, type RunPolicyRequest } from './policy-options.ts';
 
 export type GitRequest = { method: string; path: string; query?: string | URLSearchParams };
 
