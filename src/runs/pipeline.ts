@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import {
   auditEntry,
@@ -36,6 +36,18 @@ import { prepareProject, preflightFailure, type PreparedProject } from './prefli
 import { createClaudeStreamFormatter } from './claude-stream.ts';
 import { createRunLog, type RunLog } from './run-log.ts';
 import type { RunSettings } from './settings.ts';
+import {
+  MIRROR_IN_SANDBOX,
+  MIRROR_MOUNT,
+  markUsed,
+  openMirror,
+  pruneMirrors,
+  updateMirror,
+  usableMirror,
+  type HeldLock,
+  type Mirror,
+  type MirrorOf,
+} from './repo-cache.ts';
 
 /** A user's named secrets as runs need them (secrets/service.ts). */
 export type RunSecrets = {
@@ -139,6 +151,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
   let outputs: RunOutputs = run.outputs;
   const warnings: Warning[] = [];
   let agentStarted = false;
+  let mirror: { mirror: Mirror; use: HeldLock; of: MirrorOf } | null = null;
 
   try {
     await step('preparing', `Preparing run ${run.id}: ${run.project}${run.branch ? ` (${run.branch})` : ''}`, {
@@ -189,6 +202,12 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     // The profile's model API joins the allowlist as the GitLab host does.
     const allowlist = [...new Set([originOfBaseUrl(connection.baseUrl), ...profile.hosts, ...deps.settings.extraHosts, ...run.allowHosts])];
     const caps = runCaps(deps.settings);
+    const cache = deps.settings.repoCache;
+    if (cache?.enabled === true) {
+      // Only now, with the token's access to the project confirmed, is the project's mirror touched.
+      const of: MirrorOf = { baseUrl: connection.baseUrl, projectId: prepared.projectId, projectPath: prepared.projectPath };
+      mirror = { ...(await openMirror(cache.dir, of, signal)), of };
+    }
     session = await deps.sandbox.create({
       runId: run.id,
       workspaceDir,
@@ -196,6 +215,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       outboundPolicy: deps.outboundPolicy,
       files,
       limits: { memoryBytes: caps.memoryBytes, diskBytes: caps.diskBytes },
+      mounts: mirror === null ? [] : [{ source: mirror.mirror.dir, dest: MIRROR_MOUNT }],
       ...(connection.kind === 'oauth' ? { internalToken: () => tokens.currentToken(connection) } : {}),
     });
     const env = {
@@ -216,17 +236,27 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       throw new ForgelinkError('branch_not_found', `Branch ${baseBranch} does not exist in ${prepared.projectPath}.`);
     }
 
-    await step('cloning', `Cloning ${prepared.projectPath} (${baseBranch}) from ${prepared.cloneUrl}`, { baseBranch });
-    const clone = await session.exec({
-      command: ['git', 'clone', '--quiet', '--branch', baseBranch, '--', prepared.cloneUrl, '/workspace'],
+    const shape = [run.depth === null ? '' : `--depth ${run.depth}`, run.filter === null ? '' : `--filter=${run.filter}`].filter((part) => part !== '').join(' ');
+    await step('cloning', `Cloning ${prepared.projectPath} (${baseBranch}${shape === '' ? '' : `, ${shape}`}) from ${prepared.cloneUrl}`, { baseBranch });
+    const cloneStarted = clock.now().getTime();
+    const { repoCache } = await cloneWorkspace({
+      session: session as SandboxSession,
       env,
-      cwd: '/',
-      timeoutMs: CLONE_TIMEOUT_MS,
+      run,
+      cloneUrl: prepared.cloneUrl,
+      baseBranch,
+      wants: [...before.refs.values()],
+      mirror,
+      workspaceDir,
+      log,
+      now: () => clock.now(),
       signal,
-      onOutput: (chunk, stream) => log.output(chunk, stream),
+      caps,
     });
-    throwIfStopped(clone, signal, 'git clone', caps);
-    if (clone.exitCode !== 0) throw new ForgelinkError('clone_failed', `git clone failed with exit code ${clone.exitCode}; the log shows git's message.`);
+    const agentAt = clock.now().getTime();
+    const timings = { readyMs: Math.max(0, agentAt - Date.parse(run.createdAt)), cloneMs: agentAt - cloneStarted };
+    log.system(`Ready in ${(timings.readyMs / 1000).toFixed(1)} s (clone ${(timings.cloneMs / 1000).toFixed(1)} s, repository cache ${repoCache}).`);
+    await update({ repoCache, timings });
 
     const remaining = run.timeoutMs - (clock.now().getTime() - startedAt.getTime());
     agentStarted = true;
@@ -294,6 +324,19 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     await session?.destroy().catch(() => {});
     await client?.close().catch(() => {});
     await removeTree(runDir(deps.settings, run.id)).catch(() => {});
+    if (mirror !== null) {
+      await mirror.use.release().catch(() => {});
+      // The cache back under FORGELINK_REPO_CACHE_MAX: least recently used mirrors first, never one in use.
+      const cache = deps.settings.repoCache;
+      if (cache !== undefined) {
+        await pruneMirrors(cache.dir, cache.maxBytes, mirror.mirror.key).then(
+          ({ removed }) => {
+            for (const gone of removed) log.system(`Repository cache: removed the mirror of ${gone.projectPath ?? gone.key} (${formatBytes(gone.sizeBytes)}), least recently used, to stay under ${formatBytes(cache.maxBytes)}.`);
+          },
+          (failure: unknown) => deps.onError?.(failure, run.id),
+        );
+      }
+    }
   }
 
   log.system(agentStarted || error === null ? summary(status, outputs) : `Run ${status} before the agent started: ${error.message}`);
@@ -376,6 +419,94 @@ function throwIfStopped(exit: SandboxExit, signal: AbortSignal, what: string, ca
     const error = limitError(exit.limit, what, caps);
     throw new ForgelinkError(error.code, error.message);
   }
+}
+
+/**
+ * Makes /workspace: with the repository cache, the mirror is brought up to date first (under its lock, with the
+ * run's token, from inside the sandbox) and the clone from GitLab borrows its objects (`--reference`), so GitLab
+ * still answers for the refs and checks the token while only what the mirror lacks is transferred. Without it,
+ * a plain clone. A clone that fails while borrowing makes the mirror checked in full, rebuilt if damaged, and the
+ * clone tried once more.
+ */
+async function cloneWorkspace(input: {
+  session: SandboxSession;
+  env: Record<string, string>;
+  run: Run;
+  cloneUrl: string;
+  baseBranch: string;
+  wants: string[];
+  mirror: { mirror: Mirror; of: MirrorOf } | null;
+  workspaceDir: string;
+  log: RunLog;
+  now: () => Date;
+  signal: AbortSignal;
+  caps: RunCaps;
+}): Promise<{ repoCache: 'cold' | 'warm' | 'off' }> {
+  const { session, env, run, log, signal, caps } = input;
+  const shallow = run.depth !== null || run.filter !== null;
+  const fetch = async (repoInSandbox: string) => {
+    const exit = await session.exec({
+      command: [
+        'git', '-C', repoInSandbox, '-c', 'core.hooksPath=/dev/null', 'fetch', '--prune', '--no-tags', '--no-write-fetch-head', '--progress',
+        '--', input.cloneUrl, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*',
+      ],
+      env,
+      cwd: '/',
+      timeoutMs: CLONE_TIMEOUT_MS,
+      signal,
+      writable: [MIRROR_MOUNT],
+      onOutput: (chunk, stream) => log.output(chunk, stream),
+    });
+    throwIfStopped(exit, signal, 'git fetch into the repository cache', caps);
+    if (exit.exitCode !== 0) {
+      throw new ForgelinkError('clone_failed', `git fetch into the repository cache failed with exit code ${exit.exitCode}; the log shows git's message.`);
+    }
+  };
+  const update = (distrust: boolean) =>
+    updateMirror({ mirror: input.mirror!.mirror, of: input.mirror!.of, wants: input.wants, fetch, log: (line) => log.system(line), now: input.now, signal, distrust });
+
+  let repoCache: 'cold' | 'warm' | 'off' = 'off';
+  if (input.mirror === null) {
+    // no cache on this server
+  } else if (!shallow) {
+    repoCache = (await update(false)).state;
+  } else if (await usableMirror(input.mirror.mirror)) {
+    repoCache = 'warm';
+    await markUsed(input.mirror.mirror, input.mirror.of, input.now());
+    log.system('Repository cache: warm; this shallow or partial clone borrows from the mirror without fetching into it.');
+  } else {
+    log.system('Repository cache: not used; a shallow or partial clone does not build a mirror.');
+  }
+
+  const clone = () =>
+    session.exec({
+      command: [
+        'git', 'clone', '--progress',
+        ...(repoCache === 'off' ? [] : ['--reference', MIRROR_IN_SANDBOX]),
+        ...(run.depth === null ? [] : ['--depth', String(run.depth)]),
+        ...(run.filter === null ? [] : [`--filter=${run.filter}`]),
+        '--branch', input.baseBranch, '--', input.cloneUrl, '/workspace',
+      ],
+      env,
+      cwd: '/',
+      timeoutMs: CLONE_TIMEOUT_MS,
+      signal,
+      onOutput: (chunk, stream) => log.output(chunk, stream),
+    });
+  let exit = await clone();
+  throwIfStopped(exit, signal, 'git clone', caps);
+  if (exit.exitCode !== 0 && repoCache !== 'off' && !shallow) {
+    log.system('Repository cache: the clone failed while borrowing from the mirror; checking the mirror in full.');
+    const checked = await update(true);
+    if (checked.rebuilt) {
+      for (const name of await readdir(input.workspaceDir)) await removeTree(path.join(input.workspaceDir, name));
+      repoCache = checked.state;
+      exit = await clone();
+      throwIfStopped(exit, signal, 'git clone', caps);
+    }
+  }
+  if (exit.exitCode !== 0) throw new ForgelinkError('clone_failed', `git clone failed with exit code ${exit.exitCode}; the log shows git's message.`);
+  return { repoCache };
 }
 
 /** `git ls-remote --symref`: every branch with its commit, and the branch HEAD points to. */
