@@ -246,6 +246,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       cloneUrl: prepared.cloneUrl,
       baseBranch,
       wants: [...before.refs.values()],
+      head: before.head,
       mirror,
       workspaceDir,
       log,
@@ -435,6 +436,7 @@ async function cloneWorkspace(input: {
   cloneUrl: string;
   baseBranch: string;
   wants: string[];
+  head: string | null;
   mirror: { mirror: Mirror; of: MirrorOf } | null;
   workspaceDir: string;
   log: RunLog;
@@ -463,7 +465,7 @@ async function cloneWorkspace(input: {
     }
   };
   const update = (distrust: boolean) =>
-    updateMirror({ mirror: input.mirror!.mirror, of: input.mirror!.of, wants: input.wants, fetch, log: (line) => log.system(line), now: input.now, signal, distrust });
+    updateMirror({ mirror: input.mirror!.mirror, of: input.mirror!.of, wants: input.wants, head: input.head, fetch, log: (line) => log.system(line), now: input.now, signal, distrust });
 
   let repoCache: 'cold' | 'warm' | 'off' = 'off';
   if (input.mirror === null) {

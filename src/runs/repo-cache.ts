@@ -278,6 +278,8 @@ export async function updateMirror(input: {
   mirror: Mirror;
   of: MirrorOf;
   wants: readonly string[];
+  /** The branch GitLab's HEAD names: the mirror's HEAD follows it. */
+  head: string | null;
   fetch: SandboxFetch;
   log: (line: string) => void;
   now: () => Date;
@@ -308,6 +310,7 @@ export async function updateMirror(input: {
 
     if (!(await exists(mirror.repo))) {
       await build(mirror, input.fetch, log);
+      await followHead(mirror, input.head);
       await touchRecord(mirror, input.of, input.now(), true);
       return { state: 'cold', fetched: true, rebuilt };
     }
@@ -331,6 +334,7 @@ export async function updateMirror(input: {
       throw error;
     }
     await rm(path.join(mirror.dir, 'fetching'), { force: true });
+    await followHead(mirror, input.head);
     const refsAfter = await refsOf(mirror.repo);
     const bytes = Math.max(0, (await packedBytes(mirror.repo)) - bytesBefore);
     log(`Repository cache: the fetch brought ${describeRefChanges(refsBefore, refsAfter)}, ${formatBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
@@ -358,6 +362,10 @@ async function build(mirror: Mirror, fetch: SandboxFetch, log: (line: string) =>
   verified.add(mirror.repo);
   const refs = await refsOf(mirror.repo);
   log(`Repository cache: the mirror holds ${refs.size} ref${refs.size === 1 ? '' : 's'}, ${formatBytes(await packedBytes(mirror.repo))}, fetched in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+}
+
+async function followHead(mirror: Mirror, head: string | null): Promise<void> {
+  if (head !== null) await hostGit(mirror.repo, ['symbolic-ref', 'HEAD', `refs/heads/${head}`]);
 }
 
 /** Moves the mirror aside and removes it (the caller holds its lock). */
