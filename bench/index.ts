@@ -13,6 +13,7 @@ import { createGitLabClient } from '../src/gitlab/index.ts';
 import { createBubblewrapDriver } from '../src/sandbox/index.ts';
 import { createVault } from '../src/vault/index.ts';
 import { startFakeGitLab } from '../testing/fake-gitlab/index.ts';
+import { repoCacheBench } from './repo-cache.ts';
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -184,7 +185,11 @@ async function cliStart(): Promise<void> {
 
 process.stdout.write(`forgelink bench — node ${process.version}, ${new Date().toISOString()}\n\n`);
 process.stdout.write(`${'measure'.padEnd(44)} ${'forgelink'.padStart(12)}   | ${'baseline'.padEnd(30)} ${''.padStart(12)}\n`);
-vaultThroughput();
-await projectListing();
-await sandboxStart();
-await cliStart();
+// `npm run bench -- <section>…` runs only those sections (vault, projects, sandbox, cli, repo-cache).
+const only = process.argv.slice(2);
+const wanted = (name: string) => only.length === 0 || only.includes(name);
+if (wanted('vault')) vaultThroughput();
+if (wanted('projects')) await projectListing();
+if (wanted('sandbox')) await sandboxStart();
+if (wanted('cli')) await cliStart();
+if (wanted('repo-cache')) await repoCacheBench(row);

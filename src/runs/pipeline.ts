@@ -44,6 +44,7 @@ import {
   pruneMirrors,
   updateMirror,
   usableMirror,
+  workspaceBranches,
   type HeldLock,
   type Mirror,
   type MirrorOf,
@@ -229,7 +230,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     log.system(`Sandbox ready; network allowlist: ${allowlist.join(', ')}`);
     for (const notice of session.notices ?? []) log.system(notice);
 
-    const before = await lsRemote(session, env, prepared.cloneUrl, log, signal, caps);
+    let before = await lsRemote(session, env, prepared.cloneUrl, log, signal, caps);
     const baseBranch = prepared.baseBranch ?? before.head;
     if (baseBranch === null) throw new ForgelinkError('empty_repository', `${prepared.projectPath} has no commits yet, so there is nothing to clone.`);
     if (!before.refs.has(baseBranch)) {
@@ -239,13 +240,13 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     const shape = [run.depth === null ? '' : `--depth ${run.depth}`, run.filter === null ? '' : `--filter=${run.filter}`].filter((part) => part !== '').join(' ');
     await step('cloning', `Cloning ${prepared.projectPath} (${baseBranch}${shape === '' ? '' : `, ${shape}`}) from ${prepared.cloneUrl}`, { baseBranch });
     const cloneStarted = clock.now().getTime();
-    const { repoCache } = await cloneWorkspace({
+    const { repoCache, branches } = await cloneWorkspace({
       session: session as SandboxSession,
       env,
       run,
       cloneUrl: prepared.cloneUrl,
       baseBranch,
-      wants: [...before.refs.values()],
+      expected: before.all,
       head: before.head,
       mirror,
       workspaceDir,
@@ -254,6 +255,9 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       signal,
       caps,
     });
+    // From the mirror, the workspace shows GitLab as of the mirror's last fetch (a moment after the listing above, when
+    // another run fetched in between): the run's outputs are what changed from there.
+    if (branches !== null) before = { ...before, refs: branches };
     const agentAt = clock.now().getTime();
     const timings = { readyMs: Math.max(0, agentAt - Date.parse(run.createdAt)), cloneMs: agentAt - cloneStarted };
     log.system(`Ready in ${(timings.readyMs / 1000).toFixed(1)} s (clone ${(timings.cloneMs / 1000).toFixed(1)} s, repository cache ${repoCache}).`);
@@ -435,7 +439,7 @@ async function cloneWorkspace(input: {
   run: Run;
   cloneUrl: string;
   baseBranch: string;
-  wants: string[];
+  expected: Map<string, string>;
   head: string | null;
   mirror: { mirror: Mirror; of: MirrorOf } | null;
   workspaceDir: string;
@@ -443,7 +447,7 @@ async function cloneWorkspace(input: {
   now: () => Date;
   signal: AbortSignal;
   caps: RunCaps;
-}): Promise<{ repoCache: 'cold' | 'warm' | 'off' }> {
+}): Promise<{ repoCache: 'cold' | 'warm' | 'off'; branches: Map<string, string> | null }> {
   const { session, env, run, log, signal, caps } = input;
   const shallow = run.depth !== null || run.filter !== null;
   const fetch = async (repoInSandbox: string) => {
@@ -465,7 +469,7 @@ async function cloneWorkspace(input: {
     }
   };
   const update = (distrust: boolean) =>
-    updateMirror({ mirror: input.mirror!.mirror, of: input.mirror!.of, wants: input.wants, head: input.head, fetch, log: (line) => log.system(line), now: input.now, signal, distrust });
+    updateMirror({ mirror: input.mirror!.mirror, of: input.mirror!.of, expected: input.expected, head: input.head, fetch, log: (line) => log.system(line), now: input.now, signal, distrust });
 
   let repoCache: 'cold' | 'warm' | 'off' = 'off';
   if (input.mirror === null) {
@@ -480,15 +484,23 @@ async function cloneWorkspace(input: {
     log.system('Repository cache: not used; a shallow or partial clone does not build a mirror.');
   }
 
+  // A full clone with the mirror up to date is made from it alone (no network): a local clone sharing its objects,
+  // `origin` then set to GitLab. Shallow and partial clones go to GitLab, borrowing what the mirror holds.
+  const local = repoCache !== 'off' && !shallow;
   const clone = () =>
     session.exec({
-      command: [
-        'git', 'clone', '--progress',
-        ...(repoCache === 'off' ? [] : ['--reference', MIRROR_IN_SANDBOX]),
-        ...(run.depth === null ? [] : ['--depth', String(run.depth)]),
-        ...(run.filter === null ? [] : [`--filter=${run.filter}`]),
-        '--branch', input.baseBranch, '--', input.cloneUrl, '/workspace',
-      ],
+      command: local
+        ? [
+            '/bin/sh', '-c', 'git clone --progress --shared --branch "$1" -- "$2" /workspace && git -C /workspace remote set-url origin "$3"',
+            'forgelink-clone', input.baseBranch, MIRROR_IN_SANDBOX, input.cloneUrl,
+          ]
+        : [
+            'git', 'clone', '--progress',
+            ...(repoCache === 'off' ? [] : ['--reference', MIRROR_IN_SANDBOX]),
+            ...(run.depth === null ? [] : ['--depth', String(run.depth)]),
+            ...(run.filter === null ? [] : [`--filter=${run.filter}`]),
+            '--branch', input.baseBranch, '--', input.cloneUrl, '/workspace',
+          ],
       env,
       cwd: '/',
       timeoutMs: CLONE_TIMEOUT_MS,
@@ -508,7 +520,7 @@ async function cloneWorkspace(input: {
     }
   }
   if (exit.exitCode !== 0) throw new ForgelinkError('clone_failed', `git clone failed with exit code ${exit.exitCode}; the log shows git's message.`);
-  return { repoCache };
+  return { repoCache, branches: local ? await workspaceBranches(input.workspaceDir) : null };
 }
 
 /** `git ls-remote --symref`: every branch with its commit, and the branch HEAD points to. */
@@ -519,10 +531,10 @@ async function lsRemote(
   log: RunLog,
   signal: AbortSignal,
   caps: RunCaps,
-): Promise<{ refs: Map<string, string>; head: string | null }> {
+): Promise<{ refs: Map<string, string>; head: string | null; all: Map<string, string> }> {
   let stdout = '';
   const exit = await session.exec({
-    command: ['git', 'ls-remote', '--symref', '--', cloneUrl, 'HEAD', 'refs/heads/*'],
+    command: ['git', 'ls-remote', '--symref', '--', cloneUrl, 'HEAD', 'refs/heads/*', 'refs/tags/*'],
     env,
     cwd: '/',
     timeoutMs: LS_REMOTE_TIMEOUT_MS,
@@ -540,7 +552,10 @@ async function lsRemote(
     );
   }
   const head = /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(stdout)?.[1] ?? null;
-  return { refs: parseLsRemote(stdout), head };
+  // Every branch and tag by full name (peeled `^{}` lines left out): what a mirror must hold to stand for GitLab.
+  const all = new Map<string, string>();
+  for (const match of stdout.matchAll(/^([0-9a-f]{40}|[0-9a-f]{64})\t(refs\/(?:heads|tags)\/[^\s^]+)$/gm)) all.set(match[2] as string, match[1] as string);
+  return { refs: parseLsRemote(stdout), head, all };
 }
 
 async function collectOutputs(input: {

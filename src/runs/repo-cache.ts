@@ -188,16 +188,16 @@ function firstLine(text: string): string {
   return text.trim().split('\n')[0]?.slice(0, 200) || 'no message';
 }
 
-/** The objects among `shas` the mirror lacks (or cannot read). */
-async function missingObjects(mirror: Mirror, shas: readonly string[]): Promise<string[]> {
-  if (shas.length === 0) return [];
-  const result = await hostGit(mirror.repo, ['cat-file', '--batch-check=%(objectname) %(objecttype)'], `${shas.join('\n')}\n`);
-  if (result.code !== 0) return [...shas];
-  return result.stdout.split('\n').filter((line) => line.endsWith(' missing')).map((line) => line.split(' ')[0] ?? '');
+/** How many branches and tags differ between the mirror and GitLab (new, gone or moved). */
+function differences(mirror: ReadonlyMap<string, string>, expected: ReadonlyMap<string, string>): number {
+  let count = 0;
+  for (const [name, sha] of expected) if (mirror.get(name) !== sha) count += 1;
+  for (const name of mirror.keys()) if (!expected.has(name)) count += 1;
+  return count;
 }
 
-async function refsOf(repo: string): Promise<Map<string, string>> {
-  const result = await hostGit(repo, ['for-each-ref', '--format=%(objectname) %(refname)']);
+async function refsOf(repo: string, prefixes: readonly string[] = ['refs/heads/', 'refs/tags/']): Promise<Map<string, string>> {
+  const result = await hostGit(repo, ['for-each-ref', '--format=%(objectname) %(refname)', ...prefixes]);
   const refs = new Map<string, string>();
   for (const line of result.stdout.split('\n')) {
     const [sha, name] = line.split(' ');
@@ -270,14 +270,14 @@ export type SandboxFetch = (repoInSandbox: string) => Promise<void>;
 export type MirrorUpdate = { state: 'cold' | 'warm'; fetched: boolean; rebuilt: boolean };
 
 /**
- * Makes the mirror hold the commits `wants` names (the branch tips the run's token just listed), under the
- * mirror's lock: one fetch at a time per mirror, and a run that waited for another's fetch fetches only what
- * is still missing after it (usually nothing). A mirror that fails its check is rebuilt, never served.
+ * Makes the mirror's branches and tags those `expected` names (what the run's token just listed at GitLab), under
+ * the mirror's lock: one fetch at a time per mirror, and a run that waited for another's fetch fetches only when
+ * the mirror still differs after it (usually not). A mirror that fails its check is rebuilt, never served.
  */
 export async function updateMirror(input: {
   mirror: Mirror;
   of: MirrorOf;
-  wants: readonly string[];
+  expected: ReadonlyMap<string, string>;
   /** The branch GitLab's HEAD names: the mirror's HEAD follows it. */
   head: string | null;
   fetch: SandboxFetch;
@@ -315,16 +315,17 @@ export async function updateMirror(input: {
       return { state: 'cold', fetched: true, rebuilt };
     }
 
-    const missing = await missingObjects(mirror, input.wants);
-    if (missing.length === 0) {
-      log('Repository cache: warm, the mirror already holds every branch tip; nothing to fetch.');
+    const refsBefore = await refsOf(mirror.repo);
+    const differing = differences(refsBefore, input.expected);
+    if (differing === 0) {
+      log('Repository cache: warm, the mirror already matches GitLab; nothing to fetch.');
+      await followHead(mirror, input.head);
       await touchRecord(mirror, input.of, input.now(), false);
       return { state: 'warm', fetched: false, rebuilt };
     }
     const started = Date.now();
-    const refsBefore = await refsOf(mirror.repo);
     const bytesBefore = await packedBytes(mirror.repo);
-    log(`Repository cache: warm, fetching ${missing.length} new branch tip${missing.length === 1 ? '' : 's'} into the mirror.`);
+    log(`Repository cache: warm, ${differing} ref${differing === 1 ? '' : 's'} differ from GitLab's; fetching into the mirror.`);
     await writeFile(path.join(mirror.dir, 'fetching'), `${process.pid}\n`);
     try {
       await input.fetch(`${MIRROR_MOUNT}/${REPO}`);
@@ -388,6 +389,19 @@ function describeRefChanges(before: Map<string, string>, after: Map<string, stri
   }
   for (const name of before.keys()) if (!after.has(name)) removed += 1;
   return `${updated} updated, ${added} new and ${removed} deleted ref${removed === 1 ? '' : 's'}`;
+}
+
+/**
+ * The branches a workspace cloned from the mirror starts with (`refs/remotes/origin/*`), by name: what GitLab had
+ * when the mirror was last fetched, which the run's outputs are compared with.
+ */
+export async function workspaceBranches(workspaceDir: string): Promise<Map<string, string>> {
+  const branches = new Map<string, string>();
+  for (const [name, sha] of await refsOf(workspaceDir, ['refs/remotes/origin/'])) {
+    const branch = name.slice('refs/remotes/origin/'.length);
+    if (branch !== 'HEAD') branches.set(branch, sha);
+  }
+  return branches;
 }
 
 /** Whether the mirror can be borrowed from as it is (runs with --depth or --filter use it only then, without fetching). */

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
@@ -101,16 +103,16 @@ describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTP
     return path.join(mine.path, 'repo.git');
   }
 
-  /** A plain clone by the test itself, on the host: what a workspace must equal. */
-  function plainCloneView(): { head: string; refs: string[] } {
-    const dir = execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim();
+  /** A plain clone by the test itself, on the host (asynchronously: the fake GitLab answers from this process): what a workspace must equal. */
+  async function plainCloneView(): Promise<{ head: string; refs: string[] }> {
+    const dir = await mkdtemp(path.join(tmpdir(), 'forgelink-plain-clone-'));
     try {
       const url = `${gitlab.baseUrl}/acme/cached.git`.replace('https://', `https://oauth2:${tokens[0]}@`);
-      execFileSync('git', ['-c', `http.sslCAInfo=${gitlab.caFile}`, 'clone', '--quiet', url, `${dir}/ws`], { env: { PATH: '/usr/bin:/bin', HOME: dir, GIT_CONFIG_NOSYSTEM: '1' } });
+      await promisify(execFile)('git', ['-c', `http.sslCAInfo=${gitlab.caFile}`, 'clone', '--quiet', url, `${dir}/ws`], { env: { PATH: '/usr/bin:/bin', HOME: dir, GIT_CONFIG_NOSYSTEM: '1' } });
       const refs = gitIn(`${dir}/ws`, ['for-each-ref', '--format=REF %(objectname) %(refname) %(symref)']).trim().split('\n');
       return { head: gitIn(`${dir}/ws`, ['rev-parse', 'HEAD']).trim(), refs };
     } finally {
-      execFileSync('rm', ['-rf', dir]);
+      await rm(dir, { recursive: true, force: true });
     }
   }
 
@@ -125,14 +127,14 @@ describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTP
     const warm = await runToEnd(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', DESCRIBE] });
     assert.equal(warm.run.status, 'succeeded', JSON.stringify(warm.run.error));
     assert.equal(warm.run.repoCache, 'warm');
-    assert.match(warm.log, /Repository cache: warm, the mirror already holds every branch tip; nothing to fetch/);
+    assert.match(warm.log, /Repository cache: warm, the mirror already matches GitLab; nothing to fetch/);
 
     const coldView = seen(cold.log);
     assert.ok(coldView.includes('FSCK-OK'), coldView.join('\n'));
     assert.ok(coldView.some((line) => line === 'REF ' + gitlab.branches(project.id).find((b) => b.name === 'feature')?.sha + ' refs/remotes/origin/feature '), coldView.join('\n'));
     assert.ok(coldView.some((line) => line.includes(' refs/tags/v1.0')), 'the tag is there');
     assert.deepEqual(seen(warm.log), coldView, 'warm and cold workspaces look the same to the agent');
-    const plain = plainCloneView();
+    const plain = await plainCloneView();
     assert.deepEqual(coldView.filter((line) => line.startsWith('REF ')), plain.refs, 'the same refs as a plain clone');
     assert.ok(coldView.includes(`HEAD ${plain.head} main`));
     assert.ok(coldView.includes(`ORIGIN ${gitlab.baseUrl}/acme/cached.git`), 'origin is GitLab, as without the cache');
