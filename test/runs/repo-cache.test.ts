@@ -109,7 +109,7 @@ describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTP
     try {
       const url = `${gitlab.baseUrl}/acme/cached.git`.replace('https://', `https://oauth2:${tokens[0]}@`);
       await promisify(execFile)('git', ['-c', `http.sslCAInfo=${gitlab.caFile}`, 'clone', '--quiet', url, `${dir}/ws`], { env: { PATH: '/usr/bin:/bin', HOME: dir, GIT_CONFIG_NOSYSTEM: '1' } });
-      const refs = gitIn(`${dir}/ws`, ['for-each-ref', '--format=REF %(objectname) %(refname) %(symref)']).trim().split('\n');
+      const refs = gitIn(`${dir}/ws`, ['for-each-ref', '--format=REF %(objectname) %(refname) %(symref)']).split('\n').filter((line) => line !== '');
       return { head: gitIn(`${dir}/ws`, ['rev-parse', 'HEAD']).trim(), refs };
     } finally {
       await rm(dir, { recursive: true, force: true });
