@@ -42,6 +42,7 @@ import {
   markUsed,
   openMirror,
   pruneMirrors,
+  mirrorHasBranch,
   updateMirror,
   usableMirror,
   workspaceBranches,
@@ -230,10 +231,13 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     log.system(`Sandbox ready; network allowlist: ${allowlist.join(', ')}`);
     for (const notice of session.notices ?? []) log.system(notice);
 
-    let before = await lsRemote(session, env, prepared.cloneUrl, log, signal, caps);
-    const baseBranch = prepared.baseBranch ?? before.head;
+    // With the API's word on the project, its default branch and the branch asked for, a full clone through the
+    // repository cache asks GitLab's git once — the fetch into the mirror — and takes its "before" from the workspace.
+    const listFirst = mirror === null || run.depth !== null || run.filter !== null || prepared.defaultBranch === null;
+    const listed = listFirst ? await lsRemote(session, env, prepared.cloneUrl, log, signal, caps) : null;
+    const baseBranch = prepared.baseBranch ?? listed?.head ?? null;
     if (baseBranch === null) throw new ForgelinkError('empty_repository', `${prepared.projectPath} has no commits yet, so there is nothing to clone.`);
-    if (!before.refs.has(baseBranch)) {
+    if (listed !== null && !listed.refs.has(baseBranch)) {
       throw new ForgelinkError('branch_not_found', `Branch ${baseBranch} does not exist in ${prepared.projectPath}.`);
     }
 
@@ -246,8 +250,9 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       run,
       cloneUrl: prepared.cloneUrl,
       baseBranch,
-      expected: before.all,
-      head: before.head,
+      expected: listed?.all ?? null,
+      since: new Date(run.createdAt),
+      head: listed?.head ?? prepared.defaultBranch,
       mirror,
       workspaceDir,
       log,
@@ -257,7 +262,8 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     });
     // From the mirror, the workspace shows GitLab as of the mirror's last fetch (a moment after the listing above, when
     // another run fetched in between): the run's outputs are what changed from there.
-    if (branches !== null) before = { ...before, refs: branches };
+    const before = branches ?? listed?.refs;
+    if (before === undefined) throw new Error('a workspace made without a listing has its branches');
     const agentAt = clock.now().getTime();
     const timings = { readyMs: Math.max(0, agentAt - Date.parse(run.createdAt)), cloneMs: agentAt - cloneStarted };
     log.system(`Ready in ${(timings.readyMs / 1000).toFixed(1)} s (clone ${(timings.cloneMs / 1000).toFixed(1)} s, repository cache ${repoCache}).`);
@@ -305,7 +311,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       accountId: connection.account?.id ?? null,
       projectId: prepared.projectId,
       projectWebUrl: prepared.projectWebUrl,
-      before: before.refs,
+      before,
       after: after.refs,
       transcript: log.transcript(),
       since: new Date(startedAt.getTime() - CLOCK_SKEW_MS),
@@ -439,7 +445,8 @@ async function cloneWorkspace(input: {
   run: Run;
   cloneUrl: string;
   baseBranch: string;
-  expected: Map<string, string>;
+  expected: Map<string, string> | null;
+  since: Date;
   head: string | null;
   mirror: { mirror: Mirror; of: MirrorOf } | null;
   workspaceDir: string;
@@ -469,13 +476,16 @@ async function cloneWorkspace(input: {
     }
   };
   const update = (distrust: boolean) =>
-    updateMirror({ mirror: input.mirror!.mirror, of: input.mirror!.of, expected: input.expected, head: input.head, fetch, log: (line) => log.system(line), now: input.now, signal, distrust });
+    updateMirror({ mirror: input.mirror!.mirror, of: input.mirror!.of, expected: input.expected, since: input.since, head: input.head, fetch, log: (line) => log.system(line), now: input.now, signal, distrust });
 
   let repoCache: 'cold' | 'warm' | 'off' = 'off';
   if (input.mirror === null) {
     // no cache on this server
   } else if (!shallow) {
     repoCache = (await update(false)).state;
+    if (input.expected === null && !(await mirrorHasBranch(input.mirror.mirror, input.baseBranch))) {
+      throw new ForgelinkError('branch_not_found', `Branch ${input.baseBranch} does not exist in ${run.projectPath ?? run.project}.`);
+    }
   } else if (await usableMirror(input.mirror.mirror)) {
     repoCache = 'warm';
     await markUsed(input.mirror.mirror, input.mirror.of, input.now());

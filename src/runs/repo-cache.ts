@@ -277,7 +277,13 @@ export type MirrorUpdate = { state: 'cold' | 'warm'; fetched: boolean; rebuilt: 
 export async function updateMirror(input: {
   mirror: Mirror;
   of: MirrorOf;
-  expected: ReadonlyMap<string, string>;
+  /**
+   * What the run's token just listed at GitLab (`git ls-remote`), or null when the run did not list (its API
+   * preflight vouched for the project): then the mirror is fetched unless a fetch finished after `since`.
+   */
+  expected: ReadonlyMap<string, string> | null;
+  /** When the run was requested. */
+  since: Date;
   /** The branch GitLab's HEAD names: the mirror's HEAD follows it. */
   head: string | null;
   fetch: SandboxFetch;
@@ -316,16 +322,26 @@ export async function updateMirror(input: {
     }
 
     const refsBefore = await refsOf(mirror.repo);
-    const differing = differences(refsBefore, input.expected);
-    if (differing === 0) {
-      log('Repository cache: warm, the mirror already matches GitLab; nothing to fetch.');
+    const lastFetchAt = (await readRecord(mirror))?.lastFetchAt ?? null;
+    const differing = input.expected === null ? null : differences(refsBefore, input.expected);
+    const fresh = input.expected === null && lastFetchAt !== null && Date.parse(lastFetchAt) >= input.since.getTime();
+    if (differing === 0 || fresh) {
+      log(
+        fresh
+          ? 'Repository cache: warm, another run fetched into the mirror after this one was requested; sharing that fetch.'
+          : 'Repository cache: warm, the mirror already matches GitLab; nothing to fetch.',
+      );
       await followHead(mirror, input.head);
       await touchRecord(mirror, input.of, input.now(), false);
       return { state: 'warm', fetched: false, rebuilt };
     }
     const started = Date.now();
     const bytesBefore = await packedBytes(mirror.repo);
-    log(`Repository cache: warm, ${differing} ref${differing === 1 ? '' : 's'} differ from GitLab's; fetching into the mirror.`);
+    log(
+      differing === null
+        ? 'Repository cache: warm, fetching what changed at GitLab into the mirror.'
+        : `Repository cache: warm, ${differing} ref${differing === 1 ? '' : 's'} differ from GitLab's; fetching into the mirror.`,
+    );
     await writeFile(path.join(mirror.dir, 'fetching'), `${process.pid}\n`);
     try {
       await input.fetch(`${MIRROR_MOUNT}/${REPO}`);
@@ -402,6 +418,11 @@ export async function workspaceBranches(workspaceDir: string): Promise<Map<strin
     if (branch !== 'HEAD') branches.set(branch, sha);
   }
   return branches;
+}
+
+/** Whether the mirror has the branch (after its update, for a run that did not list GitLab's branches itself). */
+export async function mirrorHasBranch(mirror: Mirror, branch: string): Promise<boolean> {
+  return (await hostGit(mirror.repo, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`])).code === 0;
 }
 
 /** Whether the mirror can be borrowed from as it is (runs with --depth or --filter use it only then, without fetching). */

@@ -127,7 +127,10 @@ describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTP
     const warm = await runToEnd(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', DESCRIBE] });
     assert.equal(warm.run.status, 'succeeded', JSON.stringify(warm.run.error));
     assert.equal(warm.run.repoCache, 'warm');
-    assert.match(warm.log, /Repository cache: warm, the mirror already matches GitLab; nothing to fetch/);
+    // An API token's preflight vouched for the project: the run asks GitLab's git once, fetching into the mirror.
+    assert.match(warm.log, /Repository cache: warm, fetching what changed at GitLab into the mirror\./);
+    assert.match(warm.log, /Repository cache: the fetch brought 0 updated, 0 new and 0 deleted refs/);
+    assert.doesNotMatch(warm.log, /Cloning into '\/workspace'\.\.\.\n.*Receiving objects/);
 
     const coldView = seen(cold.log);
     assert.ok(coldView.includes('FSCK-OK'), coldView.join('\n'));
@@ -251,7 +254,7 @@ describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTP
       assert.ok(seen(logs[index] ?? '').includes('FSCK-OK'));
     }
     assert.equal(logs.filter((log) => /the fetch brought/.test(log)).length, 1, 'exactly one run fetched');
-    assert.equal(logs.filter((log) => /nothing to fetch/.test(log)).length, 3, 'the others shared its fetch');
+    assert.equal(logs.filter((log) => /another run fetched into the mirror after this one was requested; sharing that fetch/.test(log)).length, 3, 'the others shared its fetch');
   });
 
   test('a damaged mirror is detected and rebuilt, never served; an interrupted fetch leaves a usable one', async () => {
