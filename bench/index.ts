@@ -14,6 +14,7 @@ import { createBubblewrapDriver } from '../src/sandbox/index.ts';
 import { createVault } from '../src/vault/index.ts';
 import { startFakeGitLab } from '../testing/fake-gitlab/index.ts';
 import { policyDecisions } from './policy.ts';
+import { repoCacheBench } from './repo-cache.ts';
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -185,8 +186,12 @@ async function cliStart(): Promise<void> {
 
 process.stdout.write(`forgelink bench — node ${process.version}, ${new Date().toISOString()}\n\n`);
 process.stdout.write(`${'measure'.padEnd(44)} ${'forgelink'.padStart(12)}   | ${'baseline'.padEnd(30)} ${''.padStart(12)}\n`);
-vaultThroughput();
-await projectListing();
-await sandboxStart();
-await cliStart();
-policyDecisions(row);
+// `npm run bench -- <section>…` runs only those sections (vault, projects, sandbox, cli, policy, repo-cache).
+const only = process.argv.slice(2);
+const wanted = (name: string) => only.length === 0 || only.includes(name);
+if (wanted('vault')) vaultThroughput();
+if (wanted('projects')) await projectListing();
+if (wanted('sandbox')) await sandboxStart();
+if (wanted('cli')) await cliStart();
+if (wanted('policy')) policyDecisions(row);
+if (wanted('repo-cache')) await repoCacheBench(row);

@@ -21,7 +21,7 @@ import { createDoctorService, type DoctorService } from './doctor/index.ts';
 import { createGitLabOAuthClients, createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
 import { createHealthMonitor, type HealthMonitor } from './monitor/index.ts';
 import { createWebhookNotifier } from './notify/index.ts';
-import { createRunService, type RunService } from './runs/index.ts';
+import { createRunService, repoCacheDir, type RunService } from './runs/index.ts';
 import { createSecretService, type SecretService } from './secrets/index.ts';
 import { createBubblewrapDriver } from './sandbox/index.ts';
 import { createApp, createLogger, createSetupLinks, prettyLogStream, SETUP_LINK_LIFETIME_MS, type App } from './server/index.ts';
@@ -230,7 +230,12 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
       logger,
     }),
     clock,
-    settings: { ...config.runs, agents: config.agents, workDir: path.join(config.dataDir, 'runs') },
+    settings: {
+      ...config.runs,
+      agents: config.agents,
+      workDir: path.join(config.dataDir, 'runs'),
+      repoCache: { ...config.runs.repoCache, dir: repoCacheDir(config.dataDir) },
+    },
     outboundPolicy: policy,
     newId: () => newId('run'),
     onError: (error, runId) => logger.error({ err: error, runId }, 'run failed inside forgelink'),

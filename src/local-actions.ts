@@ -7,6 +7,7 @@ import type { LocalActions } from './cli/index.ts';
 import { createForgelink, masterKeySettings, openConfiguredStorage, systemClock as clock } from './compose.ts';
 import { readConfig, type Config } from './config/index.ts';
 import { apiKeyPrefix, generateApiKey, hashApiKey, InputError, newId, userNameProblem } from './core/index.ts';
+import { listMirrors, pruneMirrors, repoCacheDir } from './runs/index.ts';
 import { hashPassword, passwordProblem } from './server/index.ts';
 import type { Storage } from './storage/index.ts';
 import { addKeyVersion, createVault, loadKeyringForDatabase, rotateSecrets } from './vault/index.ts';
@@ -92,6 +93,18 @@ export function localActions(env: NodeJS.ProcessEnv): LocalActions {
     },
     listUsers: () => withStorage(config(), (storage) => storage.users.listUsers()),
     issueKey: (name, keyName) => withStorage(config(), (storage) => issueKey(storage, name, keyName)),
+    async listCache() {
+      const { dataDir, runs } = config();
+      const dir = repoCacheDir(dataDir);
+      const mirrors = await listMirrors(dir);
+      const totalBytes = mirrors.reduce((sum, mirror) => sum + mirror.sizeBytes, 0);
+      return { enabled: runs.repoCache.enabled, dir, maxBytes: runs.repoCache.maxBytes, totalBytes, mirrors };
+    },
+    async pruneCache(options) {
+      const { dataDir, runs } = config();
+      const dir = repoCacheDir(dataDir);
+      return { dir, ...(await pruneMirrors(dir, options.all ? 0 : runs.repoCache.maxBytes)) };
+    },
     async rotateKey(options) {
       const settings = masterKeySettings(config());
       return withStorage(config(), async (storage) => {

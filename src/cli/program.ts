@@ -11,6 +11,7 @@ import { addKeyCommands } from './keys-commands.ts';
 import { addSecretCommands } from './secret-commands.ts';
 import { addAgentCommands } from './agent-commands.ts';
 import { addAdminCommands, addServeCommand } from './local-commands.ts';
+import { addCacheCommands } from './cache-commands.ts';
 import { addRunCommands } from './run-commands.ts';
 import { usageError, type CliFailure } from './usage.ts';
 
@@ -68,6 +69,7 @@ export function buildProgram(loadLocal: LoadLocalActions, env: Env = process.env
   const cli = createContext(env, loadLocal);
   addServeCommand(program, cli);
   addAdminCommands(program, cli);
+  addCacheCommands(program, cli);
   addLoginCommand(program, cli);
   addConnectionCommands(program, cli);
   addKeyCommands(program, { api: cli.api, print: cli.print, json: cli.json });

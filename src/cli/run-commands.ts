@@ -6,7 +6,7 @@ import type { CliContext } from './context.ts';
 import { followRun } from './follow.ts';
 import { runDetails, runsTable } from './format.ts';
 
-type RunOptions = { connection: string; project: string; branch?: string; agent?: string; allowHost: string[]; secret: string[]; timeout?: string; detach?: boolean };
+type RunOptions = { connection: string; project: string; branch?: string; agent?: string; allowHost: string[]; secret: string[]; timeout?: string; detach?: boolean; depth?: string; filter?: string };
 
 const runPath = (id: string, rest = '') => `/runs/${encodeURIComponent(id)}${rest}`;
 
@@ -33,6 +33,15 @@ async function checkRunInput(command: string[], options: RunOptions, takesTask: 
   const { commandProblem } = await import('../runs/index.ts');
   const problem = commandProblem(command);
   if (problem !== null) throw new CliError(`command: ${problem}`, { field: 'command' });
+}
+
+function cloneDepth(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const depth = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(depth) || depth < 1 || depth > 2 ** 31 - 1) {
+    throw new CliError(`--depth: "${text}" is not a whole number of commits, 1 or more`, { field: '--depth' });
+  }
+  return depth;
 }
 
 async function timeoutSeconds(text: string | undefined): Promise<number | undefined> {
@@ -70,6 +79,8 @@ function addRunCommand(program: Command, cli: CliContext): void {
     .option('--allow-host <h>', 'extra host[:port] the sandbox may reach, where the operator permits (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option('--timeout <dur>', 'wall-clock limit, e.g. 90s, 30m, 2h (default: the server\'s)')
     .option('--secret <NAME>', 'one of your secrets (forgelink secrets set) the agent gets as an environment variable (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--depth <n>', 'clone only the last n commits of history (git clone --depth)')
+    .option('--filter <spec>', 'partial clone; blob:none fetches file contents only as they are needed (git clone --filter)')
     .option('--detach', 'print the run id and return at once')
     .argument('<task-or-command...>', 'with --agent: the task; without: the agent command, after --')
     .addHelpText(
@@ -81,6 +92,10 @@ function addRunCommand(program: Command, cli: CliContext): void {
       const takesTask = agent !== undefined && agent !== 'custom';
       await checkRunInput(words, options, takesTask);
       const timeout = await timeoutSeconds(options.timeout);
+      const depth = cloneDepth(options.depth);
+      if (options.filter !== undefined && options.filter.trim() !== 'blob:none') {
+        throw new CliError(`--filter: "${options.filter}" is not supported; use blob:none`, { field: '--filter' });
+      }
       const client = await cli.api(cmd);
       const started = await client.request<RunView>('POST', '/runs', {
         connectionId: options.connection,
@@ -90,6 +105,8 @@ function addRunCommand(program: Command, cli: CliContext): void {
         ...(options.allowHost.length === 0 ? {} : { allowHosts: options.allowHost }),
         ...(timeout === undefined ? {} : { timeoutSeconds: timeout }),
         ...(options.secret.length === 0 ? {} : { secrets: options.secret }),
+        ...(depth === undefined ? {} : { depth }),
+        ...(options.filter === undefined ? {} : { filter: options.filter.trim() }),
       });
       if (options.detach) {
         cli.print(cmd, started, () => started.id);

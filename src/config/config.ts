@@ -31,6 +31,8 @@ export type Config = {
     /** A run's memory cap (FORGELINK_RUN_MEMORY_MAX) and disk cap (FORGELINK_RUN_DISK_MAX), in bytes. */
     memoryMaxBytes: number;
     diskMaxBytes: number;
+    /** The repository cache (FORGELINK_REPO_CACHE, FORGELINK_REPO_CACHE_MAX): a mirror per project under `<data dir>/repo-cache`. */
+    repoCache: { enabled: boolean; maxBytes: number };
   };
   /** The connection health monitor (FORGELINK_MONITOR, FORGELINK_MONITOR_INTERVAL, FORGELINK_MONITOR_JITTER). */
   monitor: { enabled: boolean; intervalMs: number; jitterMs: number };
@@ -300,6 +302,7 @@ function readRuns(env: Env): Config['runs'] {
     // Below a few MiB neither git nor a shell gets going: such a cap is a typo.
     memoryMaxBytes: readByteSize(env, 'FORGELINK_RUN_MEMORY_MAX', '4GB', 16 * 1024 ** 2),
     diskMaxBytes: readByteSize(env, 'FORGELINK_RUN_DISK_MAX', '10GB', 1024 ** 2),
+    repoCache: { enabled: readBoolean(env, 'FORGELINK_REPO_CACHE', true), maxBytes: readByteSize(env, 'FORGELINK_REPO_CACHE_MAX', '10GB', 0) },
   };
 }
 

@@ -231,6 +231,11 @@ export type SandboxOptions = {
    * connection's current token, so git can get a refreshed OAuth token during a long run.
    */
   internalToken?: () => Promise<string>;
+  /**
+   * Host directories bound at `dest` for every command, read-only (a repository cache's mirror, which the
+   * workspace borrows objects from); a command names those it may write in `SandboxExec.writable`.
+   */
+  mounts?: readonly { source: string; dest: string }[];
 };
 
 export type SandboxExec = {
@@ -242,6 +247,8 @@ export type SandboxExec = {
   timeoutMs: number;
   signal?: AbortSignal;
   onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
+  /** `dest`s of the session's `mounts` this command alone may write (forgelink's own fetch into a mirror, never the agent). */
+  writable?: readonly string[];
 };
 
 export type SandboxExit = {

@@ -28,6 +28,11 @@ export type RunOutputs = { branches: OutputBranch[]; mergeRequests: OutputMergeR
 
 export type RunError = { code: string; message: string };
 
+export type RunRepoCache = 'cold' | 'warm' | 'off';
+/** The partial-clone filters a run may ask for. */
+export const RUN_CLONE_FILTERS = ['blob:none'] as const;
+export type RunCloneFilter = (typeof RUN_CLONE_FILTERS)[number];
+
 export type Run = {
   id: string;
   userId: string;
@@ -57,6 +62,14 @@ export type Run = {
   outputs: RunOutputs;
   /** Origins (host:port) the sandbox's proxy let through, and those it refused. */
   egress: { allowed: string[]; refused: string[] };
+  /** `git clone --depth` asked for; null for full history. */
+  depth: number | null;
+  /** `git clone --filter` asked for (`blob:none`); null for none. */
+  filter: RunCloneFilter | null;
+  /** Whether the workspace came from the repository cache's mirror, and whether that had to be built first; null until the clone. */
+  repoCache: RunRepoCache | null;
+  /** readyMs: from the request to the agent's start; cloneMs: the clone step (mirror and workspace). Null until known. */
+  timings: { readyMs: number | null; cloneMs: number | null };
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;

@@ -3,3 +3,4 @@ export type { RunService, RunServiceDeps, RunView } from './service.ts';
 export type { RunSettings } from './settings.ts';
 export type { StartRunInput } from './input.ts';
 export { COMMAND_LIMITS, commandProblem, parseDuration, checkRunInput } from './input.ts';
+export { repoCacheDir, listMirrors, pruneMirrors, type MirrorListing } from './repo-cache.ts';

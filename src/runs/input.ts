@@ -1,4 +1,4 @@
-import { InputError, agentCommand, findAgent, branchNameProblem, normaliseOrigin, originMatches, projectPathProblem } from '../core/index.ts';
+import { InputError, RUN_CLONE_FILTERS, type RunCloneFilter, agentCommand, findAgent, branchNameProblem, normaliseOrigin, originMatches, projectPathProblem } from '../core/index.ts';
 import { checkRunSecrets } from './secret-names.ts';
 import type { RunSettings } from './settings.ts';
 
@@ -15,6 +15,10 @@ export type StartRunInput = {
   timeoutSeconds?: number | undefined;
   /** Names of the user's secrets the run receives as environment variables. */
   secrets?: string[] | undefined;
+  /** `git clone --depth`: how many commits of history the workspace gets. */
+  depth?: number | undefined;
+  /** `git clone --filter`: `blob:none` fetches file contents only as they are needed. */
+  filter?: string | undefined;
 };
 
 export type CheckedRunInput = {
@@ -30,6 +34,8 @@ export type CheckedRunInput = {
   secrets: string[];
   /** The secrets the profile needs. */
   agentSecrets: string[];
+  depth: number | null;
+  filter: RunCloneFilter | null;
 };
 
 /**
@@ -127,7 +133,22 @@ export function checkRunInput(input: StartRunInput, settings: RunSettings): Chec
   // The profile's secrets (its model key) come with it; the user may name more.
   const agentSecrets = [...profile.secrets];
   const secrets = [...new Set([...agentSecrets, ...checkRunSecrets(input.secrets ?? [])])];
-  return { connectionId: input.connectionId, project, branch, agent: profile.name, image: profile.image, command: [...command], allowHosts, timeoutMs, secrets, agentSecrets };
+  let depth: number | null = null;
+  if (input.depth !== undefined) {
+    if (!Number.isSafeInteger(input.depth) || input.depth < 1 || input.depth > 2 ** 31 - 1) {
+      throw new InputError('invalid_depth', 'depth must be a whole number of commits, 1 or more.', { field: 'depth' });
+    }
+    depth = input.depth;
+  }
+  let filter: RunCloneFilter | null = null;
+  if (input.filter !== undefined) {
+    const wanted = input.filter.trim();
+    if (!(RUN_CLONE_FILTERS as readonly string[]).includes(wanted)) {
+      throw new InputError('invalid_filter', `filter "${input.filter}" is not supported; use ${RUN_CLONE_FILTERS.join(' or ')}.`, { field: 'filter' });
+    }
+    filter = wanted as RunCloneFilter;
+  }
+  return { connectionId: input.connectionId, project, branch, agent: profile.name, image: profile.image, command: [...command], allowHosts, timeoutMs, secrets, agentSecrets, depth, filter };
 }
 
 /** `90`, `90s`, `15m`, `2h` → seconds; null when unreadable. */

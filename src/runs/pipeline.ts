@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import {
   auditEntry,
@@ -36,6 +36,20 @@ import { prepareProject, preflightFailure, type PreparedProject } from './prefli
 import { createClaudeStreamFormatter } from './claude-stream.ts';
 import { createRunLog, type RunLog } from './run-log.ts';
 import type { RunSettings } from './settings.ts';
+import {
+  MIRROR_IN_SANDBOX,
+  MIRROR_MOUNT,
+  markUsed,
+  openMirror,
+  pruneMirrors,
+  mirrorHasBranch,
+  updateMirror,
+  usableMirror,
+  workspaceBranches,
+  type HeldLock,
+  type Mirror,
+  type MirrorOf,
+} from './repo-cache.ts';
 
 /** A user's named secrets as runs need them (secrets/service.ts). */
 export type RunSecrets = {
@@ -139,6 +153,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
   let outputs: RunOutputs = run.outputs;
   const warnings: Warning[] = [];
   let agentStarted = false;
+  let mirror: { mirror: Mirror; use: HeldLock; of: MirrorOf } | null = null;
 
   try {
     await step('preparing', `Preparing run ${run.id}: ${run.project}${run.branch ? ` (${run.branch})` : ''}`, {
@@ -189,6 +204,12 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     // The profile's model API joins the allowlist as the GitLab host does.
     const allowlist = [...new Set([originOfBaseUrl(connection.baseUrl), ...profile.hosts, ...deps.settings.extraHosts, ...run.allowHosts])];
     const caps = runCaps(deps.settings);
+    const cache = deps.settings.repoCache;
+    if (cache?.enabled === true) {
+      // Only now, with the token's access to the project confirmed, is the project's mirror touched.
+      const of: MirrorOf = { baseUrl: connection.baseUrl, projectId: prepared.projectId, projectPath: prepared.projectPath };
+      mirror = { ...(await openMirror(cache.dir, of, signal)), of };
+    }
     session = await deps.sandbox.create({
       runId: run.id,
       workspaceDir,
@@ -196,6 +217,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       outboundPolicy: deps.outboundPolicy,
       files,
       limits: { memoryBytes: caps.memoryBytes, diskBytes: caps.diskBytes },
+      mounts: mirror === null ? [] : [{ source: mirror.mirror.dir, dest: MIRROR_MOUNT }],
       ...(connection.kind === 'oauth' ? { internalToken: () => tokens.currentToken(connection) } : {}),
     });
     const env = {
@@ -209,24 +231,43 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     log.system(`Sandbox ready; network allowlist: ${allowlist.join(', ')}`);
     for (const notice of session.notices ?? []) log.system(notice);
 
-    const before = await lsRemote(session, env, prepared.cloneUrl, log, signal, caps);
-    const baseBranch = prepared.baseBranch ?? before.head;
+    // With the API's word on the project, its default branch and the branch asked for, a full clone through the
+    // repository cache asks GitLab's git once — the fetch into the mirror — and takes its "before" from the workspace.
+    const listFirst = mirror === null || run.depth !== null || run.filter !== null || prepared.defaultBranch === null;
+    const listed = listFirst ? await lsRemote(session, env, prepared.cloneUrl, log, signal, caps) : null;
+    const baseBranch = prepared.baseBranch ?? listed?.head ?? null;
     if (baseBranch === null) throw new ForgelinkError('empty_repository', `${prepared.projectPath} has no commits yet, so there is nothing to clone.`);
-    if (!before.refs.has(baseBranch)) {
+    if (listed !== null && !listed.refs.has(baseBranch)) {
       throw new ForgelinkError('branch_not_found', `Branch ${baseBranch} does not exist in ${prepared.projectPath}.`);
     }
 
-    await step('cloning', `Cloning ${prepared.projectPath} (${baseBranch}) from ${prepared.cloneUrl}`, { baseBranch });
-    const clone = await session.exec({
-      command: ['git', 'clone', '--quiet', '--branch', baseBranch, '--', prepared.cloneUrl, '/workspace'],
+    const shape = [run.depth === null ? '' : `--depth ${run.depth}`, run.filter === null ? '' : `--filter=${run.filter}`].filter((part) => part !== '').join(' ');
+    await step('cloning', `Cloning ${prepared.projectPath} (${baseBranch}${shape === '' ? '' : `, ${shape}`}) from ${prepared.cloneUrl}`, { baseBranch });
+    const cloneStarted = clock.now().getTime();
+    const { repoCache, branches } = await cloneWorkspace({
+      session: session as SandboxSession,
       env,
-      cwd: '/',
-      timeoutMs: CLONE_TIMEOUT_MS,
+      run,
+      cloneUrl: prepared.cloneUrl,
+      baseBranch,
+      expected: listed?.all ?? null,
+      since: new Date(run.createdAt),
+      head: listed?.head ?? prepared.defaultBranch,
+      mirror,
+      workspaceDir,
+      log,
+      now: () => clock.now(),
       signal,
-      onOutput: (chunk, stream) => log.output(chunk, stream),
+      caps,
     });
-    throwIfStopped(clone, signal, 'git clone', caps);
-    if (clone.exitCode !== 0) throw new ForgelinkError('clone_failed', `git clone failed with exit code ${clone.exitCode}; the log shows git's message.`);
+    // From the mirror, the workspace shows GitLab as of the mirror's last fetch (a moment after the listing above, when
+    // another run fetched in between): the run's outputs are what changed from there.
+    const before = branches ?? listed?.refs;
+    if (before === undefined) throw new Error('a workspace made without a listing has its branches');
+    const agentAt = clock.now().getTime();
+    const timings = { readyMs: Math.max(0, agentAt - Date.parse(run.createdAt)), cloneMs: agentAt - cloneStarted };
+    log.system(`Ready in ${(timings.readyMs / 1000).toFixed(1)} s (clone ${(timings.cloneMs / 1000).toFixed(1)} s, repository cache ${repoCache}).`);
+    await update({ repoCache, timings });
 
     const remaining = run.timeoutMs - (clock.now().getTime() - startedAt.getTime());
     agentStarted = true;
@@ -270,7 +311,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       accountId: connection.account?.id ?? null,
       projectId: prepared.projectId,
       projectWebUrl: prepared.projectWebUrl,
-      before: before.refs,
+      before,
       after: after.refs,
       transcript: log.transcript(),
       since: new Date(startedAt.getTime() - CLOCK_SKEW_MS),
@@ -294,6 +335,19 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     await session?.destroy().catch(() => {});
     await client?.close().catch(() => {});
     await removeTree(runDir(deps.settings, run.id)).catch(() => {});
+    if (mirror !== null) {
+      await mirror.use.release().catch(() => {});
+      // The cache back under FORGELINK_REPO_CACHE_MAX: least recently used mirrors first, never one in use.
+      const cache = deps.settings.repoCache;
+      if (cache !== undefined) {
+        await pruneMirrors(cache.dir, cache.maxBytes, mirror.mirror.key).then(
+          ({ removed }) => {
+            for (const gone of removed) log.system(`Repository cache: removed the mirror of ${gone.projectPath ?? gone.key} (${formatBytes(gone.sizeBytes)}), least recently used, to stay under ${formatBytes(cache.maxBytes)}.`);
+          },
+          (failure: unknown) => deps.onError?.(failure, run.id),
+        );
+      }
+    }
   }
 
   log.system(agentStarted || error === null ? summary(status, outputs) : `Run ${status} before the agent started: ${error.message}`);
@@ -378,6 +432,107 @@ function throwIfStopped(exit: SandboxExit, signal: AbortSignal, what: string, ca
   }
 }
 
+/**
+ * Makes /workspace: with the repository cache, the mirror is brought up to date first (under its lock, with the
+ * run's token, from inside the sandbox) and the clone from GitLab borrows its objects (`--reference`), so GitLab
+ * still answers for the refs and checks the token while only what the mirror lacks is transferred. Without it,
+ * a plain clone. A clone that fails while borrowing makes the mirror checked in full, rebuilt if damaged, and the
+ * clone tried once more.
+ */
+async function cloneWorkspace(input: {
+  session: SandboxSession;
+  env: Record<string, string>;
+  run: Run;
+  cloneUrl: string;
+  baseBranch: string;
+  expected: Map<string, string> | null;
+  since: Date;
+  head: string | null;
+  mirror: { mirror: Mirror; of: MirrorOf } | null;
+  workspaceDir: string;
+  log: RunLog;
+  now: () => Date;
+  signal: AbortSignal;
+  caps: RunCaps;
+}): Promise<{ repoCache: 'cold' | 'warm' | 'off'; branches: Map<string, string> | null }> {
+  const { session, env, run, log, signal, caps } = input;
+  const shallow = run.depth !== null || run.filter !== null;
+  const fetch = async (repoInSandbox: string) => {
+    const exit = await session.exec({
+      command: [
+        'git', '-C', repoInSandbox, '-c', 'core.hooksPath=/dev/null', 'fetch', '--prune', '--no-tags', '--no-write-fetch-head', '--progress',
+        '--', input.cloneUrl, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*',
+      ],
+      env,
+      cwd: '/',
+      timeoutMs: CLONE_TIMEOUT_MS,
+      signal,
+      writable: [MIRROR_MOUNT],
+      onOutput: (chunk, stream) => log.output(chunk, stream),
+    });
+    throwIfStopped(exit, signal, 'git fetch into the repository cache', caps);
+    if (exit.exitCode !== 0) {
+      throw new ForgelinkError('clone_failed', `git fetch into the repository cache failed with exit code ${exit.exitCode}; the log shows git's message.`);
+    }
+  };
+  const update = (distrust: boolean) =>
+    updateMirror({ mirror: input.mirror!.mirror, of: input.mirror!.of, expected: input.expected, since: input.since, head: input.head, fetch, log: (line) => log.system(line), now: input.now, signal, distrust });
+
+  let repoCache: 'cold' | 'warm' | 'off' = 'off';
+  if (input.mirror === null) {
+    // no cache on this server
+  } else if (!shallow) {
+    repoCache = (await update(false)).state;
+    if (input.expected === null && !(await mirrorHasBranch(input.mirror.mirror, input.baseBranch))) {
+      throw new ForgelinkError('branch_not_found', `Branch ${input.baseBranch} does not exist in ${run.projectPath ?? run.project}.`);
+    }
+  } else if (await usableMirror(input.mirror.mirror)) {
+    repoCache = 'warm';
+    await markUsed(input.mirror.mirror, input.mirror.of, input.now());
+    log.system('Repository cache: warm; this shallow or partial clone borrows from the mirror without fetching into it.');
+  } else {
+    log.system('Repository cache: not used; a shallow or partial clone does not build a mirror.');
+  }
+
+  // A full clone with the mirror up to date is made from it alone (no network): a local clone sharing its objects,
+  // `origin` then set to GitLab. Shallow and partial clones go to GitLab, borrowing what the mirror holds.
+  const local = repoCache !== 'off' && !shallow;
+  const clone = () =>
+    session.exec({
+      command: local
+        ? [
+            '/bin/sh', '-c', 'git clone --progress --shared --branch "$1" -- "$2" /workspace && git -C /workspace remote set-url origin "$3"',
+            'forgelink-clone', input.baseBranch, MIRROR_IN_SANDBOX, input.cloneUrl,
+          ]
+        : [
+            'git', 'clone', '--progress',
+            ...(repoCache === 'off' ? [] : ['--reference', MIRROR_IN_SANDBOX]),
+            ...(run.depth === null ? [] : ['--depth', String(run.depth)]),
+            ...(run.filter === null ? [] : [`--filter=${run.filter}`]),
+            '--branch', input.baseBranch, '--', input.cloneUrl, '/workspace',
+          ],
+      env,
+      cwd: '/',
+      timeoutMs: CLONE_TIMEOUT_MS,
+      signal,
+      onOutput: (chunk, stream) => log.output(chunk, stream),
+    });
+  let exit = await clone();
+  throwIfStopped(exit, signal, 'git clone', caps);
+  if (exit.exitCode !== 0 && repoCache !== 'off' && !shallow) {
+    log.system('Repository cache: the clone failed while borrowing from the mirror; checking the mirror in full.');
+    const checked = await update(true);
+    if (checked.rebuilt) {
+      for (const name of await readdir(input.workspaceDir)) await removeTree(path.join(input.workspaceDir, name));
+      repoCache = checked.state;
+      exit = await clone();
+      throwIfStopped(exit, signal, 'git clone', caps);
+    }
+  }
+  if (exit.exitCode !== 0) throw new ForgelinkError('clone_failed', `git clone failed with exit code ${exit.exitCode}; the log shows git's message.`);
+  return { repoCache, branches: local ? await workspaceBranches(input.workspaceDir) : null };
+}
+
 /** `git ls-remote --symref`: every branch with its commit, and the branch HEAD points to. */
 async function lsRemote(
   session: SandboxSession,
@@ -386,10 +541,10 @@ async function lsRemote(
   log: RunLog,
   signal: AbortSignal,
   caps: RunCaps,
-): Promise<{ refs: Map<string, string>; head: string | null }> {
+): Promise<{ refs: Map<string, string>; head: string | null; all: Map<string, string> }> {
   let stdout = '';
   const exit = await session.exec({
-    command: ['git', 'ls-remote', '--symref', '--', cloneUrl, 'HEAD', 'refs/heads/*'],
+    command: ['git', 'ls-remote', '--symref', '--', cloneUrl, 'HEAD', 'refs/heads/*', 'refs/tags/*'],
     env,
     cwd: '/',
     timeoutMs: LS_REMOTE_TIMEOUT_MS,
@@ -407,7 +562,10 @@ async function lsRemote(
     );
   }
   const head = /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(stdout)?.[1] ?? null;
-  return { refs: parseLsRemote(stdout), head };
+  // Every branch and tag by full name (peeled `^{}` lines left out): what a mirror must hold to stand for GitLab.
+  const all = new Map<string, string>();
+  for (const match of stdout.matchAll(/^([0-9a-f]{40}|[0-9a-f]{64})\t(refs\/(?:heads|tags)\/[^\s^]+)$/gm)) all.set(match[2] as string, match[1] as string);
+  return { refs: parseLsRemote(stdout), head, all };
 }
 
 async function collectOutputs(input: {

@@ -15,6 +15,8 @@ export type PreparedProject = {
   cloneUrl: string;
   /** Null when it must be learnt from the remote (tokens without API access). */
   baseBranch: string | null;
+  /** The project's default branch as the API reports it; null without API access (or for an empty project). */
+  defaultBranch: string | null;
   warnings: Warning[];
 };
 
@@ -74,6 +76,7 @@ export async function prepareProject(input: {
       projectWebUrl: `${connection.baseUrl}/${project}`,
       cloneUrl: cloneUrlOf(connection.baseUrl, project),
       baseBranch: branch,
+      defaultBranch: null,
       warnings: [],
     };
   }
@@ -112,6 +115,7 @@ export async function prepareProject(input: {
     projectWebUrl: detail.webUrl,
     cloneUrl: cloneUrlOf(connection.baseUrl, detail.pathWithNamespace),
     baseBranch,
+    defaultBranch: detail.defaultBranch,
     warnings,
   };
 }

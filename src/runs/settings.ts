@@ -18,4 +18,9 @@ export type RunSettings = {
   memoryMaxBytes?: number;
   /** A run's disk cap, its workspace and home together (FORGELINK_RUN_DISK_MAX); the sandbox's default when absent. */
   diskMaxBytes?: number;
+  /**
+   * The repository cache (docs/architecture.md, "The repository cache"): a mirror per project in `dir`
+   * (`<dataDir>/repo-cache`), at most `maxBytes` together. Absent or disabled: every run clones in full.
+   */
+  repoCache?: { enabled: boolean; dir: string; maxBytes: number };
 };

@@ -216,6 +216,16 @@ async function checkSandbox(sandbox: SandboxOptions): Promise<{ entries: ReturnT
   const { entries, errors } = parseAllowlist(sandbox.allowlist);
   if (errors.length > 0) throw new InputError('invalid_allowlist', `allowlist: ${errors.join('; ')}.`, { field: 'allowlist' });
   for (const dest of Object.keys(sandbox.files ?? {})) checkFilePath(dest);
+  for (const mount of sandbox.mounts ?? []) {
+    const reserved = ['/', '/proc', '/dev', '/tmp', '/usr', '/etc', SANDBOX_PATHS.workspace, SANDBOX_PATHS.home, SANDBOX_PATHS.runtime];
+    const inside = mount.dest;
+    if (!path.posix.isAbsolute(inside) || path.posix.normalize(inside) !== inside || reserved.some((r) => inside === r || (r !== '/' && inside.startsWith(`${r}/`)))) {
+      throw new InputError('invalid_sandbox_path', `mounts: "${inside}" must be an absolute, normalised path outside ${reserved.join(', ')}.`, { field: 'mounts' });
+    }
+    if (!path.isAbsolute(mount.source) || !(await stat(mount.source).catch(() => null))?.isDirectory()) {
+      throw new InputError('invalid_sandbox_path', `mounts: "${mount.source}" must be an existing directory, by absolute path.`, { field: 'mounts' });
+    }
+  }
   if (!path.isAbsolute(sandbox.workspaceDir) || !(await stat(sandbox.workspaceDir).catch(() => null))?.isDirectory()) {
     throw new InputError('invalid_workspace', `workspaceDir "${sandbox.workspaceDir}" must be an existing directory, by absolute path.`, {
       field: 'workspaceDir',
@@ -289,6 +299,11 @@ async function exec(session: SessionState, request: SandboxExec): Promise<Sandbo
   const { sandbox, host, cgroups, limits } = session;
   if (session.destroying !== null) throw new ForgelinkError('sandbox_destroyed', `The sandbox of run ${sandbox.runId} was destroyed.`);
   checkExec(request);
+  for (const dest of request.writable ?? []) {
+    if (!(sandbox.mounts ?? []).some((mount) => mount.dest === dest)) {
+      throw new InputError('invalid_writable', `writable: "${dest}" is not one of the sandbox's mounts.`, { field: 'writable' });
+    }
+  }
   if (request.signal?.aborted) return { exitCode: null, signal: null, timedOut: false, canceled: true };
   const { argv, payload } = await commandLine(session, request);
   if (session.destroying !== null) throw new ForgelinkError('sandbox_destroyed', `The sandbox of run ${sandbox.runId} was destroyed.`);
@@ -329,6 +344,7 @@ async function commandLine(session: SessionState, request: SandboxExec): Promise
     shmSizeBytes: options.shmSizeBytes ?? 64 * 1024 ** 2,
     files: runDir.files,
     extraReadOnlyPaths: options.extraReadOnlyPaths ?? [],
+    mounts: (sandbox.mounts ?? []).map((mount) => ({ ...mount, writable: request.writable?.includes(mount.dest) ?? false })),
     nodePath: host.nodePath,
     env: sandboxEnv(request.env, cwd),
     seccompFd: SECCOMP_FD,

@@ -27,6 +27,8 @@ export type SandboxPlan = {
   /** Read-only binds of single files: host source → path inside. */
   files: readonly { source: string; dest: string }[];
   extraReadOnlyPaths: readonly string[];
+  /** Directories bound at `dest`, read-only unless `writable`. */
+  mounts?: readonly { source: string; dest: string; writable: boolean }[];
   nodePath: string | null;
   env: Readonly<Record<string, string>>;
   /** The descriptor bwrap reads the seccomp filter (a BPF program) from. */
@@ -108,6 +110,7 @@ export function bwrapOptions(plan: SandboxPlan): string[] {
   if (plan.nodePath !== null) args.push('--ro-bind', plan.nodePath, `${SANDBOX_PATHS.nodeBin}/node`);
   for (const file of plan.files) args.push('--ro-bind', file.source, file.dest);
   for (const extra of plan.extraReadOnlyPaths) args.push('--ro-bind', extra, extra);
+  for (const mount of plan.mounts ?? []) args.push(mount.writable ? '--bind' : '--ro-bind', mount.source, mount.dest);
   // Nothing may grow the root or /dev tmpfs (they have no size limit); their mounts stay writable.
   args.push('--remount-ro', '/dev', '--remount-ro', '/', '--chdir', plan.cwd, '--clearenv');
   for (const [name, value] of Object.entries(plan.env)) args.push('--setenv', name, value);

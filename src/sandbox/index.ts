@@ -13,4 +13,5 @@ export { parseAllowEntry, parseAllowlist, isAllowed, formatOrigin, DEFAULT_ALLOW
 export { SANDBOX_PATHS, SANDBOX_DEFAULT_PATH, PROXY_PORT } from './wrapper.ts';
 export { DEFAULT_LIMITS } from './limits.ts';
 export { removeTree } from './run-dir.ts';
+export { diskUsage } from './disk-usage.ts';
 export type { SandboxLogger } from './logger.ts';

@@ -83,6 +83,18 @@ export const RunResponse = z.object({
   warnings: z.array(Warning),
   outputs: OutputsJson,
   egress: EgressJson,
+  depth: z.number().nullable().describe('git clone --depth the run asked for; null: full history'),
+  filter: z.enum(['blob:none']).nullable().describe('git clone --filter the run asked for'),
+  repoCache: z
+    .enum(['cold', 'warm', 'off'])
+    .nullable()
+    .describe('the repository cache: warm (the workspace borrowed from an existing mirror), cold (the mirror was built first), off; null before the clone'),
+  timings: z
+    .object({
+      readyMs: z.number().nullable().describe('from the request to the agent starting'),
+      cloneMs: z.number().nullable().describe('the clone step: updating the mirror and making the workspace'),
+    })
+    .describe('null values until known'),
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),

@@ -314,6 +314,16 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('runs').addColumn('image_digest', 'text').execute();
     },
   },
+  '0011_run_clone': {
+    // How a run's workspace was made (docs/architecture.md, "The repository cache"); null for runs before it.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('runs').addColumn('clone_depth', 'integer').execute();
+      await db.schema.alterTable('runs').addColumn('clone_filter', 'text').execute();
+      await db.schema.alterTable('runs').addColumn('repo_cache', 'text').execute();
+      await db.schema.alterTable('runs').addColumn('ready_ms', 'bigint').execute();
+      await db.schema.alterTable('runs').addColumn('clone_ms', 'bigint').execute();
+    },
+  },
 };
 
 /** What `users.api_key_hash` holds since migration 0008: unique per user, and never a SHA-256 digest. */

@@ -1,7 +1,9 @@
 import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { Run, RunLogEntry } from '../core/index.ts';
 import {
+  CloneFilterColumn,
   EgressJson,
+  RepoCacheColumn,
   LogStreamColumn,
   OutputsJson,
   RunErrorJson,
@@ -37,6 +39,10 @@ export function runFromRow(row: Selectable<RunsTable>): Run {
     warnings: WarningsJson.parse(JSON.parse(row.warnings)),
     outputs: OutputsJson.parse(JSON.parse(row.outputs)),
     egress: EgressJson.parse(JSON.parse(row.egress)),
+    depth: row.clone_depth === null ? null : Number(row.clone_depth),
+    filter: row.clone_filter === null ? null : CloneFilterColumn.parse(row.clone_filter),
+    repoCache: row.repo_cache === null ? null : RepoCacheColumn.parse(row.repo_cache),
+    timings: { readyMs: row.ready_ms === null ? null : Number(row.ready_ms), cloneMs: row.clone_ms === null ? null : Number(row.clone_ms) },
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
@@ -67,6 +73,11 @@ export function runToRow(run: Run): Insertable<RunsTable> {
     warnings: JSON.stringify(run.warnings),
     outputs: JSON.stringify(run.outputs),
     egress: JSON.stringify(run.egress),
+    clone_depth: run.depth,
+    clone_filter: run.filter,
+    repo_cache: run.repoCache,
+    ready_ms: run.timings.readyMs,
+    clone_ms: run.timings.cloneMs,
     created_at: run.createdAt,
     started_at: run.startedAt,
     finished_at: run.finishedAt,
@@ -98,6 +109,13 @@ export function runPatchToRow(patch: RunPatch): Updateable<RunsTable> {
   if (patch.warnings !== undefined) row.warnings = JSON.stringify(patch.warnings);
   if (patch.outputs !== undefined) row.outputs = JSON.stringify(patch.outputs);
   if (patch.egress !== undefined) row.egress = JSON.stringify(patch.egress);
+  if (patch.depth !== undefined) row.clone_depth = patch.depth;
+  if (patch.filter !== undefined) row.clone_filter = patch.filter;
+  if (patch.repoCache !== undefined) row.repo_cache = patch.repoCache;
+  if (patch.timings !== undefined) {
+    row.ready_ms = patch.timings.readyMs;
+    row.clone_ms = patch.timings.cloneMs;
+  }
   if (patch.startedAt !== undefined) row.started_at = patch.startedAt;
   if (patch.finishedAt !== undefined) row.finished_at = patch.finishedAt;
   return row;

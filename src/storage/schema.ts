@@ -57,6 +57,9 @@ export const WarningsJson = z.array(z.object({ code: z.enum(WARNING_CODES), mess
 
 export const RunErrorJson = z.object({ code: z.string(), message: z.string() });
 
+export const RepoCacheColumn = z.enum(['cold', 'warm', 'off']);
+export const CloneFilterColumn = z.enum(['blob:none']);
+
 export const EgressJson = z.object({ allowed: z.array(z.string()), refused: z.array(z.string()) });
 
 export const OutputsJson = z.object({

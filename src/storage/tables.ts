@@ -92,6 +92,12 @@ export type RunsTable = {
   outputs: string;
   /** JSON of `{ allowed, refused }`. */
   egress: string;
+  /** Migration 0011: the clone's `--depth` and `--filter`, whether the repository cache was cold, warm or off, and timings. */
+  clone_depth: ColumnType<number | null, number | null | undefined, number | null>;
+  clone_filter: ColumnType<string | null, string | null | undefined, string | null>;
+  repo_cache: ColumnType<string | null, string | null | undefined, string | null>;
+  ready_ms: ColumnType<number | string | null, number | null | undefined, number | null>;
+  clone_ms: ColumnType<number | string | null, number | null | undefined, number | null>;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;

@@ -117,3 +117,12 @@ test('the proxy variables win over the caller; HOME and PATH are defaults; PWD i
   assert.equal(env.NODE_USE_ENV_PROXY, '1');
   assert.deepEqual(env, { ...proxyEnv(), HOME: '/custom', PATH: '/opt/forgelink/bin:/usr/local/bin:/usr/bin:/bin', FOO: 'bar', PWD: '/workspace/sub' });
 });
+
+test('a mount (the repository cache) is bound read-only unless this command may write it, before the root turns read-only', () => {
+  const mounts = (writable: boolean) => bwrapOptions({ ...PLAN, mounts: [{ source: '/data/repo-cache/abc', dest: '/opt/forgelink/mirror', writable }] });
+  assert.deepEqual(binds(mounts(false)).at(-1), ['--ro-bind', '/data/repo-cache/abc', '/opt/forgelink/mirror']);
+  assert.deepEqual(binds(mounts(true)).at(-1), ['--bind', '/data/repo-cache/abc', '/opt/forgelink/mirror']);
+  const args = mounts(false);
+  assert.ok(args.indexOf('/opt/forgelink/mirror') < args.indexOf('--remount-ro'));
+  assert.ok(!binds(bwrapOptions(PLAN)).some(([, , dest]) => dest === '/opt/forgelink/mirror'), 'no mount without one');
+});

@@ -18,6 +18,8 @@ export const StartRunBody = z.object({
     .array(z.string())
     .optional()
     .describe('names of your secrets (PUT /secrets/{name}) the agent gets as environment variables; a missing one is refused before the run is queued'),
+  depth: z.number().int().positive().optional().describe('clone only this many commits of history (git clone --depth)'),
+  filter: z.enum(['blob:none']).optional().describe('partial clone: file contents are fetched as needed (git clone --filter=blob:none)'),
 });
 
 const ListQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).optional() });

@@ -1,0 +1,191 @@
+/**
+ * The repository cache's figures (docs/architecture.md, "The repository cache"): a run's time to ready (request →
+ * agent started, as the run records it) beside a plain `git clone` of the same repository from the same fake
+ * GitLab over HTTPS, on a generated repository with over 100 MB of history and thousands of commits.
+ */
+import { execFile, fork, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { createForgelink } from '../src/compose.ts';
+import { readConfig } from '../src/config/index.ts';
+import { generateApiKey, hashApiKey, newId } from '../src/core/index.ts';
+
+const run = promisify(execFile);
+const GIT_ENV = { PATH: '/usr/bin:/bin', HOME: '/nonexistent', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' };
+
+/** Bump when the generated repository changes: the cached copy is keyed by it. */
+const REPO_VERSION = 'v1';
+const COMMITS = 3_000;
+const FILES = 120;
+/** Random (incompressible) bytes each commit writes into one file: COMMITS × this ≈ the history's size. */
+const BYTES_PER_COMMIT = 36 * 1024;
+
+type Row = (name: string, value: string, baselineName: string, baseline: string, extra?: string) => void;
+
+/**
+ * A bare repository with COMMITS commits on main, each rewriting one of FILES files with fresh random bytes, made
+ * with `git fast-import` (seconds, not minutes) and kept under the temp dir for the next bench.
+ */
+async function generatedRepository(): Promise<{ repo: string; generatedMs: number | null }> {
+  const cacheDir = path.join(tmpdir(), 'forgelink-bench-cache');
+  const repo = path.join(cacheDir, `history-${REPO_VERSION}.git`);
+  if ((await stat(path.join(repo, 'refs', 'heads', 'main')).catch(() => null)) !== null) return { repo, generatedMs: null };
+  const started = performance.now();
+  const building = `${repo}.building-${process.pid}`;
+  await rm(building, { recursive: true, force: true });
+  await mkdir(building, { recursive: true });
+  await run('git', ['init', '--quiet', '--bare', '--template=', '-b', 'main', building], { env: GIT_ENV });
+  const child = spawn('git', ['-C', building, 'fast-import', '--quiet'], { env: GIT_ENV, stdio: ['pipe', 'ignore', 'inherit'] });
+  const done = new Promise<void>((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`git fast-import exited with ${code}`)))));
+  const write = (chunk: Buffer | string) =>
+    new Promise<void>((resolve) => {
+      if (child.stdin.write(chunk)) resolve();
+      else child.stdin.once('drain', resolve);
+    });
+  const when = 1_700_000_000;
+  for (let i = 0; i < COMMITS; i += 1) {
+    const message = `commit ${i}\n`;
+    await write(`commit refs/heads/main\ncommitter Bench <bench@example.com> ${when + i * 60} +0000\ndata ${Buffer.byteLength(message)}\n${message}`);
+    await write(`M 100644 inline data/file-${String(i % FILES).padStart(3, '0')}.bin\ndata ${BYTES_PER_COMMIT}\n`);
+    await write(randomBytes(BYTES_PER_COMMIT));
+    await write('\n');
+  }
+  child.stdin.end();
+  await done;
+  await rm(repo, { recursive: true, force: true });
+  await rename(building, repo);
+  return { repo, generatedMs: performance.now() - started };
+}
+
+async function packBytes(repo: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(path.join(repo, 'objects', 'pack'))) total += (await stat(path.join(repo, 'objects', 'pack', name))).size;
+  return total;
+}
+
+type Server = { baseUrl: string; caPem: string; caFile: string; token: string; commit(): Promise<string>; close(): Promise<void> };
+
+/** The fake GitLab in its own process (history-server.ts), serving the generated history. */
+async function startServer(repo: string): Promise<Server> {
+  const child = fork(fileURLToPath(new URL('./history-server.ts', import.meta.url)), [repo], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const next = <T>(type: string) =>
+    new Promise<T>((resolve, reject) => {
+      const onMessage = (message: { type: string }) => {
+        if (message.type !== type) return;
+        child.off('message', onMessage);
+        resolve(message as T);
+      };
+      child.on('message', onMessage);
+      child.once('exit', (code) => reject(new Error(`the bench GitLab exited with ${code}`)));
+    });
+  const ready = await next<Omit<Server, 'commit' | 'close'>>('ready');
+  let counter = 0;
+  return {
+    ...ready,
+    async commit() {
+      counter += 1;
+      const done = next<{ sha: string }>('committed');
+      child.send({ type: 'commit', content: `commit ${counter} at ${Date.now()}\n` });
+      return (await done).sha;
+    },
+    close: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.send({ type: 'close' });
+      }),
+  };
+}
+
+async function plainClone(gitlab: Server, token: string, into: string): Promise<number> {
+  const url = `${gitlab.baseUrl}/bench/history.git`.replace('https://', `https://oauth2:${token}@`);
+  const started = performance.now();
+  await run('git', ['-c', `http.sslCAInfo=${gitlab.caFile}`, 'clone', '--quiet', url, into], { env: GIT_ENV, maxBuffer: 16 * 1024 * 1024 });
+  return performance.now() - started;
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+export async function repoCacheBench(row: Row): Promise<void> {
+  const { repo, generatedMs } = await generatedRepository();
+  const historyBytes = await packBytes(repo);
+  process.stdout.write(
+    `\nrepository cache — ${COMMITS} commits, ${(historyBytes / 1024 ** 2).toFixed(0)} MiB of history (${generatedMs === null ? 'cached' : `generated with git fast-import in ${seconds(generatedMs)}`}), fake GitLab over HTTPS\n`,
+  );
+  const gitlab = await startServer(repo);
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'forgelink-bench-cache-'));
+  try {
+    const token = gitlab.token;
+
+    // Baseline: plain `git clone` on the host, the second of two (the first warms the page cache for both sides).
+    await plainClone(gitlab, token, path.join(dataDir, 'plain-0'));
+    const plain = await plainClone(gitlab, token, path.join(dataDir, 'plain-1'));
+    await rm(path.join(dataDir, 'plain-0'), { recursive: true, force: true });
+    await rm(path.join(dataDir, 'plain-1'), { recursive: true, force: true });
+
+    const defaults = readConfig({ FORGELINK_DATA_DIR: dataDir, FORGELINK_LOG_LEVEL: 'warn', FORGELINK_MONITOR: 'off', FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8' });
+    const forgelink = await createForgelink({ ...defaults, runs: { ...defaults.runs, concurrency: 8 } }, { keyring: { versions: [{ id: 'k1', key: randomBytes(32) }] } });
+    try {
+      const apiKey = generateApiKey();
+      await forgelink.storage.users.createUser({ id: newId('usr'), name: 'bench', isAdmin: false, apiKeyHash: hashApiKey(apiKey), createdAt: new Date().toISOString() });
+      const call = async (method: string, url: string, body?: unknown): Promise<any> => {
+        const response = await forgelink.app.request(`/api/v1${url}`, {
+          method,
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        const json = await response.json();
+        if (!response.ok) throw new Error(`${method} ${url}: ${response.status} ${JSON.stringify(json)}`);
+        return json;
+      };
+      const connection = await call('POST', '/connections', { baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token });
+      const start = async (): Promise<string> => (await call('POST', '/runs', { connectionId: connection.id, project: 'bench/history', command: ['true'] })).id;
+      const finish = async (id: string): Promise<any> => {
+        for (;;) {
+          const current = await call('GET', `/runs/${id}`);
+          if (['succeeded', 'failed', 'canceled', 'timed_out'].includes(current.status)) {
+            if (current.status !== 'succeeded') throw new Error(`bench run ${id} ${current.status}: ${JSON.stringify(current.error)}`);
+            if (process.env.BENCH_LOGS === '1') {
+              const { entries } = await call('GET', `/runs/${id}/log`);
+              for (const entry of entries) if (entry.stream === 'system') process.stdout.write(`  ${entry.at} ${entry.text}`);
+            }
+            return current;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      };
+      const ratio = (value: number, target: string) => `${(value / plain).toFixed(3)}× (target ≤ ${target})`;
+
+      const cold = await finish(await start());
+      row('run ready, cold mirror (request → agent)', seconds(cold.timings.readyMs), '`git clone`, same repo+server', seconds(plain), ratio(cold.timings.readyMs, '1.1×'));
+
+      await gitlab.commit();
+      const warm = await finish(await start());
+      row('run ready, warm, 1 new upstream commit', seconds(warm.timings.readyMs), '`git clone`, same repo+server', seconds(plain), ratio(warm.timings.readyMs, '0.1×'));
+
+      // One warm run end to end, then eight at once after another upstream commit.
+      await gitlab.commit();
+      let started = performance.now();
+      await finish(await start());
+      const one = performance.now() - started;
+      await gitlab.commit();
+      started = performance.now();
+      const ids = await Promise.all(Array.from({ length: 8 }, () => start()));
+      const eight = await Promise.all(ids.map((id) => finish(id)));
+      const all = performance.now() - started;
+      const slowestReady = Math.max(...eight.map((done) => done.timings.readyMs));
+      row('8 concurrent warm runs, total wall', seconds(all), 'one warm run, wall', seconds(one), `${(all / one).toFixed(2)}× (target ≤ 2×); slowest ready ${seconds(slowestReady)}`);
+    } finally {
+      await forgelink.stop();
+    }
+  } finally {
+    await gitlab.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}

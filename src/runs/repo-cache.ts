@@ -1,0 +1,522 @@
+import { execFile, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ForgelinkError, formatBytes } from '../core/index.ts';
+import { diskUsage, removeTree } from '../sandbox/index.ts';
+
+/**
+ * The repository cache (docs/architecture.md, "The repository cache"; docs/security.md, "The repository cache"):
+ * one bare mirror per GitLab instance and project under `<data dir>/repo-cache`, which run workspaces borrow
+ * their objects from (`git clone --reference`). Layout of the cache directory:
+ *
+ *   <key>/repo.git   the mirror; <key>/ is bound read-only at MIRROR_MOUNT in the run's sandbox
+ *   <key>/build-*    a mirror being built (first fetch, or a rebuild); renamed to repo.git when complete
+ *   <key>/fetching   present while a fetch into repo.git runs: found later, the fetch was cut short
+ *   <key>.json       what the mirror is of, when it was used and fetched last (no token, ever)
+ *   <key>.lock       held exclusively (flock) by whoever fetches into, rebuilds or evicts the mirror
+ *   <key>.use        held shared by every run whose workspace borrows from the mirror; eviction needs it exclusively
+ *
+ * The lock files live outside the bound directory so an agent can never hold them.
+ */
+
+/** Where a project's cache directory appears inside the run's sandbox. */
+export const MIRROR_MOUNT = '/opt/forgelink/mirror';
+const REPO = 'repo.git';
+/** The mirror inside the sandbox: the workspace's `objects/info/alternates` points into it. */
+export const MIRROR_IN_SANDBOX = `${MIRROR_MOUNT}/${REPO}`;
+
+const FLOCK = '/usr/bin/flock';
+const GIT = '/usr/bin/git';
+const HOST_GIT_TIMEOUT_MS = 30 * 60_000;
+
+export function repoCacheDir(dataDir: string): string {
+  return path.join(dataDir, 'repo-cache');
+}
+
+/** What a mirror is of: one project of one GitLab instance (by id when the API told us, else by path). */
+export type MirrorOf = { baseUrl: string; projectId: number | null; projectPath: string };
+
+type MirrorRecord = MirrorOf & { key: string; createdAt: string; lastUsedAt: string; lastFetchAt: string | null };
+
+export type Mirror = {
+  key: string;
+  /** `<root>/<key>`: bound at MIRROR_MOUNT. */
+  dir: string;
+  repo: string;
+  lockFile: string;
+  useFile: string;
+  recordFile: string;
+};
+
+export function mirrorKey(of: MirrorOf): string {
+  const project = of.projectId === null ? `path:${of.projectPath}` : `id:${of.projectId}`;
+  return createHash('sha256').update(`${of.baseUrl.replace(/\/+$/, '')}\n${project}`).digest('hex').slice(0, 32);
+}
+
+function mirrorAt(root: string, key: string): Mirror {
+  const dir = path.join(root, key);
+  return { key, dir, repo: path.join(dir, REPO), lockFile: `${dir}.lock`, useFile: `${dir}.use`, recordFile: `${dir}.json` };
+}
+
+/**
+ * The project's mirror, held in use (shared) until `use.release()`: eviction then leaves it alone. Its directory is
+ * made (empty) after the lock is taken, so the sandbox can bind it before the first fetch and no eviction removes it meanwhile.
+ */
+export async function openMirror(root: string, of: MirrorOf, signal?: AbortSignal): Promise<{ mirror: Mirror; use: HeldLock }> {
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  const mirror = mirrorAt(root, mirrorKey(of));
+  const use = (await takeLock(mirror.useFile, { shared: true, wait: true, ...(signal ? { signal } : {}) })) as HeldLock;
+  try {
+    await mkdir(mirror.dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    await use.release();
+    throw error;
+  }
+  return { mirror, use };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Locks: flock(1) from util-linux holds the lock for as long as its child (`cat`, reading our pipe) lives, so a
+// forgelink process that dies for any reason releases every lock it held, and processes sharing the data dir
+// (several forgelink processes on one machine) exclude each other like the threads of one.
+
+export type HeldLock = { release(): Promise<void> };
+
+/** Takes the lock on `file`; null when `wait` is false and someone else holds it. */
+export function takeLock(file: string, options: { shared: boolean; wait: boolean; signal?: AbortSignal }): Promise<HeldLock | null> {
+  return new Promise((resolve, reject) => {
+    if (options.signal?.aborted) {
+      reject(new ForgelinkError('canceled', 'The run was canceled.'));
+      return;
+    }
+    const args = [options.shared ? '--shared' : '--exclusive', ...(options.wait ? [] : ['--nonblock']), '--conflict-exit-code', '75', file];
+    const child = spawn(FLOCK, [...args, '/bin/sh', '-c', 'echo locked; exec cat >/dev/null'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { PATH: '/usr/bin:/bin' },
+    });
+    let held = false;
+    let stderr = '';
+    const exited = new Promise<void>((done) => child.once('close', () => done()));
+    const onAbort = () => {
+      if (!held) child.kill('SIGKILL');
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    child.stdin.on('error', () => {});
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdout.setEncoding('utf8').on('data', () => {
+      if (held) return;
+      held = true;
+      options.signal?.removeEventListener('abort', onAbort);
+      resolve({
+        release: async () => {
+          child.stdin.end();
+          await exited;
+        },
+      });
+    });
+    child.once('error', (error) => reject(new ForgelinkError('repo_cache_failed', `flock could not start: ${error.message}`, { cause: error })));
+    child.once('close', (code) => {
+      options.signal?.removeEventListener('abort', onAbort);
+      if (held) return;
+      if (options.signal?.aborted) reject(new ForgelinkError('canceled', 'The run was canceled.'));
+      else if (code === 75) resolve(null);
+      else reject(new ForgelinkError('repo_cache_failed', `flock ${file} failed (exit code ${code}): ${stderr.trim()}`));
+    });
+  });
+}
+
+async function withLock<T>(file: string, signal: AbortSignal | undefined, use: () => Promise<T>): Promise<T> {
+  const lock = (await takeLock(file, { shared: false, wait: true, ...(signal ? { signal } : {}) })) as HeldLock;
+  try {
+    return await use();
+  } finally {
+    await lock.release();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Host-side git on a mirror: local operations only (checks, init, sizes); the network is reached only by the
+// fetch that runs inside the run's sandbox, through its egress proxy, with the run's own token.
+
+type GitResult = { code: number | null; stdout: string; stderr: string };
+
+function hostGit(repo: string, args: readonly string[], input?: string): Promise<GitResult> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      GIT,
+      ['-C', repo, '-c', 'core.hooksPath=/dev/null', ...args],
+      {
+        // No system or user configuration, nothing from forgelink's own environment.
+        env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_TERMINAL_PROMPT: '0', LANG: 'C' },
+        timeout: HOST_GIT_TIMEOUT_MS,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+async function exists(file: string): Promise<boolean> {
+  return (await stat(file).catch(() => null)) !== null;
+}
+
+/** Mirrors this process has checked in full (`git fsck --connectivity-only`) since it started. */
+const verified = new Set<string>();
+
+/**
+ * Why the mirror must not be served, or null when it may be. Every use checks that each ref names an object the
+ * mirror holds and can read; the first use by this process, and any use after a fetch that was cut short (its
+ * `fetching` marker left behind), checks the whole history's connectivity too.
+ */
+export async function mirrorProblem(mirror: Mirror, options: { full: boolean }): Promise<string | null> {
+  if (!(await exists(path.join(mirror.repo, 'HEAD')))) return 'it has no HEAD';
+  const refs = await hostGit(mirror.repo, ['for-each-ref', '--format=%(objecttype) %(refname)']);
+  if (refs.code !== 0) return `a ref names an object it cannot read (${firstLine(refs.stderr)})`;
+  if (!options.full) return null;
+  const fsck = await hostGit(mirror.repo, ['fsck', '--connectivity-only', '--no-dangling', '--no-progress']);
+  if (fsck.code !== 0) return `git fsck found it broken (${firstLine(fsck.stderr || fsck.stdout)})`;
+  verified.add(mirror.repo);
+  return null;
+}
+
+function firstLine(text: string): string {
+  return text.trim().split('\n')[0]?.slice(0, 200) || 'no message';
+}
+
+/** How many branches and tags differ between the mirror and GitLab (new, gone or moved). */
+function differences(mirror: ReadonlyMap<string, string>, expected: ReadonlyMap<string, string>): number {
+  let count = 0;
+  for (const [name, sha] of expected) if (mirror.get(name) !== sha) count += 1;
+  for (const name of mirror.keys()) if (!expected.has(name)) count += 1;
+  return count;
+}
+
+async function refsOf(repo: string, prefixes: readonly string[] = ['refs/heads/', 'refs/tags/']): Promise<Map<string, string>> {
+  const result = await hostGit(repo, ['for-each-ref', '--format=%(objectname) %(refname)', ...prefixes]);
+  const refs = new Map<string, string>();
+  for (const line of result.stdout.split('\n')) {
+    const [sha, name] = line.split(' ');
+    if (sha && name) refs.set(name, sha);
+  }
+  return refs;
+}
+
+/** A new bare repository to fetch into: no hooks, no background maintenance (the sandbox ends with the command). */
+async function initMirror(repo: string): Promise<void> {
+  await mkdir(repo, { recursive: true, mode: 0o700 });
+  for (const args of [
+    ['init', '--quiet', '--bare', '--template='],
+    ['config', 'gc.autoDetach', 'false'],
+    ['config', 'core.logAllRefUpdates', 'false'],
+    // Objects the upstream dropped stay a while: a running workspace may still borrow them.
+    ['config', 'gc.pruneExpire', '2.weeks.ago'],
+  ]) {
+    const result = await hostGit(repo, args);
+    if (result.code !== 0) throw new ForgelinkError('repo_cache_failed', `git ${args[0]} in the repository cache failed: ${firstLine(result.stderr)}`);
+  }
+}
+
+async function readRecord(mirror: Mirror): Promise<MirrorRecord | null> {
+  try {
+    return JSON.parse(await readFile(mirror.recordFile, 'utf8')) as MirrorRecord;
+  } catch {
+    return null;
+  }
+}
+
+async function writeRecord(mirror: Mirror, record: MirrorRecord): Promise<void> {
+  const temporary = `${mirror.recordFile}.${randomBytes(4).toString('hex')}`;
+  await writeFile(temporary, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  await rename(temporary, mirror.recordFile);
+}
+
+async function touchRecord(mirror: Mirror, of: MirrorOf, now: Date, fetched: boolean): Promise<void> {
+  const old = await readRecord(mirror);
+  const at = now.toISOString();
+  await writeRecord(mirror, {
+    key: mirror.key,
+    ...of,
+    createdAt: old?.createdAt ?? at,
+    lastUsedAt: at,
+    lastFetchAt: fetched ? at : (old?.lastFetchAt ?? null),
+  });
+}
+
+/** Leftovers of a build or a rebuild that a dead process left behind (the caller holds the mirror's lock). */
+async function removeLeftovers(mirror: Mirror): Promise<void> {
+  for (const name of await readdir(mirror.dir).catch(() => [] as string[])) {
+    if (name.startsWith('build-') || name.startsWith('trash-')) await removeTree(path.join(mirror.dir, name));
+  }
+}
+
+async function packedBytes(repo: string): Promise<number> {
+  const result = await hostGit(repo, ['count-objects', '-v']);
+  let kib = 0;
+  for (const line of result.stdout.split('\n')) {
+    const match = /^(size|size-pack): (\d+)$/.exec(line);
+    if (match) kib += Number(match[2]);
+  }
+  return kib * 1024;
+}
+
+/** Runs `git fetch` from GitLab into the repository at the given path inside the run's sandbox; throws when it fails. */
+export type SandboxFetch = (repoInSandbox: string) => Promise<void>;
+
+export type MirrorUpdate = { state: 'cold' | 'warm'; fetched: boolean; rebuilt: boolean };
+
+/**
+ * Makes the mirror's branches and tags those `expected` names (what the run's token just listed at GitLab), under
+ * the mirror's lock: one fetch at a time per mirror, and a run that waited for another's fetch fetches only when
+ * the mirror still differs after it (usually not). A mirror that fails its check is rebuilt, never served.
+ */
+export async function updateMirror(input: {
+  mirror: Mirror;
+  of: MirrorOf;
+  /**
+   * What the run's token just listed at GitLab (`git ls-remote`), or null when the run did not list (its API
+   * preflight vouched for the project): then the mirror is fetched unless a fetch finished after `since`.
+   */
+  expected: ReadonlyMap<string, string> | null;
+  /** When the run was requested. */
+  since: Date;
+  /** The branch GitLab's HEAD names: the mirror's HEAD follows it. */
+  head: string | null;
+  fetch: SandboxFetch;
+  log: (line: string) => void;
+  now: () => Date;
+  signal?: AbortSignal;
+  /** Check the whole history even if this process checked it before (after a clone from it failed). */
+  distrust?: boolean;
+}): Promise<MirrorUpdate> {
+  const { mirror, log } = input;
+  return withLock(mirror.lockFile, input.signal, async () => {
+    await removeLeftovers(mirror);
+    let rebuilt = false;
+    if (await exists(path.join(mirror.repo, 'HEAD'))) {
+      const interrupted = await exists(path.join(mirror.dir, 'fetching'));
+      const full = input.distrust === true || interrupted || !verified.has(mirror.repo);
+      const problem = await mirrorProblem(mirror, { full });
+      if (problem !== null) {
+        log(`Repository cache: the mirror is damaged (${problem}); rebuilding it from GitLab.`);
+        await discard(mirror);
+        rebuilt = true;
+      } else if (interrupted) {
+        await rm(path.join(mirror.dir, 'fetching'), { force: true });
+      }
+    } else if (await exists(mirror.repo)) {
+      log('Repository cache: the mirror is incomplete; rebuilding it from GitLab.');
+      await discard(mirror);
+      rebuilt = true;
+    }
+
+    if (!(await exists(mirror.repo))) {
+      await build(mirror, input.fetch, log);
+      await followHead(mirror, input.head);
+      await touchRecord(mirror, input.of, input.now(), true);
+      return { state: 'cold', fetched: true, rebuilt };
+    }
+
+    const refsBefore = await refsOf(mirror.repo);
+    const lastFetchAt = (await readRecord(mirror))?.lastFetchAt ?? null;
+    const differing = input.expected === null ? null : differences(refsBefore, input.expected);
+    const fresh = input.expected === null && lastFetchAt !== null && Date.parse(lastFetchAt) >= input.since.getTime();
+    if (differing === 0 || fresh) {
+      log(
+        fresh
+          ? 'Repository cache: warm, another run fetched into the mirror after this one was requested; sharing that fetch.'
+          : 'Repository cache: warm, the mirror already matches GitLab; nothing to fetch.',
+      );
+      await followHead(mirror, input.head);
+      await touchRecord(mirror, input.of, input.now(), false);
+      return { state: 'warm', fetched: false, rebuilt };
+    }
+    const started = Date.now();
+    const bytesBefore = await packedBytes(mirror.repo);
+    log(
+      differing === null
+        ? 'Repository cache: warm, fetching what changed at GitLab into the mirror.'
+        : `Repository cache: warm, ${differing} ref${differing === 1 ? '' : 's'} differ from GitLab's; fetching into the mirror.`,
+    );
+    await writeFile(path.join(mirror.dir, 'fetching'), `${process.pid}\n`);
+    try {
+      await input.fetch(`${MIRROR_MOUNT}/${REPO}`);
+    } catch (error) {
+      // git's fetch is atomic: a failed one leaves the mirror as it was. A damaged mirror is found by the next check.
+      await rm(path.join(mirror.dir, 'fetching'), { force: true });
+      throw error;
+    }
+    await rm(path.join(mirror.dir, 'fetching'), { force: true });
+    await followHead(mirror, input.head);
+    const refsAfter = await refsOf(mirror.repo);
+    const bytes = Math.max(0, (await packedBytes(mirror.repo)) - bytesBefore);
+    log(`Repository cache: the fetch brought ${describeRefChanges(refsBefore, refsAfter)}, ${formatBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+    await touchRecord(mirror, input.of, input.now(), true);
+    return { state: 'warm', fetched: true, rebuilt };
+  });
+}
+
+/** A first fetch into a new directory, renamed into place once complete: a mirror is never seen half-built. */
+async function build(mirror: Mirror, fetch: SandboxFetch, log: (line: string) => void): Promise<void> {
+  const name = `build-${randomBytes(6).toString('hex')}.git`;
+  const building = path.join(mirror.dir, name);
+  log('Repository cache: cold, building the mirror with a full fetch from GitLab.');
+  const started = Date.now();
+  try {
+    await initMirror(building);
+    await fetch(`${MIRROR_MOUNT}/${name}`);
+    const problem = await mirrorProblem({ ...mirror, repo: building }, { full: false });
+    if (problem !== null) throw new ForgelinkError('repo_cache_failed', `The new mirror failed its check: ${problem}.`);
+    await rename(building, mirror.repo);
+  } catch (error) {
+    await removeTree(building).catch(() => {});
+    throw error;
+  }
+  verified.add(mirror.repo);
+  const refs = await refsOf(mirror.repo);
+  log(`Repository cache: the mirror holds ${refs.size} ref${refs.size === 1 ? '' : 's'}, ${formatBytes(await packedBytes(mirror.repo))}, fetched in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+}
+
+async function followHead(mirror: Mirror, head: string | null): Promise<void> {
+  if (head !== null) await hostGit(mirror.repo, ['symbolic-ref', 'HEAD', `refs/heads/${head}`]);
+}
+
+/** Moves the mirror aside and removes it (the caller holds its lock). */
+async function discard(mirror: Mirror): Promise<void> {
+  const trash = path.join(mirror.dir, `trash-${randomBytes(6).toString('hex')}`);
+  await rename(mirror.repo, trash).catch(() => {});
+  await removeTree(trash);
+  await rm(path.join(mirror.dir, 'fetching'), { force: true });
+  verified.delete(mirror.repo);
+}
+
+function describeRefChanges(before: Map<string, string>, after: Map<string, string>): string {
+  let added = 0;
+  let updated = 0;
+  let removed = 0;
+  for (const [name, sha] of after) {
+    const old = before.get(name);
+    if (old === undefined) added += 1;
+    else if (old !== sha) updated += 1;
+  }
+  for (const name of before.keys()) if (!after.has(name)) removed += 1;
+  return `${updated} updated, ${added} new and ${removed} deleted ref${removed === 1 ? '' : 's'}`;
+}
+
+/**
+ * The branches a workspace cloned from the mirror starts with (`refs/remotes/origin/*`), by name: what GitLab had
+ * when the mirror was last fetched, which the run's outputs are compared with.
+ */
+export async function workspaceBranches(workspaceDir: string): Promise<Map<string, string>> {
+  const branches = new Map<string, string>();
+  for (const [name, sha] of await refsOf(workspaceDir, ['refs/remotes/origin/'])) {
+    const branch = name.slice('refs/remotes/origin/'.length);
+    if (branch !== 'HEAD') branches.set(branch, sha);
+  }
+  return branches;
+}
+
+/** Whether the mirror has the branch (after its update, for a run that did not list GitLab's branches itself). */
+export async function mirrorHasBranch(mirror: Mirror, branch: string): Promise<boolean> {
+  return (await hostGit(mirror.repo, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`])).code === 0;
+}
+
+/** Whether the mirror can be borrowed from as it is (runs with --depth or --filter use it only then, without fetching). */
+export async function usableMirror(mirror: Mirror): Promise<boolean> {
+  return (await exists(path.join(mirror.repo, 'HEAD'))) && !(await exists(path.join(mirror.dir, 'fetching'))) && (await mirrorProblem(mirror, { full: false })) === null;
+}
+
+/** Marks the mirror used now (its place in the eviction order). */
+export async function markUsed(mirror: Mirror, of: MirrorOf, now: Date): Promise<void> {
+  await touchRecord(mirror, of, now, false);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Size: least recently used mirrors go first once the cache is past FORGELINK_REPO_CACHE_MAX; a mirror a run is
+// using (its `.use` lock held) or fetching into (its `.lock`) is never removed.
+
+export type MirrorListing = {
+  key: string;
+  baseUrl: string | null;
+  projectId: number | null;
+  projectPath: string | null;
+  sizeBytes: number;
+  createdAt: string | null;
+  lastUsedAt: string | null;
+  lastFetchAt: string | null;
+  inUse: boolean;
+  path: string;
+};
+
+async function keysIn(root: string): Promise<string[]> {
+  const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
+  return entries.filter((entry) => entry.isDirectory() && /^[0-9a-f]{32}$/.test(entry.name)).map((entry) => entry.name);
+}
+
+async function inUse(mirror: Mirror): Promise<boolean> {
+  const lock = await takeLock(mirror.useFile, { shared: false, wait: false });
+  if (lock === null) return true;
+  await lock.release();
+  return false;
+}
+
+/** Every mirror in the cache directory, least recently used first. */
+export async function listMirrors(root: string): Promise<MirrorListing[]> {
+  const listings: MirrorListing[] = [];
+  for (const key of await keysIn(root)) {
+    const mirror = mirrorAt(root, key);
+    const record = await readRecord(mirror);
+    const sizeBytes = await diskUsage([mirror.dir]).catch(() => 0);
+    const modified = (await stat(mirror.dir).catch(() => null))?.mtime.toISOString() ?? null;
+    listings.push({
+      key,
+      baseUrl: record?.baseUrl ?? null,
+      projectId: record?.projectId ?? null,
+      projectPath: record?.projectPath ?? null,
+      sizeBytes,
+      createdAt: record?.createdAt ?? null,
+      lastUsedAt: record?.lastUsedAt ?? modified,
+      lastFetchAt: record?.lastFetchAt ?? null,
+      inUse: await inUse(mirror),
+      path: mirror.dir,
+    });
+  }
+  return listings.sort((a, b) => (a.lastUsedAt ?? '').localeCompare(b.lastUsedAt ?? ''));
+}
+
+/**
+ * Removes least recently used mirrors until the cache is at most `maxBytes` (every idle mirror with 0), skipping
+ * `keep` and mirrors in use. Returns what it removed and the size left.
+ */
+export async function pruneMirrors(root: string, maxBytes: number, keep?: string): Promise<{ removed: MirrorListing[]; totalBytes: number; maxBytes: number }> {
+  const listings = await listMirrors(root);
+  let totalBytes = listings.reduce((sum, listing) => sum + listing.sizeBytes, 0);
+  const removed: MirrorListing[] = [];
+  for (const listing of listings) {
+    if (totalBytes <= maxBytes) break;
+    if (listing.key === keep) continue;
+    const mirror = mirrorAt(root, listing.key);
+    const lock = await takeLock(mirror.lockFile, { shared: false, wait: false });
+    if (lock === null) continue;
+    try {
+      const use = await takeLock(mirror.useFile, { shared: false, wait: false });
+      if (use === null) continue;
+      try {
+        await rm(mirror.recordFile, { force: true });
+        await removeTree(mirror.dir);
+      } finally {
+        await use.release();
+      }
+    } finally {
+      await lock.release();
+    }
+    verified.delete(mirror.repo);
+    totalBytes -= listing.sizeBytes;
+    removed.push({ ...listing, inUse: false });
+  }
+  return { removed, totalBytes, maxBytes };
+}

@@ -1,0 +1,372 @@
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
+import { listMirrors, pruneMirrors, repoCacheDir } from '../../src/runs/index.ts';
+import { takeLock } from '../../src/runs/repo-cache.ts';
+import { startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
+
+/**
+ * The repository cache (docs/architecture.md, "The repository cache") with real git, real bubblewrap and the fake
+ * GitLab over HTTPS. What the agent sees is printed by the agent itself, inside its sandbox.
+ */
+
+/** What the agent sees of its workspace, between markers: fsck's verdict, HEAD, every ref, origin, the branch. */
+const DESCRIBE = [
+  'set -e',
+  'git fsck --no-progress --no-dangling >/dev/null 2>&1 && echo FSCK-OK || echo FSCK-FAILED',
+  'echo "HEAD $(git rev-parse HEAD) $(git rev-parse --abbrev-ref HEAD)"',
+  'git for-each-ref --format="REF %(objectname) %(refname) %(symref)"',
+  'echo "ORIGIN $(git remote get-url origin)"',
+  'echo "UPSTREAM $(git rev-parse --abbrev-ref @{upstream})"',
+  'echo "FILES $(git ls-files | sort | tr "\\n" " ")"',
+  'git status --porcelain | sed "s/^/DIRTY /"',
+].join('\n');
+
+function seen(log: string): string[] {
+  return log.split('\n').filter((line) => /^(FSCK-|HEAD |REF |ORIGIN |UPSTREAM |FILES |DIRTY )/.test(line));
+}
+
+function gitIn(dir: string, args: string[]): string {
+  return execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', GIT_CONFIG_NOSYSTEM: '1' } });
+}
+
+describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTPS)', () => {
+  let gitlab: FakeGitLab;
+  let forgelink: TestForgelink;
+  let alice: TestUser;
+  let bob: TestUser;
+  let botId: number;
+  let project: ReturnType<FakeGitLab['addProject']>;
+  let cacheDir: string;
+  const tokens: string[] = [];
+  let aliceConnection: string;
+
+  before(async () => {
+    gitlab = await startFakeGitLab({ tls: true, basePath: '/gitlab' });
+    botId = gitlab.addUser({ username: 'agent-bot', name: 'Agent Bot' }).id;
+    project = gitlab.addProject({ path: 'acme/cached', branches: ['feature'], protectDefaultBranch: false, members: [{ userId: botId, accessLevel: 30 }] });
+    for (let i = 0; i < 5; i += 1) await gitlab.commitFile(project.id, { branch: 'main', path: `src/file-${i}.txt`, content: `content ${i}\n`.repeat(50) });
+    // A tag: the agent sees the same tags whether the workspace came from the mirror or not.
+    execFileSync('git', ['-C', gitlab.repoPath(project.id), 'tag', 'v1.0', 'main']);
+    forgelink = await startForgelink({ runs: { concurrency: 4 } });
+    cacheDir = repoCacheDir(forgelink.workDir);
+    alice = await forgelink.addUser('alice');
+    bob = await forgelink.addUser('bob');
+    aliceConnection = await connect(alice, botId);
+  });
+  after(async () => {
+    await forgelink.close();
+    await gitlab.close();
+  });
+
+  async function connect(user: TestUser, gitlabUserId: number): Promise<string> {
+    const token = gitlab.addToken(gitlabUserId, { scopes: ['api', 'write_repository'], expiresAt: '2027-06-30' });
+    tokens.push(token);
+    const response = await forgelink.call(user, 'POST', '/api/v1/connections', { baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token });
+    assert.equal(response.status, 201, response.text);
+    return response.json.id;
+  }
+
+  async function startRun(user: TestUser, body: Record<string, unknown>): Promise<string> {
+    const started = await forgelink.call(user, 'POST', '/api/v1/runs', body);
+    assert.equal(started.status, 201, started.text);
+    return started.json.id;
+  }
+
+  async function finish(user: TestUser, id: string): Promise<any> {
+    for (;;) {
+      const current = await forgelink.call(user, 'GET', `/api/v1/runs/${id}`);
+      if (['succeeded', 'failed', 'canceled', 'timed_out'].includes(current.json.status)) return current.json;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  async function runToEnd(user: TestUser, body: Record<string, unknown>): Promise<{ run: any; log: string }> {
+    const run = await finish(user, await startRun(user, body));
+    return { run, log: await logText(user, run.id) };
+  }
+
+  async function logText(user: TestUser, runId: string): Promise<string> {
+    const response = await forgelink.call(user, 'GET', `/api/v1/runs/${runId}/log`);
+    return response.json.entries.map((entry: { text: string }) => entry.text).join('');
+  }
+
+  async function theMirror(): Promise<string> {
+    const mirrors = await listMirrors(cacheDir);
+    const mine = mirrors.find((mirror) => mirror.projectPath === 'acme/cached');
+    assert.ok(mine, `a mirror of acme/cached among ${JSON.stringify(mirrors)}`);
+    return path.join(mine.path, 'repo.git');
+  }
+
+  /** A plain clone by the test itself, on the host (asynchronously: the fake GitLab answers from this process): what a workspace must equal. */
+  async function plainCloneView(): Promise<{ head: string; refs: string[] }> {
+    const dir = await mkdtemp(path.join(tmpdir(), 'forgelink-plain-clone-'));
+    try {
+      const url = `${gitlab.baseUrl}/acme/cached.git`.replace('https://', `https://oauth2:${tokens[0]}@`);
+      await promisify(execFile)('git', ['-c', `http.sslCAInfo=${gitlab.caFile}`, 'clone', '--quiet', url, `${dir}/ws`], { env: { PATH: '/usr/bin:/bin', HOME: dir, GIT_CONFIG_NOSYSTEM: '1' } });
+      const refs = gitIn(`${dir}/ws`, ['for-each-ref', '--format=REF %(objectname) %(refname) %(symref)']).split('\n').filter((line) => line !== '');
+      return { head: gitIn(`${dir}/ws`, ['rev-parse', 'HEAD']).trim(), refs };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  test('cold then warm: identical workspaces, equal to a plain clone; the log and the run say which', async () => {
+    const cold = await runToEnd(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', DESCRIBE] });
+    assert.equal(cold.run.status, 'succeeded', JSON.stringify(cold.run.error));
+    assert.equal(cold.run.repoCache, 'cold');
+    assert.match(cold.log, /Repository cache: cold, building the mirror/);
+    assert.match(cold.log, /Counting objects: 100%/, 'clone progress is in the log');
+    assert.ok(cold.run.timings.readyMs > 0 && cold.run.timings.cloneMs > 0 && cold.run.timings.cloneMs <= cold.run.timings.readyMs, JSON.stringify(cold.run.timings));
+
+    const warm = await runToEnd(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', DESCRIBE] });
+    assert.equal(warm.run.status, 'succeeded', JSON.stringify(warm.run.error));
+    assert.equal(warm.run.repoCache, 'warm');
+    // An API token's preflight vouched for the project: the run asks GitLab's git once, fetching into the mirror.
+    assert.match(warm.log, /Repository cache: warm, fetching what changed at GitLab into the mirror\./);
+    assert.match(warm.log, /Repository cache: the fetch brought 0 updated, 0 new and 0 deleted refs/);
+    assert.doesNotMatch(warm.log, /Cloning into '\/workspace'\.\.\.\n.*Receiving objects/);
+
+    const coldView = seen(cold.log);
+    assert.ok(coldView.includes('FSCK-OK'), coldView.join('\n'));
+    assert.ok(coldView.some((line) => line === 'REF ' + gitlab.branches(project.id).find((b) => b.name === 'feature')?.sha + ' refs/remotes/origin/feature '), coldView.join('\n'));
+    assert.ok(coldView.some((line) => line.includes(' refs/tags/v1.0')), 'the tag is there');
+    assert.deepEqual(seen(warm.log), coldView, 'warm and cold workspaces look the same to the agent');
+    const plain = await plainCloneView();
+    assert.deepEqual(coldView.filter((line) => line.startsWith('REF ')), plain.refs, 'the same refs as a plain clone');
+    assert.ok(coldView.includes(`HEAD ${plain.head} main`));
+    assert.ok(coldView.includes(`ORIGIN ${gitlab.baseUrl}/acme/cached.git`), 'origin is GitLab, as without the cache');
+
+    // One new commit upstream: the next run fetches just that into the mirror.
+    const sha = await gitlab.commitFile(project.id, { branch: 'main', path: 'src/new.txt', content: 'new\n' });
+    const after = await runToEnd(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', DESCRIBE] });
+    assert.equal(after.run.status, 'succeeded', JSON.stringify(after.run.error));
+    assert.equal(after.run.repoCache, 'warm');
+    assert.match(after.log, /Repository cache: the fetch brought 1 updated, 0 new and 0 deleted refs, .* in [\d.]+ s\./);
+    assert.ok(seen(after.log).includes(`HEAD ${sha} main`), seen(after.log).join('\n'));
+    assert.equal(gitIn(await theMirror(), ['rev-parse', 'refs/heads/main']).trim(), sha);
+  });
+
+  test('--depth and --filter: shallow and partial workspaces borrow from a warm mirror without fetching into it', async () => {
+    const shallow = await runToEnd(alice, {
+      connectionId: aliceConnection,
+      project: 'acme/cached',
+      depth: 1,
+      command: ['sh', '-c', 'echo "COMMITS $(git rev-list --count HEAD) SHALLOW $(git rev-parse --is-shallow-repository)"'],
+    });
+    assert.equal(shallow.run.status, 'succeeded', JSON.stringify(shallow.run.error));
+    assert.equal(shallow.run.depth, 1);
+    assert.match(shallow.log, /^COMMITS 1 SHALLOW true$/m);
+    const partial = await runToEnd(alice, {
+      connectionId: aliceConnection,
+      project: 'acme/cached',
+      filter: 'blob:none',
+      command: ['sh', '-c', 'echo "PROMISOR $(git config remote.origin.promisor) FILTER $(git config remote.origin.partialclonefilter)"; cat src/file-1.txt >/dev/null && echo READ-OK'],
+    });
+    assert.equal(partial.run.status, 'succeeded', JSON.stringify(partial.run.error));
+    assert.equal(partial.run.filter, 'blob:none');
+    assert.match(partial.log, /^PROMISOR true FILTER blob:none$/m);
+    assert.match(partial.log, /^READ-OK$/m);
+    for (const run of [shallow.run, partial.run]) assert.equal(run.repoCache, 'warm');
+
+    const bad = await forgelink.call(alice, 'POST', '/api/v1/runs', { connectionId: aliceConnection, project: 'acme/cached', filter: 'tree:0', command: ['true'] });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.error.field, 'filter');
+    const badDepth = await forgelink.call(alice, 'POST', '/api/v1/runs', { connectionId: aliceConnection, project: 'acme/cached', depth: 0, command: ['true'] });
+    assert.equal(badDepth.status, 400);
+    assert.equal(badDepth.json.error.field, 'depth');
+  });
+
+  test('the agent cannot write to the mirror it borrows from', async () => {
+    const mirror = await theMirror();
+    const refsBefore = gitIn(mirror, ['for-each-ref']);
+    const script = [
+      'alt=$(cat .git/objects/info/alternates)',
+      'echo "ALTERNATES $alt"',
+      'touch "$alt/evil" 2>/dev/null && echo WROTE-OBJECTS || echo REFUSED-OBJECTS',
+      'git --git-dir="$alt/.." update-ref refs/heads/evil HEAD 2>/dev/null && echo WROTE-REF || echo REFUSED-REF',
+      'echo "[core]" >> "$alt/../config" 2>/dev/null && echo WROTE-CONFIG || echo REFUSED-CONFIG',
+      'rm -rf "$alt/pack" 2>/dev/null; test -d "$alt/pack" && echo PACKS-STAY',
+      'git --git-dir="$alt/.." fetch --quiet "$(git remote get-url origin)" "+refs/heads/*:refs/heads/stolen/*" 2>/dev/null && echo FETCHED-INTO-MIRROR || echo REFUSED-FETCH',
+      'ls /opt/forgelink/ | tr "\\n" " "; echo',
+    ].join('\n');
+    const { run, log } = await runToEnd(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', script] });
+    assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+    assert.match(log, /^ALTERNATES \/opt\/forgelink\/mirror\/repo\.git\/objects$/m);
+    for (const word of ['OBJECTS', 'REF', 'CONFIG']) assert.match(log, new RegExp(`^REFUSED-${word}$`, 'm'));
+    assert.match(log, /^REFUSED-FETCH$/m);
+    assert.match(log, /^PACKS-STAY$/m);
+    assert.equal(gitIn(mirror, ['for-each-ref']), refsBefore, 'the mirror\'s refs are unchanged');
+    await assert.rejects(stat(path.join(mirror, 'objects', 'evil')));
+  });
+
+  test('two users with different tokens share one mirror; no token is stored in it', async () => {
+    const otherBot = gitlab.addUser({ username: 'other-bot', name: 'Other Bot' }).id;
+    project.members.push({ userId: otherBot, accessLevel: 30 });
+    const bobConnection = await connect(bob, otherBot);
+    const { run, log } = await runToEnd(bob, { connectionId: bobConnection, project: 'acme/cached', command: ['sh', '-c', DESCRIBE] });
+    assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+    assert.equal(run.repoCache, 'warm', 'bob borrows the mirror alice\'s runs built');
+    assert.ok(seen(log).includes('FSCK-OK'));
+    assert.equal((await listMirrors(cacheDir)).filter((mirror) => mirror.projectPath === 'acme/cached').length, 1);
+    // The leak scan, extended to the cache: no token in any file of it (configs, packs, records, locks).
+    const files = execFileSync('find', [cacheDir, '-type', 'f'], { encoding: 'utf8' }).trim().split('\n');
+    assert.ok(files.some((file) => file.endsWith('/repo.git/config')), files.join('\n'));
+    for (const file of files) {
+      const content = await readFile(file);
+      for (const token of tokens) assert.ok(!content.includes(token), `a token is in ${file}`);
+    }
+    assert.doesNotMatch(gitIn(await theMirror(), ['config', '--list']), /oauth2|glpat|extraheader|credential/i);
+  });
+
+  test('a token that lost access to the project is refused before the mirror is touched', async () => {
+    const mirror = await theMirror();
+    const recordFile = `${path.dirname(mirror)}.json`;
+    const record = await readFile(recordFile, 'utf8');
+    const gitRequests = () => gitlab.requests.filter((request) => request.path.includes('/acme/cached.git/')).length;
+    const requestsBefore = gitRequests();
+    const loser = gitlab.addUser({ username: 'leaver', name: 'Leaver' }).id;
+    project.members.push({ userId: loser, accessLevel: 30 });
+    const connection = await connect(alice, loser);
+    project.members.splice(project.members.findIndex((member) => member.userId === loser), 1);
+    const { run, log } = await runToEnd(alice, { connectionId: connection, project: 'acme/cached', command: ['sh', '-c', 'echo SHOULD-NOT-RUN'] });
+    assert.equal(run.status, 'failed');
+    assert.equal(run.repoCache, null);
+    assert.doesNotMatch(log, /Repository cache|SHOULD-NOT-RUN/);
+    assert.equal(await readFile(recordFile, 'utf8'), record, 'the mirror was not used');
+    assert.equal(gitRequests(), requestsBefore, 'no git request was made with that token');
+  });
+
+  test('concurrent runs: one fetch into the mirror, the others wait for it and share it', async () => {
+    const sha = await gitlab.commitFile(project.id, { branch: 'main', path: 'src/concurrent.txt', content: 'together\n' });
+    const ids = await Promise.all([0, 1, 2, 3].map(() => startRun(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', DESCRIBE] })));
+    const runs = await Promise.all(ids.map((id) => finish(alice, id)));
+    const logs = await Promise.all(ids.map((id) => logText(alice, id)));
+    for (const [index, run] of runs.entries()) {
+      assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+      assert.equal(run.repoCache, 'warm');
+      assert.ok(seen(logs[index] ?? '').includes(`HEAD ${sha} main`));
+      assert.ok(seen(logs[index] ?? '').includes('FSCK-OK'));
+    }
+    assert.equal(logs.filter((log) => /the fetch brought/.test(log)).length, 1, 'exactly one run fetched');
+    assert.equal(logs.filter((log) => /another run fetched into the mirror after this one was requested; sharing that fetch/.test(log)).length, 3, 'the others shared its fetch');
+  });
+
+  test('a damaged mirror is detected and rebuilt, never served; an interrupted fetch leaves a usable one', async () => {
+    const mirror = await theMirror();
+    // A fetch cut short: its marker and a half-written pack are left behind; the mirror itself is fine.
+    await writeFile(path.join(path.dirname(mirror), 'fetching'), '1\n');
+    await writeFile(path.join(mirror, 'objects', 'pack', 'tmp_pack_half'), 'PACK\0\0\0\x02half');
+    const interrupted = await runToEnd(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', DESCRIBE] });
+    assert.equal(interrupted.run.status, 'succeeded', JSON.stringify(interrupted.run.error));
+    assert.equal(interrupted.run.repoCache, 'warm', 'checked in full and served');
+    await assert.rejects(stat(path.join(path.dirname(mirror), 'fetching')));
+
+    // Objects gone from disk: the refs name commits it cannot read.
+    for (const entry of await readdir(path.join(mirror, 'objects'))) {
+      if (entry !== 'info') await rm(path.join(mirror, 'objects', entry), { recursive: true, force: true });
+    }
+    const { run, log } = await runToEnd(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', DESCRIBE] });
+    assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+    assert.match(log, /Repository cache: the mirror is damaged \(.*\); rebuilding it from GitLab\./);
+    assert.equal(run.repoCache, 'cold');
+    assert.deepEqual(seen(log), seen(interrupted.log), 'the workspace is as before the damage');
+    assert.equal(gitIn(mirror, ['fsck', '--connectivity-only', '--no-progress']).trim(), '');
+  });
+
+  test('eviction: least recently used mirrors go first, mirrors in use stay, the limit holds', async () => {
+    const before = await listMirrors(cacheDir);
+    const size = before[0]?.sizeBytes ?? 0;
+    assert.ok(size > 0);
+    // Two more projects, each a mirror of its own.
+    for (const name of ['acme/second', 'acme/third']) {
+      gitlab.addProject({ path: name, members: [{ userId: botId, accessLevel: 30 }] });
+      const { run } = await runToEnd(alice, { connectionId: aliceConnection, project: name, command: ['true'] });
+      assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+      assert.equal(run.repoCache, 'cold');
+    }
+    const three = await listMirrors(cacheDir);
+    assert.deepEqual(three.map((mirror) => mirror.projectPath), ['acme/cached', 'acme/second', 'acme/third'], 'least recently used first');
+    const total = three.reduce((sum, mirror) => sum + mirror.sizeBytes, 0);
+
+    // A run holds acme/cached in use: a prune to nothing leaves it and removes the idle ones, oldest first.
+    const cached = three[0]!;
+    const use = (await takeLock(`${cached.path}.use`, { shared: true, wait: true }))!;
+    try {
+      const limit = total - 1;
+      const pruned = await pruneMirrors(cacheDir, limit);
+      assert.deepEqual(pruned.removed.map((mirror) => mirror.projectPath), ['acme/second'], 'the oldest idle mirror went');
+      assert.ok(pruned.totalBytes <= limit);
+      const none = await pruneMirrors(cacheDir, 0);
+      assert.deepEqual(none.removed.map((mirror) => mirror.projectPath), ['acme/third']);
+      assert.deepEqual((await listMirrors(cacheDir)).map((mirror) => [mirror.projectPath, mirror.inUse]), [['acme/cached', true]]);
+    } finally {
+      await use.release();
+    }
+  });
+});
+
+describe('the repository cache under a small FORGELINK_REPO_CACHE_MAX, and off', () => {
+  let gitlab: FakeGitLab;
+  let botId: number;
+  let token: string;
+  before(async () => {
+    gitlab = await startFakeGitLab({ tls: true });
+    botId = gitlab.addUser({ username: 'bot', name: 'Bot' }).id;
+    for (const name of ['g/one', 'g/two']) gitlab.addProject({ path: name, members: [{ userId: botId, accessLevel: 30 }] });
+    token = gitlab.addToken(botId, { scopes: ['api', 'write_repository'], expiresAt: '2027-06-30' });
+  });
+  after(async () => {
+    await gitlab.close();
+  });
+
+  async function run(forgelink: TestForgelink, user: TestUser, connectionId: string, project: string): Promise<any> {
+    const started = await forgelink.call(user, 'POST', '/api/v1/runs', { connectionId, project, command: ['true'] });
+    assert.equal(started.status, 201, started.text);
+    for (;;) {
+      const current = await forgelink.call(user, 'GET', `/api/v1/runs/${started.json.id}`);
+      if (['succeeded', 'failed', 'canceled', 'timed_out'].includes(current.json.status)) return current.json;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  async function withForgelink(repoCache: { enabled: boolean; maxBytes: number }, use: (forgelink: TestForgelink, user: TestUser, connectionId: string) => Promise<void>) {
+    const forgelink = await startForgelink({ runs: { repoCache } });
+    try {
+      const user = await forgelink.addUser('carol');
+      const response = await forgelink.call(user, 'POST', '/api/v1/connections', { baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token });
+      assert.equal(response.status, 201, response.text);
+      await use(forgelink, user, response.json.id);
+    } finally {
+      await forgelink.close();
+    }
+  }
+
+  test('each run ends with the cache under the limit but for the mirror it just used', async () => {
+    await withForgelink({ enabled: true, maxBytes: 1 }, async (forgelink, user, connectionId) => {
+      const first = await run(forgelink, user, connectionId, 'g/one');
+      assert.equal(first.status, 'succeeded', JSON.stringify(first.error));
+      assert.deepEqual((await listMirrors(repoCacheDir(forgelink.workDir))).map((mirror) => mirror.projectPath), ['g/one']);
+      const second = await run(forgelink, user, connectionId, 'g/two');
+      assert.equal(second.status, 'succeeded', JSON.stringify(second.error));
+      assert.deepEqual((await listMirrors(repoCacheDir(forgelink.workDir))).map((mirror) => mirror.projectPath), ['g/two'], 'g/one was evicted');
+      const log = await forgelink.call(user, 'GET', `/api/v1/runs/${second.id}/log`);
+      assert.match(log.text, /Repository cache: removed the mirror of g\/one/);
+    });
+  });
+
+  test('FORGELINK_REPO_CACHE=off: a plain clone, no mirror', async () => {
+    await withForgelink({ enabled: false, maxBytes: 10 * 1024 ** 3 }, async (forgelink, user, connectionId) => {
+      const done = await run(forgelink, user, connectionId, 'g/one');
+      assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+      assert.equal(done.repoCache, 'off');
+      assert.ok(done.timings.readyMs > 0);
+      assert.deepEqual(await listMirrors(repoCacheDir(forgelink.workDir)), []);
+    });
+  });
+});
