@@ -14,7 +14,7 @@ import { gitLabWorkScript, startFakeAnthropic } from '../testing/fake-anthropic/
 import { startFakeGitLab } from '../testing/fake-gitlab/index.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const main = path.join(root, 'src/main.ts');
+const main = path.join(root, 'bin/forgelink.js');
 const agentsDir = path.join(root, 'examples/agents');
 const claudePackage = path.join(root, 'node_modules/@anthropic-ai/claude-code');
 /** A made-up key: the stand-in checks that Claude Code sends it, forgelink that it never shows. */
