@@ -7,8 +7,8 @@ import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/inde
 import { argvHolding } from '../support/cli-checks.ts';
 import { EXAMPLES_DIR, startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
 
-/** The real Claude Code CLI from the npm package (a native binary its postinstall put in place). */
-const CLAUDE_PACKAGE = fileURLToPath(new URL('../../node_modules/@anthropic-ai/claude-code', import.meta.url));
+/** The real Claude Code CLI from the npm package (a native binary its postinstall put in place), installed by testing/agents/install.ts. */
+const CLAUDE_PACKAGE = fileURLToPath(new URL('../../node_modules/.forgelink-agents/node_modules/@anthropic-ai/claude-code', import.meta.url));
 const API_KEY = `sk-ant-api03-${'k'.repeat(20)}-test`;
 const TASK = 'Fix the README, then open a merge request and file an issue for a review.';
 
