@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { codexCommand } from '../../src/core/index.ts';
 import { codexGitLabWorkScript, startFakeOpenAi, type FakeOpenAi } from '../../testing/fake-openai/index.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
-import { argvHolding } from '../support/cli-checks.ts';
+import { assertGitLabWorkListed, assertNoSecretLeaked, runLogText, runToEnd, watchArgv } from '../support/agent-runs.ts';
 import { EXAMPLES_DIR, startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
 
 /** The real Codex CLI from the npm package `@openai/codex` (a static binary in its platform package). */
@@ -21,16 +21,6 @@ describe('Codex (the real CLI from npm) works on a GitLab project inside a forge
   let projectId: number;
   let gitlabToken: string;
   let connectionId: string;
-
-  async function runToEnd(body: Record<string, unknown>): Promise<any> {
-    const started = await forgelink.call(alice, 'POST', '/api/v1/runs', body);
-    assert.equal(started.status, 201, started.text);
-    for (;;) {
-      const current = await forgelink.call(alice, 'GET', `/api/v1/runs/${started.json.id}`);
-      if (['succeeded', 'failed', 'canceled', 'timed_out'].includes(current.json.status)) return current.json;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
 
   before(async () => {
     gitlab = await startFakeGitLab({ tls: true });
@@ -73,10 +63,9 @@ describe('Codex (the real CLI from npm) works on a GitLab project inside a forge
     const agents = await forgelink.call(alice, 'GET', '/api/v1/agents');
     assert.deepEqual(agents.json.agents.find((agent: { name: string }) => agent.name === 'codex').hosts, [openai.origin]);
 
-    const outer = await argvHolding(API_KEY, () => argvHolding(gitlabToken, () => runToEnd({ connectionId, project: 'acme/app', agent: 'codex', task: TASK })));
-    const run = outer.value.value;
-    const argvLeaks = [...outer.leaks, ...outer.value.leaks];
-    const log = (await forgelink.call(alice, 'GET', `/api/v1/runs/${run.id}/log`)).json.entries.map((entry: { text: string }) => entry.text).join('');
+    const watched = await watchArgv([API_KEY, gitlabToken], () => runToEnd(forgelink, alice, { connectionId, project: 'acme/app', agent: 'codex', task: TASK }));
+    const run = watched.value;
+    const log = await runLogText(forgelink, alice, run.id);
     assert.equal(run.status, 'succeeded', `${JSON.stringify(run.error)}\n${log}`);
     assert.equal(run.agent, 'codex');
     assert.deepEqual(run.secrets, ['OPENAI_API_KEY']);
@@ -98,30 +87,11 @@ describe('Codex (the real CLI from npm) works on a GitLab project inside a forge
     assert.match(log, /Done: pushed the fix, opened a merge request and filed an issue\./);
 
     // forgelink found what the agent made on GitLab.
-    const pushed = gitlab.branches(projectId).find((branch) => branch.name === branchName);
-    assert.ok(pushed, `no branch ${branchName} on GitLab`);
-    assert.deepEqual(
-      run.outputs.branches.map((branch: { name: string; created: boolean; sha: string }) => [branch.name, branch.created, branch.sha]),
-      [[branchName, true, pushed.sha]],
-    );
-    const mergeRequest = gitlab.mergeRequests(projectId).find((mr) => mr.sourceBranch === branchName);
-    assert.ok(mergeRequest);
-    assert.deepEqual(
-      run.outputs.mergeRequests.map((mr: { iid: number; sourceBranch: string; targetBranch: string }) => [mr.iid, mr.sourceBranch, mr.targetBranch]),
-      [[mergeRequest.iid, branchName, 'main']],
-    );
-    assert.deepEqual(run.outputs.issues.map((issue: { title: string }) => issue.title), ['README needs a review']);
+    assertGitLabWorkListed(run, gitlab, projectId, branchName);
     assert.ok(run.egress.allowed.includes(openai.origin), JSON.stringify(run.egress));
     assert.deepEqual(run.egress.refused, [], 'Codex tried to reach a host besides its model API');
 
     // Neither the model key nor the GitLab token is in any argv, log line, response or database row.
-    assert.deepEqual(argvLeaks, [], 'a secret appeared in a process argument list');
-    const rows: string[] = [];
-    for (const table of await forgelink.storage.db.introspection.getTables()) {
-      rows.push(JSON.stringify(await forgelink.storage.db.selectFrom(table.name as never).selectAll().execute()));
-    }
-    const everything = [log, JSON.stringify(run), forgelink.logs.join(''), ...rows].join('\n');
-    assert.ok(rows.length > 5);
-    for (const secret of [API_KEY, gitlabToken]) assert.ok(!everything.includes(secret), 'a secret leaked into a log, response or row');
+    await assertNoSecretLeaked(forgelink, run, log, [API_KEY, gitlabToken], watched.leaks);
   });
 });
