@@ -120,11 +120,12 @@ async function projectListing(): Promise<void> {
   }
 }
 
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+/** What a user runs: `bin/forgelink` (a shell script that starts the pinned Node on `bin/forgelink.js`). */
+const FORGELINK = fileURLToPath(new URL('../bin/forgelink', import.meta.url));
 
-function runNode(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string }> {
+function runProcess(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'ignore'] });
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.on('error', reject);
@@ -134,7 +135,7 @@ function runNode(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number
 
 /** `forgelink serve` on a temp data dir, until it prints its address. */
 async function startServe(env: NodeJS.ProcessEnv): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [MAIN, 'serve'], { env: { ...env, FORGELINK_LISTEN: '127.0.0.1:0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(FORGELINK, ['serve'], { env: { ...env, FORGELINK_LISTEN: '127.0.0.1:0' }, stdio: ['ignore', 'pipe', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
     let seen = '';
     const onData = (chunk: Buffer) => {
@@ -162,19 +163,25 @@ async function cliStart(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'forgelink-bench-cli-'));
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'), FORGELINK_DATA_DIR: path.join(dir, 'data') };
   try {
-    const added = await runNode([MAIN, 'admin', 'user', 'add', 'bench', '--json'], env);
+    const added = await runProcess(FORGELINK, ['admin', 'user', 'add', 'bench', '--json'], env);
     if (added.code !== 0) throw new Error('admin user add failed');
     const server = await startServe(env);
     try {
       const cliEnv = { ...env, FORGELINK_SERVER: server.url, FORGELINK_API_KEY: (JSON.parse(added.stdout) as { apiKey: string }).apiKey };
-      const listed = await runNode([MAIN, 'connections', 'list'], cliEnv);
+      const listed = await runProcess(FORGELINK, ['connections', 'list'], cliEnv);
       if (listed.code !== 0) throw new Error('connections list failed');
-      const runs = 10;
-      const bare = median(await timeIt(runs, () => runNode(['-e', '0'], env)));
-      const help = median(await timeIt(runs, () => runNode([MAIN, '--help'], env)));
-      const list = median(await timeIt(runs, () => runNode([MAIN, 'connections', 'list'], cliEnv)));
+      // Interleaved, so a busy moment on a shared machine slows the three alike and the ratios stay fair.
+      const runs = 15;
+      const samples = { bare: [] as number[], help: [] as number[], list: [] as number[] };
+      const once = async (run: () => Promise<unknown>) => (await timeIt(1, run))[0] as number;
+      for (let i = 0; i < runs; i += 1) {
+        samples.bare.push(await once(() => runProcess(process.execPath, ['-e', '0'], env)));
+        samples.help.push(await once(() => runProcess(FORGELINK, ['--help'], env)));
+        samples.list.push(await once(() => runProcess(FORGELINK, ['connections', 'list'], cliEnv)));
+      }
+      const [bare, help, list] = [median(samples.bare), median(samples.help), median(samples.list)];
       const ratio = (value: number) => `${(value / bare).toFixed(1)}× (target ≤ 3×)`;
-      row('`forgelink --help` (median of 10)', `${help.toFixed(0)} ms`, '`node -e 0`', `${bare.toFixed(0)} ms`, ratio(help));
+      row('`forgelink --help` (median of 15)', `${help.toFixed(0)} ms`, '`node -e 0`', `${bare.toFixed(0)} ms`, ratio(help));
       row('`forgelink connections list`, server up', `${list.toFixed(0)} ms`, '`node -e 0`', `${bare.toFixed(0)} ms`, ratio(list));
     } finally {
       await server.stop();
@@ -184,14 +191,21 @@ async function cliStart(): Promise<void> {
   }
 }
 
+/** `npm run bench -- cli` (or vault, projects, sandbox, policy, repo-cache) runs only the sections named; no name runs them all. */
+const sections: Record<string, () => unknown> = {
+  vault: vaultThroughput,
+  projects: projectListing,
+  sandbox: sandboxStart,
+  cli: cliStart,
+  policy: () => policyDecisions(row),
+  'repo-cache': () => repoCacheBench(row),
+};
+const chosen = process.argv.slice(2);
+const unknown = chosen.filter((name) => !(name in sections));
+if (unknown.length > 0) {
+  process.stderr.write(`bench: unknown section ${unknown.join(', ')} (sections: ${Object.keys(sections).join(', ')})\n`);
+  process.exit(2);
+}
 process.stdout.write(`forgelink bench — node ${process.version}, ${new Date().toISOString()}\n\n`);
 process.stdout.write(`${'measure'.padEnd(44)} ${'forgelink'.padStart(12)}   | ${'baseline'.padEnd(30)} ${''.padStart(12)}\n`);
-// `npm run bench -- <section>…` runs only those sections (vault, projects, sandbox, cli, policy, repo-cache).
-const only = process.argv.slice(2);
-const wanted = (name: string) => only.length === 0 || only.includes(name);
-if (wanted('vault')) vaultThroughput();
-if (wanted('projects')) await projectListing();
-if (wanted('sandbox')) await sandboxStart();
-if (wanted('cli')) await cliStart();
-if (wanted('policy')) policyDecisions(row);
-if (wanted('repo-cache')) await repoCacheBench(row);
+for (const [name, section] of Object.entries(sections)) if (chosen.length === 0 || chosen.includes(name)) await section();

@@ -2,7 +2,7 @@
  * `npm run demo`: forgelink end to end on a machine with no GitLab. Starts the fake GitLab (HTTPS with
  * its own CA), starts `forgelink serve` on a fresh data dir, creates a user, connects two tokens (an api
  * token, and a push-only one), runs the scripted example agent in a sandbox with each, then the real Claude
- * Code CLI (the `@anthropic-ai/claude-code` dev dependency) through the `claude-code` profile against a scripted
+ * Code CLI (`@anthropic-ai/claude-code`, installed by testing/agents/install.ts) through the `claude-code` profile against a scripted
  * stand-in for Anthropic's API, and prints what the agents produced. Every step is the CLI a user would type.
  */
 import { spawn } from 'node:child_process';
@@ -14,9 +14,9 @@ import { gitLabWorkScript, startFakeAnthropic } from '../testing/fake-anthropic/
 import { startFakeGitLab } from '../testing/fake-gitlab/index.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const main = path.join(root, 'src/main.ts');
+const main = path.join(root, 'bin/forgelink.js');
 const agentsDir = path.join(root, 'examples/agents');
-const claudePackage = path.join(root, 'node_modules/@anthropic-ai/claude-code');
+const claudePackage = path.join(root, 'node_modules/.forgelink-agents/node_modules/@anthropic-ai/claude-code');
 /** A made-up key: the stand-in checks that Claude Code sends it, forgelink that it never shows. */
 const DEMO_ANTHROPIC_KEY = 'sk-ant-demo-0000000000000000';
 
@@ -128,7 +128,7 @@ async function demo(): Promise<void> {
     }
 
     if (claude === null) {
-      say('Claude Code is not installed (npm install adds @anthropic-ai/claude-code): skipping its run');
+      say('Claude Code is not installed (npm install adds @anthropic-ai/claude-code under node_modules/.forgelink-agents): skipping its run');
     } else {
       say(`Run the real Claude Code through the claude-code profile (its model: a scripted stand-in at ${anthropic.baseUrl})`);
       process.stdout.write(await mustSucceed(['agents', 'list'], env));

@@ -5,7 +5,7 @@ import { CliError, type ApiClient } from './api-client.ts';
 type SseEvent = { event: string; data: string; id: string | null };
 
 /** Parses a `text/event-stream` body into events (the WHATWG format: fields, blank line ends an event). */
-export async function* readEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+export async function* readEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder();
   let buffer = '';
   let event = 'message';

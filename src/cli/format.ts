@@ -1,4 +1,8 @@
-import { daysUntil, expiryCountdown, quoteCommandLine, shortCommandLine, type AuditEntry, type ConnectionView, type Project, type RunOutputs } from '../core/index.ts';
+import type { AuditEntry, ConnectionView, Project, RunOutputs } from '../core/index.ts';
+// The two pure helpers straight from their files: all of core/index.ts (crypto, address parsing) would more than
+// double the start-up of a command that only prints a list (docs/architecture.md, "Direction of imports").
+import { daysUntil, expiryCountdown } from '../core/capabilities.ts';
+import { quoteCommandLine, shortCommandLine } from '../core/command-line.ts';
 import type { ConnectionEventView } from '../connections/index.ts';
 import type { DoctorReport } from '../doctor/index.ts';
 import type { RunView } from '../runs/index.ts';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { branchNameProblem, projectPathProblem, type RunLogEntry } from '../core/index.ts';
+import type { RunLogEntry } from '../core/index.ts';
 import type { RunView } from '../runs/index.ts';
 import { CliError, type ApiClient } from './api-client.ts';
 import type { CliContext } from './context.ts';
@@ -22,6 +22,7 @@ function parseLimit(text: string, max: number): number {
 
 /** The server checks these too; checking here names the flag and needs no round trip. */
 async function checkRunInput(command: string[], options: RunOptions, takesTask: boolean): Promise<void> {
+  const { branchNameProblem, projectPathProblem } = await import('../core/index.ts');
   const projectProblem = projectPathProblem(options.project.trim());
   if (projectProblem !== null) throw new CliError(`--project: "${options.project}" ${projectProblem}`, { field: '--project' });
   const branchProblem = options.branch === undefined || options.branch.trim() === '' ? null : branchNameProblem(options.branch.trim());

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { secretNameProblem } from '../core/index.ts';
 import type { SecretView } from '../secrets/index.ts';
 import { CliError, type ApiClient } from './api-client.ts';
 import { promptSecret, readStdin } from './input.ts';
@@ -10,7 +9,8 @@ type Io = {
 };
 
 /** Refuses a bad name before the value is asked for, with the server's words. */
-function checkedName(name: string): string {
+async function checkedName(name: string): Promise<string> {
+  const { secretNameProblem } = await import('../core/index.ts');
   const problem = secretNameProblem(name);
   if (problem !== null) throw new CliError(`The secret name "${name}" ${problem}. (name)`);
   return name;
@@ -48,7 +48,7 @@ export function addSecretCommands(program: Command, io: Io): void {
         'Example:\n  printf %s "$KEY" | forgelink secrets set ANTHROPIC_API_KEY --host api.anthropic.com:443',
     )
     .action(async (name: string, options: { host: string[] }, command: Command) => {
-      checkedName(name);
+      await checkedName(name);
       const client = await io.api(command);
       const value = await readValue(name);
       const secret = await client.request<SecretView>('PUT', `/secrets/${encodeURIComponent(name)}`, {
@@ -72,7 +72,7 @@ export function addSecretCommands(program: Command, io: Io): void {
     .command('delete <NAME>')
     .description('delete a secret')
     .action(async (name: string, _options: unknown, command: Command) => {
-      checkedName(name);
+      await checkedName(name);
       await (await io.api(command)).request('DELETE', `/secrets/${encodeURIComponent(name)}`);
       io.print(command, { name, deleted: true }, () => `Deleted ${name}.`);
     });

@@ -26,6 +26,29 @@ export type AgentProfile = {
 
 export const TASK_PLACEHOLDER = '{task}';
 
+/**
+ * The `codex` profile's command for the Codex binary `codex` (docs/contract.md, "Agent profiles"):
+ * - `--dangerously-bypass-approvals-and-sandbox`: no approval prompts (nobody is there to answer) and no sandbox
+ *   of Codex's own (its Landlock/seccomp or bubblewrap one would nest inside forgelink's): forgelink's is the boundary.
+ * - `--ephemeral`: no session files under ~/.codex to keep.
+ * - `--disable plugins --disable apps`, `analytics.enabled=false`, `check_for_update_on_startup=false`: without
+ *   them Codex also calls github.com, api.github.com, chatgpt.com and ab.chatgpt.com (plugin catalogue, metrics,
+ *   update check), which a run's allowlist refuses.
+ * - a model provider of its own (`openai-api`: the Responses API over HTTPS at `OPENAI_BASE_URL`, default
+ *   `https://api.openai.com/v1`, with the key from `OPENAI_API_KEY`): Codex's built-in provider ignores
+ *   OPENAI_BASE_URL and first tries a WebSocket. `sh` puts the variable into Codex's `-c` option; the task stays
+ *   one argument (`$1`), never part of the script. `options` go before it (`-m <model>`, say).
+ */
+export function codexCommand(codex: string, options: readonly string[] = []): string[] {
+  // A TOML inline table inside a double-quoted shell word, so that the shell expands the variable.
+  const provider =
+    'model_providers.openai-api={name=\\"OpenAI API\\", base_url=\\"${OPENAI_BASE_URL:-https://api.openai.com/v1}\\", env_key=\\"OPENAI_API_KEY\\", wire_api=\\"responses\\"}';
+  const extra = options.map((option) => ` '${option.replaceAll("'", "'\\''")}'`).join('');
+  const quiet = '--disable plugins --disable apps -c analytics.enabled=false -c check_for_update_on_startup=false';
+  const script = `exec "$0" exec --dangerously-bypass-approvals-and-sandbox --ephemeral ${quiet} -c model_provider=openai-api -c "${provider}"${extra} -- "$1"`;
+  return ['sh', '-c', script, codex, TASK_PLACEHOLDER];
+}
+
 /** The profiles forgelink ships; operators add and change them with FORGELINK_AGENTS. */
 export const BUILT_IN_AGENTS: readonly AgentProfile[] = [
   {
@@ -44,8 +67,7 @@ export const BUILT_IN_AGENTS: readonly AgentProfile[] = [
   {
     name: 'codex',
     image: 'host',
-    // Codex's own sandbox would nest inside forgelink's; forgelink's is the boundary.
-    command: ['codex', 'exec', '--dangerously-bypass-approvals-and-sandbox', TASK_PLACEHOLDER],
+    command: codexCommand('codex'),
     secrets: ['OPENAI_API_KEY'],
     hosts: ['api.openai.com:443'],
     env: {},

@@ -4,11 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { gitLabWorkScript, startFakeAnthropic, type FakeAnthropic } from '../../testing/fake-anthropic/index.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
-import { argvHolding } from '../support/cli-checks.ts';
+import { assertGitLabWorkListed, assertNoSecretLeaked, runLogText, runToEnd as runToEndAs, watchArgv } from '../support/agent-runs.ts';
 import { EXAMPLES_DIR, startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
 
-/** The real Claude Code CLI from the npm package (a native binary its postinstall put in place). */
-const CLAUDE_PACKAGE = fileURLToPath(new URL('../../node_modules/@anthropic-ai/claude-code', import.meta.url));
+/** The real Claude Code CLI from the npm package (a native binary its postinstall put in place), installed by testing/agents/install.ts. */
+const CLAUDE_PACKAGE = fileURLToPath(new URL('../../node_modules/.forgelink-agents/node_modules/@anthropic-ai/claude-code', import.meta.url));
 const API_KEY = `sk-ant-api03-${'k'.repeat(20)}-test`;
 const TASK = 'Fix the README, then open a merge request and file an issue for a review.';
 
@@ -23,20 +23,8 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
   let connectionId: string;
   let claude: string;
 
-  async function runToEnd(body: Record<string, unknown>): Promise<any> {
-    const started = await forgelink.call(alice, 'POST', '/api/v1/runs', body);
-    assert.equal(started.status, 201, started.text);
-    for (;;) {
-      const current = await forgelink.call(alice, 'GET', `/api/v1/runs/${started.json.id}`);
-      if (['succeeded', 'failed', 'canceled', 'timed_out'].includes(current.json.status)) return current.json;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-
-  async function logText(runId: string): Promise<string> {
-    const response = await forgelink.call(alice, 'GET', `/api/v1/runs/${runId}/log`);
-    return response.json.entries.map((entry: { text: string }) => entry.text).join('');
-  }
+  const runToEnd = (body: Record<string, unknown>) => runToEndAs(forgelink, alice, body);
+  const logText = (runId: string) => runLogText(forgelink, alice, runId);
 
   before(async () => {
     gitlab = await startFakeGitLab({ tls: true });
@@ -71,9 +59,9 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
   });
 
   /** Runs `during` while watching every host process's argv for the model key and the GitLab token. */
-  async function watchArgv(during: () => Promise<any>): Promise<{ run: any; leaks: string[] }> {
-    const outer = await argvHolding(API_KEY, () => argvHolding(gitlabToken, during));
-    return { run: outer.value.value, leaks: [...outer.leaks, ...outer.value.leaks] };
+  async function watchSecrets(during: () => Promise<any>): Promise<{ run: any; leaks: string[] }> {
+    const watched = await watchArgv([API_KEY, gitlabToken], during);
+    return { run: watched.value, leaks: watched.leaks };
   }
 
   /** What every Claude Code run here must show: the turns it asked for, what GitLab now holds, no leaked secret. */
@@ -97,34 +85,13 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
     assert.match(log, /Done: pushed the fix, opened a merge request and filed an issue\./);
 
     // forgelink found what the agent made on GitLab.
-    const pushed = gitlab.branches(projectId).find((branch) => branch.name === branchName);
-    assert.ok(pushed, `no branch ${branchName} on GitLab`);
-    assert.deepEqual(
-      run.outputs.branches.map((branch: { name: string; created: boolean; sha: string }) => [branch.name, branch.created, branch.sha]),
-      [[branchName, true, pushed.sha]],
-    );
-    const mergeRequest = gitlab.mergeRequests(projectId).find((mr) => mr.sourceBranch === branchName);
-    assert.ok(mergeRequest);
-    assert.deepEqual(
-      run.outputs.mergeRequests.map((mr: { iid: number; sourceBranch: string; targetBranch: string }) => [mr.iid, mr.sourceBranch, mr.targetBranch]),
-      [[mergeRequest.iid, branchName, 'main']],
-    );
-    assert.equal(run.outputs.issues.length, 1);
-    assert.equal(run.outputs.issues[0].title, 'README needs a review');
-    assert.ok(gitlab.issues(projectId).some((issue) => issue.iid === run.outputs.issues[0].iid && issue.title === 'README needs a review'));
+    assertGitLabWorkListed(run, gitlab, projectId, branchName);
     assert.ok(run.egress.allowed.includes(anthropic.origin), JSON.stringify(run.egress));
     // CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC keeps it from calling api.anthropic.com for anything else.
     assert.deepEqual(run.egress.refused, []);
 
     // Neither the model key nor the GitLab token is in any argv, log line, response or database row.
-    assert.deepEqual(argvLeaks, [], 'a secret appeared in a process argument list');
-    const rows: string[] = [];
-    for (const table of await forgelink.storage.db.introspection.getTables()) {
-      rows.push(JSON.stringify(await forgelink.storage.db.selectFrom(table.name as never).selectAll().execute()));
-    }
-    const everything = [log, JSON.stringify(run), forgelink.logs.join(''), ...rows].join('\n');
-    assert.ok(rows.length > 5);
-    for (const secret of [API_KEY, gitlabToken]) assert.ok(!everything.includes(secret), 'a secret leaked into a log, response or row');
+    await assertNoSecretLeaked(forgelink, run, log, [API_KEY, gitlabToken], argvLeaks);
   }
 
   test('the claude-code profile without the ANTHROPIC_API_KEY secret is refused before it is queued, naming it', async () => {
@@ -139,7 +106,7 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
   });
 
   test('as a custom command: claude -p pushes a branch, opens a merge request and files an issue; forgelink lists them', async () => {
-    const watched = await watchArgv(() =>
+    const watched = await watchSecrets(() =>
       runToEnd({
         connectionId,
         project: 'acme/app',
@@ -177,7 +144,7 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
       secrets: ['ANTHROPIC_API_KEY'],
       hosts: [anthropic.origin],
     });
-    const { run, leaks } = await watchArgv(() => runToEnd({ connectionId, project: 'acme/web', agent: 'claude-code', task: TASK }));
+    const { run, leaks } = await watchSecrets(() => runToEnd({ connectionId, project: 'acme/web', agent: 'claude-code', task: TASK }));
     const log = await logText(run.id);
     await assertClaudeDidTheWork(run, log, leaks);
     assert.equal(run.agent, 'claude-code');

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+export const MAIN = fileURLToPath(new URL('../../bin/forgelink.js', import.meta.url));
 
 export type Result = { code: number | null; stdout: string; stderr: string };
 
@@ -10,7 +10,7 @@ export type Result = { code: number | null; stdout: string; stderr: string };
  * A test's environment for a forgelink process, plus Node's compile cache when the test runs with one (`npm test`
  * sets NODE_COMPILE_CACHE): a quiet optimisation that spares each process compiling the same modules again.
  */
-function withCompileCache(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export function forgelinkProcessEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const cache = process.env['NODE_COMPILE_CACHE'];
   return cache === undefined || 'NODE_COMPILE_CACHE' in env ? env : { ...env, NODE_COMPILE_CACHE: cache };
 }
@@ -38,7 +38,7 @@ export function forgelinkCli(args: string[], options: { env: NodeJS.ProcessEnv; 
 /** Runs the pinned Node with `args`, stdin from `options.stdin`, collecting stdout and stderr. */
 export function runNode(args: string[], options: { env: NodeJS.ProcessEnv; stdin?: string }): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: withCompileCache(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { env: forgelinkProcessEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -54,7 +54,7 @@ export type RunningServer = { url: string; child: ChildProcess; output: () => st
 /** Starts `forgelink serve [args]` on a free port and waits until it listens. */
 export async function startServerProcess(env: NodeJS.ProcessEnv, args: string[] = []): Promise<RunningServer> {
   const child = spawn(process.execPath, [MAIN, 'serve', ...args], {
-    env: withCompileCache({ ...env, FORGELINK_LISTEN: '127.0.0.1:0' }),
+    env: forgelinkProcessEnv({ ...env, FORGELINK_LISTEN: '127.0.0.1:0' }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
