@@ -156,7 +156,7 @@ export async function createForgelink(config: Config, overrides: ForgelinkOverri
 type Basics = { config: Config; clock: Clock; logger: Logger; vault: Vault; storage: Storage; overrides: ForgelinkOverrides };
 
 async function wire({ config, clock, logger, vault, storage, overrides }: Basics): Promise<Forgelink> {
-  const policy = { allow: config.outboundAllow };
+  const policy = { allow: config.outboundAllow, upstreamProxy: config.upstreamProxy };
   const transport = { logger, clock, ...(overrides.gitlabSleep === undefined ? {} : { sleep: overrides.gitlabSleep }) };
   const gitlab = gitlabClientFactory(policy, transport);
   const oauth = createGitLabOAuthClients({

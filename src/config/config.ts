@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { readAgentProfiles } from './agents.ts';
-import { ForgelinkError, type AgentProfile, invalidAllowEntry, isLoopbackHostname, normaliseBaseUrl, normaliseOrigin, parseByteSize } from '../core/index.ts';
+import { ForgelinkError, parseUpstreamProxy, type AgentProfile, type UpstreamProxy, invalidAllowEntry, isLoopbackHostname, normaliseBaseUrl, normaliseOrigin, parseByteSize } from '../core/index.ts';
 
 /** Everything forgelink reads from its environment, read once: nothing else reads `process.env` (docs/contract.md). */
 export type Config = {
@@ -10,6 +10,8 @@ export type Config = {
   databaseUrl: string | null;
   masterKey: { masterKey: string | undefined; masterKeyFile: string | undefined };
   outboundAllow: string[];
+  /** FORGELINK_UPSTREAM_PROXY: the HTTP CONNECT proxy every outbound connection goes through; null: direct. */
+  upstreamProxy: UpstreamProxy | null;
   allowHttp: boolean;
   listen: { host: string; port: number };
   publicUrl: string;
@@ -169,6 +171,10 @@ export function readConfig(env: Env = process.env, cwd: string = process.cwd()):
     if (problem) throw new ConfigError('FORGELINK_OUTBOUND_ALLOW', problem);
   }
 
+  const rawProxy = value(env, 'FORGELINK_UPSTREAM_PROXY');
+  const upstreamProxy = rawProxy === undefined ? null : parseUpstreamProxy(rawProxy);
+  if (typeof upstreamProxy === 'string') throw new ConfigError('FORGELINK_UPSTREAM_PROXY', upstreamProxy);
+
   const listen = readListen(env);
   const publicUrl = readPublicUrl(env, listen);
 
@@ -188,6 +194,7 @@ export function readConfig(env: Env = process.env, cwd: string = process.cwd()):
     databaseUrl,
     masterKey: readMasterKey(env),
     outboundAllow,
+    upstreamProxy,
     allowHttp: readBoolean(env, 'FORGELINK_ALLOW_HTTP', false),
     listen,
     publicUrl,

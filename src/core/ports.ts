@@ -225,7 +225,15 @@ export type SandboxOptions = {
   /** Files made visible read-only inside the sandbox, by absolute path (for example a CA bundle). */
   files?: Readonly<Record<string, string>>;
   /** Per-run caps; memoryBytes covers every process of the run together, diskBytes the workspace and home together. */
-  limits?: { processes?: number; openFiles?: number; fileSizeBytes?: number; memoryBytes?: number; diskBytes?: number };
+  limits?: {
+    processes?: number;
+    openFiles?: number;
+    fileSizeBytes?: number;
+    memoryBytes?: number;
+    diskBytes?: number;
+    /** CPU time in thousandths of a CPU (1500: one and a half); absent or null for no cap. */
+    cpuMillicores?: number | null;
+  };
   /**
    * Answers `GET http://forgelink.internal/token` sent through this sandbox's proxy (and nowhere else) with the
    * connection's current token, so git can get a refreshed OAuth token during a long run.

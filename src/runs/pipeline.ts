@@ -61,6 +61,8 @@ export type PipelineDeps = {
   outboundPolicy: OutboundPolicy;
   /** Reports a failure inside forgelink (a bug or a host problem, not the agent's or GitLab's) to the server log. */
   onError?: (error: unknown, runId: string) => void;
+  /** Told of each run this process executed once it has ended, with how long it ran (the run duration metric). */
+  onFinished?: (run: Run, seconds: number) => void;
 };
 
 const LS_REMOTE_TIMEOUT_MS = 120_000;
@@ -317,6 +319,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       details: { status, error: error?.code ?? null, projectPath: run.projectPath, outputs, egress: run.egress },
     }),
   );
+  deps.onFinished?.(run, (clock.now().getTime() - startedAt.getTime()) / 1000);
   return run;
 }
 

@@ -51,6 +51,8 @@ export async function startForgelink(
     rotation?: ForgelinkOverrides['rotation'];
     /** FORGELINK_AGENTS: the operator's agent profiles (JSON). */
     agents?: string;
+    /** More environment the configuration is read from (FORGELINK_UPSTREAM_PROXY, say). */
+    env?: Record<string, string>;
   } = {},
 ): Promise<TestForgelink> {
   const db = databases().find((candidate) => candidate.name === (options.database ?? 'sqlite'));
@@ -64,6 +66,7 @@ export async function startForgelink(
     // Tests run the fake GitLab on loopback, which the outbound policy refuses unless allowed.
     FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8,::1',
     ...(options.agents === undefined ? {} : { FORGELINK_AGENTS: options.agents }),
+    ...options.env,
   });
   const config: Config = {
     ...defaults,
