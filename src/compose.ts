@@ -227,6 +227,7 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     sandbox: createBubblewrapDriver({
       stateDir: path.join(config.dataDir, 'sandboxes'),
       extraReadOnlyPaths: config.runs.sandboxMounts,
+      cpuWeight: config.runs.cpuWeight,
       logger,
     }),
     clock,

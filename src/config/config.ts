@@ -32,6 +32,10 @@ export type Config = {
     /** A run's memory cap (FORGELINK_RUN_MEMORY_MAX) and disk cap (FORGELINK_RUN_DISK_MAX), in bytes. */
     memoryMaxBytes: number;
     diskMaxBytes: number;
+    /** A run's CPU cap (FORGELINK_RUN_CPU_MAX, in CPUs) as thousandths of a CPU; null: no cap. */
+    cpuMillicores: number | null;
+    /** The CPU weight of all runs together against forgelink's 100 (FORGELINK_RUN_CPU_WEIGHT, 1–10000, default 20). */
+    cpuWeight: number;
   };
   /** The connection health monitor (FORGELINK_MONITOR, FORGELINK_MONITOR_INTERVAL, FORGELINK_MONITOR_JITTER). */
   monitor: { enabled: boolean; intervalMs: number; jitterMs: number };
@@ -297,7 +301,27 @@ function readRuns(env: Env): Config['runs'] {
     // Below a few MiB neither git nor a shell gets going: such a cap is a typo.
     memoryMaxBytes: readByteSize(env, 'FORGELINK_RUN_MEMORY_MAX', '4GB', 16 * 1024 ** 2),
     diskMaxBytes: readByteSize(env, 'FORGELINK_RUN_DISK_MAX', '10GB', 1024 ** 2),
+    cpuMillicores: readCpuMax(env),
+    cpuWeight: readCpuWeight(env),
   };
+}
+
+/** CPUs a run may use at most: `1`, `0.5`, `2.25` (at least 0.01); unset for no cap. */
+function readCpuMax(env: Env): number | null {
+  const raw = value(env, 'FORGELINK_RUN_CPU_MAX');
+  if (raw === undefined) return null;
+  const cpus = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
+  if (!(cpus >= 0.01 && cpus <= 1024)) throw new ConfigError('FORGELINK_RUN_CPU_MAX', `expected a number of CPUs from 0.01 to 1024, like 1 or 1.5, got "${raw}"`);
+  return Math.round(cpus * 1000);
+}
+
+function readCpuWeight(env: Env): number {
+  const raw = value(env, 'FORGELINK_RUN_CPU_WEIGHT') ?? '20';
+  const weight = Number(raw);
+  if (!/^\d+$/.test(raw) || weight < 1 || weight > 10000) {
+    throw new ConfigError('FORGELINK_RUN_CPU_WEIGHT', `expected a whole number from 1 to 10000 (forgelink's own processes have 100), got "${raw}"`);
+  }
+  return weight;
 }
 
 function readPublicUrl(env: Env, listen: Config['listen']): string {

@@ -197,7 +197,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       allowlist,
       outboundPolicy: deps.outboundPolicy,
       files,
-      limits: { memoryBytes: caps.memoryBytes, diskBytes: caps.diskBytes },
+      limits: { memoryBytes: caps.memoryBytes, diskBytes: caps.diskBytes, cpuMillicores: deps.settings.cpuMillicores ?? null },
       ...(connection.kind === 'oauth' ? { internalToken: () => tokens.currentToken(connection) } : {}),
     });
     const env = {

@@ -18,4 +18,6 @@ export type RunSettings = {
   memoryMaxBytes?: number;
   /** A run's disk cap, its workspace and home together (FORGELINK_RUN_DISK_MAX); the sandbox's default when absent. */
   diskMaxBytes?: number;
+  /** A run's CPU cap in thousandths of a CPU (FORGELINK_RUN_CPU_MAX); absent or null for none. */
+  cpuMillicores?: number | null;
 };
