@@ -41,6 +41,8 @@ export type Config = {
   monitor: { enabled: boolean; intervalMs: number; jitterMs: number };
   /** Agent profiles: the built-in ones with FORGELINK_AGENTS's changes (config/agents.ts). */
   agents: AgentProfile[];
+  /** Who may read GET /metrics (FORGELINK_METRICS_ACCESS): `admin` (an administrator's API key, the default) or `open`. */
+  metricsAccess: 'admin' | 'open';
   /** The operator's notification hook (FORGELINK_NOTIFY_WEBHOOK, FORGELINK_NOTIFY_WEBHOOK_SECRET); null when unset. */
   notifyWebhook: { url: string; secret: string | null } | null;
 };
@@ -209,8 +211,17 @@ export function readConfig(env: Env = process.env, cwd: string = process.cwd()):
     runs: readRuns(env),
     monitor: readMonitor(env),
     notifyWebhook: readNotifyWebhook(env),
+    metricsAccess: readMetricsAccess(env),
     agents: readAgents(env),
   };
+}
+
+function readMetricsAccess(env: Env): Config['metricsAccess'] {
+  const raw = value(env, 'FORGELINK_METRICS_ACCESS') ?? 'admin';
+  if (raw !== 'admin' && raw !== 'open') {
+    throw new ConfigError('FORGELINK_METRICS_ACCESS', `expected admin (an administrator's API key) or open (anyone who reaches the listener), got "${raw}"`);
+  }
+  return raw;
 }
 
 function readAgents(env: Env): AgentProfile[] {

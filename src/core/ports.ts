@@ -208,6 +208,8 @@ export interface RunStore {
   getRunById(id: string): Promise<Run | null>;
   updateRun(id: string, patch: Partial<Omit<Run, 'id' | 'userId' | 'createdAt'>>): Promise<Run>;
   listRunsByStatus(statuses: readonly RunStatus[]): Promise<Run[]>;
+  /** How many runs there are in each status (the runs-by-status metric); statuses without runs are left out. */
+  countRunsByStatus(): Promise<Partial<Record<RunStatus, number>>>;
   appendLog(runId: string, entries: Omit<RunLogEntry, 'seq'>[]): Promise<void>;
   /** Entries with seq > afterSeq, oldest first. */
   readLog(runId: string, afterSeq?: number): Promise<RunLogEntry[]>;

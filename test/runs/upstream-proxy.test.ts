@@ -91,6 +91,7 @@ describe('the upstream proxy carries every outbound connection (real bubblewrap,
     assert.equal(run.outputs.branches.length, 1);
     assert.match(log, /Opened merge request !1/);
     assert.equal(gitlab.oauthStats().refreshes - refreshes, 1, 'the run refreshed the expired token');
+    assert.match(await forgelink.metrics.render(), /^forgelink_oauth_token_refreshes_total\{outcome="refreshed"\} 1$/m);
 
     const doctor = await forgelink.call(alice, 'POST', `/api/v1/connections/${connection.id}/doctor`);
     assert.equal(doctor.status, 200, doctor.text);
