@@ -221,15 +221,16 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
       method: req.method,
       path: target.path,
       headers: forwardHeaders(req.headers, target.origin),
-      agent: false,
       timeout: connectTimeoutMs,
+      // Node uses `createConnection` only without an agent (`agent: false` would make a fresh one that connects directly).
       ...(upstreamProxy === null
-        ? {}
+        ? { agent: false }
         : {
             // Through the operator's upstream proxy: a tunnel to the checked address, plain HTTP inside it.
             createConnection: (_options: unknown, ready: (error: Error | null, socket?: Socket) => void) => {
               openUpstreamConnection(upstreamProxy, { host: verdict.address, port: target.origin.port }, { timeoutMs: connectTimeoutMs, onSocket: track }).then(
-                (socket) => ready(null, socket),
+                // The tunnel comes paused; in HTTP the client speaks first, so nothing can be missed by resuming it here.
+                (socket) => ready(null, socket.resume()),
                 (error: Error) => ready(error),
               );
               return undefined;
