@@ -19,12 +19,13 @@ import {
 import { ConflictError, InputError, newId, NotAllowedError, type Clock, type GitLabOAuthClients, type GitLabOAuthFlow, type Notifier, type TokenProvider, type Vault } from './core/index.ts';
 import { createDoctorService, type DoctorService } from './doctor/index.ts';
 import { createGitLabOAuthClients, createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
+import { createMetrics, type Metrics } from './metrics/index.ts';
 import { createHealthMonitor, type HealthMonitor } from './monitor/index.ts';
 import { createWebhookNotifier } from './notify/index.ts';
 import { createRunService, repoCacheDir, type RunService } from './runs/index.ts';
 import { createSecretService, type SecretService } from './secrets/index.ts';
 import { createBubblewrapDriver } from './sandbox/index.ts';
-import { createApp, createLogger, createSetupLinks, prettyLogStream, SETUP_LINK_LIFETIME_MS, type App } from './server/index.ts';
+import { createApp, createLogger, createSetupLinks, prettyLogStream, SETUP_LINK_LIFETIME_MS, type App, type ReadinessCheck } from './server/index.ts';
 import { openStorage, secureDataDir, type Storage } from './storage/index.ts';
 import { auditedTokens, createRotationService, createRotator, createTokenProvider, type RotationService, type Rotator, type RotatorDeps } from './tokens/index.ts';
 import { createFileBackedVault, createVault, loadKeyringForDatabase, type Keyring, type MasterKeySettings } from './vault/index.ts';
@@ -86,6 +87,10 @@ export type Forgelink = {
   rotation: RotationService;
   apiKeys: ApiKeyService;
   app: App;
+  /** The figures `/metrics` serves; `metrics.setSources` lets the shared queue report its depth and live workers. */
+  metrics: Metrics;
+  /** What `/readyz` checks (the database from the start); a part started later adds its own. */
+  readiness: { checks(): readonly ReadinessCheck[]; add(check: ReadinessCheck): void };
   /** Recovers runs and rotations a restart interrupted, starts the monitor and, with `listen`, the HTTP server. */
   start(options: ForgelinkStartOptions): Promise<Listening | null>;
   /** Stops everything `createForgelink` and `start` began, in order; later calls return the first call's promise. */
@@ -156,8 +161,26 @@ export async function createForgelink(config: Config, overrides: ForgelinkOverri
 type Basics = { config: Config; clock: Clock; logger: Logger; vault: Vault; storage: Storage; overrides: ForgelinkOverrides };
 
 async function wire({ config, clock, logger, vault, storage, overrides }: Basics): Promise<Forgelink> {
-  const policy = { allow: config.outboundAllow };
-  const transport = { logger, clock, ...(overrides.gitlabSleep === undefined ? {} : { sleep: overrides.gitlabSleep }) };
+  const policy = { allow: config.outboundAllow, upstreamProxy: config.upstreamProxy };
+  const metrics = createMetrics({
+    queueDepth: async () => (await storage.runs.countRunsByStatus()).queued ?? 0,
+    runsByStatus: () => storage.runs.countRunsByStatus(),
+    // This process executes runs from its own queue: one live worker. The shared queue replaces this with its count.
+    liveWorkers: async () => 1,
+  });
+  const readinessChecks: ReadinessCheck[] = [{ name: 'database', check: () => storage.ping() }];
+  const readiness = {
+    checks: () => readinessChecks,
+    add: (check: ReadinessCheck) => {
+      readinessChecks.push(check);
+    },
+  };
+  const transport = {
+    logger,
+    clock,
+    onCall: (status: number | 'network_error') => metrics.gitlabCall(status),
+    ...(overrides.gitlabSleep === undefined ? {} : { sleep: overrides.gitlabSleep }),
+  };
   const gitlab = gitlabClientFactory(policy, transport);
   const oauth = createGitLabOAuthClients({
     apps: config.gitlabOAuthApps,
@@ -187,6 +210,7 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     clock,
     logger,
     rotator,
+    onRefresh: (outcome) => metrics.tokenRefresh(outcome),
     ...(overrides.tokenRefreshMarginMs === undefined ? {} : { refreshMarginMs: overrides.tokenRefreshMarginMs }),
   });
   const connections = createConnectionService({
@@ -227,6 +251,7 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     sandbox: createBubblewrapDriver({
       stateDir: path.join(config.dataDir, 'sandboxes'),
       extraReadOnlyPaths: config.runs.sandboxMounts,
+      cpuWeight: config.runs.cpuWeight,
       logger,
     }),
     clock,
@@ -239,6 +264,7 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     outboundPolicy: policy,
     newId: () => newId('run'),
     onError: (error, runId) => logger.error({ err: error, runId }, 'run failed inside forgelink'),
+    onFinished: (run, seconds) => metrics.runFinished(run.status, seconds),
   });
   const doctor = createDoctorService({
     deps: { policy, gitlab, clock, runExtraHosts: config.runs.extraHosts },
@@ -282,6 +308,7 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     oauthFlow,
     publicUrl: config.publicUrl,
     setupLinks,
+    ops: { readiness: readiness.checks, metrics, metricsAccess: config.metricsAccess },
   });
 
   let server: ServerType | null = null;
@@ -372,6 +399,8 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     rotation,
     apiKeys,
     app,
+    metrics,
+    readiness,
     start,
     stop() {
       stopping ??= stopAll();

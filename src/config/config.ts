@@ -3,7 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { readAgentProfiles } from './agents.ts';
 import { readOperatorPolicy, type OperatorPolicy } from './policy.ts';
-import { ForgelinkError, type AgentProfile, invalidAllowEntry, isLoopbackHostname, normaliseBaseUrl, normaliseOrigin, parseByteSize } from '../core/index.ts';
+import { ForgelinkError, parseUpstreamProxy, type AgentProfile, type UpstreamProxy, invalidAllowEntry, isLoopbackHostname, normaliseBaseUrl, normaliseOrigin, parseByteSize } from '../core/index.ts';
 
 /** Everything forgelink reads from its environment, read once: nothing else reads `process.env` (docs/contract.md). */
 export type Config = {
@@ -11,6 +11,8 @@ export type Config = {
   databaseUrl: string | null;
   masterKey: { masterKey: string | undefined; masterKeyFile: string | undefined };
   outboundAllow: string[];
+  /** FORGELINK_UPSTREAM_PROXY: the HTTP CONNECT proxy every outbound connection goes through; null: direct. */
+  upstreamProxy: UpstreamProxy | null;
   allowHttp: boolean;
   listen: { host: string; port: number };
   publicUrl: string;
@@ -33,11 +35,17 @@ export type Config = {
     diskMaxBytes: number;
     /** The repository cache (FORGELINK_REPO_CACHE, FORGELINK_REPO_CACHE_MAX): a mirror per project under `<data dir>/repo-cache`. */
     repoCache: { enabled: boolean; maxBytes: number };
+    /** A run's CPU cap (FORGELINK_RUN_CPU_MAX, in CPUs) as thousandths of a CPU; null: no cap. */
+    cpuMillicores: number | null;
+    /** The CPU weight of all runs together against forgelink's 100 (FORGELINK_RUN_CPU_WEIGHT, 1–10000, default 20). */
+    cpuWeight: number;
   };
   /** The connection health monitor (FORGELINK_MONITOR, FORGELINK_MONITOR_INTERVAL, FORGELINK_MONITOR_JITTER). */
   monitor: { enabled: boolean; intervalMs: number; jitterMs: number };
   /** Agent profiles: the built-in ones with FORGELINK_AGENTS's changes (config/agents.ts). */
   agents: AgentProfile[];
+  /** Who may read GET /metrics (FORGELINK_METRICS_ACCESS): `admin` (an administrator's API key, the default) or `open`. */
+  metricsAccess: 'admin' | 'open';
   /** The operator's notification hook (FORGELINK_NOTIFY_WEBHOOK, FORGELINK_NOTIFY_WEBHOOK_SECRET); null when unset. */
   notifyWebhook: { url: string; secret: string | null } | null;
   /** What the operator lets brokered runs do beyond their own branches (FORGELINK_POLICY); runs may only narrow it. */
@@ -174,6 +182,10 @@ export function readConfig(env: Env = process.env, cwd: string = process.cwd()):
     if (problem) throw new ConfigError('FORGELINK_OUTBOUND_ALLOW', problem);
   }
 
+  const rawProxy = value(env, 'FORGELINK_UPSTREAM_PROXY');
+  const upstreamProxy = rawProxy === undefined ? null : parseUpstreamProxy(rawProxy);
+  if (typeof upstreamProxy === 'string') throw new ConfigError('FORGELINK_UPSTREAM_PROXY', upstreamProxy);
+
   const listen = readListen(env);
   const publicUrl = readPublicUrl(env, listen);
 
@@ -193,6 +205,7 @@ export function readConfig(env: Env = process.env, cwd: string = process.cwd()):
     databaseUrl,
     masterKey: readMasterKey(env),
     outboundAllow,
+    upstreamProxy,
     allowHttp: readBoolean(env, 'FORGELINK_ALLOW_HTTP', false),
     listen,
     publicUrl,
@@ -203,6 +216,7 @@ export function readConfig(env: Env = process.env, cwd: string = process.cwd()):
     runs: readRuns(env),
     monitor: readMonitor(env),
     notifyWebhook: readNotifyWebhook(env),
+    metricsAccess: readMetricsAccess(env),
     agents: readAgents(env),
     policy: readPolicy(env),
   };
@@ -212,6 +226,14 @@ function readPolicy(env: Env): OperatorPolicy {
   const policy = readOperatorPolicy(value(env, 'FORGELINK_POLICY'));
   if ('problem' in policy) throw new ConfigError('FORGELINK_POLICY', policy.problem);
   return policy;
+}
+
+function readMetricsAccess(env: Env): Config['metricsAccess'] {
+  const raw = value(env, 'FORGELINK_METRICS_ACCESS') ?? 'admin';
+  if (raw !== 'admin' && raw !== 'open') {
+    throw new ConfigError('FORGELINK_METRICS_ACCESS', `expected admin (an administrator's API key) or open (anyone who reaches the listener), got "${raw}"`);
+  }
+  return raw;
 }
 
 function readAgents(env: Env): AgentProfile[] {
@@ -303,7 +325,27 @@ function readRuns(env: Env): Config['runs'] {
     memoryMaxBytes: readByteSize(env, 'FORGELINK_RUN_MEMORY_MAX', '4GB', 16 * 1024 ** 2),
     diskMaxBytes: readByteSize(env, 'FORGELINK_RUN_DISK_MAX', '10GB', 1024 ** 2),
     repoCache: { enabled: readBoolean(env, 'FORGELINK_REPO_CACHE', true), maxBytes: readByteSize(env, 'FORGELINK_REPO_CACHE_MAX', '10GB', 0) },
+    cpuMillicores: readCpuMax(env),
+    cpuWeight: readCpuWeight(env),
   };
+}
+
+/** CPUs a run may use at most: `1`, `0.5`, `2.25` (at least 0.01); unset for no cap. */
+function readCpuMax(env: Env): number | null {
+  const raw = value(env, 'FORGELINK_RUN_CPU_MAX');
+  if (raw === undefined) return null;
+  const cpus = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
+  if (!(cpus >= 0.01 && cpus <= 1024)) throw new ConfigError('FORGELINK_RUN_CPU_MAX', `expected a number of CPUs from 0.01 to 1024, like 1 or 1.5, got "${raw}"`);
+  return Math.round(cpus * 1000);
+}
+
+function readCpuWeight(env: Env): number {
+  const raw = value(env, 'FORGELINK_RUN_CPU_WEIGHT') ?? '20';
+  const weight = Number(raw);
+  if (!/^\d+$/.test(raw) || weight < 1 || weight > 10000) {
+    throw new ConfigError('FORGELINK_RUN_CPU_WEIGHT', `expected a whole number from 1 to 10000 (forgelink's own processes have 100), got "${raw}"`);
+  }
+  return weight;
 }
 
 function readPublicUrl(env: Env, listen: Config['listen']): string {

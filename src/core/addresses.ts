@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import ipaddr from 'ipaddr.js';
+import type { UpstreamProxy } from './upstream-proxy.ts';
 
 /**
  * The outbound-address policy (docs/security.md, invariant 4; README.md, "The outbound-address policy"): link-local and cloud-metadata
@@ -161,8 +162,12 @@ export function isLoopbackHostname(hostname: string): boolean {
   return detail.class === 'loopback' && (detail.embedded === undefined || detail.embedded.as === 'IPv4-mapped');
 }
 
-/** Operator exceptions: CIDRs (`10.0.0.0/8`, `127.0.0.1`) or host names (`gitlab.internal`, `*.corp`). */
-export type OutboundPolicy = { allow: readonly string[] };
+/**
+ * Operator exceptions: CIDRs (`10.0.0.0/8`, `127.0.0.1`) or host names (`gitlab.internal`, `*.corp`); and the operator's
+ * CONNECT proxy every outbound connection goes through when set (FORGELINK_UPSTREAM_PROXY, `upstream-proxy.ts`). The
+ * proxy itself is the operator's choice and is not judged; the targets behind it are, as without it.
+ */
+export type OutboundPolicy = { allow: readonly string[]; upstreamProxy?: UpstreamProxy | null };
 
 export type AddressVerdict = { allowed: true } | { allowed: false; class: AddressClass; reason: string };
 

@@ -4,6 +4,7 @@ export type * from './ports.ts';
 export type * from './services.ts';
 export * from './urls.ts';
 export * from './addresses.ts';
+export * from './upstream-proxy.ts';
 export * from './capabilities.ts';
 export * from './api-keys.ts';
 export * from './runs.ts';

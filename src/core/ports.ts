@@ -208,6 +208,8 @@ export interface RunStore {
   getRunById(id: string): Promise<Run | null>;
   updateRun(id: string, patch: Partial<Omit<Run, 'id' | 'userId' | 'createdAt'>>): Promise<Run>;
   listRunsByStatus(statuses: readonly RunStatus[]): Promise<Run[]>;
+  /** How many runs there are in each status (the runs-by-status metric); statuses without runs are left out. */
+  countRunsByStatus(): Promise<Partial<Record<RunStatus, number>>>;
   appendLog(runId: string, entries: Omit<RunLogEntry, 'seq'>[]): Promise<void>;
   /** Entries with seq > afterSeq, oldest first. */
   readLog(runId: string, afterSeq?: number): Promise<RunLogEntry[]>;
@@ -225,7 +227,15 @@ export type SandboxOptions = {
   /** Files made visible read-only inside the sandbox, by absolute path (for example a CA bundle). */
   files?: Readonly<Record<string, string>>;
   /** Per-run caps; memoryBytes covers every process of the run together, diskBytes the workspace and home together. */
-  limits?: { processes?: number; openFiles?: number; fileSizeBytes?: number; memoryBytes?: number; diskBytes?: number };
+  limits?: {
+    processes?: number;
+    openFiles?: number;
+    fileSizeBytes?: number;
+    memoryBytes?: number;
+    diskBytes?: number;
+    /** CPU time in thousandths of a CPU (1500: one and a half); absent or null for no cap. */
+    cpuMillicores?: number | null;
+  };
   /**
    * Answers `GET http://forgelink.internal/token` sent through this sandbox's proxy (and nowhere else) with the
    * connection's current token, so git can get a refreshed OAuth token during a long run.

@@ -12,6 +12,9 @@ export type RunStatus =
   | 'canceled'
   | 'timed_out';
 
+/** Every status, in the order a run passes through them. */
+export const RUN_STATUSES: readonly RunStatus[] = ['queued', 'preparing', 'cloning', 'running', 'collecting', 'succeeded', 'failed', 'canceled', 'timed_out'];
+
 export const TERMINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'canceled', 'timed_out'];
 
 export type OutputBranch = { name: string; sha: string; created: boolean; webUrl: string };

@@ -98,7 +98,7 @@ export async function diagnose(deps: DoctorDeps, connection: Connection, token: 
   add('address', 'pass', `${usable.join(', ')} may be contacted under the outbound policy.`);
   const address = usable[0];
 
-  const tcp = await tcpConnect(address, port, timeoutMs);
+  const tcp = await tcpConnect(address, port, timeoutMs, deps.policy.upstreamProxy ?? null);
   if ('error' in tcp) {
     add('tcp', 'fail', `Nothing answers on ${address} port ${port} (${tcp.error}). Check the port in the URL, and firewalls between this server and GitLab.`);
     skipRest(['tls', 'gitlab', 'subpath', 'token', 'encoded_path', 'clone_url', 'egress', 'clock'], 'needs a TCP connection');
@@ -107,7 +107,7 @@ export async function diagnose(deps: DoctorDeps, connection: Connection, token: 
   add('tcp', 'pass', `${address} port ${port} accepts connections (${tcp.ms} ms).`);
 
   if (base.protocol === 'https:') {
-    const tlsReport = await checkTls({ address, port, servername: hostname, caPem: connection.caPem, timeoutMs });
+    const tlsReport = await checkTls({ address, port, servername: hostname, caPem: connection.caPem, timeoutMs, proxy: deps.policy.upstreamProxy ?? null });
     if (!tlsReport.ok) {
       const top = tlsReport.chain.at(-1);
       const notTls = tlsReport.chain.length === 0 && /WRONG_VERSION_NUMBER|EPROTO|ECONNRESET|packet length too long/i.test(tlsReport.code);

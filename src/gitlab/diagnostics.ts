@@ -1,6 +1,7 @@
 import dns from 'node:dns';
 import net from 'node:net';
 import tls from 'node:tls';
+import { openUpstreamConnection, type UpstreamProxy } from '../core/index.ts';
 
 /**
  * Low-level probes for `connections doctor`: each answers one question about the path from forgelink to
@@ -17,18 +18,17 @@ export async function resolveName(hostname: string): Promise<{ addresses: string
   }
 }
 
-export function tcpConnect(address: string, port: number, timeoutMs: number): Promise<{ ms: number } | { error: string }> {
+/** A TCP connection to `address`, directly or as a tunnel through the operator's upstream proxy. */
+export async function tcpConnect(address: string, port: number, timeoutMs: number, proxy: UpstreamProxy | null = null): Promise<{ ms: number } | { error: string }> {
   const started = performance.now();
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: address, port });
-    const done = (result: { ms: number } | { error: string }) => {
-      socket.destroy();
-      resolve(result);
-    };
-    socket.setTimeout(timeoutMs, () => done({ error: 'timeout' }));
-    socket.once('connect', () => done({ ms: Math.round(performance.now() - started) }));
-    socket.once('error', (error: NodeJS.ErrnoException) => done({ error: error.code ?? error.message }));
-  });
+  try {
+    const socket = await openUpstreamConnection(proxy, { host: address, port }, { timeoutMs });
+    socket.destroy();
+    return { ms: Math.round(performance.now() - started) };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return { error: code === 'ETIMEDOUT' ? 'timeout' : code === 'EUPSTREAMPROXY' ? (error as Error).message : (code ?? (error as Error).message) };
+  }
 }
 
 export type CertificateSummary = { subject: string; issuer: string; validTo: string; selfSigned: boolean };
@@ -74,10 +74,21 @@ export async function checkTls(input: {
   servername: string;
   caPem: string | null;
   timeoutMs: number;
+  /** The operator's upstream proxy: TLS then runs inside a tunnel through it. */
+  proxy?: UpstreamProxy | null;
 }): Promise<TlsReport> {
-  const attempt = (verify: boolean) =>
-    new Promise<{ socket: tls.TLSSocket } | { error: NodeJS.ErrnoException }>((resolve) => {
+  const attempt = async (verify: boolean) => {
+    let tunnel: net.Socket | undefined;
+    if (input.proxy) {
+      try {
+        tunnel = await openUpstreamConnection(input.proxy, { host: input.address, port: input.port }, { timeoutMs: input.timeoutMs });
+      } catch (error) {
+        return { error: error as NodeJS.ErrnoException };
+      }
+    }
+    return new Promise<{ socket: tls.TLSSocket } | { error: NodeJS.ErrnoException }>((resolve) => {
       const socket = tls.connect({
+        ...(tunnel ? { socket: tunnel } : {}),
         host: input.address,
         port: input.port,
         servername: net.isIP(input.servername) === 0 ? input.servername : undefined,
@@ -92,6 +103,7 @@ export async function checkTls(input: {
       socket.once('secureConnect', () => resolve({ socket }));
       socket.once('error', (error: NodeJS.ErrnoException) => resolve({ error }));
     });
+  };
 
   const verified = await attempt(true);
   if ('socket' in verified) {

@@ -45,6 +45,8 @@ export type GitLabHttpOptions = {
   logger?: HttpLogger;
   /** Name resolution, for tests; defaults to the system resolver. */
   resolveAll?: ResolveAll;
+  /** Told of every attempt's outcome: the answer's HTTP status, or `network_error` (the GitLab API metrics). */
+  onCall?: (status: number | 'network_error') => void;
 };
 
 export type Query = Record<string, string | number | boolean | undefined>;
@@ -70,6 +72,7 @@ export class GitLabHttp {
   readonly #random: () => number;
   readonly #clock: Clock;
   readonly #logger: HttpLogger;
+  readonly #onCall: (status: number | 'network_error') => void;
 
   private constructor(options: GitLabHttpOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -82,6 +85,7 @@ export class GitLabHttp {
     this.#random = options.random ?? Math.random;
     this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#logger = options.logger ?? silentLogger;
+    this.#onCall = options.onCall ?? (() => {});
     this.#agent = createOutboundAgent({
       policy: options.policy,
       caPem: options.caPem ?? null,
@@ -220,9 +224,11 @@ export class GitLabHttp {
       });
       const text = await readBounded(response.body, url);
       this.#logger.debug({ method, url: describeUrl(url), status: response.statusCode }, 'gitlab request');
+      this.#onCall(response.statusCode);
       return { response: { status: response.statusCode, headers: response.headers, body: text, url } };
     } catch (error) {
       const timedOut = signal.aborted ? this.#timeoutMs : null;
+      this.#onCall('network_error');
       return { failure: networkFailure(error, url, this.#secrets(), timedOut) };
     }
   }

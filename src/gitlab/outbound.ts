@@ -2,7 +2,16 @@ import dns from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { Agent, buildConnector } from 'undici';
-import { checkOutboundAddress, hostInterfaceAddresses, UpstreamError, type AddressVerdict, type OutboundPolicy } from '../core/index.ts';
+import {
+  checkOutboundAddress,
+  hostInterfaceAddresses,
+  openUpstreamConnection,
+  UpstreamError,
+  UpstreamProxyError,
+  type AddressVerdict,
+  type OutboundPolicy,
+  type UpstreamProxy,
+} from '../core/index.ts';
 
 /** `dns.lookup` with `all: true`; injectable so tests can make a name resolve anywhere. */
 export type ResolveAll = (hostname: string) => Promise<{ address: string; family: number }[]>;
@@ -63,15 +72,18 @@ export function guardedLookup(policy: OutboundPolicy, resolveAll: ResolveAll = s
 
 /**
  * An undici Agent for one GitLab instance: TLS trusts the public roots plus the instance's CA, and
- * every connection, literal IP or resolved name, passes the outbound-address policy first.
+ * every connection, literal IP or resolved name, passes the outbound-address policy first. With an upstream
+ * proxy in the policy, each connection is a CONNECT tunnel to the allowed address through it, TLS inside.
  */
 export function createOutboundAgent(options: OutboundAgentOptions): Agent {
   const ca = options.caPem ? [...rootCertificates, options.caPem] : undefined;
+  const lookup = guardedLookup(options.policy, options.resolveAll);
   const connect = buildConnector({
     ...(ca ? { ca } : {}),
     timeout: options.connectTimeoutMs,
-    lookup: guardedLookup(options.policy, options.resolveAll),
+    lookup,
   });
+  const proxy = options.policy.upstreamProxy ?? null;
   return new Agent({
     keepAliveTimeout: 4_000,
     connect(connectOptions, callback) {
@@ -84,7 +96,35 @@ export function createOutboundAgent(options: OutboundAgentOptions): Agent {
           return;
         }
       }
-      connect(connectOptions, callback);
+      if (proxy === null) {
+        connect(connectOptions, callback);
+        return;
+      }
+      const https = connectOptions.protocol === 'https:';
+      const port = Number(connectOptions.port) || (https ? 443 : 80);
+      tunnel(proxy, lookup, host, port, options.connectTimeoutMs).then(
+        (socket) => {
+          if (https) connect({ ...connectOptions, httpSocket: socket }, callback);
+          else callback(null, socket);
+        },
+        (error: Error) => callback(error, null),
+      );
     },
   });
+}
+
+/** The policy's address for `host` (the same lookup as a direct connection), then a tunnel to it through `proxy`. */
+async function tunnel(proxy: UpstreamProxy, lookup: LookupFunction, host: string, port: number, timeoutMs: number) {
+  const address =
+    isIP(host) !== 0
+      ? host
+      : await new Promise<string>((resolve, reject) =>
+          lookup(host, { all: false }, (error, found) => (error ? reject(error) : resolve(found as string))),
+        );
+  try {
+    return await openUpstreamConnection(proxy, { host: address, port }, { timeoutMs });
+  } catch (error) {
+    if (error instanceof UpstreamProxyError) throw new UpstreamError('unreachable', `forgelink could not reach ${host}: ${error.message}.`, { cause: error });
+    throw error;
+  }
 }

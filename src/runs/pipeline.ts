@@ -75,6 +75,8 @@ export type PipelineDeps = {
   outboundPolicy: OutboundPolicy;
   /** Reports a failure inside forgelink (a bug or a host problem, not the agent's or GitLab's) to the server log. */
   onError?: (error: unknown, runId: string) => void;
+  /** Told of each run this process executed once it has ended, with how long it ran (the run duration metric). */
+  onFinished?: (run: Run, seconds: number) => void;
 };
 
 const LS_REMOTE_TIMEOUT_MS = 120_000;
@@ -216,7 +218,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       allowlist,
       outboundPolicy: deps.outboundPolicy,
       files,
-      limits: { memoryBytes: caps.memoryBytes, diskBytes: caps.diskBytes },
+      limits: { memoryBytes: caps.memoryBytes, diskBytes: caps.diskBytes, cpuMillicores: deps.settings.cpuMillicores ?? null },
       mounts: mirror === null ? [] : [{ source: mirror.mirror.dir, dest: MIRROR_MOUNT }],
       ...(connection.kind === 'oauth' ? { internalToken: () => tokens.currentToken(connection) } : {}),
     });
@@ -371,6 +373,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       details: { status, error: error?.code ?? null, projectPath: run.projectPath, outputs, egress: run.egress },
     }),
   );
+  deps.onFinished?.(run, (clock.now().getTime() - startedAt.getTime()) / 1000);
   return run;
 }
 

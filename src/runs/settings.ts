@@ -23,4 +23,6 @@ export type RunSettings = {
    * (`<dataDir>/repo-cache`), at most `maxBytes` together. Absent or disabled: every run clones in full.
    */
   repoCache?: { enabled: boolean; dir: string; maxBytes: number };
+  /** A run's CPU cap in thousandths of a CPU (FORGELINK_RUN_CPU_MAX); absent or null for none. */
+  cpuMillicores?: number | null;
 };

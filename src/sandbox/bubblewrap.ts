@@ -16,7 +16,7 @@ import { parseAllowlist } from '../core/allowlist.ts';
 import { bwrapOptions, encodeArgs, type HostLayout } from './bwrap-args.ts';
 import { createEgressProxy } from './egress-proxy.ts';
 import { detectHostLayout } from './host-layout.ts';
-import { createRunCgroups, findCgroupBase, oomKills, removeRunCgroups, sweepCgroups, type CgroupBases, type RunCgroups } from './cgroups.ts';
+import { createRunCgroups, findCgroupBase, oomKills, removeRunCgroups, setCpuWeight, sweepCgroups, type CgroupBases, type RunCgroups } from './cgroups.ts';
 import { diskUsage, watchDiskUsage } from './disk-usage.ts';
 import { prlimitArgs, resolveLimits, type ResolvedLimits } from './limits.ts';
 import { silentLogger, type SandboxLogger } from './logger.ts';
@@ -42,6 +42,15 @@ export type BubblewrapDriverOptions = {
   cgroup?: 'auto' | 'off' | string;
   /** memory cgroup base: 'auto' (default) finds one, 'off' uses RLIMIT_AS per process only, or a directory. */
   memoryCgroup?: 'auto' | 'off' | string;
+  /** cpu cgroup base: 'auto' (default) finds one, 'off' leaves CPU priority to `nice` alone and CPU caps unenforced, or a directory. */
+  cpuCgroup?: 'auto' | 'off' | string;
+  /**
+   * The CPU weight of all runs together, on cgroup v2's scale where forgelink's own processes have 100 (default 20;
+   * FORGELINK_RUN_CPU_WEIGHT). Written on the cpu cgroup base.
+   */
+  cpuWeight?: number;
+  /** The nice value every sandboxed process starts with (default 10; 0 for none): the fallback without a cpu cgroup, and added to it. */
+  nice?: number;
   /** The shortest time between two measurements of a session's disk use while a command runs (default 1 s). */
   diskCheckIntervalMs?: number;
   /** After SIGTERM on timeout or cancel, how long before SIGKILL (default 2 s). */
@@ -53,7 +62,15 @@ export type BubblewrapDriverOptions = {
 };
 
 /** What the driver learns about the host once. */
-type HostFacts = { layout: HostLayout; cgroups: CgroupBases; nodePath: string | null; hostUid: number; seccomp: Buffer };
+type HostFacts = {
+  layout: HostLayout;
+  cgroups: CgroupBases;
+  /** The file holding the runs' CPU weight and its value, or null when there is no cpu cgroup. */
+  cpuWeight: { file: string; value: number } | null;
+  nodePath: string | null;
+  hostUid: number;
+  seccomp: Buffer;
+};
 
 /** The host-side helpers run with this environment only; the agent's arrives inside via `--setenv`. */
 const HOST_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
@@ -73,6 +90,9 @@ type Driver = {
   gid: number;
   bwrapPath: string;
   prlimitPath: string;
+  nicePath: string;
+  nice: number;
+  cpuWeight: number;
   stateDir: string;
 };
 
@@ -102,8 +122,17 @@ function resolveDriver(options: BubblewrapDriverOptions): Driver {
     gid: options.gid ?? 1000,
     bwrapPath: options.bwrapPath ?? '/usr/bin/bwrap',
     prlimitPath: options.prlimitPath ?? '/usr/bin/prlimit',
+    nicePath: '/usr/bin/nice',
+    nice: options.nice ?? 10,
+    cpuWeight: options.cpuWeight ?? 20,
     stateDir: path.resolve(options.stateDir),
   };
+  if (!Number.isSafeInteger(driver.nice) || driver.nice < 0 || driver.nice > 19) {
+    throw new InputError('invalid_sandbox_nice', 'nice must be between 0 and 19: a sandbox never runs at a higher priority than forgelink.', { field: 'nice' });
+  }
+  if (!Number.isSafeInteger(driver.cpuWeight) || driver.cpuWeight < 1 || driver.cpuWeight > 10000) {
+    throw new InputError('invalid_cpu_weight', 'cpuWeight must be between 1 and 10000.', { field: 'cpuWeight' });
+  }
   for (const [name, value] of [['uid', driver.uid], ['gid', driver.gid]] as const) {
     if (!Number.isSafeInteger(value) || value < 1 || value > 65534) {
       throw new InputError('invalid_sandbox_id', `${name} must be between 1 and 65534: the agent is never root.`, { field: name });
@@ -122,7 +151,18 @@ async function learnHost(driver: Driver): Promise<HostFacts> {
   const cgroups: CgroupBases = {
     pids: await findCgroupBase('pids', options.cgroup ?? 'auto'),
     memory: await findCgroupBase('memory', options.memoryCgroup ?? 'auto'),
+    cpu: await findCgroupBase('cpu', options.cpuCgroup ?? 'auto'),
   };
+  let cpuWeight: HostFacts['cpuWeight'] = null;
+  if (cgroups.cpu !== null) {
+    try {
+      cpuWeight = await setCpuWeight(cgroups.cpu, driver.cpuWeight);
+    } catch (error) {
+      logger.warn({ err: String(error) }, 'sandbox: the runs\' CPU weight could not be set; they run at nice only');
+    }
+  } else {
+    logger.warn({}, 'sandbox: no cpu cgroup available, so runs get a lower CPU priority through nice only and CPU caps are not enforced');
+  }
   const hostUid = process.getuid?.() ?? 0;
   if (cgroups.pids === null && hostUid === 0) {
     logger.warn({}, 'sandbox: no pids cgroup available and forgelink runs as root, so the process limit is not enforced');
@@ -135,12 +175,12 @@ async function learnHost(driver: Driver): Promise<HostFacts> {
   if (seccomp.unknown.length > 0) {
     logger.debug({ syscalls: seccomp.unknown }, 'sandbox: syscalls this libseccomp does not know are left out of the seccomp filter');
   }
-  return { layout: await detectHostLayout(), cgroups, nodePath, hostUid, seccomp: seccomp.bpf };
+  return { layout: await detectHostLayout(), cgroups, cpuWeight, nodePath, hostUid, seccomp: seccomp.bpf };
 }
 
 async function checkHostTools(driver: Driver): Promise<void> {
   const missing: string[] = [];
-  for (const [file, pkg] of [[driver.bwrapPath, 'bubblewrap'], [driver.prlimitPath, 'util-linux'], [SOCAT, 'socat'], ['/bin/sh', 'dash'], ['/usr/bin/du', 'coreutils']] as const) {
+  for (const [file, pkg] of [[driver.bwrapPath, 'bubblewrap'], [driver.prlimitPath, 'util-linux'], [SOCAT, 'socat'], ['/bin/sh', 'dash'], ['/usr/bin/du', 'coreutils'], [driver.nicePath, 'coreutils']] as const) {
     await access(file, constants.X_OK).catch(() => missing.push(`${file} (Debian package ${pkg})`));
   }
   if (missing.length > 0) {
@@ -264,10 +304,15 @@ function createSession(session: SessionState): SandboxSession {
   };
 }
 
-function sessionNotices({ limits, memoryCgroup }: SessionState): string[] {
+function sessionNotices({ limits, memoryCgroup, host, driver, cgroups }: SessionState): string[] {
+  const cpuCap = limits.cpuMillicores === null ? '' : `, CPU ${limits.cpuMillicores / 1000} ${limits.cpuMillicores === 1000 ? 'core' : 'cores'}`;
   const notices = [
-    `Limits: memory ${formatBytes(limits.memoryBytes)}${memoryCgroup ? '' : ' per process'}, disk ${formatBytes(limits.diskBytes)} (workspace and home), ${limits.processes} processes`,
+    `Limits: memory ${formatBytes(limits.memoryBytes)}${memoryCgroup ? '' : ' per process'}, disk ${formatBytes(limits.diskBytes)} (workspace and home), ${limits.processes} processes${cpuCap}`,
+    `CPU priority: below forgelink's own processes (${[host.cpuWeight ? `runs' cgroup weight ${driver.cpuWeight} against forgelink's 100` : null, driver.nice > 0 ? `nice ${driver.nice}` : null].filter((part) => part !== null).join(', ') || 'not lowered'})`,
   ];
+  if (limits.cpuMillicores !== null && !cgroups.cpuCapped) {
+    notices.push('No cpu cgroup could be made on this host: the CPU cap (FORGELINK_RUN_CPU_MAX) is not enforced; the run only has a lower priority.');
+  }
   if (!memoryCgroup) {
     notices.push(
       `No memory cgroup could be made on this host: the memory cap is enforced per process as ${formatBytes(limits.memoryBytes)} of address space (RLIMIT_AS), so a process past it sees its allocations fail and the run as a whole is not capped.`,
@@ -354,6 +399,9 @@ async function commandLine(session: SessionState, request: SandboxExec): Promise
   const nproc = host.cgroups.pids !== null || host.hostUid === 0 ? null : limits.processes + (await tasksOfUid(host.hostUid));
   const argv = [
     ...(cgroups.procsFiles.length > 0 ? ['/bin/sh', '-c', JOIN_CGROUP, 'forgelink-sandbox', ...cgroups.procsFiles, '--'] : []),
+    // A lower CPU priority than forgelink's own processes, inherited by everything the command starts; an
+    // unprivileged process cannot raise it again (docs/architecture.md, "CPU priority").
+    ...(driver.nice > 0 ? [driver.nicePath, '-n', String(driver.nice)] : []),
     driver.prlimitPath,
     ...prlimitArgs(limits, nproc, session.memoryCgroup ? null : limits.memoryBytes),
     '--',

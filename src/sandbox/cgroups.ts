@@ -4,10 +4,12 @@ import { signalAll, startTimeOf } from './processes.ts';
 
 /**
  * Per-run cgroups: a run's processes are moved in before bwrap starts, so every descendant is counted.
- * On cgroup v1 each controller has its own hierarchy (`/sys/fs/cgroup/pids`, `/sys/fs/cgroup/memory`) and a
- * run gets a directory in each; on v2 one directory holds both limits.
+ * On cgroup v1 each controller has its own hierarchy (`/sys/fs/cgroup/pids`, `/sys/fs/cgroup/memory`,
+ * `/sys/fs/cgroup/cpu`) and a run gets a directory in each; on v2 one directory holds every limit.
+ * The `cpu` base holds every run together at a low CPU weight (`setCpuWeight`), so that runs compete with
+ * forgelink's own processes as one small share, not as equals (docs/architecture.md, "CPU priority").
  */
-export type CgroupController = 'pids' | 'memory';
+export type CgroupController = 'pids' | 'memory' | 'cpu';
 
 /** Where each controller's per-run cgroups are made (the same directory for both on v2), or null. */
 export type CgroupBases = Record<CgroupController, string | null>;
@@ -18,9 +20,15 @@ export type RunCgroups = {
   procsFiles: string[];
   /** The file whose `oom_kill N` line counts the run's OOM kills (v2 `memory.events`, v1 `memory.oom_control`); null without a memory cgroup. */
   oomEvents: string | null;
+  /** Whether the run has a cpu cgroup carrying its CPU cap. */
+  cpuCapped: boolean;
 };
 
-export type CgroupLimits = { processes: number; memoryBytes: number };
+/** `cpuMillicores`: the run's CPU cap in thousandths of a CPU (1500 = one and a half), null for none. */
+export type CgroupLimits = { processes: number; memoryBytes: number; cpuMillicores: number | null };
+
+/** The scheduler's period a CPU cap is measured over (the kernel's default, 100 ms). */
+const CPU_PERIOD_US = 100_000;
 
 async function exists(file: string): Promise<boolean> {
   try {
@@ -44,8 +52,8 @@ export async function findCgroupBase(controller: CgroupController, setting: 'aut
         if (!enabled.split(/\s+/).includes(controller)) await writeFile(path.join(base, 'cgroup.subtree_control'), `+${controller}`);
       }
       const probe = `probe-${process.pid}`;
-      const bases: CgroupBases = { pids: null, memory: null, [controller]: base };
-      await removeRunCgroups(await createRunCgroups(bases, probe, { processes: 1, memoryBytes: 64 * 1024 ** 2 }));
+      const bases: CgroupBases = { pids: null, memory: null, cpu: null, [controller]: base };
+      await removeRunCgroups(await createRunCgroups(bases, probe, { processes: 1, memoryBytes: 64 * 1024 ** 2, cpuMillicores: 100 }));
       return base;
     } catch {
       continue;
@@ -70,9 +78,32 @@ async function autoCandidates(controller: CgroupController): Promise<string[]> {
   return candidates;
 }
 
-/** The limit files of a controller in `dir`: v2 and v1 name memory's differently, and swap is capped with it where it is accounted. */
+/**
+ * The weight of every run together against the cgroup's siblings — on v2 the cgroups next to it, where forgelink's
+ * own runs; on v1 also the tasks of the cgroup forgelink runs in. `weight` is on v2's scale (1–10000, default 100);
+ * v1's `cpu.shares` is 1024 for 100, as systemd converts it. Returns the file written and the value.
+ */
+export async function setCpuWeight(base: string, weight: number): Promise<{ file: string; value: number }> {
+  if (await exists(path.join(base, 'cpu.weight'))) {
+    await writeFile(path.join(base, 'cpu.weight'), String(weight));
+    return { file: path.join(base, 'cpu.weight'), value: weight };
+  }
+  const shares = Math.max(2, Math.round((weight * 1024) / 100));
+  await writeFile(path.join(base, 'cpu.shares'), String(shares));
+  return { file: path.join(base, 'cpu.shares'), value: shares };
+}
+
+/** The limit files of a controller in `dir`: v2 and v1 name memory's and cpu's differently, and swap is capped with memory where it is accounted. */
 async function writeLimits(dir: string, controllers: readonly CgroupController[], limits: CgroupLimits): Promise<void> {
   if (controllers.includes('pids')) await writeFile(path.join(dir, 'pids.max'), String(limits.processes));
+  if (controllers.includes('cpu') && limits.cpuMillicores !== null) {
+    const quota = String(Math.max(1000, Math.round((limits.cpuMillicores * CPU_PERIOD_US) / 1000)));
+    if (await exists(path.join(dir, 'cpu.max'))) await writeFile(path.join(dir, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);
+    else {
+      await writeFile(path.join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+      await writeFile(path.join(dir, 'cpu.cfs_quota_us'), quota);
+    }
+  }
   if (!controllers.includes('memory')) return;
   const bytes = String(limits.memoryBytes);
   if (await exists(path.join(dir, 'memory.max'))) {
@@ -87,11 +118,11 @@ async function writeLimits(dir: string, controllers: readonly CgroupController[]
 
 export async function createRunCgroups(bases: CgroupBases, name: string, limits: CgroupLimits): Promise<RunCgroups> {
   const byBase = new Map<string, CgroupController[]>();
-  for (const controller of ['pids', 'memory'] as const) {
+  for (const controller of ['pids', 'memory', 'cpu'] as const) {
     const base = bases[controller];
     if (base !== null) byBase.set(base, [...(byBase.get(base) ?? []), controller]);
   }
-  const made: RunCgroups = { dirs: [], procsFiles: [], oomEvents: null };
+  const made: RunCgroups = { dirs: [], procsFiles: [], oomEvents: null, cpuCapped: false };
   try {
     for (const [base, controllers] of byBase) {
       const dir = path.join(base, name);
@@ -99,6 +130,7 @@ export async function createRunCgroups(bases: CgroupBases, name: string, limits:
       made.dirs.push(dir);
       made.procsFiles.push(path.join(dir, 'cgroup.procs'));
       await writeLimits(dir, controllers, limits);
+      if (controllers.includes('cpu')) made.cpuCapped = limits.cpuMillicores !== null;
       if (controllers.includes('memory')) {
         made.oomEvents = path.join(dir, (await exists(path.join(dir, 'memory.events'))) ? 'memory.events' : 'memory.oom_control');
       }
@@ -144,7 +176,7 @@ async function removeCgroup(dir: string): Promise<void> {
 
 /** Removes cgroups of forgelink processes that are gone (named `<pid>-<runId>`); live ones stay. */
 export async function sweepCgroups(bases: CgroupBases): Promise<void> {
-  for (const base of new Set([bases.pids, bases.memory])) {
+  for (const base of new Set([bases.pids, bases.memory, bases.cpu])) {
     if (base === null) continue;
     for (const name of await readdir(base).catch(() => [])) {
       const pid = /^(\d+)-/.exec(name)?.[1];

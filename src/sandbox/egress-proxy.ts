@@ -1,9 +1,9 @@
 import { lookup } from 'node:dns/promises';
 import { chmod, rm } from 'node:fs/promises';
-import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import { connect, isIP, type Socket } from 'node:net';
+import { createServer, request, type RequestOptions, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { checkOutboundAddress, hostInterfaceAddresses, type OutboundPolicy } from '../core/index.ts';
+import { checkOutboundAddress, hostInterfaceAddresses, openUpstreamConnection, type OutboundPolicy } from '../core/index.ts';
 import {
   bareHost,
   formatOrigin,
@@ -78,6 +78,7 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
   const maxConcurrent = options.maxConcurrent ?? 64;
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
   const maxRecorded = options.maxRecorded ?? 1000;
+  const upstreamProxy = options.outboundPolicy.upstreamProxy ?? null;
   const allowed = new Set<string>();
   const refused = new Set<string>();
   const sockets = new Set<Duplex>();
@@ -161,25 +162,24 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     const verdict = await decide(origin);
     if (!verdict.ok) return rawResponse(client, verdict.status, verdict.message);
     if (client.destroyed) return;
-    const upstream: Socket = connect({ host: verdict.address, port: origin.port });
-    track(upstream);
-    let established = false;
-    upstream.setTimeout(connectTimeoutMs, () => upstream.destroy(new Error('connect timeout')));
-    upstream.once('connect', () => {
-      established = true;
-      upstream.setTimeout(0);
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head.length > 0) upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
-    });
-    upstream.on('error', () => {
-      if (established) client.destroy();
-      else if (!client.destroyed) rawResponse(client, 502, `forgelink: ${formatOrigin(origin)} could not be reached.\n`);
-    });
-    upstream.once('close', () => {
-      if (established) client.destroy();
-    });
+    // Directly, or through the operator's upstream proxy (FORGELINK_UPSTREAM_PROXY) to the checked address.
+    let upstream: Socket;
+    try {
+      upstream = await openUpstreamConnection(upstreamProxy, { host: verdict.address, port: origin.port }, { timeoutMs: connectTimeoutMs, onSocket: track });
+    } catch {
+      if (!client.destroyed) rawResponse(client, 502, `forgelink: ${formatOrigin(origin)} could not be reached.\n`);
+      return;
+    }
+    if (client.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length > 0) upstream.write(head);
+    upstream.pipe(client);
+    client.pipe(upstream);
+    upstream.on('error', () => client.destroy());
+    upstream.once('close', () => client.destroy());
     client.once('close', () => upstream.destroy());
   }
 
@@ -221,9 +221,22 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
       method: req.method,
       path: target.path,
       headers: forwardHeaders(req.headers, target.origin),
-      agent: false,
       timeout: connectTimeoutMs,
-    });
+      // Node uses `createConnection` only without an agent (`agent: false` would make a fresh one that connects directly).
+      ...(upstreamProxy === null
+        ? { agent: false }
+        : {
+            // Through the operator's upstream proxy: a tunnel to the checked address, plain HTTP inside it.
+            createConnection: (_options: unknown, ready: (error: Error | null, socket?: Socket) => void) => {
+              openUpstreamConnection(upstreamProxy, { host: verdict.address, port: target.origin.port }, { timeoutMs: connectTimeoutMs, onSocket: track }).then(
+                // The tunnel comes paused; in HTTP the client speaks first, so nothing can be missed by resuming it here.
+                (socket) => ready(null, socket.resume()),
+                (error: Error) => ready(error),
+              );
+              return undefined;
+            },
+          }),
+    } as RequestOptions);
     upstream.on('timeout', () => upstream.destroy(new Error('timeout')));
     upstream.on('response', (answer) => {
       const headers: Record<string, string | string[]> = {};

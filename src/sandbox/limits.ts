@@ -15,9 +15,18 @@ import { InputError } from '../core/index.ts';
  *   command runs (disk-usage.ts); a command that grows them past the cap is killed.
  * - openFiles: RLIMIT_NOFILE per process.
  * - fileSizeBytes: RLIMIT_FSIZE; a write past it fails and the writer gets SIGXFSZ (exit 153).
+ * - cpuMillicores: the run's CPU time per 100 ms period in a cpu cgroup (v2 `cpu.max`, v1 `cpu.cfs_quota_us`),
+ *   in thousandths of a CPU; null (the default) for no cap. Without a cpu cgroup it is not enforced.
  * - /tmp and /dev/shm are tmpfs with a size (driver options); RLIMIT_CORE is 0 so crashes leave no cores.
  */
-export type ResolvedLimits = { processes: number; openFiles: number; fileSizeBytes: number; memoryBytes: number; diskBytes: number };
+export type ResolvedLimits = {
+  processes: number;
+  openFiles: number;
+  fileSizeBytes: number;
+  memoryBytes: number;
+  diskBytes: number;
+  cpuMillicores: number | null;
+};
 
 export const DEFAULT_LIMITS: ResolvedLimits = {
   // Threads count as processes for both mechanisms; a Node agent alone has about a dozen.
@@ -26,12 +35,14 @@ export const DEFAULT_LIMITS: ResolvedLimits = {
   fileSizeBytes: 2 * 1024 ** 3,
   memoryBytes: 4 * 1024 ** 3,
   diskBytes: 10 * 1024 ** 3,
+  cpuMillicores: null,
 };
 
 export function resolveLimits(given: Partial<ResolvedLimits> | undefined): ResolvedLimits {
   const limits = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(given ?? {}).filter(([, value]) => value !== undefined)) };
   for (const [key, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || value < 1) {
+    if (key === 'cpuMillicores' && value === null) continue;
+    if (!Number.isSafeInteger(value) || (value as number) < 1) {
       throw new InputError('invalid_limit', `limits.${key} must be a positive integer.`, { field: `limits.${key}` });
     }
   }

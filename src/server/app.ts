@@ -11,6 +11,7 @@ import type { SecretService } from '../secrets/index.ts';
 import type { RotationService } from '../tokens/index.ts';
 import type { Clock, GitLabOAuthFlow, SessionStore } from '../core/index.ts';
 import { requireApiKey, type AuthVariables } from './auth.ts';
+import { opsRoutes, type OpsDeps } from './ops.ts';
 import { toHttpError } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
 import { requireJsonBodies } from './validate.ts';
@@ -49,6 +50,8 @@ export type AppDeps = {
   signInLimiter?: AttemptLimiter;
   /** The first start's one-time setup link; `start()` in compose.ts issues and prints it. */
   setupLinks?: SetupLinks;
+  /** `/readyz` and `/metrics` (ops.ts); without them only `/healthz` is served. */
+  ops?: Pick<OpsDeps, 'readiness' | 'metrics' | 'metricsAccess'>;
 };
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -85,7 +88,8 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
-  app.get('/healthz', (c) => c.json({ ok: true, version: deps.version }));
+  if (deps.ops === undefined) app.get('/healthz', (c) => c.json({ ok: true, version: deps.version }));
+  else app.route('/', opsRoutes({ ...deps.ops, version: deps.version, apiKeys: deps.apiKeys, logger }));
 
   const document = openApiDocument(deps.version);
   app.get('/api/v1/openapi.json', (c) => c.json(document));

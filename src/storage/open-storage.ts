@@ -1,6 +1,6 @@
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { Dialect } from 'kysely';
 import pg from 'pg';
 import type { ApiKeyStore, Clock, ConnectionEventStore, ConnectionStore, LeaseStore, OAuthStateStore, AuditStore, RunStore, SessionStore, UserSecretStore, UserStore } from '../core/index.ts';
@@ -42,6 +42,8 @@ export type Storage = {
   leases: LeaseStore;
   /** Users' named secrets (sealed). */
   userSecrets: UserSecretStore;
+  /** One trivial query: resolves when the database answers (`GET /readyz`). */
+  ping(): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -70,6 +72,9 @@ export async function openStorage(options: StorageOptions): Promise<Storage> {
     connectionEvents: createConnectionEventStore(db),
     leases: createLeaseStore(db),
     userSecrets: createUserSecretStore(db),
+    ping: async () => {
+      await sql`select 1`.execute(db);
+    },
     close: () => db.destroy(),
   };
 }

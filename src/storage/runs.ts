@@ -71,6 +71,10 @@ export function createRunStore(db: Kysely<DatabaseSchema>, kind: 'sqlite' | 'pos
       return runFromRow(row);
     },
 
+    async countRunsByStatus() {
+      const rows = await db.selectFrom('runs').select(['status', (eb) => eb.fn.countAll<number | string | bigint>().as('count')]).groupBy('status').execute();
+      return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
+    },
     async listRunsByStatus(statuses) {
       if (statuses.length === 0) return [];
       const rows = await db

@@ -36,6 +36,8 @@ export type TokenProviderDeps = {
    * process left half done. Without it, personal access tokens are handed out as stored.
    */
   rotator?: RotatorForTokens;
+  /** Told of each refresh this process asked GitLab for (the token refresh metric). */
+  onRefresh?: (outcome: 'refreshed' | 'failed') => void;
 };
 
 /** Why a refresh is wanted: the token is about to expire, or GitLab already refused it. */
@@ -116,7 +118,9 @@ export function createTokenProvider(deps: TokenProviderDeps): TokenProvider {
     let tokens;
     try {
       tokens = await client.refresh(open(refreshSecret));
+      deps.onRefresh?.('refreshed');
     } catch (error) {
+      deps.onRefresh?.('failed');
       // A refused refresh (invalid_grant: the grant was revoked) is recorded as a check would record it, in the lock's
       // transaction, which commits because this callback resolves.
       const state = tokenState({ kind: 'failed', error, asked: 'token' });

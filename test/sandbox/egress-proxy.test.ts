@@ -8,6 +8,7 @@ import { test, type TestContext } from 'node:test';
 import { parseAllowlist } from '../../src/core/allowlist.ts';
 import { createEgressProxy, type EgressProxyOptions } from '../../src/sandbox/egress-proxy.ts';
 import { lanAddress } from '../support/host-address.ts';
+import { startConnectProxy } from '../../testing/connect-proxy/index.ts';
 import { waitFor } from '../support/wait.ts';
 
 type Upstream = { port: number; seen: { url: string; headers: IncomingHttpHeaders }[] };
@@ -286,4 +287,43 @@ test('without a token source forgelink.internal is an ordinary origin: refused',
   const { socketPath } = await proxy(t, { allowlist: [], outboundPolicy: LOOPBACK });
   const { text } = await exchange(socketPath, 'GET http://forgelink.internal/token HTTP/1.1\r\nHost: forgelink.internal\r\nConnection: close\r\n\r\n');
   assert.match(text, /^HTTP\/1\.1 403 /);
+});
+
+test('with an upstream proxy, tunnels and plain http requests go through it to the checked address; refused ones never reach it', async (t) => {
+  const up = await upstream(t);
+  const operatorProxy = await startConnectProxy();
+  t.after(() => operatorProxy.close());
+  const upstreamProxy = { host: '127.0.0.1', port: operatorProxy.port };
+  const { socketPath } = await proxy(t, {
+    allowlist: [`127.0.0.1:${up.port}`, `localhost:${up.port}`, '169.254.169.254:80'],
+    outboundPolicy: { allow: ['127.0.0.0/8'], upstreamProxy },
+  });
+  // CONNECT by name: the proxy is asked for the address forgelink resolved and checked.
+  const tunnel = await exchange(socketPath, `CONNECT localhost:${up.port} HTTP/1.1\r\nHost: localhost:${up.port}\r\n\r\n`, /\r\n\r\n/);
+  assert.equal(tunnel.text, 'HTTP/1.1 200 Connection Established\r\n\r\n');
+  const answer = await new Promise<string>((resolve) => {
+    let text = '';
+    tunnel.socket.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.includes('upstream GET /through')) resolve(text);
+    });
+    tunnel.socket.write(`GET /through HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+  });
+  assert.match(answer, /^HTTP\/1\.1 200/);
+  tunnel.socket.destroy();
+  // An absolute-form http:// request, forwarded inside a tunnel of the operator's proxy.
+  const plain = await exchange(socketPath, `GET http://127.0.0.1:${up.port}/plain HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\nConnection: close\r\n\r\n`);
+  assert.match(plain.text, /^HTTP\/1\.1 200/);
+  assert.match(plain.text, /upstream GET \/plain/);
+  // The metadata address is refused by the policy before anything is asked of the proxy.
+  const refused = await exchange(socketPath, 'CONNECT 169.254.169.254:80 HTTP/1.1\r\nHost: 169.254.169.254:80\r\n\r\n');
+  assert.match(refused.text, /^HTTP\/1\.1 403/);
+  assert.deepEqual(
+    operatorProxy.tunnels.map((entry) => [entry.target, entry.ok]),
+    [
+      [`127.0.0.1:${up.port}`, true],
+      [`127.0.0.1:${up.port}`, true],
+    ],
+  );
+  assert.deepEqual(operatorProxy.refused, []);
 });

@@ -160,6 +160,18 @@ for (const db of databases()) {
       assert.deepEqual((await storage.runs.listRunsByStatus(['succeeded'])).map((run) => run.id), [c.id]);
     });
 
+    test('counts runs by status across users (the runs-by-status metric)', async () => {
+      const before = await storage.runs.countRunsByStatus();
+      for (const run of [newRun(alice, { status: 'queued' }), newRun(bob, { status: 'queued' }), newRun(alice, { status: 'failed' })]) {
+        await storage.runs.createRun(run);
+      }
+      const after = await storage.runs.countRunsByStatus();
+      assert.equal((after.queued ?? 0) - (before.queued ?? 0), 2);
+      assert.equal((after.failed ?? 0) - (before.failed ?? 0), 1);
+      assert.equal(after.canceled ?? 0, before.canceled ?? 0);
+      for (const count of Object.values(after)) assert.equal(typeof count, 'number');
+    });
+
     test('a run outlives its connection', async () => {
       const connection = newConnection(alice);
       await storage.connections.createConnection(connection, []);

@@ -16,14 +16,15 @@ export type TestUser = { id: string; name: string; apiKey: string };
  * forgelink as `createForgelink` builds it (not started: no monitor, no listening), over real storage, talking to
  * GitLab over real HTTP(S).
  */
-export type TestForgelink = Pick<Forgelink, 'app' | 'storage' | 'rotator' | 'connections' | 'runs' | 'vault' | 'tokens' | 'oauth'> & {
+export type TestForgelink = Pick<Forgelink, 'app' | 'storage' | 'rotator' | 'connections' | 'runs' | 'vault' | 'tokens' | 'oauth' | 'metrics' | 'readiness'> & {
   /** The OAuth flow over `options.oauth`'s applications; reading it without any application configured throws. */
   oauthFlow: GitLabOAuthFlow;
   /** Where run workspaces and sandboxes live. */
   workDir: string;
   /** Every log line the app wrote. */
   logs: string[];
-  addUser(name: string): Promise<TestUser>;
+  /** A user with an API key; `isAdmin` makes an administrator. */
+  addUser(name: string, options?: { isAdmin?: boolean }): Promise<TestUser>;
   /** `app.request` with the user's API key and JSON body. */
   call(user: TestUser | null, method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }>;
   close(): Promise<void>;
@@ -51,6 +52,8 @@ export async function startForgelink(
     rotation?: ForgelinkOverrides['rotation'];
     /** FORGELINK_AGENTS: the operator's agent profiles (JSON). */
     agents?: string;
+    /** More environment the configuration is read from (FORGELINK_UPSTREAM_PROXY, say). */
+    env?: Record<string, string>;
   } = {},
 ): Promise<TestForgelink> {
   const db = databases().find((candidate) => candidate.name === (options.database ?? 'sqlite'));
@@ -64,6 +67,7 @@ export async function startForgelink(
     // Tests run the fake GitLab on loopback, which the outbound policy refuses unless allowed.
     FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8,::1',
     ...(options.agents === undefined ? {} : { FORGELINK_AGENTS: options.agents }),
+    ...options.env,
   });
   const config: Config = {
     ...defaults,
@@ -98,18 +102,20 @@ export async function startForgelink(
     vault: forgelink.vault,
     tokens: forgelink.tokens,
     oauth: forgelink.oauth,
+    metrics: forgelink.metrics,
+    readiness: forgelink.readiness,
     get oauthFlow() {
       if (oauthFlow === null) throw new Error('this test forgelink has no OAuth application: pass options.oauth.apps');
       return oauthFlow;
     },
     workDir,
     logs,
-    async addUser(name) {
+    async addUser(name, userOptions) {
       const apiKey = generateApiKey();
       const user = await storage.users.createUser({
         id: newId('usr'),
         name,
-        isAdmin: false,
+        isAdmin: userOptions?.isAdmin === true,
         apiKeyHash: hashApiKey(apiKey),
         createdAt: clock.now().toISOString(),
       });

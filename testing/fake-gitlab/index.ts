@@ -110,6 +110,8 @@ export interface FakeGitLab {
   readonly caFile: string | null;
   /** Every request seen so far, oldest first. */
   readonly requests: RecordedRequest[];
+  /** Every TCP connection the instance accepted, by the client's address and port (to tell who connected). */
+  readonly connections: { remoteAddress: string; remotePort: number }[];
   /**
    * Returns and forgets the requests no route of the fake answered (each got GitLab's catch-all 404). A test that
    * sends such a request on purpose takes it here; any left over make `close()` fail, so a client calling a route
@@ -281,6 +283,10 @@ export async function startFakeGitLab(options: StartOptions = {}): Promise<FakeG
     throw error;
   }
   site.baseUrl = `${tls ? 'https' : 'http'}://${hostForUrl(host)}:${server.port}${basePath}`;
+  const connections: { remoteAddress: string; remotePort: number }[] = [];
+  server.server.on('connection', (socket: import('node:net').Socket) => {
+    connections.push({ remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 });
+  });
   const hookServer = hooks;
   const testTls = tls;
   open.add(state);
@@ -307,6 +313,7 @@ export async function startFakeGitLab(options: StartOptions = {}): Promise<FakeG
     caPem: testTls?.caPem ?? null,
     caFile: testTls?.caFile ?? null,
     requests: state.requests,
+    connections,
     takeUnimplemented: () => state.unimplemented.splice(0),
     addUser: (input) => addUser(state, input),
     addToken: (userId, input) => addToken(state, userId, input).token,
