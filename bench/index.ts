@@ -223,7 +223,7 @@ async function apiUnderLoad(): Promise<void> {
     FORGELINK_MONITOR: 'off',
   };
   try {
-    const added = await runNode([MAIN, 'admin', 'user', 'add', 'bench', '--json'], env);
+    const added = await runProcess(FORGELINK, ['admin', 'user', 'add', 'bench', '--json'], env);
     if (added.code !== 0) throw new Error('admin user add failed');
     const apiKey = (JSON.parse(added.stdout) as { apiKey: string }).apiKey;
     const bot = gitlab.addUser({ username: 'bench-bot' }).id;
