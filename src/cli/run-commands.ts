@@ -6,7 +6,7 @@ import type { CliContext } from './context.ts';
 import { followRun } from './follow.ts';
 import { runDetails, runsTable } from './format.ts';
 
-type RunOptions = { connection: string; project: string; branch?: string; agent?: string; allowHost: string[]; secret: string[]; timeout?: string; detach?: boolean };
+type RunOptions = { connection: string; project: string; branch?: string; agent?: string; allowHost: string[]; secret: string[]; timeout?: string; credentials?: string; detach?: boolean };
 
 const runPath = (id: string, rest = '') => `/runs/${encodeURIComponent(id)}${rest}`;
 
@@ -26,6 +26,9 @@ async function checkRunInput(command: string[], options: RunOptions, takesTask: 
   if (projectProblem !== null) throw new CliError(`--project: "${options.project}" ${projectProblem}`, { field: '--project' });
   const branchProblem = options.branch === undefined || options.branch.trim() === '' ? null : branchNameProblem(options.branch.trim());
   if (branchProblem !== null) throw new CliError(`--branch: "${options.branch}" is not a valid branch name: it ${branchProblem}`, { field: '--branch' });
+  if (options.credentials !== undefined && !['brokered', 'direct'].includes(options.credentials)) {
+    throw new CliError(`--credentials: expected brokered or direct, not "${options.credentials}"`, { field: '--credentials' });
+  }
   if (takesTask) {
     if (command.join(' ').trim() === '') throw new CliError('task: The task is empty.', { field: 'task' });
     return;
@@ -70,6 +73,7 @@ function addRunCommand(program: Command, cli: CliContext): void {
     .option('--allow-host <h>', 'extra host[:port] the sandbox may reach, where the operator permits (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option('--timeout <dur>', 'wall-clock limit, e.g. 90s, 30m, 2h (default: the server\'s)')
     .option('--secret <NAME>', 'one of your secrets (forgelink secrets set) the agent gets as an environment variable (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--credentials <mode>', 'brokered (surrogates in the sandbox, the broker swaps in the real ones) or direct (the real token); default: the server\'s')
     .option('--detach', 'print the run id and return at once')
     .argument('<task-or-command...>', 'with --agent: the task; without: the agent command, after --')
     .addHelpText(
@@ -90,6 +94,7 @@ function addRunCommand(program: Command, cli: CliContext): void {
         ...(options.allowHost.length === 0 ? {} : { allowHosts: options.allowHost }),
         ...(timeout === undefined ? {} : { timeoutSeconds: timeout }),
         ...(options.secret.length === 0 ? {} : { secrets: options.secret }),
+        ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
       });
       if (options.detach) {
         cli.print(cmd, started, () => started.id);

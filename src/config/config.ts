@@ -30,6 +30,8 @@ export type Config = {
     /** A run's memory cap (FORGELINK_RUN_MEMORY_MAX) and disk cap (FORGELINK_RUN_DISK_MAX), in bytes. */
     memoryMaxBytes: number;
     diskMaxBytes: number;
+    /** FORGELINK_CREDENTIALS: how runs that do not choose hold their credentials (docs/security.md, "Credential broker"). */
+    credentials: 'brokered' | 'direct';
   };
   /** The connection health monitor (FORGELINK_MONITOR, FORGELINK_MONITOR_INTERVAL, FORGELINK_MONITOR_JITTER). */
   monitor: { enabled: boolean; intervalMs: number; jitterMs: number };
@@ -290,7 +292,15 @@ function readRuns(env: Env): Config['runs'] {
     // Below a few MiB neither git nor a shell gets going: such a cap is a typo.
     memoryMaxBytes: readByteSize(env, 'FORGELINK_RUN_MEMORY_MAX', '4GB', 16 * 1024 ** 2),
     diskMaxBytes: readByteSize(env, 'FORGELINK_RUN_DISK_MAX', '10GB', 1024 ** 2),
+    credentials: readCredentials(env),
   };
+}
+
+function readCredentials(env: Env): 'brokered' | 'direct' {
+  const raw = value(env, 'FORGELINK_CREDENTIALS');
+  if (raw === undefined) return 'brokered';
+  if (raw === 'brokered' || raw === 'direct') return raw;
+  throw new ConfigError('FORGELINK_CREDENTIALS', `expected brokered or direct, got "${raw}"`);
 }
 
 function readPublicUrl(env: Env, listen: Config['listen']): string {

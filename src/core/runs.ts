@@ -28,6 +28,17 @@ export type RunOutputs = { branches: OutputBranch[]; mergeRequests: OutputMergeR
 
 export type RunError = { code: string; message: string };
 
+/**
+ * How a run's sandbox holds its credentials: `brokered` (surrogates; the egress proxy swaps in the real ones and
+ * applies the run's policy) or `direct` (the real token as `GITLAB_TOKEN`). docs/security.md, "Credential broker".
+ */
+export type CredentialsMode = 'brokered' | 'direct';
+export const CREDENTIALS_MODES: readonly CredentialsMode[] = ['brokered', 'direct'];
+
+/** A request the run's policy refused at the broker. */
+export type PolicyRefusal = { at: string; method: string; target: string; rule: string; message: string };
+export type RunPolicyRecord = { refused: PolicyRefusal[] };
+
 export type Run = {
   id: string;
   userId: string;
@@ -57,6 +68,9 @@ export type Run = {
   outputs: RunOutputs;
   /** Origins (host:port) the sandbox's proxy let through, and those it refused. */
   egress: { allowed: string[]; refused: string[] };
+  credentials: CredentialsMode;
+  /** What the broker's policy refused (brokered runs; always empty for direct ones). */
+  policy: RunPolicyRecord;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;

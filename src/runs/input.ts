@@ -1,4 +1,4 @@
-import { InputError, agentCommand, findAgent, branchNameProblem, normaliseOrigin, originMatches, projectPathProblem } from '../core/index.ts';
+import { CREDENTIALS_MODES, InputError, agentCommand, type CredentialsMode, findAgent, branchNameProblem, normaliseOrigin, originMatches, projectPathProblem } from '../core/index.ts';
 import { checkRunSecrets } from './secret-names.ts';
 import type { RunSettings } from './settings.ts';
 
@@ -15,6 +15,8 @@ export type StartRunInput = {
   timeoutSeconds?: number | undefined;
   /** Names of the user's secrets the run receives as environment variables. */
   secrets?: string[] | undefined;
+  /** `brokered` or `direct`; the server's default (FORGELINK_CREDENTIALS) when absent. */
+  credentials?: string | undefined;
 };
 
 export type CheckedRunInput = {
@@ -30,6 +32,7 @@ export type CheckedRunInput = {
   secrets: string[];
   /** The secrets the profile needs. */
   agentSecrets: string[];
+  credentials: CredentialsMode;
 };
 
 /**
@@ -127,7 +130,23 @@ export function checkRunInput(input: StartRunInput, settings: RunSettings): Chec
   // The profile's secrets (its model key) come with it; the user may name more.
   const agentSecrets = [...profile.secrets];
   const secrets = [...new Set([...agentSecrets, ...checkRunSecrets(input.secrets ?? [])])];
-  return { connectionId: input.connectionId, project, branch, agent: profile.name, image: profile.image, command: [...command], allowHosts, timeoutMs, secrets, agentSecrets };
+  const credentials = input.credentials ?? settings.credentials;
+  if (!(CREDENTIALS_MODES as readonly string[]).includes(credentials)) {
+    throw new InputError('invalid_credentials', `credentials must be brokered or direct, not "${credentials}".`, { field: 'credentials' });
+  }
+  return {
+    connectionId: input.connectionId,
+    project,
+    branch,
+    agent: profile.name,
+    image: profile.image,
+    command: [...command],
+    allowHosts,
+    timeoutMs,
+    secrets,
+    agentSecrets,
+    credentials: credentials as CredentialsMode,
+  };
 }
 
 /** `90`, `90s`, `15m`, `2h` → seconds; null when unreadable. */

@@ -106,6 +106,8 @@ export function createRunService(deps: RunServiceDeps) {
         warnings: [],
         outputs: { branches: [], mergeRequests: [], issues: [] },
         egress: { allowed: [], refused: [] },
+        credentials: checked.credentials,
+        policy: { refused: [] },
         createdAt: clock.now().toISOString(),
         startedAt: null,
         finishedAt: null,

@@ -83,6 +83,12 @@ export const RunResponse = z.object({
   warnings: z.array(Warning),
   outputs: OutputsJson,
   egress: EgressJson,
+  credentials: z.enum(['brokered', 'direct']).describe('brokered: the sandbox held surrogates and the broker applied the run\'s policy; direct: the real token'),
+  policy: z
+    .object({
+      refused: z.array(z.object({ at: z.string(), method: z.string(), target: z.string(), rule: z.string(), message: z.string() })),
+    })
+    .describe('what the broker refused (brokered runs)'),
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),

@@ -1,7 +1,9 @@
 import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { Run, RunLogEntry } from '../core/index.ts';
 import {
+  CredentialsColumn,
   EgressJson,
+  PolicyJson,
   LogStreamColumn,
   OutputsJson,
   RunErrorJson,
@@ -37,6 +39,8 @@ export function runFromRow(row: Selectable<RunsTable>): Run {
     warnings: WarningsJson.parse(JSON.parse(row.warnings)),
     outputs: OutputsJson.parse(JSON.parse(row.outputs)),
     egress: EgressJson.parse(JSON.parse(row.egress)),
+    credentials: CredentialsColumn.parse(row.credentials),
+    policy: PolicyJson.parse(JSON.parse(row.policy)),
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
@@ -67,6 +71,8 @@ export function runToRow(run: Run): Insertable<RunsTable> {
     warnings: JSON.stringify(run.warnings),
     outputs: JSON.stringify(run.outputs),
     egress: JSON.stringify(run.egress),
+    credentials: run.credentials,
+    policy: JSON.stringify(run.policy),
     created_at: run.createdAt,
     started_at: run.startedAt,
     finished_at: run.finishedAt,
@@ -98,6 +104,8 @@ export function runPatchToRow(patch: RunPatch): Updateable<RunsTable> {
   if (patch.warnings !== undefined) row.warnings = JSON.stringify(patch.warnings);
   if (patch.outputs !== undefined) row.outputs = JSON.stringify(patch.outputs);
   if (patch.egress !== undefined) row.egress = JSON.stringify(patch.egress);
+  if (patch.credentials !== undefined) row.credentials = patch.credentials;
+  if (patch.policy !== undefined) row.policy = JSON.stringify(patch.policy);
   if (patch.startedAt !== undefined) row.started_at = patch.startedAt;
   if (patch.finishedAt !== undefined) row.finished_at = patch.finishedAt;
   return row;

@@ -92,6 +92,9 @@ export type RunsTable = {
   outputs: string;
   /** JSON of `{ allowed, refused }`. */
   egress: string;
+  /** Migration 0011: `brokered` | `direct` (runs before it were direct), and JSON of `{ refused: [...] }`. */
+  credentials: ColumnType<string, string | undefined, string>;
+  policy: ColumnType<string, string | undefined, string>;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;

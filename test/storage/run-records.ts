@@ -25,6 +25,8 @@ export function newRun(userId: string, overrides: Partial<Run> = {}): Run {
     warnings: [],
     outputs: { branches: [], mergeRequests: [], issues: [] },
     egress: { allowed: [], refused: [] },
+    credentials: 'brokered',
+    policy: { refused: [] },
     createdAt: new Date().toISOString(),
     startedAt: null,
     finishedAt: null,
