@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { readAgentProfiles } from './agents.ts';
+import { readOperatorPolicy, type OperatorPolicy } from './policy.ts';
 import { ForgelinkError, type AgentProfile, invalidAllowEntry, isLoopbackHostname, normaliseBaseUrl, normaliseOrigin, parseByteSize } from '../core/index.ts';
 
 /** Everything forgelink reads from its environment, read once: nothing else reads `process.env` (docs/contract.md). */
@@ -39,6 +40,8 @@ export type Config = {
   agents: AgentProfile[];
   /** The operator's notification hook (FORGELINK_NOTIFY_WEBHOOK, FORGELINK_NOTIFY_WEBHOOK_SECRET); null when unset. */
   notifyWebhook: { url: string; secret: string | null } | null;
+  /** What the operator lets brokered runs do beyond their own branches (FORGELINK_POLICY); runs may only narrow it. */
+  policy: OperatorPolicy;
 };
 
 /** `caPem` comes from the entry's optional `caFile`: the instance's private CA, for OAuth and its connections. */
@@ -201,7 +204,14 @@ export function readConfig(env: Env = process.env, cwd: string = process.cwd()):
     monitor: readMonitor(env),
     notifyWebhook: readNotifyWebhook(env),
     agents: readAgents(env),
+    policy: readPolicy(env),
   };
+}
+
+function readPolicy(env: Env): OperatorPolicy {
+  const policy = readOperatorPolicy(value(env, 'FORGELINK_POLICY'));
+  if ('problem' in policy) throw new ConfigError('FORGELINK_POLICY', policy.problem);
+  return policy;
 }
 
 function readAgents(env: Env): AgentProfile[] {

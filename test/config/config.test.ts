@@ -151,3 +151,17 @@ test('notification webhook: https, or http on loopback; the secret only with a U
     assert.throws(() => readConfig(env), (error: unknown) => error instanceof ConfigError && error.variable === variable);
   }
 });
+
+test('FORGELINK_POLICY: off unless the operator turns an option on; wrong values name the variable', () => {
+  assert.deepEqual(readConfig({}).policy, { allowTags: false, allowMerge: false, readOtherProjects: false });
+  assert.deepEqual(readConfig({ FORGELINK_POLICY: '{"allowTags":true}' }).policy, { allowTags: true, allowMerge: false, readOtherProjects: false });
+  assert.deepEqual(readConfig({ FORGELINK_POLICY: ' {"allowMerge":true,"readOtherProjects":true} ' }).policy, { allowTags: false, allowMerge: true, readOtherProjects: true });
+  for (const [raw, message] of [
+    ['{', /FORGELINK_POLICY: is not valid JSON/],
+    ['{"allowTags":"yes"}', /FORGELINK_POLICY: .*allowTags/],
+    ['{"allowTag":true}', /FORGELINK_POLICY: .*allowTag/],
+    ['[]', /FORGELINK_POLICY: expected/],
+  ] as const) {
+    assert.throws(() => readConfig({ FORGELINK_POLICY: raw }), (error: unknown) => error instanceof ConfigError && error.variable === 'FORGELINK_POLICY' && message.test(error.message), raw);
+  }
+});
