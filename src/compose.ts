@@ -230,7 +230,7 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
       logger,
     }),
     clock,
-    settings: { ...config.runs, agents: config.agents, workDir: path.join(config.dataDir, 'runs') },
+    settings: { ...config.runs, agents: config.agents, policy: config.policy, workDir: path.join(config.dataDir, 'runs') },
     outboundPolicy: policy,
     newId: () => newId('run'),
     onError: (error, runId) => logger.error({ err: error, runId }, 'run failed inside forgelink'),

@@ -5,6 +5,7 @@ import { createGunzip } from 'node:zlib';
 import { buildConnector, Pool, type Dispatcher } from 'undici';
 import type { BrokeredTarget, SandboxBroker } from '../core/index.ts';
 import type { RunCa } from './ca.ts';
+import { parseReceivePackCommands, type ReceivePackCommands } from './receive-pack.ts';
 
 /** One credential the broker puts in place of its surrogate. */
 export type BrokeredCredential = {
@@ -25,10 +26,11 @@ export type GuardRequest = {
   /** The path as sent, without the query (percent-encoding kept: `projects/acme%2Fapp` stays one segment). */
   path: string;
   query: URLSearchParams;
-  /** For `POST …/git-receive-pack`: the ref-update command section of the body, up to and including its flush packet. */
-  receivePack?: Buffer;
-  /** For a REST or GraphQL write: the body, parsed (JSON or form), or null when it was neither. */
-  body?: unknown;
+  contentType: string;
+  /** For `POST …/git-receive-pack`: its ref-update commands and push options, read before anything went upstream. */
+  receivePack?: ReceivePackCommands;
+  /** For any other write: the body as sent (up to 16 MiB). */
+  body?: Buffer;
 };
 
 export type GuardDecision = { allow: true } | { allow: false; rule: string; message: string };
@@ -215,6 +217,8 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
     };
     if (closed) return refuse(503, 'run_ended', 'forgelink: this run has ended.');
 
+    // The policy sees the query as the sandbox sent it; the swap below puts real credentials into `query`.
+    const sentQuery = new URLSearchParams(query);
     let headers: Record<string, string | string[]>;
     try {
       headers = await swap(req.headers, query, target.origin);
@@ -226,7 +230,8 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
     let refs: string[] | undefined;
     // The GitLab origin: a push's ref updates are read (for the record and the policy) and the policy asked before anything goes upstream.
     if (origin?.policy) {
-      const guardRequest: GuardRequest = { method, path: rawPath, query };
+      const guardRequest: GuardRequest = { method, path: rawPath, query: sentQuery, contentType: String(req.headers['content-type'] ?? '') };
+      let capabilities: string[] = [];
       try {
         if (method === 'POST' && rawPath.endsWith('/git-receive-pack')) {
           let source: AsyncIterable<Buffer> = req;
@@ -237,15 +242,17 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
             delete headers['content-length'];
           }
           const iterator = source[Symbol.asyncIterator]();
-          const { head, done } = await readHead(iterator, (collected) => commandSectionEnd(collected) !== null);
-          const end = commandSectionEnd(head) ?? head.length;
-          guardRequest.receivePack = head.subarray(0, end);
-          refs = refLines(guardRequest.receivePack);
+          const { head, done } = await readHead(iterator, (collected) => parseReceivePackCommands(collected).complete);
+          const parsed = parseReceivePackCommands(head);
+          guardRequest.receivePack = parsed;
+          capabilities = parsed.capabilities;
+          refs = parsed.commands.map((update) => `${update.oldId} ${update.newId} ${update.ref}`);
           body = prefixed(head, done ? null : iterator);
-        } else if (options.guard && !READS.has(method) && /\/api\/(v4\/|graphql)/.test(rawPath)) {
+        } else if (options.guard && !READS.has(method)) {
+          // A REST, GraphQL (or any other) write: its fields decide (a commit's branch, a mutation), so the body is read first.
           const iterator = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
           const { head } = await readHead(iterator, () => false);
-          guardRequest.body = parseBody(head, String(req.headers['content-type'] ?? ''));
+          guardRequest.body = head;
           body = prefixed(head, null);
         }
       } catch (error) {
@@ -253,7 +260,18 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
         throw error;
       }
       const decision = options.guard ? await options.guard(guardRequest) : { allow: true as const };
-      if (!decision.allow) return refuse(403, decision.rule, decision.message, refs);
+      if (!decision.allow) {
+        if (guardRequest.receivePack !== undefined && guardRequest.receivePack.commands.length > 0 && capabilities.some((c) => c === 'report-status' || c === 'report-status-v2')) {
+          // git prints a report-status rejection per ref: `! [remote rejected] main -> main (forgelink policy (…): …)`.
+          record({ allowed: false, rule: decision.rule, message: decision.message, status: 200, ...(refs ? { refs } : {}) });
+          req.resume();
+          const result = receivePackRefusal(guardRequest.receivePack.commands.map((update) => update.ref), decision.message, capabilities);
+          res.writeHead(200, { 'content-type': 'application/x-git-receive-pack-result', 'content-length': result.length, 'cache-control': 'no-cache' });
+          res.end(result);
+          return;
+        }
+        return refuse(403, decision.rule, decision.message, refs);
+      }
     }
 
     const search = query.toString();
@@ -307,44 +325,28 @@ async function* prefixed(head: Buffer, rest: AsyncIterator<Buffer> | null): Asyn
 }
 
 /**
- * Where `git-receive-pack`'s command list ends: the offset after its flush packet (`0000`), or null while
- * more is needed. Each packet is four hex digits of length (the four included) and its data.
+ * A receive-pack result refusing every ref of a push (gitprotocol-pack, "report-status"): the pack is never
+ * unpacked, each ref is `ng` with the policy's message, which git shows as `! [remote rejected] <ref> (<message>)`.
+ * With side-band-64k the report travels on band 1, and the message also goes to band 2, which git prints as `remote:`.
  */
-export function commandSectionEnd(body: Buffer): number | null {
-  let offset = 0;
-  while (offset + 4 <= body.length) {
-    const length = Number.parseInt(body.subarray(offset, offset + 4).toString('latin1'), 16);
-    if (!Number.isFinite(length)) return offset + 4;
-    if (length === 0) return offset + 4;
-    if (length < 4) return offset + 4;
-    if (offset + length > body.length) return null;
-    offset += length;
+export function receivePackRefusal(refs: readonly string[], message: string, capabilities: readonly string[]): Buffer {
+  const oneLine = message.replace(/[\r\n]+/g, ' ');
+  const report = Buffer.concat([
+    pktLine('unpack ok\n'),
+    ...refs.map((ref) => pktLine(`ng ${ref} ${oneLine}\n`)),
+    Buffer.from('0000'),
+  ]);
+  if (!capabilities.includes('side-band-64k') && !capabilities.includes('side-band')) return report;
+  const max = capabilities.includes('side-band-64k') ? 65515 : 995;
+  const bands: Buffer[] = [pktLine(Buffer.concat([Buffer.from([2]), Buffer.from(`${oneLine}\n`)]))];
+  for (let offset = 0; offset < report.length; offset += max) {
+    bands.push(pktLine(Buffer.concat([Buffer.from([1]), report.subarray(offset, offset + max)])));
   }
-  return null;
+  bands.push(Buffer.from('0000'));
+  return Buffer.concat(bands);
 }
 
-/** The `old new ref` lines of a command section, capabilities cut off, for the record. */
-function refLines(section: Buffer): string[] {
-  const lines: string[] = [];
-  let offset = 0;
-  while (offset + 4 <= section.length) {
-    const length = Number.parseInt(section.subarray(offset, offset + 4).toString('latin1'), 16);
-    if (!Number.isFinite(length) || length < 4) break;
-    const text = section.subarray(offset + 4, offset + length).toString('utf8');
-    lines.push(text.split('\0')[0]?.replace(/\n$/, '') ?? '');
-    offset += length;
-  }
-  return lines.filter((line) => line !== '' && !line.startsWith('shallow '));
-}
-
-function parseBody(body: Buffer, contentType: string): unknown {
-  const text = body.toString('utf8');
-  if (text === '') return null;
-  try {
-    if (/json/i.test(contentType) || /^\s*[[{]/.test(text)) return JSON.parse(text);
-    if (/x-www-form-urlencoded/i.test(contentType) || contentType === '') return Object.fromEntries(new URLSearchParams(text));
-  } catch {
-    return null;
-  }
-  return null;
+function pktLine(data: string | Buffer): Buffer {
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+  return Buffer.concat([Buffer.from((bytes.length + 4).toString(16).padStart(4, '0')), bytes]);
 }

@@ -32,7 +32,8 @@ import {
   type PolicyRefusal,
 } from '../core/index.ts';
 import { auditedTokens, createConnectionClient } from '../tokens/index.ts';
-import { startRunBroker, type BrokerRecord, type RunBroker } from '../broker/index.ts';
+import { runGuard, startRunBroker, type BrokerRecord, type RunBroker, type RunPolicy } from '../broker/index.ts';
+import { SANDBOX_DEFAULT_PATH } from '../sandbox/index.ts';
 import { DEFAULT_LIMITS, removeTree } from '../sandbox/index.ts';
 import { CA_BUNDLE_PATH, GIT_SYSTEM_CONFIG_PATH, SYSTEM_CA_BUNDLE_PATH, agentEnv, caBundle, gitIdentityConfig } from './agent-env.ts';
 import { prepareProject, preflightFailure, type PreparedProject } from './preflight.ts';
@@ -190,6 +191,17 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     // The profile's model API joins the allowlist as the GitLab host does.
     const allowlist = [...new Set([originOfBaseUrl(connection.baseUrl), ...profile.hosts, ...deps.settings.extraHosts, ...run.allowHosts])];
     const caps = runCaps(deps.settings);
+    // The run policy (docs/security.md, "Run policy"); the branches that existed before the run join it once git listed them.
+    let runPolicy: RunPolicy = {
+      projectId: prepared.projectId ?? -1,
+      projectPath: prepared.projectPath,
+      defaultBranch: prepared.defaultBranch ?? '',
+      protectedBranches: prepared.protectedBranches,
+      existingBranches: new Set<string>(),
+      ...(run.branch === null ? {} : { allowedBranch: run.branch }),
+      ...deps.settings.policy,
+      basePath: new URL(connection.baseUrl).pathname,
+    };
     // Brokered (docs/security.md, "Credential broker"): the sandbox gets surrogates; the run's proxy swaps in the real
     // token and the secrets bound to hosts, and applies the run's policy to what goes to GitLab.
     if (run.credentials === 'brokered') {
@@ -198,6 +210,10 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
         timeoutMs: run.timeoutMs,
         gitlab: { origin: originOfBaseUrl(connection.baseUrl), caPem: connection.caPem, oauth: connection.kind === 'oauth', token: () => tokens.currentToken(connection) },
         secrets: opened.secrets.map((secret) => ({ ...secret, hosts: secretHosts(secret, profile) })),
+        guard: runGuard(
+          () => runPolicy,
+          (oldId, newId) => (session === null ? Promise.resolve(undefined) : isAncestorInWorkspace(session, oldId, newId)),
+        ),
         onRecord: (record) => brokerRecords.note(record),
       });
     }
@@ -250,6 +266,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     for (const notice of session.notices ?? []) log.system(notice);
 
     const before = await lsRemote(session, env, prepared.cloneUrl, log, signal, caps);
+    runPolicy = { ...runPolicy, defaultBranch: prepared.defaultBranch ?? before.head ?? '', existingBranches: new Set(before.refs.keys()) };
     const baseBranch = prepared.baseBranch ?? before.head;
     if (baseBranch === null) throw new ForgelinkError('empty_repository', `${prepared.projectPath} has no commits yet, so there is nothing to clone.`);
     if (!before.refs.has(baseBranch)) {
@@ -403,6 +420,21 @@ function recordBrokerDecisions(deps: PipelineDeps, run: Run, log: RunLog) {
       await Promise.allSettled([...pending]);
     },
   };
+}
+
+/**
+ * Whether the agent's workspace shows `newId` descending from `oldId`, asked inside the sandbox (never by a host git
+ * over a repository the agent controls). Object ids name content, so what the workspace's objects say holds for the
+ * pushed ones; replace refs and grafts, which could make history look otherwise, are switched off.
+ */
+async function isAncestorInWorkspace(session: SandboxSession, oldId: string, newId: string): Promise<boolean | undefined> {
+  if (!/^[0-9a-f]{40,64}$/.test(oldId) || !/^[0-9a-f]{40,64}$/.test(newId)) return undefined;
+  const exit = await session.exec({
+    command: ['git', 'merge-base', '--is-ancestor', oldId, newId],
+    env: { PATH: SANDBOX_DEFAULT_PATH, GIT_NO_REPLACE_OBJECTS: '1', GIT_GRAFT_FILE: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+    timeoutMs: 60_000,
+  });
+  return exit.exitCode === 0 ? true : exit.exitCode === 1 ? false : undefined;
 }
 
 /** The run's connection and its current token (an OAuth token is refreshed first when it is about to expire). */

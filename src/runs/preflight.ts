@@ -15,6 +15,9 @@ export type PreparedProject = {
   cloneUrl: string;
   /** Null when it must be learnt from the remote (tokens without API access). */
   baseBranch: string | null;
+  /** The project's default branch and protected-branch names (wildcards kept), for the run policy; null and [] without the API. */
+  defaultBranch: string | null;
+  protectedBranches: string[];
   warnings: Warning[];
 };
 
@@ -74,6 +77,8 @@ export async function prepareProject(input: {
       projectWebUrl: `${connection.baseUrl}/${project}`,
       cloneUrl: cloneUrlOf(connection.baseUrl, project),
       baseBranch: branch,
+      defaultBranch: null,
+      protectedBranches: [],
       warnings: [],
     };
   }
@@ -97,8 +102,8 @@ export async function prepareProject(input: {
   }
 
   const warnings: Warning[] = [];
+  const protections = await client.protectedBranches(detail.id);
   if (detail.defaultBranch !== null) {
-    const protections = await client.protectedBranches(detail.id);
     if (!protections.some((rule) => protectedBranchMatches(rule.name, detail.defaultBranch as string))) {
       warnings.push({
         code: 'default_branch_unprotected',
@@ -112,6 +117,8 @@ export async function prepareProject(input: {
     projectWebUrl: detail.webUrl,
     cloneUrl: cloneUrlOf(connection.baseUrl, detail.pathWithNamespace),
     baseBranch,
+    defaultBranch: detail.defaultBranch,
+    protectedBranches: protections.map((rule) => rule.name),
     warnings,
   };
 }

@@ -76,10 +76,17 @@ describe('brokered runs: the sandbox holds surrogates, the run\'s proxy swaps in
     return response.json.entries.map((entry: { text: string }) => entry.text).join('');
   }
 
+  let guardedId: number;
+  let otherId: number;
+
   before(async () => {
     gitlab = await startFakeGitLab({ tls: true, basePath: '/gitlab' });
     botId = gitlab.addUser({ username: 'agent-bot', name: 'Agent Bot' }).id;
     projectId = gitlab.addProject({ path: 'acme/broker', members: [{ userId: botId, accessLevel: 30 }] }).id;
+    // Maintainer access: GitLab itself would let this account push to main; only the run's policy stops it.
+    guardedId = gitlab.addProject({ path: 'acme/guarded', branches: ['feature-old', 'release/1.0'], members: [{ userId: botId, accessLevel: 40 }] }).id;
+    gitlab.protectBranch(guardedId, 'release/*', { pushAccessLevel: 40, mergeAccessLevel: 40 });
+    otherId = gitlab.addProject({ path: 'acme/other', members: [{ userId: botId, accessLevel: 30 }] }).id;
     // A model API stand-in on plain http: it answers with whether it got the real key.
     const seen: IncomingHttpHeaders[] = [];
     const server = createServer((req, res) => {
@@ -173,5 +180,83 @@ describe('brokered runs: the sandbox holds surrogates, the run\'s proxy swaps in
       await dispatcher.close();
     }
     assert.deepEqual(await readdir(path.join(forgelink.workDir, 'sandboxes')).catch(() => []), []);
+  });
+  test('the run policy: what would change the default, protected or pre-existing branches, tags, tokens, members, variables, other projects or a merge is refused before GitLab sees it', async () => {
+    const before = new Map(gitlab.branches(guardedId).map((branch) => [branch.name, branch.sha]));
+    const api = '"$GITLAB_OAUTH_BASE_URL/api/v4';
+    const call = (label: string, method: string, path: string, data = '') =>
+      `printf "PRIVATE-TOKEN: %s\\n" "$GITLAB_TOKEN" | curl -sS -H @- -X ${method} ${data} -w "\\n${label}:%{http_code}\\n" ${api}${path}"`;
+    const script = [
+      'cd /workspace',
+      'git commit -q --allow-empty -m change',
+      'git push origin HEAD:main; echo "default:$?"',
+      'git push origin HEAD:release/1.0; echo "protected:$?"',
+      'git push origin :feature-old; echo "delete:$?"',
+      'orphan=$(git commit-tree -m rewritten "HEAD^{tree}")',
+      'git push -f origin "$orphan:refs/heads/feature-old"; echo "force:$?"',
+      'git tag v1 && git push origin v1; echo "tag:$?"',
+      'git push -q origin HEAD:feature-old; echo "fast-forward:$?"',
+      'git push -q origin HEAD:refs/heads/agent/ok; echo "feature:$?"',
+      call('commits-api', 'POST', '/projects/acme%2Fguarded/repository/commits', `-H "Content-Type: application/json" --data '{"branch":"main","commit_message":"direct","actions":[{"action":"create","file_path":"x.txt","content":"x"}]}'`),
+      call('token', 'POST', '/user/personal_access_tokens', '--data-urlencode name=mine --data-urlencode scopes[]=api'),
+      call('member', 'POST', '/projects/acme%2Fguarded/members', '--data user_id=1 --data access_level=50'),
+      call('variables', 'GET', '/projects/acme%2Fguarded/variables'),
+      call('other-project', 'POST', '/projects/acme%2Fother/issues', '--data-urlencode title=elsewhere'),
+      call('open-mr', 'POST', '/projects/acme%2Fguarded/merge_requests', '--data-urlencode source_branch=agent/ok --data-urlencode target_branch=main --data-urlencode title=ok'),
+      call('merge', 'PUT', '/projects/acme%2Fguarded/merge_requests/1/merge'),
+    ].join('\n');
+    const run = await runToEnd({ connectionId, project: 'acme/guarded', command: ['sh', '-c', script] });
+    const log = await logText(run.id);
+    assert.equal(run.status, 'succeeded', `${JSON.stringify(run.error)}\n${log}`);
+    const line = (label: string) => new RegExp(`^${label}:(\\d+)$`, 'm').exec(log)?.[1];
+    // git refuses with the policy's words, per ref.
+    for (const [label, rule] of [
+      ['default', 'push.default_branch'],
+      ['protected', 'push.protected_branch'],
+      ['delete', 'push.delete_existing'],
+      ['force', 'push.force_existing'],
+      ['tag', 'push.tag'],
+    ]) {
+      assert.notEqual(line(label as string), '0', `${label} should fail\n${log}`);
+      assert.match(log, new RegExp(`\\[remote rejected\\].*forgelink policy \\(${(rule as string).replace('.', '\\.')}\\)`), `${label}: git shows the rule\n${log}`);
+    }
+    assert.equal(line('fast-forward'), '0', log);
+    assert.equal(line('feature'), '0', log);
+    for (const [label, status] of [
+      ['commits-api', '403'],
+      ['token', '403'],
+      ['member', '403'],
+      ['variables', '403'],
+      ['other-project', '403'],
+      ['open-mr', '201'],
+      ['merge', '403'],
+    ]) {
+      assert.equal(line(label as string), status, `${label}\n${log}`);
+    }
+    assert.match(log, /\{"message":"forgelink policy \(api\.merge\): /);
+
+    // Nothing changed at GitLab but the fast-forward and the new branch.
+    const after = new Map(gitlab.branches(guardedId).map((branch) => [branch.name, branch.sha]));
+    assert.equal(after.get('main'), before.get('main'));
+    assert.equal(after.get('release/1.0'), before.get('release/1.0'));
+    assert.notEqual(after.get('feature-old'), before.get('feature-old'));
+    assert.ok(after.has('agent/ok'));
+    assert.deepEqual(gitlab.mergeRequests(guardedId).map((mr) => mr.state), ['opened']);
+    assert.deepEqual(gitlab.issues(otherId), []);
+
+    // The run and the audit log say what was refused, by rule.
+    const rules = run.policy.refused.map((refusal: { rule: string }) => refusal.rule);
+    for (const rule of ['push.default_branch', 'push.protected_branch', 'push.delete_existing', 'push.force_existing', 'push.tag', 'push.default_branch', 'api.user', 'api.members', 'api.secret_read', 'api.write_other_project', 'api.merge']) {
+      assert.ok(rules.includes(rule), `${rule} in ${JSON.stringify(rules)}`);
+    }
+    for (const refusal of run.policy.refused) {
+      assert.match(refusal.target, /^127\.0\.0\.1:\d+\/gitlab\//);
+      assert.ok(!refusal.target.includes('?'));
+      assert.match(refusal.message, /^forgelink policy \(/);
+    }
+    const audit = await forgelink.storage.db.selectFrom('audit_events').selectAll().where('run_id', '=', run.id).where('action', '=', 'broker.refused').execute();
+    assert.equal(audit.length, run.policy.refused.length);
+    assert.match(JSON.stringify(audit), /0{40} [0-9a-f]{40} refs\/tags\/v1/);
+    assert.match(log, /^Policy refused POST 127\.0\.0\.1:\d+\/gitlab\/api\/v4\/user\/personal_access_tokens \(api\.user\)/m);
   });
 });
