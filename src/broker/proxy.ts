@@ -77,6 +77,8 @@ const HOP_BY_HOP = new Set([
 /** The most of a request body the broker reads before deciding: a push's ref list, a REST write. */
 const MAX_INSPECTED_BYTES = 16 * 1024 * 1024;
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** Answers up to this size (by their Content-Length) are read whole and sent back in one write. */
+const SMALL_BODY_BYTES = 256 * 1024;
 
 class RefusedError extends Error {
   readonly status: number;
@@ -297,6 +299,21 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
     const out: Record<string, string | string[]> = {};
     for (const [key, value] of Object.entries(answer.headers)) {
       if (value !== undefined && !HOP_BY_HOP.has(key)) out[key] = value;
+    }
+    const length = Number(answer.headers['content-length'] ?? Number.NaN);
+    if (length <= SMALL_BODY_BYTES) {
+      // A small answer (most API responses) goes back in one write: headers and body split over two small TLS records
+      // would wait on the sandbox side's delayed ACK (Nagle at the bridge) for each request.
+      let data: Buffer;
+      try {
+        data = Buffer.from(await answer.body.arrayBuffer());
+      } catch {
+        res.destroy();
+        return;
+      }
+      res.writeHead(answer.statusCode, out);
+      res.end(data);
+      return;
     }
     res.writeHead(answer.statusCode, out);
     pipeline(answer.body, res, () => {});
