@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline, Readable } from 'node:stream';
-import { rootCertificates, type SecureContext } from 'node:tls';
+import { isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, rootCertificates, type SecureContext } from 'node:tls';
 import { createGunzip } from 'node:zlib';
 import { buildConnector, Pool, type Dispatcher } from 'undici';
 import type { BrokeredTarget, SandboxBroker } from '../core/index.ts';
@@ -112,8 +113,29 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
       });
       // The connection goes to the checked address, while TLS verifies the certificate against the origin's name.
       const address = target.address;
+      const open = target.connect;
+      const host = target.origin.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+      const secure = target.tls;
       pool = new Pool(`${target.tls ? 'https' : 'http'}://${target.origin}`, {
-        connect: (opts, callback) => connector({ ...opts, hostname: address }, callback),
+        connect: (opts, callback) => {
+          if (open === undefined) return connector({ ...opts, hostname: address }, callback);
+          // The egress proxy's own way out (directly, or through the operator's upstream proxy), TLS on top.
+          open().then(
+            (raw) => {
+              if (!secure) return callback(null, raw as Socket);
+              const socket = tlsConnect({
+                socket: raw,
+                host,
+                ...(isIP(host) === 0 ? { servername: host } : {}),
+                ...(caPem === null ? {} : { ca: [...rootCertificates, caPem] }),
+                ALPNProtocols: ['http/1.1'],
+              });
+              socket.once('secureConnect', () => callback(null, socket));
+              socket.once('error', (error) => callback(error, null));
+            },
+            (error: Error) => callback(error, null),
+          );
+        },
         connections: 16,
         keepAliveTimeout: 30_000,
         headersTimeout: 300_000,

@@ -248,6 +248,11 @@ export type BrokeredTarget = {
   tls: boolean;
   /** The address the proxy checked for the origin's host; the upstream connection goes there and nowhere else. */
   address: string;
+  /**
+   * Opens a TCP connection to `address` and the origin's port the way the proxy itself goes out (directly, or
+   * through the operator's upstream proxy); the broker puts TLS on top. Without it the broker connects directly.
+   */
+  connect?: () => Promise<import('node:stream').Duplex>;
 };
 
 /** The credential broker as the sandbox's egress proxy uses it. */

@@ -207,8 +207,23 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     track(secure);
     secure.on('error', () => secure.destroy());
     secure.once('close', () => client.destroy());
-    brokeredTargets.set(secure, { origin: formatOrigin(origin), tls: true, address });
+    brokeredTargets.set(secure, { origin: formatOrigin(origin), tls: true, address, connect: () => openUpstream(address, origin.port) });
     inner.emit('connection', secure);
+  }
+
+  /** A TCP connection to a checked address, as the broker's upstream: the one place a brokered request leaves from. */
+  function openUpstream(address: string, port: number): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: address, port });
+      track(socket);
+      socket.setTimeout(connectTimeoutMs, () => socket.destroy(new Error('connect timeout')));
+      socket.once('connect', () => {
+        socket.setTimeout(0);
+        socket.setNoDelay(true);
+        resolve(socket);
+      });
+      socket.once('error', reject);
+    });
   }
 
   function forwardHeaders(headers: IncomingHttpHeaders, origin: Origin): Record<string, string | string[]> {
@@ -244,7 +259,9 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     const verdict = await decide(target.origin);
     if (!verdict.ok) return plain(verdict.status, verdict.message);
     if (options.broker?.brokers(formatOrigin(target.origin))) {
-      return options.broker.handle(req, res, { origin: formatOrigin(target.origin), tls: false, address: verdict.address });
+      const address = verdict.address;
+      const port = target.origin.port;
+      return options.broker.handle(req, res, { origin: formatOrigin(target.origin), tls: false, address, connect: () => openUpstream(address, port) });
     }
     const upstream = request({
       host: verdict.address,
