@@ -13,6 +13,7 @@ import { createGitLabClient } from '../src/gitlab/index.ts';
 import { createBubblewrapDriver } from '../src/sandbox/index.ts';
 import { createVault } from '../src/vault/index.ts';
 import { startFakeGitLab } from '../testing/fake-gitlab/index.ts';
+import { brokerBench } from './broker.ts';
 import { policyDecisions } from './policy.ts';
 import { repoCacheBench } from './repo-cache.ts';
 
@@ -272,7 +273,7 @@ async function apiUnderLoad(): Promise<void> {
   }
 }
 
-/** `npm run bench -- cli` (or vault, projects, sandbox, policy, repo-cache, load) runs only the sections named; no name runs them all. */
+/** `npm run bench -- cli` (or vault, projects, sandbox, policy, repo-cache, load, broker) runs only the sections named; no name runs them all. */
 const sections: Record<string, () => unknown> = {
   vault: vaultThroughput,
   projects: projectListing,
@@ -281,6 +282,7 @@ const sections: Record<string, () => unknown> = {
   policy: () => policyDecisions(row),
   'repo-cache': () => repoCacheBench(row),
   load: apiUnderLoad,
+  broker: () => brokerBench(row),
 };
 const chosen = process.argv.slice(2);
 const unknown = chosen.filter((name) => !(name in sections));

@@ -258,6 +258,7 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     settings: {
       ...config.runs,
       agents: config.agents,
+      policy: config.policy,
       workDir: path.join(config.dataDir, 'runs'),
       repoCache: { ...config.runs.repoCache, dir: repoCacheDir(config.dataDir) },
     },

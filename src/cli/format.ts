@@ -117,6 +117,15 @@ export function runDetails(run: RunView): string {
   if (run.egress.allowed.length + run.egress.refused.length > 0) {
     lines.push(`  Network:    reached ${run.egress.allowed.join(', ') || 'nothing'}${run.egress.refused.length ? `; refused ${run.egress.refused.join(', ')}` : ''}`);
   }
+  // Runs made before the broker existed may come from an older server without these fields.
+  if (run.credentials !== undefined) lines.push(`  Credentials: ${run.credentials}`);
+  const refused = run.policy?.refused ?? [];
+  if (refused.length > 0) {
+    lines.push(`  Policy:     refused ${refused.length === 1 ? '1 request' : `${refused.length} requests`}`);
+    for (const refusal of refused) lines.push(`    ${refusal.method} ${refusal.target} (${refusal.rule}): ${refusal.message}`);
+  } else if (run.credentials === 'brokered') {
+    lines.push('  Policy:     nothing refused');
+  }
   for (const warning of run.warnings) lines.push(`  ! ${warning.code}: ${warning.message}`);
   const { branches, mergeRequests, issues } = run.outputs;
   if (branches.length + mergeRequests.length + issues.length === 0) {

@@ -6,7 +6,7 @@ import type { CliContext } from './context.ts';
 import { followRun } from './follow.ts';
 import { runDetails, runsTable } from './format.ts';
 
-type RunOptions = { connection: string; project: string; branch?: string; agent?: string; allowHost: string[]; secret: string[]; timeout?: string; detach?: boolean; depth?: string; filter?: string };
+type RunOptions = { connection: string; project: string; branch?: string; agent?: string; allowHost: string[]; secret: string[]; timeout?: string; credentials?: string; detach?: boolean; depth?: string; filter?: string };
 
 const runPath = (id: string, rest = '') => `/runs/${encodeURIComponent(id)}${rest}`;
 
@@ -27,6 +27,9 @@ async function checkRunInput(command: string[], options: RunOptions, takesTask: 
   if (projectProblem !== null) throw new CliError(`--project: "${options.project}" ${projectProblem}`, { field: '--project' });
   const branchProblem = options.branch === undefined || options.branch.trim() === '' ? null : branchNameProblem(options.branch.trim());
   if (branchProblem !== null) throw new CliError(`--branch: "${options.branch}" is not a valid branch name: it ${branchProblem}`, { field: '--branch' });
+  if (options.credentials !== undefined && !['brokered', 'direct'].includes(options.credentials)) {
+    throw new CliError(`--credentials: expected brokered or direct, not "${options.credentials}"`, { field: '--credentials' });
+  }
   if (takesTask) {
     if (command.join(' ').trim() === '') throw new CliError('task: The task is empty.', { field: 'task' });
     return;
@@ -82,6 +85,7 @@ function addRunCommand(program: Command, cli: CliContext): void {
     .option('--secret <NAME>', 'one of your secrets (forgelink secrets set) the agent gets as an environment variable (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option('--depth <n>', 'clone only the last n commits of history (git clone --depth)')
     .option('--filter <spec>', 'partial clone; blob:none fetches file contents only as they are needed (git clone --filter)')
+    .option('--credentials <mode>', 'brokered (surrogates in the sandbox, the broker swaps in the real ones) or direct (the real token); default: the server\'s')
     .option('--detach', 'print the run id and return at once')
     .argument('<task-or-command...>', 'with --agent: the task; without: the agent command, after --')
     .addHelpText(
@@ -108,6 +112,7 @@ function addRunCommand(program: Command, cli: CliContext): void {
         ...(options.secret.length === 0 ? {} : { secrets: options.secret }),
         ...(depth === undefined ? {} : { depth }),
         ...(options.filter === undefined ? {} : { filter: options.filter.trim() }),
+        ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
       });
       if (options.detach) {
         cli.print(cmd, started, () => started.id);

@@ -39,6 +39,8 @@ export type Config = {
     cpuMillicores: number | null;
     /** The CPU weight of all runs together against forgelink's 100 (FORGELINK_RUN_CPU_WEIGHT, 1–10000, default 20). */
     cpuWeight: number;
+    /** FORGELINK_CREDENTIALS: how runs that do not choose hold their credentials (docs/security.md, "Credential broker"). */
+    credentials: 'brokered' | 'direct';
   };
   /** The connection health monitor (FORGELINK_MONITOR, FORGELINK_MONITOR_INTERVAL, FORGELINK_MONITOR_JITTER). */
   monitor: { enabled: boolean; intervalMs: number; jitterMs: number };
@@ -327,6 +329,7 @@ function readRuns(env: Env): Config['runs'] {
     repoCache: { enabled: readBoolean(env, 'FORGELINK_REPO_CACHE', true), maxBytes: readByteSize(env, 'FORGELINK_REPO_CACHE_MAX', '10GB', 0) },
     cpuMillicores: readCpuMax(env),
     cpuWeight: readCpuWeight(env),
+    credentials: readCredentials(env),
   };
 }
 
@@ -346,6 +349,13 @@ function readCpuWeight(env: Env): number {
     throw new ConfigError('FORGELINK_RUN_CPU_WEIGHT', `expected a whole number from 1 to 10000 (forgelink's own processes have 100), got "${raw}"`);
   }
   return weight;
+}
+
+function readCredentials(env: Env): 'brokered' | 'direct' {
+  const raw = value(env, 'FORGELINK_CREDENTIALS');
+  if (raw === undefined) return 'brokered';
+  if (raw === 'brokered' || raw === 'direct') return raw;
+  throw new ConfigError('FORGELINK_CREDENTIALS', `expected brokered or direct, got "${raw}"`);
 }
 
 function readPublicUrl(env: Env, listen: Config['listen']): string {

@@ -5,6 +5,8 @@ import type { Account, ApiKey, AuditEntry, Connection, ConnectionEvent, Connecti
 import type { Run, RunLogEntry, RunStatus } from './runs.ts';
 import type { OutboundPolicy } from './addresses.ts';
 import type { RotatedToken, RotationAnswer, RotationIntent } from './rotation.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SecureContext } from 'node:tls';
 
 export interface Clock {
   now(): Date;
@@ -246,7 +248,39 @@ export type SandboxOptions = {
    * workspace borrows objects from); a command names those it may write in `SandboxExec.writable`.
    */
   mounts?: readonly { source: string; dest: string }[];
+  /**
+   * The run's credential broker (docs/security.md, "Credential broker"): the proxy hands it every request to the
+   * origins it names instead of tunnelling them, TLS terminated with the run's own CA.
+   */
+  broker?: SandboxBroker;
 };
+
+/** One request to a brokered origin, as the egress proxy hands it over: the allowlist and address policy already passed. */
+export type BrokeredTarget = {
+  /** `host:port`, as on the allowlist. */
+  origin: string;
+  /** Whether the sandbox spoke TLS (a CONNECT tunnel the proxy terminated) or plain http (an absolute-form request). */
+  tls: boolean;
+  /** The address the proxy checked for the origin's host; the upstream connection goes there and nowhere else. */
+  address: string;
+  /**
+   * Opens a TCP connection to `address` and the origin's port the way the proxy itself goes out (directly, or
+   * through the operator's upstream proxy); the broker puts TLS on top. Without it the broker connects directly.
+   */
+  connect?: () => Promise<import('node:stream').Duplex>;
+};
+
+/** The credential broker as the sandbox's egress proxy uses it. */
+export interface SandboxBroker {
+  /** Whether requests to `origin` (`host:port`) are brokered rather than tunnelled. */
+  brokers(origin: string): boolean;
+  /** The TLS context the proxy presents to the sandbox for `host`: a certificate the run's CA signed. */
+  tlsContext(host: string): Promise<SecureContext>;
+  /** Answers one request: credentials swapped, the run's policy applied, forwarded to the real origin. */
+  handle(req: IncomingMessage, res: ServerResponse, target: BrokeredTarget): Promise<void>;
+  /** Closes the upstream connections; called when the proxy closes. */
+  close(): Promise<void>;
+}
 
 export type SandboxExec = {
   command: readonly string[];

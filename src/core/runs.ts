@@ -35,6 +35,16 @@ export type RunRepoCache = 'cold' | 'warm' | 'off';
 /** The partial-clone filters a run may ask for. */
 export const RUN_CLONE_FILTERS = ['blob:none'] as const;
 export type RunCloneFilter = (typeof RUN_CLONE_FILTERS)[number];
+/**
+ * How a run's sandbox holds its credentials: `brokered` (surrogates; the egress proxy swaps in the real ones and
+ * applies the run's policy) or `direct` (the real token as `GITLAB_TOKEN`). docs/security.md, "Credential broker".
+ */
+export type CredentialsMode = 'brokered' | 'direct';
+export const CREDENTIALS_MODES: readonly CredentialsMode[] = ['brokered', 'direct'];
+
+/** A request the run's policy refused at the broker. */
+export type PolicyRefusal = { at: string; method: string; target: string; rule: string; message: string };
+export type RunPolicyRecord = { refused: PolicyRefusal[] };
 
 export type Run = {
   id: string;
@@ -73,6 +83,9 @@ export type Run = {
   repoCache: RunRepoCache | null;
   /** readyMs: from the request to the agent's start; cloneMs: the clone step (mirror and workspace). Null until known. */
   timings: { readyMs: number | null; cloneMs: number | null };
+  credentials: CredentialsMode;
+  /** What the broker's policy refused (brokered runs; always empty for direct ones). */
+  policy: RunPolicyRecord;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;

@@ -228,7 +228,9 @@ export type AuditAction =
   | 'api_key.revoked'
   | 'secret.set'
   | 'secret.deleted'
-  | 'secret.decrypted';
+  | 'secret.decrypted'
+  | 'broker.allowed'
+  | 'broker.refused';
 
 export type AuditEntry = {
   id: string;

@@ -5,6 +5,8 @@ import { SANDBOX_DEFAULT_PATH } from '../sandbox/index.ts';
 /** Where the run's CA bundle and git identity appear inside the sandbox. */
 export const CA_BUNDLE_PATH = '/etc/forgelink/ca-bundle.pem';
 export const GIT_SYSTEM_CONFIG_PATH = '/etc/forgelink/gitconfig';
+/** Debian's system CA bundle, which a brokered run's bundle replaces inside its sandbox. */
+export const SYSTEM_CA_BUNDLE_PATH = '/etc/ssl/certs/ca-certificates.crt';
 
 /**
  * The git credential helper. Git runs it through the shell with `get`/`store`/`erase`; it answers `get`
@@ -82,11 +84,11 @@ export function agentEnv(input: AgentEnvInput): Record<string, string> {
 }
 
 /**
- * The CA bundle a run sees: the public roots plus the connection's private CA, so the agent reaches both
- * the self-hosted GitLab and public hosts the operator allowed.
+ * The CA bundle a run sees: the public roots plus the connection's private CA and, in a brokered run, the run's own
+ * CA (docs/security.md, "Credential broker"), so the agent reaches the self-hosted GitLab, the broker and public hosts alike.
  */
-export function caBundle(caPem: string): string {
-  return `${tls.rootCertificates.join('\n')}\n${caPem}`;
+export function caBundle(extra: readonly string[]): string {
+  return `${tls.rootCertificates.join('\n')}\n${extra.join('\n')}`;
 }
 
 /** System-level git config: the identity commits are made with, unless the agent sets its own. */

@@ -1,4 +1,4 @@
-import { InputError, RUN_CLONE_FILTERS, type RunCloneFilter, agentCommand, findAgent, branchNameProblem, normaliseOrigin, originMatches, projectPathProblem } from '../core/index.ts';
+import { CREDENTIALS_MODES, InputError, RUN_CLONE_FILTERS, type RunCloneFilter, agentCommand, type CredentialsMode, findAgent, branchNameProblem, normaliseOrigin, originMatches, projectPathProblem } from '../core/index.ts';
 import { checkRunSecrets } from './secret-names.ts';
 import type { RunSettings } from './settings.ts';
 
@@ -19,6 +19,8 @@ export type StartRunInput = {
   depth?: number | undefined;
   /** `git clone --filter`: `blob:none` fetches file contents only as they are needed. */
   filter?: string | undefined;
+  /** `brokered` or `direct`; the server's default (FORGELINK_CREDENTIALS) when absent. */
+  credentials?: string | undefined;
 };
 
 export type CheckedRunInput = {
@@ -36,6 +38,7 @@ export type CheckedRunInput = {
   agentSecrets: string[];
   depth: number | null;
   filter: RunCloneFilter | null;
+  credentials: CredentialsMode;
 };
 
 /**
@@ -148,7 +151,25 @@ export function checkRunInput(input: StartRunInput, settings: RunSettings): Chec
     }
     filter = wanted as RunCloneFilter;
   }
-  return { connectionId: input.connectionId, project, branch, agent: profile.name, image: profile.image, command: [...command], allowHosts, timeoutMs, secrets, agentSecrets, depth, filter };
+  const credentials = input.credentials ?? settings.credentials;
+  if (!(CREDENTIALS_MODES as readonly string[]).includes(credentials)) {
+    throw new InputError('invalid_credentials', `credentials must be brokered or direct, not "${credentials}".`, { field: 'credentials' });
+  }
+  return {
+    connectionId: input.connectionId,
+    project,
+    branch,
+    agent: profile.name,
+    image: profile.image,
+    command: [...command],
+    allowHosts,
+    timeoutMs,
+    secrets,
+    agentSecrets,
+    depth,
+    filter,
+    credentials: credentials as CredentialsMode,
+  };
 }
 
 /** `90`, `90s`, `15m`, `2h` → seconds; null when unreadable. */

@@ -28,10 +28,14 @@ import {
   type SandboxSession,
   type TokenProvider,
   type Warning,
+  type AgentProfile,
+  type PolicyRefusal,
 } from '../core/index.ts';
 import { auditedTokens, createConnectionClient } from '../tokens/index.ts';
+import { runGuard, startRunBroker, type BrokerRecord, type RunBroker, type RunPolicy } from '../broker/index.ts';
+import { SANDBOX_DEFAULT_PATH } from '../sandbox/index.ts';
 import { DEFAULT_LIMITS, removeTree } from '../sandbox/index.ts';
-import { CA_BUNDLE_PATH, GIT_SYSTEM_CONFIG_PATH, agentEnv, caBundle, gitIdentityConfig } from './agent-env.ts';
+import { CA_BUNDLE_PATH, GIT_SYSTEM_CONFIG_PATH, SYSTEM_CA_BUNDLE_PATH, agentEnv, caBundle, gitIdentityConfig } from './agent-env.ts';
 import { prepareProject, preflightFailure, type PreparedProject } from './preflight.ts';
 import { createClaudeStreamFormatter } from './claude-stream.ts';
 import { createRunLog, type RunLog } from './run-log.ts';
@@ -56,7 +60,7 @@ export type RunSecrets = {
   /** Throws InputError naming `field` (default `secrets`) when the user has no secret of one of these names. */
   assertExist(userId: string, names: readonly string[], field?: string): Promise<void>;
   /** Decrypts the run's secrets (audited, last use updated); throws when one is gone or cannot be opened. */
-  openForRun(run: Pick<Run, 'id' | 'userId' | 'secrets'>): Promise<{ name: string; value: string }[]>;
+  openForRun(run: Pick<Run, 'id' | 'userId' | 'secrets'>): Promise<{ name: string; value: string; hosts: string[] }[]>;
 };
 
 export type PipelineDeps = {
@@ -156,6 +160,8 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
   const warnings: Warning[] = [];
   let agentStarted = false;
   let mirror: { mirror: Mirror; use: HeldLock; of: MirrorOf } | null = null;
+  let runBroker: RunBroker | null = null;
+  const brokerRecords = recordBrokerDecisions(deps, run, log);
 
   try {
     await step('preparing', `Preparing run ${run.id}: ${run.project}${run.branch ? ` (${run.branch})` : ''}`, {
@@ -195,10 +201,6 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
 
     const workspaceDir = path.join(runDir(deps.settings, run.id), 'workspace');
     await mkdir(workspaceDir, { recursive: true, mode: 0o700 });
-    const files: Record<string, string> = {
-      [GIT_SYSTEM_CONFIG_PATH]: gitIdentityConfig(connection.account, connection.host),
-    };
-    if (connection.caPem !== null) files[CA_BUNDLE_PATH] = caBundle(connection.caPem);
     const profile = deps.settings.agents.find((candidate) => candidate.name === run.agent);
     if (profile === undefined) {
       throw new ForgelinkError('unknown_agent', `The agent profile "${run.agent}" no longer exists on this server.`);
@@ -212,6 +214,39 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       const of: MirrorOf = { baseUrl: connection.baseUrl, projectId: prepared.projectId, projectPath: prepared.projectPath };
       mirror = { ...(await openMirror(cache.dir, of, signal)), of };
     }
+    // The run policy (docs/security.md, "Run policy"); the branches that existed before the run join it once git listed them.
+    let runPolicy: RunPolicy = {
+      projectId: prepared.projectId ?? -1,
+      projectPath: prepared.projectPath,
+      defaultBranch: prepared.defaultBranch ?? '',
+      protectedBranches: prepared.protectedBranches,
+      existingBranches: new Set<string>(),
+      ...(run.branch === null ? {} : { allowedBranch: run.branch }),
+      ...deps.settings.policy,
+      basePath: new URL(connection.baseUrl).pathname,
+    };
+    // Brokered (docs/security.md, "Credential broker"): the sandbox gets surrogates; the run's proxy swaps in the real
+    // token and the secrets bound to hosts, and applies the run's policy to what goes to GitLab.
+    if (run.credentials === 'brokered') {
+      runBroker = await startRunBroker({
+        runId: run.id,
+        timeoutMs: run.timeoutMs,
+        gitlab: { origin: originOfBaseUrl(connection.baseUrl), caPem: connection.caPem, oauth: connection.kind === 'oauth', token: () => tokens.currentToken(connection) },
+        secrets: opened.secrets.map((secret) => ({ ...secret, hosts: secretHosts(secret, profile) })),
+        guard: runGuard(
+          () => runPolicy,
+          (oldId, newId) => (session === null ? Promise.resolve(undefined) : isAncestorInWorkspace(session, oldId, newId)),
+        ),
+        onRecord: (record) => brokerRecords.note(record),
+      });
+    }
+    const files: Record<string, string> = {
+      [GIT_SYSTEM_CONFIG_PATH]: gitIdentityConfig(connection.account, connection.host),
+    };
+    const trusted = [connection.caPem, runBroker?.caPem ?? null].filter((pem): pem is string => pem !== null);
+    if (trusted.length > 0) files[CA_BUNDLE_PATH] = caBundle(trusted);
+    // Tools that read only the system bundle (and none of the variables agentEnv sets) trust the broker too.
+    if (runBroker !== null) files[SYSTEM_CA_BUNDLE_PATH] = caBundle(trusted);
     session = await deps.sandbox.create({
       runId: run.id,
       workspaceDir,
@@ -220,16 +255,37 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       files,
       limits: { memoryBytes: caps.memoryBytes, diskBytes: caps.diskBytes, cpuMillicores: deps.settings.cpuMillicores ?? null },
       mounts: mirror === null ? [] : [{ source: mirror.mirror.dir, dest: MIRROR_MOUNT }],
-      ...(connection.kind === 'oauth' ? { internalToken: () => tokens.currentToken(connection) } : {}),
+      // A brokered sandbox never sees a real token, not even a refreshed one: the broker injects it.
+      ...(connection.kind === 'oauth' && runBroker === null ? { internalToken: () => tokens.currentToken(connection) } : {}),
+      ...(runBroker === null ? {} : { broker: runBroker.broker }),
     });
+    const surrogates = runBroker?.surrogates ?? {};
     const env = {
       // The profile's defaults first, then the user's secrets (their names are checked never to be one forgelink
       // sets, core/secrets.ts); forgelink's own variables win regardless.
       ...profile.env,
-      ...Object.fromEntries(opened.secrets.map((secret) => [secret.name, secret.value])),
-      ...agentEnv({ runId: run.id, baseUrl: connection.baseUrl, token, kind: connection.kind, hasCa: connection.caPem !== null }),
+      ...Object.fromEntries(opened.secrets.map((secret) => [secret.name, surrogates[secret.name] ?? secret.value])),
+      ...agentEnv({
+        runId: run.id,
+        baseUrl: connection.baseUrl,
+        token: surrogates.GITLAB_TOKEN ?? token,
+        // The surrogate never changes during the run (the broker puts in the current token), so git needs no refresh.
+        kind: runBroker === null ? connection.kind : 'pat',
+        hasCa: trusted.length > 0,
+      }),
     };
     if (opened.secrets.length > 0) log.system(`Secrets given as environment variables: ${opened.secrets.map((secret) => secret.name).join(', ')}`);
+    if (runBroker !== null) {
+      const unbound = opened.secrets.filter((secret) => surrogates[secret.name] === undefined).map((secret) => secret.name);
+      log.system(
+        `Credentials brokered: the sandbox holds surrogates for ${Object.keys(surrogates).join(', ')}; the run's proxy swaps in the real values toward ${runBroker.origins.join(', ')} only.`,
+      );
+      if (unbound.length > 0) {
+        log.system(`Given as they are (bound to no host, so not brokered): ${unbound.join(', ')}. Bind a secret with forgelink secrets set <NAME> --host <host> to broker it.`);
+      }
+    } else {
+      log.system('Credentials direct: the sandbox holds the real GitLab token.');
+    }
     log.system(`Sandbox ready; network allowlist: ${allowlist.join(', ')}`);
     for (const notice of session.notices ?? []) log.system(notice);
 
@@ -266,6 +322,8 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     // another run fetched in between): the run's outputs are what changed from there.
     const before = branches ?? listed?.refs;
     if (before === undefined) throw new Error('a workspace made without a listing has its branches');
+    // The branches that existed before the run join the run policy before the agent starts (docs/security.md, "Run policy").
+    runPolicy = { ...runPolicy, defaultBranch: prepared.defaultBranch ?? listed?.head ?? '', existingBranches: new Set(before.keys()) };
     const agentAt = clock.now().getTime();
     const timings = { readyMs: Math.max(0, agentAt - Date.parse(run.createdAt)), cloneMs: agentAt - cloneStarted };
     log.system(`Ready in ${(timings.readyMs / 1000).toFixed(1)} s (clone ${(timings.cloneMs / 1000).toFixed(1)} s, repository cache ${repoCache}).`);
@@ -353,6 +411,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
   }
 
   log.system(agentStarted || error === null ? summary(status, outputs) : `Run ${status} before the agent started: ${error.message}`);
+  await brokerRecords.settled();
   await log.close();
   await update({
     status,
@@ -361,6 +420,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     outputs,
     warnings,
     egress: session?.egress() ?? run.egress,
+    policy: { refused: brokerRecords.refused },
     finishedAt: clock.now().toISOString(),
   });
   await deps.audit?.record(
@@ -375,6 +435,64 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
   );
   deps.onFinished?.(run, (clock.now().getTime() - startedAt.getTime()) / 1000);
   return run;
+}
+
+/**
+ * The origins a secret's real value may be sent to: those it is bound to (`forgelink secrets set --host`); a secret of
+ * the run's agent profile that is bound to none goes to the profile's model API (its hosts, or its gateway's origin).
+ */
+function secretHosts(secret: { name: string; hosts: readonly string[] }, profile: AgentProfile): string[] {
+  if (secret.hosts.length > 0) return [...secret.hosts];
+  return profile.secrets.includes(secret.name) ? [...profile.hosts] : [];
+}
+
+/** The broker's records of a run: every write audited, every refusal logged and kept for the run's `policy`. */
+function recordBrokerDecisions(deps: PipelineDeps, run: Run, log: RunLog) {
+  const refused: PolicyRefusal[] = [];
+  const pending = new Set<Promise<void>>();
+  return {
+    refused,
+    note(record: BrokerRecord): void {
+      if (!record.allowed) {
+        refused.push({ at: record.at, method: record.method, target: record.target, rule: record.rule ?? 'refused', message: record.message ?? '' });
+        log.system(`Policy refused ${record.method} ${record.target} (${record.rule}): ${record.message}`);
+      }
+      const audit = deps.audit;
+      if (audit === undefined) return;
+      const write = audit
+        .record(
+          auditEntry(deps.clock.now(), {
+            ownerId: run.userId,
+            actor: run.userId,
+            action: record.allowed ? 'broker.allowed' : 'broker.refused',
+            connectionId: run.connectionId,
+            runId: run.id,
+            details: { method: record.method, target: record.target, refs: record.refs ?? null, rule: record.rule, message: record.message, status: record.status },
+          }),
+        )
+        .catch((error: unknown) => deps.onError?.(error, run.id));
+      pending.add(write);
+      void write.finally(() => pending.delete(write));
+    },
+    async settled(): Promise<void> {
+      await Promise.allSettled([...pending]);
+    },
+  };
+}
+
+/**
+ * Whether the agent's workspace shows `newId` descending from `oldId`, asked inside the sandbox (never by a host git
+ * over a repository the agent controls). Object ids name content, so what the workspace's objects say holds for the
+ * pushed ones; replace refs and grafts, which could make history look otherwise, are switched off.
+ */
+async function isAncestorInWorkspace(session: SandboxSession, oldId: string, newId: string): Promise<boolean | undefined> {
+  if (!/^[0-9a-f]{40,64}$/.test(oldId) || !/^[0-9a-f]{40,64}$/.test(newId)) return undefined;
+  const exit = await session.exec({
+    command: ['git', 'merge-base', '--is-ancestor', oldId, newId],
+    env: { PATH: SANDBOX_DEFAULT_PATH, GIT_NO_REPLACE_OBJECTS: '1', GIT_GRAFT_FILE: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+    timeoutMs: 60_000,
+  });
+  return exit.exitCode === 0 ? true : exit.exitCode === 1 ? false : undefined;
 }
 
 /** The run's connection and its current token (an OAuth token is refreshed first when it is about to expire). */

@@ -15,8 +15,9 @@ export type PreparedProject = {
   cloneUrl: string;
   /** Null when it must be learnt from the remote (tokens without API access). */
   baseBranch: string | null;
-  /** The project's default branch as the API reports it; null without API access (or for an empty project). */
+  /** The project's default branch and protected-branch names (wildcards kept), for the run policy; null and [] without the API. */
   defaultBranch: string | null;
+  protectedBranches: string[];
   warnings: Warning[];
 };
 
@@ -77,6 +78,7 @@ export async function prepareProject(input: {
       cloneUrl: cloneUrlOf(connection.baseUrl, project),
       baseBranch: branch,
       defaultBranch: null,
+      protectedBranches: [],
       warnings: [],
     };
   }
@@ -100,8 +102,8 @@ export async function prepareProject(input: {
   }
 
   const warnings: Warning[] = [];
+  const protections = await client.protectedBranches(detail.id);
   if (detail.defaultBranch !== null) {
-    const protections = await client.protectedBranches(detail.id);
     if (!protections.some((rule) => protectedBranchMatches(rule.name, detail.defaultBranch as string))) {
       warnings.push({
         code: 'default_branch_unprotected',
@@ -116,6 +118,7 @@ export async function prepareProject(input: {
     cloneUrl: cloneUrlOf(connection.baseUrl, detail.pathWithNamespace),
     baseBranch,
     defaultBranch: detail.defaultBranch,
+    protectedBranches: protections.map((rule) => rule.name),
     warnings,
   };
 }

@@ -110,6 +110,8 @@ export function createRunService(deps: RunServiceDeps) {
         filter: checked.filter,
         repoCache: null,
         timings: { readyMs: null, cloneMs: null },
+        credentials: checked.credentials,
+        policy: { refused: [] },
         createdAt: clock.now().toISOString(),
         startedAt: null,
         finishedAt: null,

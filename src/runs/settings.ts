@@ -1,9 +1,14 @@
-import type { AgentProfile } from '../core/index.ts';
+import type { AgentProfile, CredentialsMode } from '../core/index.ts';
+import type { PolicyOptions } from '../broker/index.ts';
 
 /** Operator settings for runs (read by config/, passed in by compose.ts). */
 export type RunSettings = {
   /** The agent profiles runs may name (built-in and the operator's, config/agents.ts). */
   agents: readonly AgentProfile[];
+  /** The credentials mode of runs that do not choose one (FORGELINK_CREDENTIALS; `brokered` unless set). */
+  credentials: CredentialsMode;
+  /** What the operator lets brokered runs do beyond their own branches (FORGELINK_POLICY; docs/security.md, "Run policy"). */
+  policy: PolicyOptions;
   /** Where run workspaces live: `<dataDir>/runs`. */
   workDir: string;
   /** Runs executing at once in this process; the rest wait in the queue. */

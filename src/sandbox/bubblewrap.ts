@@ -219,6 +219,7 @@ async function createSandbox(driver: Driver, host: HostFacts, sandbox: SandboxOp
     outboundPolicy: sandbox.outboundPolicy,
     logger,
     ...(sandbox.internalToken ? { internalToken: sandbox.internalToken } : {}),
+    ...(sandbox.broker ? { broker: sandbox.broker } : {}),
   });
   try {
     if (Buffer.byteLength(runDir.proxySocket) > UNIX_SOCKET_PATH_MAX) {

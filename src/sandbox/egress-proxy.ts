@@ -3,7 +3,8 @@ import { chmod, rm } from 'node:fs/promises';
 import { createServer, request, type RequestOptions, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { checkOutboundAddress, hostInterfaceAddresses, openUpstreamConnection, type OutboundPolicy } from '../core/index.ts';
+import { TLSSocket } from 'node:tls';
+import { checkOutboundAddress, hostInterfaceAddresses, openUpstreamConnection, type BrokeredTarget, type OutboundPolicy, type SandboxBroker } from '../core/index.ts';
 import {
   bareHost,
   formatOrigin,
@@ -32,6 +33,8 @@ export type EgressProxyOptions = {
   logger?: SandboxLogger;
   /** Answers `GET http://forgelink.internal/token` (core `SandboxOptions.internalToken`); without it that name is refused like any other. */
   internalToken?: () => Promise<string>;
+  /** The run's credential broker: requests to the origins it names are handed to it, not tunnelled (core `SandboxOptions.broker`). */
+  broker?: SandboxBroker;
 };
 
 /** The one name the proxy answers itself; `.internal` is reserved for private use (ICANN, 2024), so it never reaches DNS. */
@@ -162,6 +165,8 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     const verdict = await decide(origin);
     if (!verdict.ok) return rawResponse(client, verdict.status, verdict.message);
     if (client.destroyed) return;
+    const broker = options.broker;
+    if (broker?.brokers(formatOrigin(origin))) return terminate(broker, client, head, origin, verdict.address);
     // Directly, or through the operator's upstream proxy (FORGELINK_UPSTREAM_PROXY) to the checked address.
     let upstream: Socket;
     try {
@@ -181,6 +186,38 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     upstream.on('error', () => client.destroy());
     upstream.once('close', () => client.destroy());
     client.once('close', () => upstream.destroy());
+  }
+
+  /**
+   * A tunnel to a brokered origin ends here: TLS with a certificate from the run's CA (which the sandbox trusts),
+   * and each request inside goes to the broker with the address checked above.
+   */
+  async function terminate(broker: SandboxBroker, client: Duplex, head: Buffer, origin: Origin, address: string): Promise<void> {
+    let secureContext;
+    try {
+      secureContext = await broker.tlsContext(bareHost(origin.host));
+    } catch (error) {
+      logger.warn({ err: String(error) }, 'sandbox broker: no certificate for the origin');
+      return rawResponse(client, 502, `forgelink: ${formatOrigin(origin)} could not be brokered.\n`);
+    }
+    if (client.destroyed) return;
+    client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length > 0) client.unshift(head);
+    const secure = new TLSSocket(client as Socket, { isServer: true, secureContext, ALPNProtocols: ['http/1.1'] });
+    track(secure);
+    secure.on('error', () => secure.destroy());
+    secure.once('close', () => client.destroy());
+    brokeredTargets.set(secure, { origin: formatOrigin(origin), tls: true, address, connect: () => openUpstream(address, origin.port) });
+    inner.emit('connection', secure);
+  }
+
+  /** A TCP connection to a checked address, as the broker's upstream: the one place a brokered request leaves from. */
+  function openUpstream(address: string, port: number): Promise<Socket> {
+    // Directly, or through the operator's upstream proxy (FORGELINK_UPSTREAM_PROXY) to the checked address.
+    return openUpstreamConnection(upstreamProxy, { host: address, port }, { timeoutMs: connectTimeoutMs, onSocket: track }).then((socket) => {
+      socket.setNoDelay(true);
+      return socket;
+    });
   }
 
   function forwardHeaders(headers: IncomingHttpHeaders, origin: Origin): Record<string, string | string[]> {
@@ -215,6 +252,11 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     });
     const verdict = await decide(target.origin);
     if (!verdict.ok) return plain(verdict.status, verdict.message);
+    if (options.broker?.brokers(formatOrigin(target.origin))) {
+      const address = verdict.address;
+      const port = target.origin.port;
+      return options.broker.handle(req, res, { origin: formatOrigin(target.origin), tls: false, address, connect: () => openUpstream(address, port) });
+    }
     const upstream = request({
       host: verdict.address,
       port: target.origin.port,
@@ -285,6 +327,20 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     reply(200, value);
   }
 
+  // The HTTP server inside terminated tunnels to brokered origins: it parses the sandbox's requests and hands them
+  // to the broker, each with the address its tunnel was checked for.
+  const brokeredTargets = new WeakMap<object, BrokeredTarget>();
+  const inner = createServer({ requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => {
+    const target = brokeredTargets.get(req.socket);
+    if (options.broker === undefined || target === undefined) return void res.destroy();
+    options.broker.handle(req, res, target).catch((error: unknown) => {
+      logger.warn({ err: String(error) }, 'sandbox broker: request failed');
+      res.destroy();
+    });
+  });
+  inner.on('upgrade', (_req: IncomingMessage, socket: Duplex) => rawResponse(socket, 400, 'forgelink: upgrades to a brokered origin are not supported.\n'));
+  inner.on('clientError', (_error, socket: Duplex) => socket.destroy());
+
   const server = createServer({ requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => {
     onRequest(req, res).catch((error: unknown) => {
       logger.warn({ err: String(error) }, 'sandbox egress proxy request failed');
@@ -326,6 +382,8 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();
       server.closeAllConnections();
+      inner.closeAllConnections();
+      await options.broker?.close();
       await closed;
       await rm(options.socketPath, { force: true });
     },

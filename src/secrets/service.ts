@@ -123,11 +123,11 @@ export function createSecretService(deps: SecretServiceDeps) {
      * Decrypts the run's secrets as it starts: each decryption is audited (who, which secret, which run; never the
      * value) and the secrets' last use is updated. A secret deleted since the run was queued fails the run.
      */
-    async openForRun(run: { id: string; userId: string; secrets: readonly string[] }): Promise<{ name: string; value: string }[]> {
+    async openForRun(run: { id: string; userId: string; secrets: readonly string[] }): Promise<{ name: string; value: string; hosts: string[] }[]> {
       if (run.secrets.length === 0) return [];
       const stored = await store.getSecrets(run.userId, run.secrets);
       const byName = new Map(stored.map((secret) => [secret.name, secret]));
-      const opened: { name: string; value: string }[] = [];
+      const opened: { name: string; value: string; hosts: string[] }[] = [];
       for (const name of run.secrets) {
         const secret = byName.get(name);
         if (secret === undefined) {
@@ -135,7 +135,7 @@ export function createSecretService(deps: SecretServiceDeps) {
         }
         const value = vault.open(secret.sealed, bindingForUserSecret(secret));
         await record(run.userId, 'secret.decrypted', { runId: run.id, details: { name, secretId: secret.id } });
-        opened.push({ name, value });
+        opened.push({ name, value, hosts: [...secret.hosts] });
       }
       await store.markUsed(run.userId, stored.map((secret) => secret.id), clock.now().toISOString());
       return opened;

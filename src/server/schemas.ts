@@ -95,6 +95,12 @@ export const RunResponse = z.object({
       cloneMs: z.number().nullable().describe('the clone step: updating the mirror and making the workspace'),
     })
     .describe('null values until known'),
+  credentials: z.enum(['brokered', 'direct']).describe('brokered: the sandbox held surrogates and the broker applied the run\'s policy; direct: the real token'),
+  policy: z
+    .object({
+      refused: z.array(z.object({ at: z.string(), method: z.string(), target: z.string(), rule: z.string(), message: z.string() })),
+    })
+    .describe('what the broker refused (brokered runs)'),
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),

@@ -324,6 +324,13 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('runs').addColumn('clone_ms', 'bigint').execute();
     },
   },
+  '0012_run_credentials': {
+    // The credential broker: runs before it gave the sandbox the real token (`direct`) and had no policy.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('runs').addColumn('credentials', 'text', (col) => col.notNull().defaultTo('direct')).execute();
+      await db.schema.alterTable('runs').addColumn('policy', 'text', (col) => col.notNull().defaultTo('{"refused":[]}')).execute();
+    },
+  },
 };
 
 /** What `users.api_key_hash` holds since migration 0008: unique per user, and never a SHA-256 digest. */

@@ -2,7 +2,9 @@ import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { Run, RunLogEntry } from '../core/index.ts';
 import {
   CloneFilterColumn,
+  CredentialsColumn,
   EgressJson,
+  PolicyJson,
   RepoCacheColumn,
   LogStreamColumn,
   OutputsJson,
@@ -43,6 +45,8 @@ export function runFromRow(row: Selectable<RunsTable>): Run {
     filter: row.clone_filter === null ? null : CloneFilterColumn.parse(row.clone_filter),
     repoCache: row.repo_cache === null ? null : RepoCacheColumn.parse(row.repo_cache),
     timings: { readyMs: row.ready_ms === null ? null : Number(row.ready_ms), cloneMs: row.clone_ms === null ? null : Number(row.clone_ms) },
+    credentials: CredentialsColumn.parse(row.credentials),
+    policy: PolicyJson.parse(JSON.parse(row.policy)),
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
@@ -78,6 +82,8 @@ export function runToRow(run: Run): Insertable<RunsTable> {
     repo_cache: run.repoCache,
     ready_ms: run.timings.readyMs,
     clone_ms: run.timings.cloneMs,
+    credentials: run.credentials,
+    policy: JSON.stringify(run.policy),
     created_at: run.createdAt,
     started_at: run.startedAt,
     finished_at: run.finishedAt,
@@ -116,6 +122,8 @@ export function runPatchToRow(patch: RunPatch): Updateable<RunsTable> {
     row.ready_ms = patch.timings.readyMs;
     row.clone_ms = patch.timings.cloneMs;
   }
+  if (patch.credentials !== undefined) row.credentials = patch.credentials;
+  if (patch.policy !== undefined) row.policy = JSON.stringify(patch.policy);
   if (patch.startedAt !== undefined) row.started_at = patch.startedAt;
   if (patch.finishedAt !== undefined) row.finished_at = patch.finishedAt;
   return row;

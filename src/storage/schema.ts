@@ -61,6 +61,10 @@ export const RepoCacheColumn = z.enum(['cold', 'warm', 'off']);
 export const CloneFilterColumn = z.enum(['blob:none']);
 
 export const EgressJson = z.object({ allowed: z.array(z.string()), refused: z.array(z.string()) });
+export const CredentialsColumn = z.enum(['brokered', 'direct']);
+export const PolicyJson = z.object({
+  refused: z.array(z.object({ at: z.string(), method: z.string(), target: z.string(), rule: z.string(), message: z.string() })),
+});
 
 export const OutputsJson = z.object({
   branches: z.array(z.object({ name: z.string(), sha: z.string(), created: z.boolean(), webUrl: z.string() })),

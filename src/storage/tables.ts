@@ -98,6 +98,9 @@ export type RunsTable = {
   repo_cache: ColumnType<string | null, string | null | undefined, string | null>;
   ready_ms: ColumnType<number | string | null, number | null | undefined, number | null>;
   clone_ms: ColumnType<number | string | null, number | null | undefined, number | null>;
+  /** Migration 0011: `brokered` | `direct` (runs before it were direct), and JSON of `{ refused: [...] }`. */
+  credentials: ColumnType<string, string | undefined, string>;
+  policy: ColumnType<string, string | undefined, string>;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;

@@ -33,9 +33,10 @@ describe('secrets through the CLI against a started server, with a real sandboxe
   }
 
   /** Runs `forgelink run … --secret ANTHROPIC_API_KEY` while watching every process's argv for the value. */
-  async function runShowingSecret(): Promise<{ result: Result; leaks: string[] }> {
+  /** A run printing the secret's hash; `direct` by default, the mode in which the sandbox holds the value itself. */
+  async function runShowingSecret(credentials: 'direct' | 'brokered' = 'direct'): Promise<{ result: Result; leaks: string[] }> {
     const { value: result, leaks } = await argvHolding(value, () =>
-      cli(['run', '--connection', connectionId, '--project', 'platform/web', '--secret', 'ANTHROPIC_API_KEY', '--json', '--', ...SHOW_SECRET]),
+      cli(['run', '--connection', connectionId, '--project', 'platform/web', '--secret', 'ANTHROPIC_API_KEY', '--credentials', credentials, '--json', '--', ...SHOW_SECRET]),
     );
     return { result, leaks };
   }
@@ -108,6 +109,20 @@ describe('secrets through the CLI against a started server, with a real sandboxe
     assert.equal(decrypted[0].runId, run.id);
     assert.equal(decrypted[0].details.name, 'ANTHROPIC_API_KEY');
     assert.notEqual(JSON.parse(ok(await cli(['secrets', 'list', '--json'])).stdout).secrets[0].lastUsedAt, null);
+
+    // Brokered (the server's default), the secret bound to api.anthropic.com reaches the sandbox as a surrogate only.
+    const brokered = await runShowingSecret('brokered');
+    assert.deepEqual(brokered.leaks, []);
+    const brokeredRun = JSON.parse(ok(brokered.result).stdout);
+    assert.equal(brokeredRun.status, 'succeeded', JSON.stringify(brokeredRun.error));
+    assert.equal(brokeredRun.credentials, 'brokered');
+    assert.match(brokered.result.stderr, /Credentials brokered: the sandbox holds surrogates for GITLAB_TOKEN, ANTHROPIC_API_KEY;/);
+    assert.match(brokered.result.stderr, /sha256=[0-9a-f]{64}/);
+    assert.doesNotMatch(brokered.result.stderr, new RegExp(`sha256=${sha}`), 'the sandbox held the real value');
+    failsWithOneLine(
+      await cli(['run', '--connection', connectionId, '--project', 'platform/web', '--credentials', 'proxied', '--', 'true']),
+      /^forgelink: --credentials: expected brokered or direct, not "proxied"$/m,
+    );
   });
 
   test('a run naming a missing secret is refused before it is queued, with the command that sets it', async () => {

@@ -90,6 +90,10 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
     // CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC keeps it from calling api.anthropic.com for anything else.
     assert.deepEqual(run.egress.refused, []);
 
+    // Both credentials were brokered: Claude Code and its Bash tool held surrogates, and the stand-in still got the real key.
+    assert.equal(run.credentials, 'brokered');
+    assert.match(log, /^Credentials brokered: the sandbox holds surrogates for GITLAB_TOKEN, ANTHROPIC_API_KEY;/m);
+
     // Neither the model key nor the GitLab token is in any argv, log line, response or database row.
     await assertNoSecretLeaked(forgelink, run, log, [API_KEY, gitlabToken], argvLeaks);
   }
@@ -101,7 +105,8 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
     assert.equal(refused.json.error.field, 'agent');
     assert.match(refused.json.error.message, /ANTHROPIC_API_KEY.*forgelink secrets set ANTHROPIC_API_KEY/);
     assert.deepEqual((await forgelink.call(alice, 'GET', '/api/v1/runs')).json.runs, []);
-    const stored = await forgelink.call(alice, 'PUT', '/api/v1/secrets/ANTHROPIC_API_KEY', { value: API_KEY, hosts: ['api.anthropic.com'] });
+    // Bound to the stand-in's origin: in a brokered run (the default) the broker sends the real key there and nowhere else.
+    const stored = await forgelink.call(alice, 'PUT', '/api/v1/secrets/ANTHROPIC_API_KEY', { value: API_KEY, hosts: [anthropic.origin] });
     assert.ok([200, 201].includes(stored.status), stored.text);
   });
 
@@ -144,6 +149,9 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
       secrets: ['ANTHROPIC_API_KEY'],
       hosts: [anthropic.origin],
     });
+    // Bound to no host, the profile's secret goes to the profile's model API: here the gateway's origin.
+    const unbound = await forgelink.call(alice, 'PUT', '/api/v1/secrets/ANTHROPIC_API_KEY', { value: API_KEY, hosts: [] });
+    assert.equal(unbound.status, 200, unbound.text);
     const { run, leaks } = await watchSecrets(() => runToEnd({ connectionId, project: 'acme/web', agent: 'claude-code', task: TASK }));
     const log = await logText(run.id);
     await assertClaudeDidTheWork(run, log, leaks);

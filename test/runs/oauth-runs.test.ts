@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Agent, fetch } from 'undici';
@@ -139,7 +140,8 @@ describe('runs on an OAuth connection (real bubblewrap, fake GitLab over HTTPS u
       'echo "now using $fresh"',
       'echo PUSHED',
     ].join('\n');
-    const id = await start({ connectionId, project: 'acme/service', command: ['sh', '-c', script], timeoutSeconds: 120 });
+    // Direct mode: the sandbox holds the real token and asks forgelink for a fresh one (brokered-runs.test.ts has the brokered case).
+    const id = await start({ connectionId, project: 'acme/service', command: ['sh', '-c', script], timeoutSeconds: 120, credentials: 'direct' });
     await waitFor('the agent to start working', async () => (await logText(id)).includes('started with'));
     expireTokens();
     const run = await finished(id);
@@ -157,6 +159,47 @@ describe('runs on an OAuth connection (real bubblewrap, fake GitLab over HTTPS u
     for (const token of tokens) assert.ok(!log.includes(token), 'an OAuth token reached the run log');
     const stored = JSON.stringify(await forgelink.storage.db.selectFrom('run_logs').select('text').execute()) + forgelink.logs.join('');
     for (const token of tokens) assert.ok(!stored.includes(token), 'an OAuth token reached the database or the server log');
+  });
+
+  test('brokered: a token that expires while the agent works is replaced at the broker; the agent never notices', async () => {
+    const connectionId = await connect(SHORT_LIFETIME_SECONDS);
+    gitlab.setOAuthTokenLifetime(7200);
+    const refreshes = gitlab.oauthStats().refreshes;
+    const script = [
+      'set -e',
+      'echo "started with $GITLAB_TOKEN"',
+      'api() { printf "Authorization: Bearer %s\\n" "$GITLAB_TOKEN" | curl -s -H @- -o /dev/null -w "%{http_code}" "$GITLAB_OAUTH_BASE_URL/api/v4/user"; }',
+      'echo "api before: $(api)"',
+      // The test expires the token GitLab issued first, then lets the agent go on.
+      'until [ -e /workspace/.expired ]; do sleep 0.1; done',
+      'echo "api after: $(api)"',
+      'git checkout -q -b agent/brokered-late',
+      'echo late > late.txt && git add late.txt && git commit -qm late',
+      'git push -q origin agent/brokered-late',
+      'echo "internal: $(curl -s -o /dev/null -w "%{http_code}" http://forgelink.internal/token)"',
+      'echo "still $GITLAB_TOKEN"',
+    ].join('\n');
+    const id = await start({ connectionId, project: 'acme/service', command: ['sh', '-c', script], timeoutSeconds: 120 });
+    await waitFor('the agent to start working', async () => (await logText(id)).includes('api before:'));
+    const first = gitlab.oauthTokens().at(-1)?.token ?? '';
+    expireTokens();
+    const stale = await fetch(`${gitlab.baseUrl}/api/v4/user`, { headers: { authorization: `Bearer ${first}` }, dispatcher });
+    assert.equal(stale.status, 401, 'the token the run started with is dead at GitLab');
+    await writeFile(path.join(forgelink.workDir, 'runs', id, 'workspace', '.expired'), '');
+    const run = await finished(id);
+    const log = await logText(run.id);
+    assert.equal(run.status, 'succeeded', `${JSON.stringify(run.error)}\n${log}`);
+    assert.equal(run.credentials, 'brokered');
+    const surrogate = /^started with (glpat-\S+)$/m.exec(log)?.[1];
+    assert.ok(surrogate, log);
+    assert.match(log, new RegExp(`^still ${surrogate}$`, 'm'), 'the agent kept the same surrogate throughout');
+    assert.match(log, /^api before: 200$/m);
+    assert.match(log, /^api after: 200$/m);
+    // A brokered sandbox gets no real token, not even a fresh one.
+    assert.match(log, /^internal: 403$/m);
+    assert.ok(gitlab.oauthStats().refreshes - refreshes >= 1, 'the token was refreshed during the run');
+    assert.ok(gitlab.branches(projectId).some((branch) => branch.name === 'agent/brokered-late'));
+    for (const token of everyOAuthToken()) assert.ok(!log.includes(token), 'an OAuth token reached the run log');
   });
 
   test('a run on an authorization the user revoked at GitLab fails at once and marks the connection revoked', async () => {
@@ -179,9 +222,9 @@ describe('runs on an OAuth connection (real bubblewrap, fake GitLab over HTTPS u
     const pat = await forgelink.call(alice, 'POST', '/api/v1/connections', { baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token });
     assert.equal(pat.status, 201, pat.text);
     const probe = 'curl -s -o /dev/null -w "token:%{http_code}\\n" http://forgelink.internal/token; curl -s -o /dev/null -w "other:%{http_code}\\n" http://forgelink.internal/other';
-    const patRun = await finished(await start({ connectionId: pat.json.id, project: 'acme/service', command: ['sh', '-c', probe] }));
+    const patRun = await finished(await start({ connectionId: pat.json.id, project: 'acme/service', command: ['sh', '-c', probe], credentials: 'direct' }));
     assert.match(await logText(patRun.id), /token:403/);
-    const oauthRun = await finished(await start({ connectionId: await connect(7200), project: 'acme/service', command: ['sh', '-c', probe] }));
+    const oauthRun = await finished(await start({ connectionId: await connect(7200), project: 'acme/service', command: ['sh', '-c', probe], credentials: 'direct' }));
     const log = await logText(oauthRun.id);
     assert.match(log, /token:200/);
     assert.match(log, /other:404/);

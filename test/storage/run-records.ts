@@ -29,6 +29,8 @@ export function newRun(userId: string, overrides: Partial<Run> = {}): Run {
     filter: null,
     repoCache: null,
     timings: { readyMs: null, cloneMs: null },
+    credentials: 'brokered',
+    policy: { refused: [] },
     createdAt: new Date().toISOString(),
     startedAt: null,
     finishedAt: null,

@@ -20,6 +20,10 @@ export const StartRunBody = z.object({
     .describe('names of your secrets (PUT /secrets/{name}) the agent gets as environment variables; a missing one is refused before the run is queued'),
   depth: z.number().int().positive().optional().describe('clone only this many commits of history (git clone --depth)'),
   filter: z.enum(['blob:none']).optional().describe('partial clone: file contents are fetched as needed (git clone --filter=blob:none)'),
+  credentials: z
+    .enum(['brokered', 'direct'])
+    .optional()
+    .describe('brokered: the sandbox gets surrogates and the broker swaps in the real credentials; direct: the real token (default: the server\'s, FORGELINK_CREDENTIALS)'),
 });
 
 const ListQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).optional() });

@@ -48,6 +48,24 @@ function outputs(run: RunView): Html {
 </section>`;
 }
 
+/** What the credential broker refused on this run (docs/security.md, "Run policy"), or how the run held its credentials. */
+function policySection(run: RunPageView['run']): Html {
+  const refused = run.policy.refused;
+  const mode =
+    run.credentials === 'brokered'
+      ? 'Credentials brokered: the sandbox held surrogates; the run\'s proxy put in the real ones and applied the run policy.'
+      : 'Credentials direct: the sandbox held the real token, and no run policy applied.';
+  return html`<section aria-labelledby="policy-title" class="panel">
+  <h2 id="policy-title">Policy</h2>
+  <p class="muted">${mode}</p>
+  ${refused.length === 0
+    ? html`<p class="empty">${run.credentials === 'brokered' ? 'Nothing was refused.' : ''}</p>`
+    : html`<ul>${refused.map(
+        (refusal) => html`<li><strong>${refusal.rule}</strong> <code>${refusal.method} ${refusal.target}</code> <span class="muted">${formatTime(refusal.at)}</span><br>${refusal.message}</li>`,
+      )}</ul>`}
+</section>`;
+}
+
 /** One run: status, outputs as GitLab links, the log (live through app.js while it runs), Cancel. */
 export function runPage(view: RunPageView): Html {
   const { run, auth, connection } = view;
@@ -84,6 +102,7 @@ ${run.warnings.map((warning) => notice('info', html`<strong>${warning.code}</str
   </section>
   ${outputs(run)}
 </div>
+${policySection(run)}
 <section aria-labelledby="log-title">
   <h2 id="log-title">Log</h2>
   <p class="muted" id="log-status" aria-live="polite">${finished ? `The run ${run.status === 'canceled' ? 'was canceled' : run.status.replace('_', ' ')}.` : html`The run is ${run.status}. <a href="/runs/${run.id}">Reload</a> to see more${' '}(live when JavaScript is on).`}</p>
