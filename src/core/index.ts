@@ -21,3 +21,4 @@ export * from './agents.ts';
 export * from './connection-view.ts';
 export * from './users.ts';
 export * from './secrets.ts';
+export * from './images.ts';
