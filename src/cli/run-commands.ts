@@ -6,7 +6,7 @@ import type { CliContext } from './context.ts';
 import { followRun } from './follow.ts';
 import { runDetails, runsTable } from './format.ts';
 
-type RunOptions = { connection: string; project: string; branch?: string; agent?: string; allowHost: string[]; secret: string[]; timeout?: string; detach?: boolean };
+type RunOptions = { connection: string; project: string; branch?: string; agent?: string; allowHost: string[]; secret: string[]; image?: string; timeout?: string; detach?: boolean };
 
 const runPath = (id: string, rest = '') => `/runs/${encodeURIComponent(id)}${rest}`;
 
@@ -70,6 +70,7 @@ function addRunCommand(program: Command, cli: CliContext): void {
     .option('--allow-host <h>', 'extra host[:port] the sandbox may reach, where the operator permits (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option('--timeout <dur>', 'wall-clock limit, e.g. 90s, 30m, 2h (default: the server\'s)')
     .option('--secret <NAME>', 'one of your secrets (forgelink secrets set) the agent gets as an environment variable (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--image <ref>', 'root filesystem: host, oci:<dir>[:<tag>], oci-archive:<file>, docker-archive:<file>, docker://<registry>/<name>:<tag> (default: the profile\'s)')
     .option('--detach', 'print the run id and return at once')
     .argument('<task-or-command...>', 'with --agent: the task; without: the agent command, after --')
     .addHelpText(
@@ -90,6 +91,7 @@ function addRunCommand(program: Command, cli: CliContext): void {
         ...(options.allowHost.length === 0 ? {} : { allowHosts: options.allowHost }),
         ...(timeout === undefined ? {} : { timeoutSeconds: timeout }),
         ...(options.secret.length === 0 ? {} : { secrets: options.secret }),
+        ...(options.image === undefined ? {} : { image: options.image }),
       });
       if (options.detach) {
         cli.print(cmd, started, () => started.id);

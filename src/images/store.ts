@@ -235,6 +235,13 @@ export function createImageStore(options: ImageStoreOptions) {
       });
     },
 
+    /** Throws NotFoundError (field `image`) when the image is neither in the store nor at its path; `host` passes. */
+    async check(ref: string): Promise<void> {
+      const parsed = parseImageRef(ref);
+      if (parsed.transport === 'host' || (await readRecord(parsed.ref)) !== null) return;
+      await sourceExists(parsed);
+    },
+
     /**
      * A run's image, ready to bind: pulled on its first use, unpacked once per digest, checked at every use;
      * null for `host`.

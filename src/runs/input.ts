@@ -1,4 +1,4 @@
-import { InputError, agentCommand, findAgent, branchNameProblem, normaliseOrigin, originMatches, projectPathProblem } from '../core/index.ts';
+import { InputError, agentCommand, parseImageRef, findAgent, branchNameProblem, normaliseOrigin, originMatches, projectPathProblem } from '../core/index.ts';
 import { checkRunSecrets } from './secret-names.ts';
 import type { RunSettings } from './settings.ts';
 
@@ -15,6 +15,8 @@ export type StartRunInput = {
   timeoutSeconds?: number | undefined;
   /** Names of the user's secrets the run receives as environment variables. */
   secrets?: string[] | undefined;
+  /** The run image (docs/contract.md, "Run images"); the profile's when absent. */
+  image?: string | undefined;
 };
 
 export type CheckedRunInput = {
@@ -125,9 +127,10 @@ export function checkRunInput(input: StartRunInput, settings: RunSettings): Chec
   }
 
   // The profile's secrets (its model key) come with it; the user may name more.
+  const image = parseImageRef(input.image === undefined || input.image.trim() === '' ? profile.image : input.image).ref;
   const agentSecrets = [...profile.secrets];
   const secrets = [...new Set([...agentSecrets, ...checkRunSecrets(input.secrets ?? [])])];
-  return { connectionId: input.connectionId, project, branch, agent: profile.name, image: profile.image, command: [...command], allowHosts, timeoutMs, secrets, agentSecrets };
+  return { connectionId: input.connectionId, project, branch, agent: profile.name, image, command: [...command], allowHosts, timeoutMs, secrets, agentSecrets };
 }
 
 /** `90`, `90s`, `15m`, `2h` → seconds; null when unreadable. */

@@ -28,6 +28,7 @@ import {
   type SandboxSession,
   type TokenProvider,
   type Warning,
+  HOST_IMAGE,
 } from '../core/index.ts';
 import { auditedTokens, createConnectionClient } from '../tokens/index.ts';
 import { DEFAULT_LIMITS, removeTree } from '../sandbox/index.ts';
@@ -45,7 +46,17 @@ export type RunSecrets = {
   openForRun(run: Pick<Run, 'id' | 'userId' | 'secrets'>): Promise<{ name: string; value: string }[]>;
 };
 
+/** Run images (images/store.ts): a reference made ready to bind as a sandbox's root. */
+export type RunImages = {
+  /** Throws NotFoundError (field `image`) when the image is neither pulled nor at its path. */
+  check(ref: string): Promise<void>;
+  /** Pulls on first use and unpacks once per digest; null for `host`. `progress` gets lines for the run log. */
+  ready(ref: string, progress: (line: string) => void): Promise<{ digest: string; rootfs: string } | null>;
+};
+
 export type PipelineDeps = {
+  /** Run images; without it only `host` runs (the host's own /usr). */
+  images?: RunImages;
   /** The user's named secrets a run asks for (`secrets`), given to its sandbox as environment variables. */
   secrets: RunSecrets;
   runs: RunStore;
@@ -189,7 +200,10 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     // The profile's model API joins the allowlist as the GitLab host does.
     const allowlist = [...new Set([originOfBaseUrl(connection.baseUrl), ...profile.hosts, ...deps.settings.extraHosts, ...run.allowHosts])];
     const caps = runCaps(deps.settings);
+    const image = await readyImage(deps, run.image.ref, log);
+    if (image !== null) await update({ image: { ref: run.image.ref, digest: image.digest } });
     session = await deps.sandbox.create({
+      ...(image === null ? {} : { rootfs: image.rootfs }),
       runId: run.id,
       workspaceDir,
       allowlist,
@@ -318,6 +332,15 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     }),
   );
   return run;
+}
+
+/** The run's image, pulled and unpacked if this is its first use, with what that does in the run's log. */
+async function readyImage(deps: PipelineDeps, ref: string, log: RunLog): Promise<{ digest: string; rootfs: string } | null> {
+  if (ref === HOST_IMAGE) return null;
+  if (deps.images === undefined) throw new ForgelinkError('images_unavailable', `This forgelink runs no images; ${ref} cannot be used.`);
+  const image = await deps.images.ready(ref, (line) => log.system(line));
+  if (image !== null) log.system(`Image ${ref} (${image.digest})`);
+  return image;
 }
 
 /** The run's connection and its current token (an OAuth token is refreshed first when it is about to expire). */

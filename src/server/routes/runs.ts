@@ -18,6 +18,10 @@ export const StartRunBody = z.object({
     .array(z.string())
     .optional()
     .describe('names of your secrets (PUT /secrets/{name}) the agent gets as environment variables; a missing one is refused before the run is queued'),
+  image: z
+    .string()
+    .optional()
+    .describe('the root filesystem: host, oci:<dir>[:<tag>], oci-archive:<file>, docker-archive:<file> or docker://<registry>/<name>:<tag>; default the profile\'s'),
 });
 
 const ListQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).optional() });
