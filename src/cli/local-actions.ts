@@ -1,3 +1,4 @@
+import type { AgentImageBuild, BuildAgentOptions, ImageView } from './image-commands.ts';
 import type { IssuedApiKey } from './keys-commands.ts';
 
 /** What only the local process can do: serve, and admin commands on the data dir. Wired by main.ts. */
@@ -11,4 +12,9 @@ export type LocalActions = {
   rotateKey(options: { resealOnly: boolean }): Promise<{ keyId: string; resealed: number; total: number; failed: string[]; remaining: number }>;
   /** A new API key for the named user (`name`: the key's; a dated default when absent). */
   issueKey(user: string, name: string | undefined): Promise<IssuedApiKey>;
+  /** The run image store (FORGELINK_IMAGE_DIR); `progress` gets skopeo's, umoci's and the recipe's lines. */
+  pullImage(ref: string, progress: (line: string) => void): Promise<ImageView>;
+  listImages(): Promise<ImageView[]>;
+  removeImage(ref: string): Promise<ImageView>;
+  buildAgentImage(recipe: string, options: BuildAgentOptions, progress: (line: string) => void): Promise<AgentImageBuild>;
 };

@@ -3,3 +3,4 @@
  * unpacks each digest once with umoci, and the recipe of forgelink's reference agent image.
  */
 export { createImageStore, type ImageStore, type ImageStoreOptions, type StoredImage, type ReadyImage, type ImageProgress } from './store.ts';
+export { AGENT_RECIPE, agentImageVersions, agentRecipeHash, buildAgentImage, type AgentImageOptions, type AgentImageResult } from './agent-image.ts';

@@ -153,7 +153,7 @@ export function createImageStore(options: ImageStoreOptions) {
     if (result.code !== 0) {
       await collectGarbage().catch(() => {});
       const why = lastError(result);
-      if (/manifest unknown|not found|no such file|does not exist|name unknown|unauthorized/i.test(why)) {
+      if (/manifest unknown|not found|no descriptor found|no such file|does not exist|name unknown|unauthorized/i.test(why)) {
         throw new NotFoundError('image_not_found', `Image ${parsed.ref} could not be found: ${why}`, { field: 'image' });
       }
       throw new ForgelinkError('image_pull_failed', `Pulling ${parsed.ref} failed: ${why}`);

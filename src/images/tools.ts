@@ -43,7 +43,7 @@ export async function runTool(file: string, args: readonly string[], options: To
 export function lastError(result: ToolResult): string {
   const lines = result.output.split('\n').map((line) => line.trim()).filter((line) => line !== '');
   const last = lines.at(-1) ?? `exit code ${result.code ?? result.signal}`;
-  return last.replace(/^time="[^"]*" level=\w+ msg=/, '').replace(/^"|"$/g, '');
+  return last.replace(/^time="[^"]*" level=\w+ msg=/, '').replace(/^"|"$/g, '').replaceAll('\\"', '"');
 }
 
 /**
