@@ -13,6 +13,7 @@ import { createGitLabClient } from '../src/gitlab/index.ts';
 import { createBubblewrapDriver } from '../src/sandbox/index.ts';
 import { createVault } from '../src/vault/index.ts';
 import { startFakeGitLab } from '../testing/fake-gitlab/index.ts';
+import { imageSections } from './images.ts';
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -187,4 +188,5 @@ process.stdout.write(`${'measure'.padEnd(44)} ${'forgelink'.padStart(12)}   | ${
 vaultThroughput();
 await projectListing();
 await sandboxStart();
+await imageSections({ row, median, timeIt });
 await cliStart();
