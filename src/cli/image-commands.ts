@@ -1,14 +1,7 @@
 import type { Command } from 'commander';
 import { formatBytes } from '../core/index.ts';
 import type { CliContext } from './context.ts';
-
-/** An image in this machine's store, as `images list --json` shows it. */
-export type ImageView = { ref: string; digest: string; sizeBytes: number; pulledAt: string; unpacked: boolean };
-
-/** `images build agent`'s outcome: the layout it wrote and the image as pulled into the store. */
-export type AgentImageBuild = { ref: string; recipeHash: string; cached: boolean; seconds: number; image: ImageView };
-
-export type BuildAgentOptions = { output?: string; package: string[]; npm: string[]; suite?: string; mirror?: string; force?: boolean };
+import type { BuildAgentOptions, ImageView } from './local-actions.ts';
 
 /** Progress goes to stderr, so `--json` leaves stdout to the one JSON document. */
 function progress(line: string): void {

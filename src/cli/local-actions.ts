@@ -1,4 +1,3 @@
-import type { AgentImageBuild, BuildAgentOptions, ImageView } from './image-commands.ts';
 import type { IssuedApiKey } from './keys-commands.ts';
 
 /** What only the local process can do: serve, and admin commands on the data dir. Wired by main.ts. */
@@ -18,3 +17,11 @@ export type LocalActions = {
   removeImage(ref: string): Promise<ImageView>;
   buildAgentImage(recipe: string, options: BuildAgentOptions, progress: (line: string) => void): Promise<AgentImageBuild>;
 };
+
+/** An image in this machine's store, as `images list --json` shows it. */
+export type ImageView = { ref: string; digest: string; sizeBytes: number; pulledAt: string; unpacked: boolean };
+
+/** `images build agent`'s outcome: the layout it wrote and the image as pulled into the store. */
+export type AgentImageBuild = { ref: string; recipeHash: string; cached: boolean; seconds: number; image: ImageView };
+
+export type BuildAgentOptions = { output?: string; package: string[]; npm: string[]; suite?: string; mirror?: string; force?: boolean };
