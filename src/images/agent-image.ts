@@ -34,6 +34,10 @@ export type AgentImageResult = { ref: string; recipeHash: string; cached: boolea
 
 const HASH_FILE = 'forgelink-recipe.sha256';
 
+function definedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
+}
+
 /** The versions package.json pins (devDependencies `node` and `@anthropic-ai/claude-code`) and Codex's. */
 export async function agentImageVersions(): Promise<AgentImageVersions> {
   const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { devDependencies: Record<string, string> };
@@ -90,9 +94,10 @@ export async function buildAgentImage(options: AgentImageOptions): Promise<Agent
   const result = await runTool('/bin/bash', [AGENT_RECIPE], {
     onLine: progress,
     env: {
+      // The operator's own environment (their proxy and CA settings reach npm and apt), then the recipe's inputs.
+      ...definedEnv(process.env),
       // Node 24 first, so npm's install scripts (Claude Code's) run on it; npm from the host.
       PATH: `${path.dirname(process.execPath)}:/usr/local/bin:${TOOL_PATH}`,
-      HOME: process.env.HOME ?? '/root',
       OUT: outDir,
       WORK: `${outDir}.work`,
       TAG: 'agent',
@@ -103,7 +108,6 @@ export async function buildAgentImage(options: AgentImageOptions): Promise<Agent
       MIRROR: options.mirror ?? '',
       EXTRA_PACKAGES: (options.extraPackages ?? []).join(','),
       EXTRA_NPM: (options.extraNpm ?? []).join(' '),
-      ...(process.env.npm_config_cache === undefined ? {} : { npm_config_cache: process.env.npm_config_cache }),
     },
   });
   if (result.code !== 0) throw new ForgelinkError('image_build_failed', `Building the agent image failed: ${lastError(result)}`);
