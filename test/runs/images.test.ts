@@ -101,7 +101,7 @@ describe('runs on an OCI image: the same sandbox over an image\'s root (real sko
     assert.equal((await unpackedTrees()).length, before + 1);
   });
 
-  test('a damaged unpacked tree (its marker gone, a file the sandbox needs deleted) is unpacked again before the run', async () => {
+  test('a damaged unpacked tree (a file the sandbox needs deleted, then its marker cut short) is unpacked again before the run', async () => {
     const ref = await buildTinyImage(imagesDir, { tag: 'damaged', marker: 'damaged-marker' });
     const first = await runToEnd({ image: ref, command: ['true'] });
     assert.equal(first.run.status, 'succeeded', first.log);
