@@ -47,7 +47,7 @@ async function compareStarts(helpers: Helpers, dir: string, label: string, rootf
   }
   const ratio = helpers.median(image) / helpers.median(host);
   helpers.row(
-    `sandbox start on ${label} (median of 15)`,
+    `sandbox start, ${label} (median of 15)`,
     `${helpers.median(image).toFixed(1)} ms`,
     'the same on host',
     `${helpers.median(host).toFixed(1)} ms`,
@@ -70,11 +70,11 @@ export async function imageSections(helpers: Helpers): Promise<void> {
   try {
     const store = createImageStore({ dir: path.join(dir, 'store') });
     const tiny = await store.ready(await buildTinyImage(path.join(dir, 'tiny')));
-    if (tiny !== null) await compareStarts(helpers, dir, 'a cached small image', tiny.rootfs);
+    if (tiny !== null) await compareStarts(helpers, dir, 'small image', tiny.rootfs);
 
     const buildStarted = performance.now();
     const built = await referenceAgentImage();
-    if (!built.cached) helpers.row('reference agent image: cold build', `${((performance.now() - buildStarted) / 1000).toFixed(0)} s`, '-', '-', 'cached by recipe hash afterwards');
+    if (!built.cached) helpers.row('agent image: cold build', `${((performance.now() - buildStarted) / 1000).toFixed(0)} s`, '-', '-', 'cached by recipe hash afterwards');
     let unpackMs = 0;
     let unpackStarted = 0;
     const pulled = await store.pull(built.ref, (line) => {
@@ -82,9 +82,9 @@ export async function imageSections(helpers: Helpers): Promise<void> {
       if (line.startsWith('Unpacked ')) unpackMs = performance.now() - unpackStarted;
     });
     const tarMs = await tarBaseline(built.ref.slice('oci:'.length).replace(/:agent$/, ''), pulled.digest, path.join(dir, 'tar'));
-    helpers.row('reference image: first-use unpack', `${(unpackMs / 1000).toFixed(1)} s`, 'tar -xzf of its layers', `${(tarMs / 1000).toFixed(1)} s`, `${(pulled.sizeBytes / 1024 ** 2).toFixed(0)} MiB compressed`);
+    helpers.row('agent image: first-use unpack', `${(unpackMs / 1000).toFixed(1)} s`, 'tar -xzf of its layers', `${(tarMs / 1000).toFixed(1)} s`, `${(pulled.sizeBytes / 1024 ** 2).toFixed(0)} MiB compressed`);
     const agent = await store.ready(built.ref);
-    if (agent !== null) await compareStarts(helpers, dir, 'the cached reference image', agent.rootfs);
+    if (agent !== null) await compareStarts(helpers, dir, 'agent image', agent.rootfs);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
