@@ -16,6 +16,7 @@ import { startFakeGitLab } from '../testing/fake-gitlab/index.ts';
 import { brokerBench } from './broker.ts';
 import { policyDecisions } from './policy.ts';
 import { repoCacheBench } from './repo-cache.ts';
+import { imageSections } from './images.ts';
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -273,11 +274,12 @@ async function apiUnderLoad(): Promise<void> {
   }
 }
 
-/** `npm run bench -- cli` (or vault, projects, sandbox, policy, repo-cache, load, broker) runs only the sections named; no name runs them all. */
+/** `npm run bench -- cli` (or vault, projects, sandbox, images, policy, repo-cache, load, broker) runs only the sections named; no name runs them all. */
 const sections: Record<string, () => unknown> = {
   vault: vaultThroughput,
   projects: projectListing,
   sandbox: sandboxStart,
+  images: () => imageSections({ row, median, timeIt }),
   cli: cliStart,
   policy: () => policyDecisions(row),
   'repo-cache': () => repoCacheBench(row),

@@ -25,6 +25,7 @@ import { createWebhookNotifier } from './notify/index.ts';
 import { createRunService, repoCacheDir, type RunService } from './runs/index.ts';
 import { createSecretService, type SecretService } from './secrets/index.ts';
 import { createBubblewrapDriver } from './sandbox/index.ts';
+import { createImageStore } from './images/index.ts';
 import { createApp, createLogger, createSetupLinks, prettyLogStream, SETUP_LINK_LIFETIME_MS, type App, type ReadinessCheck } from './server/index.ts';
 import { openStorage, secureDataDir, type Storage } from './storage/index.ts';
 import { auditedTokens, createRotationService, createRotator, createTokenProvider, type RotationService, type Rotator, type RotatorDeps } from './tokens/index.ts';
@@ -248,6 +249,7 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     connections: storage.connections,
     tokens,
     gitlab,
+    images: createImageStore({ dir: config.imageDir }),
     sandbox: createBubblewrapDriver({
       stateDir: path.join(config.dataDir, 'sandboxes'),
       extraReadOnlyPaths: config.runs.sandboxMounts,

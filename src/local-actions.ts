@@ -2,10 +2,12 @@
  * What the CLI does on this machine rather than through the API: serve, and the admin commands on the data
  * directory. Loaded by `main.ts` only when such a command runs, so the other commands start quickly.
  */
+import path from 'node:path';
 import { createApiKeyService } from './api-keys/index.ts';
 import type { LocalActions } from './cli/index.ts';
 import { createForgelink, masterKeySettings, openConfiguredStorage, systemClock as clock } from './compose.ts';
 import { readConfig, type Config } from './config/index.ts';
+import { buildAgentImage, createImageStore } from './images/index.ts';
 import { apiKeyPrefix, generateApiKey, hashApiKey, InputError, newId, userNameProblem } from './core/index.ts';
 import { listMirrors, pruneMirrors, repoCacheDir } from './runs/index.ts';
 import { hashPassword, passwordProblem } from './server/index.ts';
@@ -90,6 +92,24 @@ export function localActions(env: NodeJS.ProcessEnv): LocalActions {
         // A new password signs the user out everywhere: whoever knew the old one loses their session too.
         return { name: user.name, sessionsEnded: await storage.sessions.deleteUserSessions(user.id) };
       });
+    },
+    pullImage: (ref, progress) => createImageStore({ dir: config().imageDir }).pull(ref, progress),
+    listImages: () => createImageStore({ dir: config().imageDir }).list(),
+    removeImage: (ref) => createImageStore({ dir: config().imageDir }).remove(ref),
+    async buildAgentImage(recipe, options, progress) {
+      if (recipe !== 'agent') throw new InputError('unknown_recipe', `There is no image recipe "${recipe}"; forgelink has one: agent.`, { field: 'recipe' });
+      const { imageDir } = config();
+      const built = await buildAgentImage({
+        outDir: options.output ?? path.join(imageDir, 'build', 'agent'),
+        extraPackages: options.package,
+        extraNpm: options.npm,
+        ...(options.suite === undefined ? {} : { suite: options.suite }),
+        ...(options.mirror === undefined ? {} : { mirror: options.mirror }),
+        ...(options.force === true ? { force: true } : {}),
+        progress,
+      });
+      const image = await createImageStore({ dir: imageDir }).pull(built.ref, progress);
+      return { ...built, image };
     },
     listUsers: () => withStorage(config(), (storage) => storage.users.listUsers()),
     issueKey: (name, keyName) => withStorage(config(), (storage) => issueKey(storage, name, keyName)),

@@ -15,6 +15,11 @@ export type LocalActions = {
   listCache(): Promise<CacheListing>;
   /** Removes idle mirrors, least recently used first, until the cache is under its limit (all of them with `all`). */
   pruneCache(options: { all: boolean }): Promise<CachePruned>;
+  /** The run image store (FORGELINK_IMAGE_DIR); `progress` gets skopeo's, umoci's and the recipe's lines. */
+  pullImage(ref: string, progress: (line: string) => void): Promise<ImageView>;
+  listImages(): Promise<ImageView[]>;
+  removeImage(ref: string): Promise<ImageView>;
+  buildAgentImage(recipe: string, options: BuildAgentOptions, progress: (line: string) => void): Promise<AgentImageBuild>;
 };
 
 export type CacheMirror = {
@@ -31,3 +36,11 @@ export type CacheMirror = {
 };
 export type CacheListing = { enabled: boolean; dir: string; maxBytes: number; totalBytes: number; mirrors: CacheMirror[] };
 export type CachePruned = { dir: string; maxBytes: number; totalBytes: number; removed: CacheMirror[] };
+
+/** An image in this machine's store, as `images list --json` shows it. */
+export type ImageView = { ref: string; digest: string; sizeBytes: number; pulledAt: string; unpacked: boolean };
+
+/** `images build agent`'s outcome: the layout it wrote and the image as pulled into the store. */
+export type AgentImageBuild = { ref: string; recipeHash: string; cached: boolean; seconds: number; image: ImageView };
+
+export type BuildAgentOptions = { output?: string; package: string[]; npm: string[]; suite?: string; mirror?: string; force?: boolean };

@@ -10,6 +10,7 @@ import { promptSecret } from './input.ts';
 import { addKeyCommands } from './keys-commands.ts';
 import { addSecretCommands } from './secret-commands.ts';
 import { addAgentCommands } from './agent-commands.ts';
+import { addImageCommands } from './image-commands.ts';
 import { addAdminCommands, addServeCommand } from './local-commands.ts';
 import { addCacheCommands } from './cache-commands.ts';
 import { addRunCommands } from './run-commands.ts';
@@ -77,6 +78,7 @@ export function buildProgram(loadLocal: LoadLocalActions, env: Env = process.env
   addAgentCommands(program, { api: cli.api, print: cli.print });
   addAuditCommand(program, cli);
   addRunCommands(program, cli);
+  addImageCommands(program, cli);
   return program;
 }
 

@@ -6,7 +6,7 @@ import type { CliContext } from './context.ts';
 import { followRun } from './follow.ts';
 import { runDetails, runsTable } from './format.ts';
 
-type RunOptions = { connection: string; project: string; branch?: string; agent?: string; allowHost: string[]; secret: string[]; timeout?: string; credentials?: string; detach?: boolean; depth?: string; filter?: string };
+type RunOptions = { connection: string; project: string; branch?: string; agent?: string; allowHost: string[]; secret: string[]; image?: string; timeout?: string; credentials?: string; detach?: boolean; depth?: string; filter?: string };
 
 const runPath = (id: string, rest = '') => `/runs/${encodeURIComponent(id)}${rest}`;
 
@@ -86,6 +86,7 @@ function addRunCommand(program: Command, cli: CliContext): void {
     .option('--depth <n>', 'clone only the last n commits of history (git clone --depth)')
     .option('--filter <spec>', 'partial clone; blob:none fetches file contents only as they are needed (git clone --filter)')
     .option('--credentials <mode>', 'brokered (surrogates in the sandbox, the broker swaps in the real ones) or direct (the real token); default: the server\'s')
+    .option('--image <ref>', 'root filesystem: host, oci:<dir>[:<tag>], oci-archive:<file>, docker-archive:<file>, docker://<registry>/<name>:<tag> (default: the profile\'s)')
     .option('--detach', 'print the run id and return at once')
     .argument('<task-or-command...>', 'with --agent: the task; without: the agent command, after --')
     .addHelpText(
@@ -113,6 +114,7 @@ function addRunCommand(program: Command, cli: CliContext): void {
         ...(depth === undefined ? {} : { depth }),
         ...(options.filter === undefined ? {} : { filter: options.filter.trim() }),
         ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+        ...(options.image === undefined ? {} : { image: options.image }),
       });
       if (options.detach) {
         cli.print(cmd, started, () => started.id);

@@ -8,6 +8,8 @@ import { ForgelinkError, parseUpstreamProxy, type AgentProfile, type UpstreamPro
 /** Everything forgelink reads from its environment, read once: nothing else reads `process.env` (docs/contract.md). */
 export type Config = {
   dataDir: string;
+  /** FORGELINK_IMAGE_DIR: the run image store (default `<dataDir>/images`). */
+  imageDir: string;
   databaseUrl: string | null;
   masterKey: { masterKey: string | undefined; masterKeyFile: string | undefined };
   outboundAllow: string[];
@@ -204,6 +206,7 @@ export function readConfig(env: Env = process.env, cwd: string = process.cwd()):
 
   return {
     dataDir,
+    imageDir: path.resolve(cwd, value(env, 'FORGELINK_IMAGE_DIR') ?? path.join(dataDir, 'images')),
     databaseUrl,
     masterKey: readMasterKey(env),
     outboundAllow,

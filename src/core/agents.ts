@@ -1,4 +1,5 @@
 import { InputError } from './errors.ts';
+import { parseImageRef } from './images.ts';
 import { normaliseOrigin, originOfBaseUrl } from './origins.ts';
 
 /** How a run's stdout is shown: as it comes, or Claude Code's `stream-json` events turned into readable lines. */
@@ -10,7 +11,7 @@ export type AgentOutput = 'text' | 'claude-stream-json';
  */
 export type AgentProfile = {
   name: string;
-  /** The run's root filesystem: `host` (the host's /usr) until run images exist. */
+  /** The run's root filesystem: `host` (the host's /usr) or an image reference (core/images.ts). */
   image: string;
   command: string[];
   /** Names of the user's secrets the agent needs (its model key); a run without one is refused. */
@@ -121,6 +122,11 @@ export function agentProfileProblem(profile: AgentProfile): string | null {
   if (!/^[a-z0-9][a-z0-9._-]{0,62}$/.test(profile.name)) return 'the name must be lower-case letters, digits, ".", "_" or "-"';
   if (profile.name !== 'custom' && profile.command.length === 0) return 'command: must not be empty';
   if (profile.command.length > 0 && !profile.command.includes(TASK_PLACEHOLDER)) return `command: must hold ${TASK_PLACEHOLDER} where the task goes`;
+  try {
+    parseImageRef(profile.image);
+  } catch (error) {
+    return `image: ${(error as Error).message}`;
+  }
   for (const host of profile.hosts) if (normaliseOrigin(host) === null) return `hosts: "${host}" is not a host:port`;
   for (const name of [...profile.secrets, ...Object.keys(profile.env)]) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return `"${name}" is not an environment variable name`;

@@ -22,3 +22,4 @@ export * from './agents.ts';
 export * from './connection-view.ts';
 export * from './users.ts';
 export * from './secrets.ts';
+export * from './images.ts';

@@ -228,6 +228,11 @@ export type SandboxOptions = {
   outboundPolicy: OutboundPolicy;
   /** Files made visible read-only inside the sandbox, by absolute path (for example a CA bundle). */
   files?: Readonly<Record<string, string>>;
+  /**
+   * The root filesystem: an unpacked run image (a directory the image cache prepared, shared read-only by every
+   * run of that image), or absent for the host's own /usr.
+   */
+  rootfs?: string;
   /** Per-run caps; memoryBytes covers every process of the run together, diskBytes the workspace and home together. */
   limits?: {
     processes?: number;

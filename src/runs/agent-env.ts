@@ -1,10 +1,13 @@
 import tls from 'node:tls';
 import { hostOf } from '../core/index.ts';
-import { SANDBOX_DEFAULT_PATH } from '../sandbox/index.ts';
+import { SANDBOX_DEFAULT_PATH, SANDBOX_PATHS } from '../sandbox/index.ts';
 
-/** Where the run's CA bundle and git identity appear inside the sandbox. */
-export const CA_BUNDLE_PATH = '/etc/forgelink/ca-bundle.pem';
-export const GIT_SYSTEM_CONFIG_PATH = '/etc/forgelink/gitconfig';
+/**
+ * Where the run's CA bundle and git identity appear inside the sandbox (under /etc/forgelink, which every
+ * sandbox has, on the host layout and on a run image alike). Every tool is pointed at the one bundle.
+ */
+export const CA_BUNDLE_PATH = `${SANDBOX_PATHS.generatedFiles}/ca-bundle.pem`;
+export const GIT_SYSTEM_CONFIG_PATH = `${SANDBOX_PATHS.generatedFiles}/gitconfig`;
 /** Debian's system CA bundle, which a brokered run's bundle replaces inside its sandbox. */
 export const SYSTEM_CA_BUNDLE_PATH = '/etc/ssl/certs/ca-certificates.crt';
 

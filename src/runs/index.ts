@@ -1,6 +1,7 @@
 export { createRunService, runView, isTerminal } from './service.ts';
 export type { RunService, RunServiceDeps, RunView } from './service.ts';
 export type { RunSettings } from './settings.ts';
+export type { RunImages } from './pipeline.ts';
 export type { StartRunInput } from './input.ts';
 export { COMMAND_LIMITS, commandProblem, parseDuration, checkRunInput } from './input.ts';
 export { repoCacheDir, listMirrors, pruneMirrors, type MirrorListing } from './repo-cache.ts';

@@ -1,4 +1,4 @@
-import { CREDENTIALS_MODES, InputError, RUN_CLONE_FILTERS, type RunCloneFilter, agentCommand, type CredentialsMode, findAgent, branchNameProblem, normaliseOrigin, originMatches, projectPathProblem } from '../core/index.ts';
+import { CREDENTIALS_MODES, InputError, RUN_CLONE_FILTERS, type RunCloneFilter, agentCommand, type CredentialsMode, findAgent, branchNameProblem, normaliseOrigin, originMatches, parseImageRef, projectPathProblem } from '../core/index.ts';
 import { checkRunSecrets } from './secret-names.ts';
 import type { RunSettings } from './settings.ts';
 
@@ -21,6 +21,8 @@ export type StartRunInput = {
   filter?: string | undefined;
   /** `brokered` or `direct`; the server's default (FORGELINK_CREDENTIALS) when absent. */
   credentials?: string | undefined;
+  /** The run image (docs/contract.md, "Run images"); the profile's when absent. */
+  image?: string | undefined;
 };
 
 export type CheckedRunInput = {
@@ -134,6 +136,7 @@ export function checkRunInput(input: StartRunInput, settings: RunSettings): Chec
   }
 
   // The profile's secrets (its model key) come with it; the user may name more.
+  const image = parseImageRef(input.image === undefined || input.image.trim() === '' ? profile.image : input.image).ref;
   const agentSecrets = [...profile.secrets];
   const secrets = [...new Set([...agentSecrets, ...checkRunSecrets(input.secrets ?? [])])];
   let depth: number | null = null;
@@ -160,7 +163,7 @@ export function checkRunInput(input: StartRunInput, settings: RunSettings): Chec
     project,
     branch,
     agent: profile.name,
-    image: profile.image,
+    image,
     command: [...command],
     allowHosts,
     timeoutMs,

@@ -30,6 +30,7 @@ import {
   type Warning,
   type AgentProfile,
   type PolicyRefusal,
+  HOST_IMAGE,
 } from '../core/index.ts';
 import { auditedTokens, createConnectionClient } from '../tokens/index.ts';
 import { runGuard, startRunBroker, type BrokerRecord, type RunBroker, type RunPolicy } from '../broker/index.ts';
@@ -63,7 +64,17 @@ export type RunSecrets = {
   openForRun(run: Pick<Run, 'id' | 'userId' | 'secrets'>): Promise<{ name: string; value: string; hosts: string[] }[]>;
 };
 
+/** Run images (images/store.ts): a reference made ready to bind as a sandbox's root. */
+export type RunImages = {
+  /** Throws NotFoundError (field `image`) when the image is neither pulled nor at its path. */
+  check(ref: string): Promise<void>;
+  /** Pulls on first use and unpacks once per digest; null for `host`. `progress` gets lines for the run log. */
+  ready(ref: string, progress: (line: string) => void): Promise<{ digest: string; rootfs: string } | null>;
+};
+
 export type PipelineDeps = {
+  /** Run images; without it only `host` runs (the host's own /usr). */
+  images?: RunImages;
   /** The user's named secrets a run asks for (`secrets`), given to its sandbox as environment variables. */
   secrets: RunSecrets;
   runs: RunStore;
@@ -247,7 +258,10 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     if (trusted.length > 0) files[CA_BUNDLE_PATH] = caBundle(trusted);
     // Tools that read only the system bundle (and none of the variables agentEnv sets) trust the broker too.
     if (runBroker !== null) files[SYSTEM_CA_BUNDLE_PATH] = caBundle(trusted);
+    const image = await readyImage(deps, run.image.ref, log);
+    if (image !== null) await update({ image: { ref: run.image.ref, digest: image.digest } });
     session = await deps.sandbox.create({
+      ...(image === null ? {} : { rootfs: image.rootfs }),
       runId: run.id,
       workspaceDir,
       allowlist,
@@ -291,7 +305,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
 
     // With the API's word on the project, its default branch and the branch asked for, a full clone through the
     // repository cache asks GitLab's git once — the fetch into the mirror — and takes its "before" from the workspace.
-    const listFirst = mirror === null || run.depth !== null || run.filter !== null || prepared.defaultBranch === null;
+    const listFirst = mirror === null || run.depth !== null || run.filter !== null || run.image.ref !== HOST_IMAGE || prepared.defaultBranch === null;
     const listed = listFirst ? await lsRemote(session, env, prepared.cloneUrl, log, signal, caps) : null;
     const baseBranch = prepared.baseBranch ?? listed?.head ?? null;
     if (baseBranch === null) throw new ForgelinkError('empty_repository', `${prepared.projectPath} has no commits yet, so there is nothing to clone.`);
@@ -495,6 +509,15 @@ async function isAncestorInWorkspace(session: SandboxSession, oldId: string, new
   return exit.exitCode === 0 ? true : exit.exitCode === 1 ? false : undefined;
 }
 
+/** The run's image, pulled and unpacked if this is its first use, with what that does in the run's log. */
+async function readyImage(deps: PipelineDeps, ref: string, log: RunLog): Promise<{ digest: string; rootfs: string } | null> {
+  if (ref === HOST_IMAGE) return null;
+  if (deps.images === undefined) throw new ForgelinkError('images_unavailable', `This forgelink runs no images; ${ref} cannot be used.`);
+  const image = await deps.images.ready(ref, (line) => log.system(line));
+  if (image !== null) log.system(`Image ${ref} (${image.digest})`);
+  return image;
+}
+
 /** The run's connection and its current token (an OAuth token is refreshed first when it is about to expire). */
 async function openConnection(deps: PipelineDeps, run: Run): Promise<{ connection: Connection; token: string }> {
   const connection = await deps.connections.getConnection(run.userId, run.connectionId);
@@ -577,7 +600,9 @@ async function cloneWorkspace(input: {
   caps: RunCaps;
 }): Promise<{ repoCache: 'cold' | 'warm' | 'off'; branches: Map<string, string> | null }> {
   const { session, env, run, log, signal, caps } = input;
-  const shallow = run.depth !== null || run.filter !== null;
+  // Only the host's own git ever writes a mirror every later run borrows from: a run on an image (its git is the
+  // image's) or a shallow or partial clone borrows what the mirror holds and fetches the rest from GitLab.
+  const shallow = run.depth !== null || run.filter !== null || run.image.ref !== HOST_IMAGE;
   const fetch = async (repoInSandbox: string) => {
     const exit = await session.exec({
       command: [
@@ -610,9 +635,9 @@ async function cloneWorkspace(input: {
   } else if (await usableMirror(input.mirror.mirror)) {
     repoCache = 'warm';
     await markUsed(input.mirror.mirror, input.mirror.of, input.now());
-    log.system('Repository cache: warm; this shallow or partial clone borrows from the mirror without fetching into it.');
+    log.system(`Repository cache: warm; this ${run.image.ref === HOST_IMAGE ? 'shallow or partial clone' : 'run on an image'} borrows from the mirror without fetching into it.`);
   } else {
-    log.system('Repository cache: not used; a shallow or partial clone does not build a mirror.');
+    log.system(`Repository cache: not used; ${run.image.ref === HOST_IMAGE ? 'a shallow or partial clone' : 'a run on an image'} does not build a mirror.`);
   }
 
   // A full clone with the mirror up to date is made from it alone (no network): a local clone sharing its objects,

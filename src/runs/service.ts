@@ -80,6 +80,8 @@ export function createRunService(deps: RunServiceDeps) {
         throw new NotFoundError('connection_not_found', `No connection ${checked.connectionId}.`, { field: 'connectionId' });
       }
       assertConnectionUsable(connection);
+      // An image that is neither in the store nor at its path is refused now, naming it.
+      await deps.images?.check(checked.image);
       // A missing secret is refused now, naming it and how to set it, rather than failing the run later.
       // The profile's own secrets first: the error then names the profile's field (`agent`).
       await deps.secrets.assertExist(userId, checked.agentSecrets, 'agent');

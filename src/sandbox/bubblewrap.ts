@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, constants, mkdir, stat } from 'node:fs/promises';
+import { access, constants, lstat, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import {
@@ -267,12 +267,32 @@ async function checkSandbox(sandbox: SandboxOptions): Promise<{ entries: ReturnT
       throw new InputError('invalid_sandbox_path', `mounts: "${mount.source}" must be an existing directory, by absolute path.`, { field: 'mounts' });
     }
   }
+  if (sandbox.rootfs !== undefined) await checkImageRoot(sandbox.rootfs, Object.keys(sandbox.files ?? {}));
   if (!path.isAbsolute(sandbox.workspaceDir) || !(await stat(sandbox.workspaceDir).catch(() => null))?.isDirectory()) {
     throw new InputError('invalid_workspace', `workspaceDir "${sandbox.workspaceDir}" must be an existing directory, by absolute path.`, {
       field: 'workspaceDir',
     });
   }
   return { entries, limits };
+}
+
+/**
+ * An image root is read-only, so every mount point must exist in it: the image cache made the sandbox's own
+ * (images/prepare.ts); a file outside /etc/forgelink needs a regular file at its path in the image.
+ */
+async function checkImageRoot(rootfs: string, files: readonly string[]): Promise<void> {
+  if (!path.isAbsolute(rootfs) || !(await stat(rootfs).catch(() => null))?.isDirectory()) {
+    throw new InputError('invalid_rootfs', `rootfs "${rootfs}" must be an existing directory, by absolute path.`, { field: 'rootfs' });
+  }
+  for (const dest of files) {
+    if (path.posix.dirname(dest) === SANDBOX_PATHS.generatedFiles) continue;
+    const info = await lstat(path.join(rootfs, dest)).catch(() => null);
+    if (info === null || !info.isFile()) {
+      throw new InputError('invalid_sandbox_file', `files: "${dest}" has no file to be mounted over in the run image; place run files under ${SANDBOX_PATHS.generatedFiles}.`, {
+        field: 'files',
+      });
+    }
+  }
 }
 
 /** A session's parts, and what it tracks while commands run. */
@@ -380,6 +400,7 @@ async function commandLine(session: SessionState, request: SandboxExec): Promise
     gid: driver.gid,
     hostname: session.hostname,
     layout: host.layout,
+    imageRoot: sandbox.rootfs ?? null,
     generatedEtcDir: runDir.etcDir,
     generatedEtc: GENERATED_ETC,
     runtimeDir: runDir.runtimeDir,
@@ -389,9 +410,10 @@ async function commandLine(session: SessionState, request: SandboxExec): Promise
     tmpSizeBytes: options.tmpSizeBytes ?? 512 * 1024 ** 2,
     shmSizeBytes: options.shmSizeBytes ?? 64 * 1024 ** 2,
     files: runDir.files,
-    extraReadOnlyPaths: options.extraReadOnlyPaths ?? [],
+    // The operator's mounts and forgelink's Node are host binaries for the host layout; an image brings its own.
+    extraReadOnlyPaths: sandbox.rootfs === undefined ? (options.extraReadOnlyPaths ?? []) : [],
     mounts: (sandbox.mounts ?? []).map((mount) => ({ ...mount, writable: request.writable?.includes(mount.dest) ?? false })),
-    nodePath: host.nodePath,
+    nodePath: sandbox.rootfs === undefined ? host.nodePath : null,
     env: sandboxEnv(request.env, cwd),
     seccompFd: SECCOMP_FD,
   });

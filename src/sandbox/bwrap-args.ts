@@ -14,6 +14,11 @@ export type SandboxPlan = {
   gid: number;
   hostname: string;
   layout: HostLayout;
+  /**
+   * An unpacked run image's root (images.ts prepared its mount points), bound read-only at `/` instead of the
+   * host's /usr and /etc; null for the host layout.
+   */
+  imageRoot: string | null;
   /** Host directory of generated /etc files (passwd, group, hosts, nsswitch.conf, hostname). */
   generatedEtcDir: string;
   generatedEtc: readonly string[];
@@ -46,7 +51,8 @@ export type SandboxPlan = {
  * filter (seccomp.ts) refuses the syscalls container runtimes withhold, for pid 1 inside too. The root is
  * a tmpfs remounted read-only at the end, holding only: /usr (read-only) and its top-level links, a few
  * /etc files, fresh /proc and /dev, size-limited /tmp and /dev/shm, the run's home and workspace, the
- * run's runtime dir, the given files and the operator's extra read-only paths.
+ * run's runtime dir, the given files and the operator's extra read-only paths. With a run image the root is
+ * the image's tree instead (read-only), with the same mounts over it.
  */
 export function bwrapOptions(plan: SandboxPlan): string[] {
   const args = [
@@ -65,16 +71,9 @@ export function bwrapOptions(plan: SandboxPlan): string[] {
     String(plan.seccompFd),
     '--hostname',
     plan.hostname,
-    '--ro-bind',
-    '/usr',
-    '/usr',
   ];
-  for (const entry of plan.layout.topLevel) {
-    if (entry.symlinkTarget === null) args.push('--ro-bind', entry.path, entry.path);
-    else args.push('--symlink', entry.symlinkTarget, entry.path);
-  }
-  for (const name of plan.generatedEtc) args.push('--ro-bind', `${plan.generatedEtcDir}/${name}`, `/etc/${name}`);
-  for (const file of plan.layout.etc) args.push('--ro-bind', file, file);
+  if (plan.imageRoot === null) args.push(...hostRoot(plan));
+  else args.push(...imageRoot(plan, plan.imageRoot));
   args.push(
     '--proc',
     '/proc',
@@ -92,11 +91,9 @@ export function bwrapOptions(plan: SandboxPlan): string[] {
     String(plan.tmpSizeBytes),
     '--tmpfs',
     '/tmp',
-    '--dir',
-    '/var',
-    '--symlink',
-    '../tmp',
-    '/var/tmp',
+  );
+  if (plan.imageRoot === null) args.push('--dir', '/var', '--symlink', '../tmp', '/var/tmp');
+  args.push(
     '--ro-bind',
     plan.runtimeDir,
     SANDBOX_PATHS.runtime,
@@ -111,9 +108,34 @@ export function bwrapOptions(plan: SandboxPlan): string[] {
   for (const file of plan.files) args.push('--ro-bind', file.source, file.dest);
   for (const extra of plan.extraReadOnlyPaths) args.push('--ro-bind', extra, extra);
   for (const mount of plan.mounts ?? []) args.push(mount.writable ? '--bind' : '--ro-bind', mount.source, mount.dest);
-  // Nothing may grow the root or /dev tmpfs (they have no size limit); their mounts stay writable.
+  // Nothing may grow the root, /dev or /etc/forgelink tmpfs (they have no size limit); their mounts stay writable.
+  if (plan.imageRoot !== null) args.push('--remount-ro', SANDBOX_PATHS.generatedFiles);
   args.push('--remount-ro', '/dev', '--remount-ro', '/', '--chdir', plan.cwd, '--clearenv');
   for (const [name, value] of Object.entries(plan.env)) args.push('--setenv', name, value);
+  return args;
+}
+
+/** The host layout: a tmpfs root holding the host's /usr (read-only), its top-level links and a few /etc files. */
+function hostRoot(plan: SandboxPlan): string[] {
+  const args = ['--ro-bind', '/usr', '/usr'];
+  for (const entry of plan.layout.topLevel) {
+    if (entry.symlinkTarget === null) args.push('--ro-bind', entry.path, entry.path);
+    else args.push('--symlink', entry.symlinkTarget, entry.path);
+  }
+  for (const name of plan.generatedEtc) args.push('--ro-bind', `${plan.generatedEtcDir}/${name}`, `/etc/${name}`);
+  for (const file of plan.layout.etc) args.push('--ro-bind', file, file);
+  return args;
+}
+
+/**
+ * An image's root: its tree read-only at `/`, with the generated /etc files bound over the image's (the image
+ * cache made every mount point, so nothing has to be created in the read-only tree), and a small tmpfs at
+ * /etc/forgelink for the run's own files (CA bundle, git config).
+ */
+function imageRoot(plan: SandboxPlan, root: string): string[] {
+  const args = ['--ro-bind', root, '/'];
+  for (const name of plan.generatedEtc) args.push('--ro-bind', `${plan.generatedEtcDir}/${name}`, `/etc/${name}`);
+  args.push('--size', String(1024 ** 2), '--tmpfs', SANDBOX_PATHS.generatedFiles);
   return args;
 }
 

@@ -6,6 +6,8 @@ export const SANDBOX_PATHS = {
   runtime: '/run/forgelink',
   proxySocket: '/run/forgelink/proxy.sock',
   wrapper: '/run/forgelink/wrapper.sh',
+  /** The run's own files (CA bundle, git config) live here; with a run image it is a tmpfs of its own. */
+  generatedFiles: '/etc/forgelink',
   /** The Node that runs forgelink, read-only, so Node agents (Claude Code and the like) run on Node 24. */
   nodeBin: '/opt/forgelink/bin',
 } as const;

@@ -76,6 +76,8 @@ for (const [raw, expected] of [
   ['{"claude-code":{"hosts":["not a host"]}}', /hosts: "not a host"/],
   ['{"claude-code":{"env":{"ANTHROPIC_BASE_URL":"llm.corp"}}}', /ANTHROPIC_BASE_URL: "llm.corp" is not an http\(s\) URL/],
   ['{"Bad Name":{"command":["x","{task}"]}}', /name must be lower-case/],
+  ['{"claude-code":{"image":"oci:relative/agent"}}', /^claude-code: image: "oci:relative\/agent" is not an image reference: the path must be absolute/],
+  ['{"codex":{"image":"ubuntu"}}', /^codex: image: .*unknown transport/],
 ] as const) {
   test(`FORGELINK_AGENTS ${raw} is refused with a message naming what is wrong`, () => {
     const result = readAgentProfiles(raw);

@@ -15,6 +15,7 @@ const PLAN: SandboxPlan = {
     ],
     etc: ['/etc/ssl/certs', '/etc/ld.so.cache'],
   },
+  imageRoot: null,
   generatedEtcDir: '/data/sandboxes/run-1/etc',
   generatedEtc: ['passwd', 'hosts'],
   runtimeDir: '/data/sandboxes/run-1/runtime',
@@ -80,6 +81,22 @@ test('only the listed host paths are bound, and only the workspace and home writ
   ]);
   const args = bwrapOptions({ ...PLAN, nodePath: null });
   assert.ok(!args.some((arg) => arg.includes('/opt/forgelink')));
+});
+
+test('on a run image: its tree read-only at /, nothing of the host\'s system, the run files on a tmpfs of their own', () => {
+  const args = bwrapOptions({ ...PLAN, imageRoot: '/data/images/unpacked/sha256-ab/rootfs', nodePath: null, extraReadOnlyPaths: [] });
+  assert.deepEqual(binds(args), [
+    ['--ro-bind', '/data/images/unpacked/sha256-ab/rootfs', '/'],
+    ['--ro-bind', '/data/sandboxes/run-1/etc/passwd', '/etc/passwd'],
+    ['--ro-bind', '/data/sandboxes/run-1/etc/hosts', '/etc/hosts'],
+    ['--ro-bind', '/data/sandboxes/run-1/runtime', '/run/forgelink'],
+    ['--bind', '/data/sandboxes/run-1/home', '/home/agent'],
+    ['--bind', '/data/runs/run-1/workspace', '/workspace'],
+    ['--ro-bind', '/data/sandboxes/run-1/files/0', '/etc/forgelink/ca.pem'],
+  ]);
+  const text = args.join(' ');
+  assert.match(text, /--tmpfs \/etc\/forgelink .* --remount-ro \/etc\/forgelink --remount-ro \/dev --remount-ro \/ /);
+  assert.ok(args.indexOf('--unshare-all') < args.indexOf('--ro-bind'), 'the same namespaces as on the host layout');
 });
 
 test('size-limited /tmp and /dev/shm; the root and /dev are read-only once everything is mounted', () => {

@@ -24,6 +24,10 @@ export const StartRunBody = z.object({
     .enum(['brokered', 'direct'])
     .optional()
     .describe('brokered: the sandbox gets surrogates and the broker swaps in the real credentials; direct: the real token (default: the server\'s, FORGELINK_CREDENTIALS)'),
+  image: z
+    .string()
+    .optional()
+    .describe('the root filesystem: host, oci:<dir>[:<tag>], oci-archive:<file>, docker-archive:<file> or docker://<registry>/<name>:<tag>; default the profile\'s'),
 });
 
 const ListQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).optional() });
