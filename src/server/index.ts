@@ -3,3 +3,4 @@ export type { App, AppDeps } from './app.ts';
 export { toHttpError } from './errors.ts';
 export { createLogger, prettyLogStream, type LogFormat } from './logger.ts';
 export { createSetupLinks, hashPassword, passwordProblem, SETUP_LINK_LIFETIME_MS, type SetupLinks } from './web/index.ts';
+export { createWorkerApp, type WorkerApp } from './worker-app.ts';
