@@ -10,6 +10,7 @@ import { promptSecret } from './input.ts';
 import { addKeyCommands } from './keys-commands.ts';
 import { addSecretCommands } from './secret-commands.ts';
 import { addAgentCommands } from './agent-commands.ts';
+import { addWorkerCommands } from './worker-commands.ts';
 import { addAdminCommands, addServeCommand } from './local-commands.ts';
 import { addRunCommands } from './run-commands.ts';
 import { usageError, type CliFailure } from './usage.ts';
@@ -73,6 +74,7 @@ export function buildProgram(loadLocal: LoadLocalActions, env: Env = process.env
   addKeyCommands(program, { api: cli.api, print: cli.print, json: cli.json });
   addSecretCommands(program, { api: cli.api, print: cli.print });
   addAgentCommands(program, { api: cli.api, print: cli.print });
+  addWorkerCommands(program, { api: cli.api, print: cli.print });
   addAuditCommand(program, cli);
   addRunCommands(program, cli);
   return program;
