@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { PgBoss, type Db } from 'pg-boss';
 import type { QueuedRun, RunQueue, TakenRun } from '../core/index.ts';
@@ -18,6 +19,26 @@ const TAKE_LOCK = 7_461_726_701;
 const EXPIRE_SECONDS = 24 * 3600;
 
 type JobData = { runId: string; userId: string };
+
+let lastMs = 0;
+let sequence = 0;
+
+/**
+ * A UUIDv7 (RFC 9562): the time in milliseconds first, then a counter, then random bits, so ids sort in the order
+ * jobs were made. pg-boss picks among one user's waiting jobs by id; with these ids that is oldest first.
+ */
+function timeOrderedId(): string {
+  const now = Date.now();
+  sequence = now === lastMs ? sequence + 1 : 0;
+  lastMs = now;
+  const bytes = randomBytes(16);
+  bytes.writeUIntBE(now, 0, 6);
+  bytes[6] = 0x70 | ((sequence >> 8) & 0x0f);
+  bytes[7] = sequence & 0xff;
+  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
 
 function adapter(executor: { query(text: string, values?: unknown[]): Promise<{ rows: any[] }> }): Db {
   return { executeSql: (text, values) => executor.query(text, values as unknown[]) };
@@ -65,7 +86,7 @@ export function createPgRunQueue(options: { pool: pg.Pool; runsPerUser: number; 
 
     async enqueue(run: QueuedRun) {
       await ready();
-      await boss.send(RUN_QUEUE, { runId: run.runId, userId: run.userId }, { group: { id: run.userId } });
+      await boss.send(RUN_QUEUE, { runId: run.runId, userId: run.userId }, { id: timeOrderedId(), group: { id: run.userId } });
     },
 
     async take(max) {
@@ -95,7 +116,7 @@ export function createPgRunQueue(options: { pool: pg.Pool; runsPerUser: number; 
       await ready();
       // A new job for the run, then the old one completed: at worst the run is queued twice for a moment, and
       // the second worker to take it finds it no longer queued (RunStore.claimRun) and drops that job.
-      await boss.send(RUN_QUEUE, { runId: taken.runId, userId: taken.userId }, { group: { id: taken.userId } });
+      await boss.send(RUN_QUEUE, { runId: taken.runId, userId: taken.userId }, { id: timeOrderedId(), group: { id: taken.userId } });
       await boss.complete(RUN_QUEUE, taken.ticket);
     },
 

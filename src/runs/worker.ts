@@ -83,7 +83,8 @@ export function createRunWorker(deps: RunWorkerDeps) {
         if (free <= 0) return;
         const taken = await queue.take(free);
         for (const entry of taken) await begin(entry);
-        if (taken.length === free) again = true;
+        // More may be waiting: the queue hands out fewer than asked when some of the oldest runs' users were at their limit.
+        if (taken.length > 0) again = true;
       } while (again && !stopped && state === 'running');
     })()
       .catch((error: unknown) => trouble(error, 'taking runs from the queue'))
