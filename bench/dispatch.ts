@@ -228,7 +228,9 @@ async function trivialRuns(workerCount: number, runs: number): Promise<number> {
         headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
-      return (await response.json()) as { id: string; status: string };
+      const json = (await response.json()) as { id: string; status: string };
+      if (!response.ok) throw new Error(`${method} ${url}: ${response.status} ${JSON.stringify(json)}`);
+      return json;
     };
     const connection = await request('POST', '/api/v1/connections', { baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token });
     const t0 = performance.now();

@@ -51,6 +51,10 @@ class Cluster {
   }
 
   async stop(): Promise<void> {
+    // A process that ended by itself is a failure to see: its output says why.
+    for (const process of this.processes) {
+      if (process.child.exitCode !== null) console.error(`a forgelink process exited with ${process.child.exitCode}:\n${process.output().slice(-4000)}`);
+    }
     for (const process of this.processes) process.child.kill('SIGKILL');
     await Promise.all(this.processes.map((process) => process.stop()));
   }
