@@ -17,6 +17,7 @@ import { brokerBench } from './broker.ts';
 import { policyDecisions } from './policy.ts';
 import { repoCacheBench } from './repo-cache.ts';
 import { imageSections } from './images.ts';
+import { queueBench } from './dispatch.ts';
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -274,7 +275,7 @@ async function apiUnderLoad(): Promise<void> {
   }
 }
 
-/** `npm run bench -- cli` (or vault, projects, sandbox, images, policy, repo-cache, load, broker) runs only the sections named; no name runs them all. */
+/** `npm run bench -- cli` (or vault, projects, sandbox, images, policy, repo-cache, load, broker, queue) runs only the sections named; no name runs them all. */
 const sections: Record<string, () => unknown> = {
   vault: vaultThroughput,
   projects: projectListing,
@@ -285,6 +286,7 @@ const sections: Record<string, () => unknown> = {
   'repo-cache': () => repoCacheBench(row),
   load: apiUnderLoad,
   broker: () => brokerBench(row),
+  queue: () => queueBench(row),
 };
 const chosen = process.argv.slice(2);
 const unknown = chosen.filter((name) => !(name in sections));

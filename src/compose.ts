@@ -3,8 +3,10 @@
  * receives its dependencies as arguments. `main.ts` (the server and the admin commands) and the test harness build
  * forgelink through `createForgelink`; a test changes a part by passing it in `ForgelinkOverrides`.
  */
-import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import type { DestinationStream, Logger } from 'pino';
@@ -16,17 +18,18 @@ import {
   createOAuthFlow,
   type ConnectionService,
 } from './connections/index.ts';
-import { ConflictError, InputError, newId, NotAllowedError, type Clock, type GitLabOAuthClients, type GitLabOAuthFlow, type Notifier, type TokenProvider, type Vault } from './core/index.ts';
+import { ConflictError, InputError, newId, NotAllowedError, type Clock, type Run, type RunQueue, type RunSignals, type GitLabOAuthClients, type GitLabOAuthFlow, type Notifier, type TokenProvider, type Vault } from './core/index.ts';
 import { createDoctorService, type DoctorService } from './doctor/index.ts';
 import { createGitLabOAuthClients, createGitLabProbe, gitlabClientFactory } from './gitlab/index.ts';
 import { createMetrics, type Metrics } from './metrics/index.ts';
 import { createHealthMonitor, type HealthMonitor } from './monitor/index.ts';
 import { createWebhookNotifier } from './notify/index.ts';
-import { createRunService, repoCacheDir, type RunService } from './runs/index.ts';
+import { createRunService, createRunWorker, createWorkerReaper, repoCacheDir, type RunService, type RunWorker, type WorkerReaper } from './runs/index.ts';
+import { createLocalRunQueue, createLocalRunSignals, createPgRunQueue, createPgRunSignals, lockDataDir, type ProcessLock } from './queue/index.ts';
 import { createSecretService, type SecretService } from './secrets/index.ts';
 import { createBubblewrapDriver } from './sandbox/index.ts';
 import { createImageStore } from './images/index.ts';
-import { createApp, createLogger, createSetupLinks, prettyLogStream, SETUP_LINK_LIFETIME_MS, type App, type ReadinessCheck } from './server/index.ts';
+import { createApp, createLogger, createSetupLinks, createWorkerApp, prettyLogStream, SETUP_LINK_LIFETIME_MS, type App, type ReadinessCheck } from './server/index.ts';
 import { openStorage, secureDataDir, type Storage } from './storage/index.ts';
 import { auditedTokens, createRotationService, createRotator, createTokenProvider, type RotationService, type Rotator, type RotatorDeps } from './tokens/index.ts';
 import { createFileBackedVault, createVault, loadKeyringForDatabase, type Keyring, type MasterKeySettings } from './vault/index.ts';
@@ -55,13 +58,23 @@ export type ForgelinkOverrides = {
    * holds (by default that stops the start, see `loadKeyringForDatabase`).
    */
   newMasterKey?: boolean;
+  /**
+   * What this process is (docs/architecture.md, "Processes"): `all` serves the API and executes runs (`forgelink
+   * serve`), `api` only serves (`serve --no-runs`), `worker` only executes runs (`forgelink worker`). Default `all`.
+   */
+  role?: ForgelinkRole;
 };
+
+export type ForgelinkRole = 'all' | 'api' | 'worker';
 
 /**
  * What this process does once started. `forgelink serve` listens; a process without `listen` still recovers and
  * executes runs, recovers rotations and takes part in health monitoring (the runs-only worker of a later issue).
  */
 export type ForgelinkStartOptions = { listen: boolean };
+
+/** How `stop` ends running runs: at once (the default), or after letting them finish for up to `drainMs` (SIGTERM). */
+export type ForgelinkStopOptions = { drainMs?: number };
 
 /** Where the HTTP server listens, once started with `listen`. */
 export type Listening = { address: string; port: number; url: string };
@@ -79,6 +92,13 @@ export type Forgelink = {
   /** Connect Account; null until the operator configures an OAuth application. */
   oauthFlow: GitLabOAuthFlow | null;
   runs: RunService;
+  /** This process's run worker; null when it executes no runs (role `api`). */
+  worker: RunWorker | null;
+  /** Finds lost workers and ends their runs (PostgreSQL; null with SQLite, whose one process has no one to lose). */
+  reaper: WorkerReaper | null;
+  queue: RunQueue;
+  signals: RunSignals;
+  role: ForgelinkRole;
   /** Users' named secrets. */
   secrets: SecretService;
   doctor: DoctorService;
@@ -95,7 +115,7 @@ export type Forgelink = {
   /** Recovers runs and rotations a restart interrupted, starts the monitor and, with `listen`, the HTTP server. */
   start(options: ForgelinkStartOptions): Promise<Listening | null>;
   /** Stops everything `createForgelink` and `start` began, in order; later calls return the first call's promise. */
-  stop(): Promise<void>;
+  stop(options?: ForgelinkStopOptions): Promise<void>;
 };
 
 export function masterKeySettings(config: Config): MasterKeySettings {
@@ -152,21 +172,53 @@ export async function createForgelink(config: Config, overrides: ForgelinkOverri
     if (secured.failed.length > 0) logger.error({ failed: secured.failed }, 'could not make these data directory entries private');
     storage ??= await openConfiguredStorage(config, clock);
     const vault = await openVault(config, logger, storage, overrides);
-    return await wire({ config, clock, logger, vault, storage, overrides });
+    const role = overrides.role ?? 'all';
+    if (role !== 'all' && storage.kind === 'sqlite') {
+      throw new InputError(
+        'needs_postgres',
+        `${role === 'worker' ? 'forgelink worker' : 'forgelink serve --no-runs'} needs PostgreSQL (DATABASE_URL): with SQLite, forgelink is one process and \`forgelink serve\` executes the runs itself.`,
+        { field: 'DATABASE_URL' },
+      );
+    }
+    const workerId = role === 'api' ? null : await workerIdentity(config.dataDir);
+    return await wire({ config, clock, logger, vault, storage, overrides, role, workerId });
   } catch (error) {
     await storage?.close();
     throw error;
   }
 }
 
-type Basics = { config: Config; clock: Clock; logger: Logger; vault: Vault; storage: Storage; overrides: ForgelinkOverrides };
+type Basics = {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  vault: Vault;
+  storage: Storage;
+  overrides: ForgelinkOverrides;
+  role: ForgelinkRole;
+  workerId: string | null;
+};
 
-async function wire({ config, clock, logger, vault, storage, overrides }: Basics): Promise<Forgelink> {
+/**
+ * The id this data directory's worker has, kept in `<data dir>/worker-id` so a restarted worker knows its earlier
+ * runs (and ends them at once) instead of waiting for them to be found lost.
+ */
+async function workerIdentity(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'worker-id');
+  const existing = (await readFile(file, 'utf8').catch(() => '')).trim();
+  if (/^wrk_[A-Za-z0-9_.-]{1,80}$/.test(existing)) return existing;
+  const host = hostname().replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 40) || 'host';
+  const id = `wrk_${host}_${randomBytes(4).toString('hex')}`;
+  await writeFile(file, `${id}\n`, { mode: 0o600 });
+  return id;
+}
+
+async function wire({ config, clock, logger, vault, storage, overrides, role, workerId }: Basics): Promise<Forgelink> {
   const policy = { allow: config.outboundAllow, upstreamProxy: config.upstreamProxy };
   const metrics = createMetrics({
     queueDepth: async () => (await storage.runs.countRunsByStatus()).queued ?? 0,
     runsByStatus: () => storage.runs.countRunsByStatus(),
-    // This process executes runs from its own queue: one live worker. The shared queue replaces this with its count.
+    // Until the run queue is wired below (metrics.setSources): this process alone.
     liveWorkers: async () => 1,
   });
   const readinessChecks: ReadinessCheck[] = [{ name: 'database', check: () => storage.ping() }];
@@ -242,7 +294,21 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
           logger,
         });
   const secrets = createSecretService({ store: storage.userSecrets, vault, clock, audit: storage.audit, newId: () => newId('sct') });
-  const runs = createRunService({
+  const { runsPerUser, lostAfterMs } = config.workers;
+  const queueError = (error: unknown) => logger.error({ err: error }, 'run queue trouble');
+  const queue = storage.pool === null ? createLocalRunQueue({ runsPerUser }) : createPgRunQueue({ pool: storage.pool, runsPerUser, onError: queueError });
+  const signals = storage.pool === null ? createLocalRunSignals() : createPgRunSignals({ pool: storage.pool, onError: queueError });
+  // The shared queue reports its depth and the workers that heartbeat (GET /metrics), and answers for /readyz.
+  metrics.setSources({
+    queueDepth: () => queue.depth(),
+    liveWorkers: async () => {
+      const now = clock.now().getTime();
+      return (await storage.workers.list()).filter((entry) => now - Date.parse(entry.lastHeartbeatAt) < lostAfterMs).length;
+    },
+  });
+  readiness.add({ name: 'queue', check: async () => void (await queue.depth()) });
+  const sandboxDir = path.join(config.dataDir, 'sandboxes');
+  const pipeline = {
     secrets,
     audit: storage.audit,
     runs: storage.runs,
@@ -251,7 +317,7 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     gitlab,
     images: createImageStore({ dir: config.imageDir }),
     sandbox: createBubblewrapDriver({
-      stateDir: path.join(config.dataDir, 'sandboxes'),
+      stateDir: sandboxDir,
       extraReadOnlyPaths: config.runs.sandboxMounts,
       cpuWeight: config.runs.cpuWeight,
       logger,
@@ -265,10 +331,38 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
       repoCache: { ...config.runs.repoCache, dir: repoCacheDir(config.dataDir) },
     },
     outboundPolicy: policy,
-    newId: () => newId('run'),
-    onError: (error, runId) => logger.error({ err: error, runId }, 'run failed inside forgelink'),
-    onFinished: (run, seconds) => metrics.runFinished(run.status, seconds),
-  });
+    onError: (error: unknown, runId: string) => logger.error({ err: error, runId }, 'run failed inside forgelink'),
+    onFinished: (run: Run, seconds: number) => metrics.runFinished(run.status, seconds),
+  };
+  // Six looks per FORGELINK_WORKER_LOST_AFTER: a worker is declared lost after five missed heartbeats, and found at
+  // most one look later, so a dead worker's runs end within FORGELINK_WORKER_LOST_AFTER of its death.
+  const beatMs = Math.max(200, Math.floor(lostAfterMs / 6));
+  const workerEvents = {
+    trouble: (error: unknown, what: string) => logger.error({ err: error }, `worker: ${what} failed`),
+    reaped: (lost: { id: string; host: string }, runIds: string[]) =>
+      logger.warn({ worker: lost.id, host: lost.host, runs: runIds }, `worker ${lost.id} on ${lost.host} was lost; its ${runIds.length} run(s) ended worker_lost`),
+  };
+  const worker =
+    workerId === null
+      ? null
+      : createRunWorker({
+          ...pipeline,
+          queue,
+          signals,
+          workers: storage.workers,
+          id: workerId,
+          host: hostname(),
+          capacity: config.runs.concurrency,
+          heartbeatMs: beatMs,
+          pollMs: storage.pool === null ? 1000 : 2000,
+          sandboxDir,
+          events: workerEvents,
+        });
+  const reaper =
+    storage.pool === null
+      ? null
+      : createWorkerReaper({ runs: storage.runs, workers: storage.workers, queue, clock, lostAfterMs: lostAfterMs - beatMs, intervalMs: beatMs, events: workerEvents });
+  const runs = createRunService({ ...pipeline, connections: storage.connections, newId: () => newId('run'), queue, signals, worker: () => worker });
   const doctor = createDoctorService({
     deps: { policy, gitlab, clock, runExtraHosts: config.runs.extraHosts },
     store: storage.connections,
@@ -295,6 +389,7 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
   const rotation = createRotationService({ store: storage.connections, rotator, clock });
   const apiKeys = createApiKeyService({ store: storage.apiKeys, audit: storage.audit, clock, logger });
   const setupLinks = createSetupLinks({ clock });
+  const version = overrides.version ?? (await packageVersion());
   const app = createApp({
     users: storage.users,
     apiKeys,
@@ -305,8 +400,9 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     doctor,
     rotation,
     audit: storage.audit,
+    workers: storage.workers,
     logger,
-    version: overrides.version ?? (await packageVersion()),
+    version,
     sessions: storage.sessions,
     oauthFlow,
     publicUrl: config.publicUrl,
@@ -316,9 +412,25 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
 
   let server: ServerType | null = null;
   let stopping: Promise<void> | null = null;
+  let lock: ProcessLock | null = null;
 
   async function start(options: ForgelinkStartOptions): Promise<Listening | null> {
+    // With SQLite forgelink is one process; with PostgreSQL a worker's data directory (its workspaces) is its own.
+    if (storage.kind === 'sqlite' || worker !== null) {
+      lock = await lockDataDir(
+        config.dataDir,
+        storage.kind === 'sqlite'
+          ? 'With SQLite, forgelink runs as one process: stop the other one first, or use PostgreSQL (DATABASE_URL) to run several.'
+          : 'Each forgelink process that executes runs needs a data directory of its own: set FORGELINK_DATA_DIR.',
+      );
+    }
+    if (worker !== null) {
+      const { swept } = await worker.start();
+      if (swept > 0) logger.warn({ worker: worker.id, runs: swept }, 'ended runs this worker left unfinished before it restarted (worker_lost)');
+      logger.info({ worker: worker.id, capacity: config.runs.concurrency, runsPerUser: config.workers.runsPerUser, queue: queue.kind }, 'executing runs');
+    }
     const recovered = await runs.recover();
+    reaper?.start();
     // Rotations a crash interrupted: those with GitLab's answer are completed, the others resolved once they cannot still
     // be under way. In the background, since resolving asks GitLab; a connection used meanwhile finishes its own first.
     void rotator.recoverPending().then(
@@ -335,7 +447,13 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
       monitor?.start();
       return null;
     }
-    const listening = await listen();
+    if (role === 'worker') {
+      const listening = await listen(createWorkerApp({ version, worker: worker?.id ?? '', ops: { readiness: readiness.checks, metrics, metricsAccess: config.metricsAccess, apiKeys, logger } }).fetch);
+      monitor?.start();
+      logger.info({ address: listening.address, port: listening.port, worker: worker?.id }, `forgelink worker is ready: ${listening.url}/healthz`);
+      return listening;
+    }
+    const listening = await listen(app.fetch);
     monitor?.start();
     await announce(listening);
     return listening;
@@ -361,9 +479,9 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     );
   }
 
-  function listen(): Promise<Listening> {
+  function listen(fetch: (request: Request) => Response | Promise<Response>): Promise<Listening> {
     return new Promise<Listening>((resolve, reject) => {
-      server = serve({ fetch: app.fetch, hostname: config.listen.host, port: config.listen.port }, (info: AddressInfo) => {
+      server = serve({ fetch, hostname: config.listen.host, port: config.listen.port }, (info: AddressInfo) => {
         const url = `http://${info.family === 'IPv6' ? `[${info.address}]` : info.address}:${info.port}`;
         resolve({ address: info.address, port: info.port, url });
       });
@@ -372,15 +490,22 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
   }
 
   /** The shutdown sequence, in one place. */
-  async function stopAll(): Promise<void> {
+  async function stopAll(options: ForgelinkStopOptions): Promise<void> {
     // Stop taking requests; open ones (log streams) end as the parts below close.
     server?.close();
     // The monitor first: it gives its lease up, so another process takes over at its next wake.
     await monitor?.stop();
-    await runs.stop();
+    if (worker !== null) {
+      if ((options.drainMs ?? 0) > 0) logger.info({ worker: worker.id, running: worker.running().length, drainMs: options.drainMs }, 'draining: no new runs');
+      await worker.drain(options.drainMs ?? 0);
+    }
+    await reaper?.stop();
+    await signals.close();
+    await queue.close();
     await notifier?.close();
     await oauth.close();
     await storage.close();
+    lock?.release();
   }
 
   return {
@@ -395,6 +520,11 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     connections,
     oauthFlow,
     runs,
+    worker,
+    reaper,
+    queue,
+    signals,
+    role,
     secrets,
     doctor,
     notifier,
@@ -405,8 +535,8 @@ async function wire({ config, clock, logger, vault, storage, overrides }: Basics
     metrics,
     readiness,
     start,
-    stop() {
-      stopping ??= stopAll();
+    stop(options = {}) {
+      stopping ??= stopAll(options);
       return stopping;
     },
   };

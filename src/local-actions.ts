@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { createApiKeyService } from './api-keys/index.ts';
 import type { LocalActions } from './cli/index.ts';
-import { createForgelink, masterKeySettings, openConfiguredStorage, systemClock as clock } from './compose.ts';
+import { createForgelink, masterKeySettings, openConfiguredStorage, systemClock as clock, type ForgelinkRole } from './compose.ts';
 import { readConfig, type Config } from './config/index.ts';
 import { buildAgentImage, createImageStore } from './images/index.ts';
 import { apiKeyPrefix, generateApiKey, hashApiKey, InputError, newId, userNameProblem } from './core/index.ts';
@@ -23,13 +23,16 @@ async function withStorage<T>(config: Config, use: (storage: Storage) => Promise
   }
 }
 
-/** Starts the HTTP API; resolves when the server is listening, and stops cleanly on SIGINT/SIGTERM. */
-async function startServer(config: Config, options: { newMasterKey: boolean }): Promise<void> {
-  const forgelink = await createForgelink(config, { newMasterKey: options.newMasterKey });
+/**
+ * Starts a long-running process in its role: `all` (`serve`), `api` (`serve --no-runs`) or `worker`; resolves once it
+ * listens. SIGTERM/SIGINT drain it: no new runs, running ones get FORGELINK_WORKER_DRAIN to finish, then stop.
+ */
+async function startProcess(config: Config, options: { newMasterKey: boolean; role: ForgelinkRole }): Promise<void> {
+  const forgelink = await createForgelink(config, { newMasterKey: options.newMasterKey, role: options.role });
   const stop = (signal: string) => {
     forgelink.logger.info({ signal }, 'shutting down');
-    void forgelink.stop().then(() => process.exit(0));
-    setTimeout(() => process.exit(0), 15_000).unref();
+    void forgelink.stop({ drainMs: config.workers.drainMs }).then(() => process.exit(0));
+    setTimeout(() => process.exit(0), config.workers.drainMs + 15_000).unref();
   };
   try {
     await forgelink.start({ listen: true });
@@ -60,7 +63,8 @@ async function issueKey(storage: Storage, name: string, keyName: string | undefi
 export function localActions(env: NodeJS.ProcessEnv): LocalActions {
   const config = () => readConfig(env);
   return {
-    serve: (options) => startServer(config(), options),
+    serve: (options) => startProcess(config(), { newMasterKey: options.newMasterKey, role: options.runs ? 'all' : 'api' }),
+    worker: () => startProcess(config(), { newMasterKey: false, role: 'worker' }),
     async addUser(name, isAdmin, password) {
       const trimmed = name.trim();
       const nameProblem = userNameProblem(trimmed);

@@ -12,7 +12,7 @@ async function readPassword(fromStdin: boolean): Promise<string> {
   return first;
 }
 
-/** `forgelink serve`. */
+/** `forgelink serve` and `forgelink worker` (docs/architecture.md, "Processes"). */
 export function addServeCommand(program: Command, cli: CliContext): void {
   program
     .command('serve')
@@ -22,7 +22,14 @@ export function addServeCommand(program: Command, cli: CliContext): void {
       'start even though the master key cannot open the secrets the database holds (a lost master.key): a new key is ' +
         'generated if none is given, and connections whose tokens cannot be opened must be reconnected',
     )
-    .action(async (options: { newMasterKey?: boolean }) => (await cli.local()).serve({ newMasterKey: options.newMasterKey === true }));
+    .option('--no-runs', 'serve the API and dashboard only; `forgelink worker` processes on the same database execute the runs (PostgreSQL)')
+    .action(async (options: { newMasterKey?: boolean; runs?: boolean }) =>
+      (await cli.local()).serve({ newMasterKey: options.newMasterKey === true, runs: options.runs !== false }),
+    );
+  program
+    .command('worker')
+    .description('execute runs from the queue shared through DATABASE_URL (PostgreSQL); serves only /healthz on FORGELINK_LISTEN')
+    .action(async () => (await cli.local()).worker());
 }
 
 function addUserCommands(admin: Command, cli: CliContext): void {

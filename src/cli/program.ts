@@ -11,6 +11,7 @@ import { addKeyCommands } from './keys-commands.ts';
 import { addSecretCommands } from './secret-commands.ts';
 import { addAgentCommands } from './agent-commands.ts';
 import { addImageCommands } from './image-commands.ts';
+import { addWorkerCommands } from './worker-commands.ts';
 import { addAdminCommands, addServeCommand } from './local-commands.ts';
 import { addCacheCommands } from './cache-commands.ts';
 import { addRunCommands } from './run-commands.ts';
@@ -76,6 +77,7 @@ export function buildProgram(loadLocal: LoadLocalActions, env: Env = process.env
   addKeyCommands(program, { api: cli.api, print: cli.print, json: cli.json });
   addSecretCommands(program, { api: cli.api, print: cli.print });
   addAgentCommands(program, { api: cli.api, print: cli.print });
+  addWorkerCommands(program, { api: cli.api, print: cli.print });
   addAuditCommand(program, cli);
   addRunCommands(program, cli);
   addImageCommands(program, cli);

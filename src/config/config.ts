@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { readAgentProfiles } from './agents.ts';
@@ -43,6 +44,15 @@ export type Config = {
     cpuWeight: number;
     /** FORGELINK_CREDENTIALS: how runs that do not choose hold their credentials (docs/security.md, "Credential broker"). */
     credentials: 'brokered' | 'direct';
+  };
+  /** Processes executing runs (docs/architecture.md, "Processes"). */
+  workers: {
+    /** At most this many runs of one user execute at once, across every worker (FORGELINK_RUNS_PER_USER). */
+    runsPerUser: number;
+    /** A worker without a heartbeat for this long is lost; its runs end `worker_lost` (FORGELINK_WORKER_LOST_AFTER). */
+    lostAfterMs: number;
+    /** After SIGTERM, how long running runs may still finish before they are stopped (FORGELINK_WORKER_DRAIN). */
+    drainMs: number;
   };
   /** The connection health monitor (FORGELINK_MONITOR, FORGELINK_MONITOR_INTERVAL, FORGELINK_MONITOR_JITTER). */
   monitor: { enabled: boolean; intervalMs: number; jitterMs: number };
@@ -219,6 +229,7 @@ export function readConfig(env: Env = process.env, cwd: string = process.cwd()):
     gitlabOAuthApps: readOAuthApps(env, cwd),
     gitlabOAuthScopes: readOAuthScopes(env),
     runs: readRuns(env),
+    workers: readWorkers(env),
     monitor: readMonitor(env),
     notifyWebhook: readNotifyWebhook(env),
     metricsAccess: readMetricsAccess(env),
@@ -304,12 +315,31 @@ function readByteSize(env: Env, name: string, fallback: string, minimum: number)
   return bytes;
 }
 
+/** Runs at once on this machine when not configured: one per core, and no more than one per 2 GiB of memory. */
+export function defaultWorkerConcurrency(): number {
+  return Math.max(1, Math.min(availableParallelism(), Math.floor(totalmem() / 2 ** 31)));
+}
+
+function readWholeNumber(env: Env, name: string, fallback: number, max: number): number {
+  const raw = value(env, name);
+  if (raw === undefined) return fallback;
+  const number = Number(raw);
+  if (!Number.isInteger(number) || number < 1 || number > max) throw new ConfigError(name, `expected a whole number from 1 to ${max}, got "${raw}"`);
+  return number;
+}
+
+function readWorkers(env: Env): Config['workers'] {
+  return {
+    runsPerUser: readWholeNumber(env, 'FORGELINK_RUNS_PER_USER', 4, 10_000),
+    lostAfterMs: readDuration(env, 'FORGELINK_WORKER_LOST_AFTER', 60),
+    drainMs: readDuration(env, 'FORGELINK_WORKER_DRAIN', 30),
+  };
+}
+
 function readRuns(env: Env): Config['runs'] {
-  const rawConcurrency = value(env, 'FORGELINK_RUN_CONCURRENCY') ?? '2';
-  const concurrency = Number(rawConcurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
-    throw new ConfigError('FORGELINK_RUN_CONCURRENCY', `expected a whole number from 1 to 256, got "${rawConcurrency}"`);
-  }
+  // FORGELINK_RUN_CONCURRENCY is the older name, still read.
+  const name = value(env, 'FORGELINK_WORKER_CONCURRENCY') === undefined && value(env, 'FORGELINK_RUN_CONCURRENCY') !== undefined ? 'FORGELINK_RUN_CONCURRENCY' : 'FORGELINK_WORKER_CONCURRENCY';
+  const concurrency = readWholeNumber(env, name, defaultWorkerConcurrency(), 256);
   const defaultTimeoutMs = readDuration(env, 'FORGELINK_RUN_TIMEOUT', 30 * 60);
   const maxTimeoutMs = readDuration(env, 'FORGELINK_RUN_MAX_TIMEOUT', 4 * 3600);
   if (defaultTimeoutMs > maxTimeoutMs) {

@@ -215,6 +215,92 @@ export interface RunStore {
   appendLog(runId: string, entries: Omit<RunLogEntry, 'seq'>[]): Promise<void>;
   /** Entries with seq > afterSeq, oldest first. */
   readLog(runId: string, afterSeq?: number): Promise<RunLogEntry[]>;
+  /**
+   * Takes a queued run for `worker`: `queued` → `preparing` with `worker` and `startedAt` set, in one conditional
+   * write, so of any number of workers (and a cancel) racing for the run exactly one succeeds. Null when the run
+   * is no longer queued (canceled, or taken by another worker).
+   */
+  claimRun(id: string, worker: string, at: string): Promise<Run | null>;
+  /** `updateRun` while the run is still `worker`'s and not finished; null otherwise (it was ended by someone else). */
+  updateOwnedRun(id: string, worker: string, patch: Partial<Omit<Run, 'id' | 'userId' | 'createdAt'>>): Promise<Run | null>;
+  /** `updateRun` while the run is still queued (cancel before start); null once a worker took it or it ended. */
+  updateQueuedRun(id: string, patch: Partial<Omit<Run, 'id' | 'userId' | 'createdAt'>>): Promise<Run | null>;
+  /** The unfinished runs of a worker. */
+  listWorkerRuns(worker: string): Promise<Run[]>;
+  /** Asks the run's worker to stop it: remembered on the run, so a worker that missed the signal still sees it. */
+  requestCancel(id: string, at: string): Promise<void>;
+  /** Ids of the worker's unfinished runs whose cancel was requested. */
+  listCancelRequests(worker: string): Promise<string[]>;
+}
+
+/** A process that executes runs, as the workers table records it (docs/architecture.md, "Processes"). */
+export type WorkerRecord = {
+  id: string;
+  host: string;
+  pid: number;
+  /** How many runs it executes at once (FORGELINK_WORKER_CONCURRENCY). */
+  capacity: number;
+  /** How many it executes now. */
+  running: number;
+  /** `draining` after SIGTERM: it takes no new runs. */
+  state: 'running' | 'draining';
+  startedAt: string;
+  lastHeartbeatAt: string;
+};
+
+/** The workers table: every process executing runs writes its heartbeat here; any process finds the lost ones. */
+export interface WorkerStore {
+  /** Adds the worker, or replaces the row of the same id (a restarted worker). */
+  register(worker: WorkerRecord): Promise<void>;
+  /** Writes a heartbeat; false when the row is gone (another process declared this worker lost). */
+  heartbeat(id: string, beat: { running: number; state: WorkerRecord['state']; at: string }): Promise<boolean>;
+  remove(id: string): Promise<void>;
+  /** Every registered worker, by id. */
+  list(): Promise<WorkerRecord[]>;
+  /**
+   * Deletes the workers whose last heartbeat is before `staleBefore` and returns them: each lost worker is
+   * returned to exactly one caller, however many processes look at once.
+   */
+  claimLost(staleBefore: string): Promise<WorkerRecord[]>;
+}
+
+/** A queued run as the queue holds it: who started it (the per-user limit) is all it needs besides the id. */
+export type QueuedRun = { runId: string; userId: string };
+/** A run a worker took from the queue; `ticket` is the queue's own handle, given back to `settle`. */
+export type TakenRun = QueuedRun & { ticket: string };
+
+/**
+ * The run queue (docs/architecture.md, "The queue"): PostgreSQL (pg-boss) shared by every process, or an
+ * in-process queue with SQLite. Oldest first, and at most `FORGELINK_RUNS_PER_USER` runs of one user taken and
+ * not yet settled at once, across every worker.
+ */
+export interface RunQueue {
+  readonly kind: 'postgres' | 'local';
+  enqueue(run: QueuedRun): Promise<void>;
+  /** Up to `max` runs, oldest first, skipping users at their limit. Each must be `settle`d once its run ended (or was not claimed). */
+  take(max: number): Promise<TakenRun[]>;
+  settle(taken: TakenRun): Promise<void>;
+  /** Puts a taken run back, for another worker (a worker that started draining before it claimed the run). */
+  putBack(taken: TakenRun): Promise<void>;
+  /** Drops a queued run (canceled before it started). */
+  remove(runId: string): Promise<void>;
+  /** Ends the queue's hold on runs a lost worker had taken, so they stop counting against their user's limit. */
+  abandon(runIds: readonly string[]): Promise<void>;
+  /** How many runs wait (for metrics). */
+  depth(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * Messages between processes about runs (PostgreSQL LISTEN/NOTIFY; in-process with SQLite): a run was queued
+ * (wake the workers) or its cancel was requested (the worker executing it stops it). Hints only: workers also poll.
+ */
+export interface RunSignals {
+  queued(): Promise<void>;
+  cancel(runId: string): Promise<void>;
+  /** Calls the handlers for every message from any process, this one included, until the returned function is called. */
+  subscribe(handlers: { queued(): void; cancel(runId: string): void }): Promise<() => Promise<void>>;
+  close(): Promise<void>;
 }
 
 /** One isolated sandbox for one run: a workspace, a private egress proxy, and any number of commands. */

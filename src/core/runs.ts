@@ -89,6 +89,18 @@ export type Run = {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** The worker process that took the run (docs/architecture.md, "Processes"); null while queued. */
+  worker: string | null;
 };
+
+/**
+ * Error codes of runs a worker process could not finish: it stopped (SIGTERM) before the run ended, or it was
+ * lost (no heartbeat within FORGELINK_WORKER_LOST_AFTER) and another process ended the run.
+ */
+export const WORKER_STOPPED = 'worker_stopped';
+export const WORKER_LOST = 'worker_lost';
+
+/** The statuses of a run a worker has taken and not finished. */
+export const IN_FLIGHT_STATUSES: readonly RunStatus[] = ['preparing', 'cloning', 'running', 'collecting'];
 
 export type RunLogEntry = { seq: number; at: string; stream: 'stdout' | 'stderr' | 'system'; text: string };

@@ -31,6 +31,7 @@ import {
   type AgentProfile,
   type PolicyRefusal,
   HOST_IMAGE,
+  WORKER_STOPPED,
 } from '../core/index.ts';
 import { auditedTokens, createConnectionClient } from '../tokens/index.ts';
 import { runGuard, startRunBroker, type BrokerRecord, type RunBroker, type RunPolicy } from '../broker/index.ts';
@@ -107,15 +108,18 @@ export function runDir(settings: RunSettings, runId: string): string {
 const API_SCOPES = ['api', 'read_api'];
 
 /**
- * The abort reason the run service gives when forgelink shuts down: such a run ends `failed` with code
- * `interrupted` (as after a restart), not `canceled`, which means a person canceled it.
+ * The abort reason a worker gives when it stops (SIGTERM) and its drain period ends before the run: such a run ends
+ * `failed` with code `worker_stopped`, not `canceled`, which means a person canceled it.
  */
 export const SHUTDOWN = 'forgelink-shutdown';
 
-/** How a run whose signal fired ends: canceled by a person, or interrupted by forgelink stopping. */
+/** How a run whose signal fired ends: canceled by a person, or stopped with its worker. */
 function stoppedOutcome(signal: AbortSignal): { status: RunStatus; error: RunError } {
   if (signal.reason === SHUTDOWN) {
-    return { status: 'failed', error: { code: 'interrupted', message: 'forgelink was shut down while this run was in progress; it was stopped.' } };
+    return {
+      status: 'failed',
+      error: { code: WORKER_STOPPED, message: 'forgelink was shut down while this run was in progress (its worker stopped); it was stopped.' },
+    };
   }
   return { status: 'canceled', error: { code: 'canceled', message: 'The run was canceled.' } };
 }

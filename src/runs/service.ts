@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import {
   ConflictError,
+  IN_FLIGHT_STATUSES,
   isFinalStatus,
   NotFoundError,
   TERMINAL_STATUSES,
@@ -8,14 +9,21 @@ import {
   type ConnectionStore,
   type Run,
   type RunLogEntry,
+  type RunQueue,
+  type RunSignals,
 } from '../core/index.ts';
 import { removeTree } from '../sandbox/index.ts';
 import { checkRunInput, type StartRunInput } from './input.ts';
-import { executeRun, runDir, SHUTDOWN, type PipelineDeps } from './pipeline.ts';
+import { runDir, type PipelineDeps } from './pipeline.ts';
+import type { RunWorker } from './worker.ts';
 
 export type RunServiceDeps = PipelineDeps & {
   connections: ConnectionStore;
   newId: () => string;
+  queue: RunQueue;
+  signals: RunSignals;
+  /** This process's worker; null when it executes no runs (`serve --no-runs`, or not started). */
+  worker: () => RunWorker | null;
 };
 
 /** A run as the API shows it (docs/contract.md, "A run"). */
@@ -31,34 +39,11 @@ export function isTerminal(run: Run): boolean {
 }
 
 /**
- * Starts, queues, cancels and recovers runs. At most `settings.concurrency` runs execute at once in this
- * process; the rest wait, oldest first.
+ * Starts, lists, cancels and recovers runs on behalf of users. A started run goes to the queue (docs/architecture.md,
+ * "The queue"); whichever worker process takes it executes it. Cancel reaches that worker from any process.
  */
 export function createRunService(deps: RunServiceDeps) {
-  const { runs, clock, settings } = deps;
-  const waiting: string[] = [];
-  const active = new Map<string, AbortController>();
-  const finished = new Set<Promise<void>>();
-
-  function pump(): void {
-    while (active.size < settings.concurrency && waiting.length > 0) {
-      const id = waiting.shift() as string;
-      const controller = new AbortController();
-      active.set(id, controller);
-      const done = (async () => {
-        const run = await runs.getRunById(id);
-        if (run === null || run.status !== 'queued') return;
-        await executeRun(deps, run, controller.signal);
-      })()
-        .catch((error: unknown) => deps.onError?.(error, id))
-        .finally(() => {
-          active.delete(id);
-          finished.delete(done);
-          pump();
-        });
-      finished.add(done);
-    }
-  }
+  const { runs, clock, settings, queue } = deps;
 
   async function load(userId: string, id: string): Promise<Run> {
     const run = await runs.getRun(userId, id);
@@ -117,10 +102,21 @@ export function createRunService(deps: RunServiceDeps) {
         createdAt: clock.now().toISOString(),
         startedAt: null,
         finishedAt: null,
+        worker: null,
       };
       await runs.createRun(run);
-      waiting.push(run.id);
-      pump();
+      try {
+        await queue.enqueue({ runId: run.id, userId });
+      } catch (error) {
+        // Not left `queued` with no job behind it: it would wait forever.
+        await runs.updateQueuedRun(run.id, {
+          status: 'failed',
+          error: { code: 'queue_unavailable', message: 'The run could not be queued; the server log has details.' },
+          finishedAt: clock.now().toISOString(),
+        });
+        throw error;
+      }
+      await deps.signals.queued();
       return runView(run);
     },
 
@@ -138,35 +134,42 @@ export function createRunService(deps: RunServiceDeps) {
       return { run: runView(run), entries: await runs.readLog(id, afterSeq) };
     },
 
+    /**
+     * A queued run ends `canceled` at once; a running one is stopped by the worker executing it, whichever process
+     * that is (the request is stored on the run and signalled), and ends `canceled` there.
+     */
     async cancel(userId: string, id: string): Promise<RunView> {
       const run = await load(userId, id);
       if (isTerminal(run)) throw new ConflictError('run_finished', `Run ${id} has already ${run.status}.`);
-      const queuedAt = waiting.indexOf(id);
-      if (queuedAt >= 0 && run.status === 'queued') {
-        waiting.splice(queuedAt, 1);
-        await runs.appendLog(id, [{ at: clock.now().toISOString(), stream: 'system', text: 'Run canceled before it started.\n' }]);
-        return runView(
-          await runs.updateRun(id, {
-            status: 'canceled',
-            error: { code: 'canceled', message: 'The run was canceled before it started.' },
-            finishedAt: clock.now().toISOString(),
-          }),
-        );
+      if (run.status === 'queued') {
+        const now = clock.now().toISOString();
+        const canceled = await runs.updateQueuedRun(id, {
+          status: 'canceled',
+          error: { code: 'canceled', message: 'The run was canceled before it started.' },
+          finishedAt: now,
+        });
+        if (canceled !== null) {
+          await queue.remove(id);
+          await runs.appendLog(id, [{ at: now, stream: 'system', text: 'Run canceled before it started.\n' }]);
+          return runView(canceled);
+        }
+        // A worker took it meanwhile: stop it there.
       }
-      const controller = active.get(id);
-      if (controller === undefined) {
-        throw new ConflictError('run_elsewhere', `Run ${id} is executing in another forgelink process; cancel it there.`);
-      }
-      controller.abort();
-      return runView(run);
+      if (deps.worker()?.abort(id) === true) return runView(run);
+      await runs.requestCancel(id, clock.now().toISOString());
+      await deps.signals.cancel(id);
+      return runView((await runs.getRunById(id)) ?? run);
     },
 
     /**
-     * After a restart: runs that were in flight are marked failed (`interrupted`) and their sandboxes and
-     * workspaces removed; runs still queued are queued again.
+     * Single-process mode (SQLite) after a restart: runs that were in flight are marked failed (`interrupted`) and
+     * their files removed; runs still queued are queued again. With PostgreSQL, other processes may be executing
+     * runs, so nothing is marked here: a worker ends its own earlier runs when it starts (RunWorker.start), and
+     * lost workers' runs are ended by the reaper (runs/worker.ts).
      */
     async recover(): Promise<{ interrupted: number; requeued: number }> {
-      const inFlight = await runs.listRunsByStatus(['preparing', 'cloning', 'running', 'collecting']);
+      if (queue.kind !== 'local') return { interrupted: 0, requeued: 0 };
+      const inFlight = await runs.listRunsByStatus(IN_FLIGHT_STATUSES);
       for (const run of inFlight) {
         await runs.appendLog(run.id, [
           { at: clock.now().toISOString(), stream: 'system', text: 'forgelink restarted while this run was in progress; it was stopped.\n' },
@@ -179,30 +182,19 @@ export function createRunService(deps: RunServiceDeps) {
         await removeTree(runDir(settings, run.id));
       }
       // Leftovers of runs that no longer exist or already ended (a crash between steps).
+      const running = new Set(deps.worker()?.running() ?? []);
       for (const entry of await readdir(settings.workDir).catch(() => [] as string[])) {
-        if (!active.has(entry)) await removeTree(runDir(settings, entry));
+        if (!running.has(entry)) await removeTree(runDir(settings, entry));
       }
       const queued = await runs.listRunsByStatus(['queued']);
-      for (const run of queued.sort((a, b) => a.createdAt.localeCompare(b.createdAt))) {
-        if (!waiting.includes(run.id)) waiting.push(run.id);
-      }
-      pump();
+      for (const run of queued.sort((a, b) => a.createdAt.localeCompare(b.createdAt))) await queue.enqueue({ runId: run.id, userId: run.userId });
+      if (queued.length > 0) await deps.signals.queued();
       return { interrupted: inFlight.length, requeued: queued.length };
     },
 
-    /**
-     * Server shutdown: stops every active run and waits for it to end `failed` with code `interrupted` (nobody
-     * canceled it). Queued runs stay queued; the next start takes them up.
-     */
-    async stop(): Promise<void> {
-      waiting.length = 0;
-      for (const controller of active.values()) controller.abort(SHUTDOWN);
-      await Promise.allSettled([...finished]);
-    },
-
-    /** Resolves when nothing is queued or running (tests). */
+    /** Resolves when this process's worker has nothing running and nothing more to take (tests). */
     async idle(): Promise<void> {
-      while (finished.size > 0 || waiting.length > 0) await Promise.allSettled([...finished]);
+      await deps.worker()?.idle();
     },
   };
 }

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Logger } from 'pino';
-import { InputError, NotFoundError, type AuditStore, type UserStore } from '../core/index.ts';
+import { InputError, NotFoundError, type AuditStore, type UserStore, type WorkerStore } from '../core/index.ts';
 import type { ApiKeyService } from '../api-keys/index.ts';
 import type { ConnectionEvents, ConnectionService } from '../connections/index.ts';
 import type { DoctorService } from '../doctor/index.ts';
@@ -21,6 +21,7 @@ import { keyRoutes } from './routes/keys.ts';
 import { rotationRoutes } from './routes/rotation.ts';
 import { runRoutes } from './routes/runs.ts';
 import { secretRoutes } from './routes/secrets.ts';
+import { workerRoutes } from './routes/workers.ts';
 import { CONTENT_SECURITY_POLICY, createAttemptLimiter, createWebRoutes, type AttemptLimiter, type SetupLinks } from './web/index.ts';
 
 export type AppDeps = {
@@ -37,6 +38,8 @@ export type AppDeps = {
   /** Connections' status history (`GET /connections/:id/events`). */
   connectionEvents?: ConnectionEvents;
   audit?: AuditStore;
+  /** The processes executing runs (`GET /workers`, `forgelink workers list`). */
+  workers?: WorkerStore;
   logger: Logger;
   version: string;
   /** Dashboard sessions (the web pages); the API under /api/v1 uses Bearer API keys instead. */
@@ -105,6 +108,8 @@ export function createApp(deps: AppDeps) {
   api.route('/secrets', secretRoutes(deps.secrets));
   if (deps.audit !== undefined) api.route('/audit', auditRoutes(deps.audit));
   api.route('/keys', keyRoutes(deps.apiKeys));
+  const workers = deps.workers;
+  if (workers !== undefined) api.route('/workers', workerRoutes(workers));
   app.route('/api/v1', api);
   // Unknown API paths end here as JSON, before the dashboard's routes below see them.
   app.all('/api/*', (c) => {

@@ -256,6 +256,42 @@ export function openApiDocument(version: string): Schema {
           },
         },
       },
+      '/workers': {
+        get: {
+          summary: 'The processes executing runs: id, host, capacity, runs executing now, state (running or draining), last heartbeat',
+          responses: {
+            '200': {
+              description: 'workers',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    properties: {
+                      workers: {
+                        type: 'array',
+                        items: {
+                          type: 'object',
+                          required: ['id', 'host', 'capacity', 'running', 'state', 'startedAt', 'lastHeartbeatAt'],
+                          properties: {
+                            id: { type: 'string' },
+                            host: { type: 'string' },
+                            capacity: { type: 'integer' },
+                            running: { type: 'integer' },
+                            state: { type: 'string', enum: ['running', 'draining'] },
+                            startedAt: { type: 'string', format: 'date-time' },
+                            lastHeartbeatAt: { type: 'string', format: 'date-time' },
+                          },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            '401': errors['401'],
+          },
+        },
+      },
       '/secrets': {
         get: {
           summary: "The caller's named secrets, by name: name, hosts, created, updated, last used (never a value)",

@@ -104,6 +104,7 @@ export const RunResponse = z.object({
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
+  worker: z.string().nullable().describe('the worker process that took the run (forgelink workers list); null while queued'),
 });
 
 export const SecretResponse = z.object({

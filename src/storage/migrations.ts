@@ -331,6 +331,26 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('runs').addColumn('policy', 'text', (col) => col.notNull().defaultTo('{"refused":[]}')).execute();
     },
   },
+  '0013_workers': {
+    // Several processes execute runs (docs/architecture.md, "Processes"): which one took a run, a cancel it must
+    // see even if it missed the signal, and the workers' heartbeats.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('runs').addColumn('worker_id', 'text').execute();
+      await db.schema.alterTable('runs').addColumn('cancel_requested_at', 'text').execute();
+      await db.schema.createIndex('runs_worker_id_index').on('runs').column('worker_id').execute();
+      await db.schema
+        .createTable('workers')
+        .addColumn('id', 'text', (col) => col.primaryKey())
+        .addColumn('host', 'text', (col) => col.notNull())
+        .addColumn('pid', 'integer', (col) => col.notNull())
+        .addColumn('capacity', 'integer', (col) => col.notNull())
+        .addColumn('running', 'integer', (col) => col.notNull())
+        .addColumn('state', 'text', (col) => col.notNull())
+        .addColumn('started_at', 'text', (col) => col.notNull())
+        .addColumn('last_heartbeat_at', 'text', (col) => col.notNull())
+        .execute();
+    },
+  },
 };
 
 /** What `users.api_key_hash` holds since migration 0008: unique per user, and never a SHA-256 digest. */

@@ -50,6 +50,7 @@ export function runFromRow(row: Selectable<RunsTable>): Run {
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    worker: row.worker_id,
   };
 }
 
@@ -87,6 +88,7 @@ export function runToRow(run: Run): Insertable<RunsTable> {
     created_at: run.createdAt,
     started_at: run.startedAt,
     finished_at: run.finishedAt,
+    worker_id: run.worker,
   };
 }
 
@@ -126,6 +128,7 @@ export function runPatchToRow(patch: RunPatch): Updateable<RunsTable> {
   if (patch.policy !== undefined) row.policy = JSON.stringify(patch.policy);
   if (patch.startedAt !== undefined) row.started_at = patch.startedAt;
   if (patch.finishedAt !== undefined) row.finished_at = patch.finishedAt;
+  if (patch.worker !== undefined) row.worker_id = patch.worker;
   return row;
 }
 

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Kysely, Transaction } from 'kysely';
-import { ConflictError, NotFoundError } from '../core/index.ts';
+import { ConflictError, IN_FLIGHT_STATUSES, NotFoundError, TERMINAL_STATUSES } from '../core/index.ts';
 import type { Run, RunLogEntry, RunStore } from '../core/index.ts';
 import { isUniqueViolation } from './constraint-errors.ts';
 import { logEntryFromRow, runFromRow, runPatchToRow, runToRow } from './run-rows.ts';
@@ -116,6 +116,66 @@ export function createRunStore(db: Kysely<DatabaseSchema>, kind: 'sqlite' | 'pos
           throw error;
         }
       });
+    },
+
+    async claimRun(id, worker, at) {
+      const row = await db
+        .updateTable('runs')
+        .set({ status: 'preparing', worker_id: worker, started_at: at })
+        .where('id', '=', id)
+        .where('status', '=', 'queued')
+        .returningAll()
+        .executeTakeFirst();
+      return row === undefined ? null : runFromRow(row);
+    },
+
+    async updateOwnedRun(id, worker, patch: RunPatch) {
+      const row = await db
+        .updateTable('runs')
+        .set(runPatchToRow(patch))
+        .where('id', '=', id)
+        .where('worker_id', '=', worker)
+        .where('status', 'not in', [...TERMINAL_STATUSES])
+        .returningAll()
+        .executeTakeFirst();
+      return row === undefined ? null : runFromRow(row);
+    },
+
+    async updateQueuedRun(id, patch: RunPatch) {
+      const row = await db
+        .updateTable('runs')
+        .set(runPatchToRow(patch))
+        .where('id', '=', id)
+        .where('status', '=', 'queued')
+        .returningAll()
+        .executeTakeFirst();
+      return row === undefined ? null : runFromRow(row);
+    },
+
+    async listWorkerRuns(worker) {
+      const rows = await db
+        .selectFrom('runs')
+        .selectAll()
+        .where('worker_id', '=', worker)
+        .where('status', 'in', [...IN_FLIGHT_STATUSES])
+        .orderBy('created_at')
+        .execute();
+      return rows.map(runFromRow);
+    },
+
+    async requestCancel(id, at) {
+      await db.updateTable('runs').set({ cancel_requested_at: at }).where('id', '=', id).where('cancel_requested_at', 'is', null).execute();
+    },
+
+    async listCancelRequests(worker) {
+      const rows = await db
+        .selectFrom('runs')
+        .select('id')
+        .where('worker_id', '=', worker)
+        .where('cancel_requested_at', 'is not', null)
+        .where('status', 'in', [...IN_FLIGHT_STATUSES])
+        .execute();
+      return rows.map((row) => row.id);
     },
 
     async readLog(runId, afterSeq = 0) {

@@ -104,6 +104,9 @@ export type RunsTable = {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** Migration 0011: the worker that took the run, and when a cancel was asked of it. */
+  worker_id: ColumnType<string | null, string | null | undefined, string | null>;
+  cancel_requested_at: ColumnType<string | null, string | null | undefined, string | null>;
 };
 
 export type RunLogsTable = {
@@ -148,6 +151,18 @@ export type AuditEventsTable = {
   details: string;
 };
 /** Migration 0006: a named lease and its current holder. */
+/** Migration 0011: a process executing runs, and its last heartbeat (ISO time). */
+export type WorkersTable = {
+  id: string;
+  host: string;
+  pid: number;
+  capacity: number;
+  running: number;
+  state: string;
+  started_at: string;
+  last_heartbeat_at: string;
+};
+
 export type LeasesTable = {
   name: string;
   holder: string;
@@ -230,6 +245,7 @@ export type DatabaseSchema = {
   oauth_states: OAuthStatesTable;
   audit_events: AuditEventsTable;
   leases: LeasesTable;
+  workers: WorkersTable;
   connection_events: ConnectionEventsTable;
   connection_notices: ConnectionNoticesTable;
   token_rotations: TokenRotationsTable;

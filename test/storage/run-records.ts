@@ -34,6 +34,7 @@ export function newRun(userId: string, overrides: Partial<Run> = {}): Run {
     createdAt: new Date().toISOString(),
     startedAt: null,
     finishedAt: null,
+    worker: null,
     ...overrides,
   };
 }

@@ -92,6 +92,8 @@ export async function startForgelink(
     ...(options.oauth?.refreshMarginMs === undefined ? {} : { tokenRefreshMarginMs: options.oauth.refreshMarginMs }),
   });
   const { app, storage, clock, oauthFlow } = forgelink;
+  // Runs execute in this process, as under `forgelink serve` (the rest of `start` — monitor, listening — stays off).
+  await forgelink.worker?.start();
 
   return {
     app,

@@ -52,18 +52,27 @@ export function runNode(args: string[], options: { env: NodeJS.ProcessEnv; stdin
 export type RunningServer = { url: string; child: ChildProcess; output: () => string; stop(): Promise<void> };
 
 /** Starts `forgelink serve [args]` on a free port and waits until it listens. */
-export async function startServerProcess(env: NodeJS.ProcessEnv, args: string[] = []): Promise<RunningServer> {
-  const child = spawn(process.execPath, [MAIN, 'serve', ...args], {
+export function startServerProcess(env: NodeJS.ProcessEnv, args: string[] = []): Promise<RunningServer> {
+  return startListening(env, ['serve', ...args], /forgelink is ready: (http:\/\/[^"\s]+)/);
+}
+
+/** Starts `forgelink worker` on a free port (its /healthz) and waits until it is ready. */
+export function startWorkerProcess(env: NodeJS.ProcessEnv): Promise<RunningServer> {
+  return startListening(env, ['worker'], /forgelink worker is ready: (http:\/\/[^"\s/]+)/);
+}
+
+async function startListening(env: NodeJS.ProcessEnv, args: string[], ready: RegExp): Promise<RunningServer> {
+  const child = spawn(process.execPath, [MAIN, ...args], {
     env: forgelinkProcessEnv({ ...env, FORGELINK_LISTEN: '127.0.0.1:0' }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
     // Generous: on a machine busy with other test files, starting Node and loading forgelink takes a while.
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 90_000);
+    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start:\n${output}`)), 90_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /forgelink is ready: (http:\/\/[^"\s]+)/.exec(output);
+      const match = ready.exec(output);
       if (match) {
         clearTimeout(timer);
         resolve(match[1] as string);
@@ -73,7 +82,7 @@ export async function startServerProcess(env: NodeJS.ProcessEnv, args: string[] 
     child.stderr.on('data', onData);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`server exited with ${code}:\n${output}`));
+      reject(new Error(`${args[0]} exited with ${code}:\n${output}`));
     });
   });
   return {
@@ -82,7 +91,7 @@ export async function startServerProcess(env: NodeJS.ProcessEnv, args: string[] 
     output: () => output,
     stop: () =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),
