@@ -30,7 +30,7 @@ describe('the README path on the reference agent image: build it, store the key,
 
   before(
     async () => {
-      // The recipe's own build, cached under node_modules/.cache by its hash (test/support/agent-image.ts).
+      // The recipe's own build, cached in the user's cache directory by its hash (test/support/agent-image.ts).
       const started = performance.now();
       const built = await referenceAgentImage((line) => process.stderr.write(`[agent image] ${line}\n`));
       process.stderr.write(`[agent image] ${built.cached ? 'cached' : `built in ${((performance.now() - started) / 1000).toFixed(0)} s`}: ${built.ref}\n`);
