@@ -179,7 +179,58 @@ function readOAuthScopes(env: Env): string[] {
 }
 
 /** Reads and validates the server's configuration. Throws ConfigError naming the first bad variable. */
-export function readConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
+/** The config file's keys and the variables they stand for (docs/contract.md, "Config file"). */
+const CONFIG_FILE_KEYS = { agents: 'FORGELINK_AGENTS', gitlabOAuthApps: 'FORGELINK_GITLAB_OAUTH_APPS', policy: 'FORGELINK_POLICY' } as const;
+
+const ConfigFile = z
+  .object({
+    agents: z.record(z.string(), z.unknown()).optional(),
+    gitlabOAuthApps: z.array(z.unknown()).optional(),
+    policy: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+
+/**
+ * FORGELINK_CONFIG_FILE: a JSON file holding what is long to write as an environment variable — agent profiles,
+ * OAuth applications, the run policy. Each key is read exactly as its variable would be; setting both is refused.
+ */
+function withConfigFile(env: Env, cwd: string): Env {
+  const file = value(env, 'FORGELINK_CONFIG_FILE');
+  if (file === undefined) return env;
+  const resolved = path.resolve(cwd, file);
+  let text: string;
+  try {
+    text = readFileSync(resolved, 'utf8');
+  } catch (error) {
+    throw new ConfigError('FORGELINK_CONFIG_FILE', `cannot read ${resolved} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ConfigError('FORGELINK_CONFIG_FILE', `${resolved} is not valid JSON`);
+  }
+  const parsed = ConfigFile.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? issue.path.join('.') : 'the file';
+    const unknown = issue?.code === 'unrecognized_keys' ? ` (keys it may hold: ${Object.keys(CONFIG_FILE_KEYS).join(', ')})` : '';
+    throw new ConfigError('FORGELINK_CONFIG_FILE', `${resolved}: ${where}: ${issue?.message ?? 'invalid'}${unknown}`);
+  }
+  const merged: Record<string, string | undefined> = { ...env };
+  for (const [key, variable] of Object.entries(CONFIG_FILE_KEYS)) {
+    const entry = parsed.data[key as keyof typeof CONFIG_FILE_KEYS];
+    if (entry === undefined) continue;
+    if (value(env, variable) !== undefined) {
+      throw new ConfigError('FORGELINK_CONFIG_FILE', `${resolved} sets "${key}" and ${variable} is set too; keep one of them`);
+    }
+    merged[variable] = JSON.stringify(entry);
+  }
+  return merged;
+}
+
+export function readConfig(givenEnv: Env = process.env, cwd: string = process.cwd()): Config {
+  const env = withConfigFile(givenEnv, cwd);
   const dataDir = path.resolve(cwd, value(env, 'FORGELINK_DATA_DIR') ?? 'data');
 
   const databaseUrl = value(env, 'DATABASE_URL') ?? null;
