@@ -13,6 +13,7 @@ import { createGitLabClient } from '../src/gitlab/index.ts';
 import { createBubblewrapDriver } from '../src/sandbox/index.ts';
 import { createVault } from '../src/vault/index.ts';
 import { startFakeGitLab } from '../testing/fake-gitlab/index.ts';
+import { queueBench } from './dispatch.ts';
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -188,3 +189,4 @@ vaultThroughput();
 await projectListing();
 await sandboxStart();
 await cliStart();
+await queueBench(row);

@@ -59,20 +59,27 @@ export function createPgRunQueue(options: { pool: pg.Pool; runsPerUser: number; 
   });
   boss.on('error', (error) => options.onError?.(error));
   // Started on first use: a process that never queues or takes a run (an admin command's) leaves pg-boss alone.
+  // A failed start is tried again by the next call rather than remembered.
   let started: Promise<void> | null = null;
   let closed = false;
-  const ready = () => {
-    started ??= (async () => {
-      await boss.start();
-      if ((await boss.getQueue(RUN_QUEUE)) === null) {
-        try {
-          await boss.createQueue(RUN_QUEUE, { retryLimit: 0, expireInSeconds: EXPIRE_SECONDS });
-        } catch (error) {
-          // Another process created it at the same moment.
-          if ((await boss.getQueue(RUN_QUEUE)) === null) throw error;
-        }
+  async function init(): Promise<void> {
+    // Several processes starting on a fresh database: all but one wait for the one installing pg-boss's schema.
+    await boss.start({ attempts: 10 });
+    // Processes starting together race to create the queue; pg-boss creates it under an advisory lock.
+    for (let attempt = 1; (await boss.getQueue(RUN_QUEUE)) === null; attempt += 1) {
+      try {
+        await boss.createQueue(RUN_QUEUE, { retryLimit: 0, expireInSeconds: EXPIRE_SECONDS });
+      } catch (error) {
+        if (attempt >= 5) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
       }
-    })();
+    }
+  }
+  const ready = () => {
+    started ??= init().catch((error: unknown) => {
+      started = null;
+      throw error;
+    });
     return started;
   };
 

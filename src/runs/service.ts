@@ -97,7 +97,17 @@ export function createRunService(deps: RunServiceDeps) {
         worker: null,
       };
       await runs.createRun(run);
-      await queue.enqueue({ runId: run.id, userId });
+      try {
+        await queue.enqueue({ runId: run.id, userId });
+      } catch (error) {
+        // Not left `queued` with no job behind it: it would wait forever.
+        await runs.updateQueuedRun(run.id, {
+          status: 'failed',
+          error: { code: 'queue_unavailable', message: 'The run could not be queued; the server log has details.' },
+          finishedAt: clock.now().toISOString(),
+        });
+        throw error;
+      }
       await deps.signals.queued();
       return runView(run);
     },

@@ -16,7 +16,7 @@ import { waitForNoProcesses } from '../sandbox/helpers.ts';
  */
 
 const LOST_AFTER_S = 6;
-const RUNS_PER_USER = 2;
+const RUNS_PER_USER = 3;
 
 type Run = { id: string; status: string; worker: string | null; error: { code: string; message: string } | null; startedAt: string | null; finishedAt: string | null };
 type User = { name: string; apiKey: string; connectionId: string };
@@ -51,6 +51,10 @@ class Cluster {
   }
 
   async stop(): Promise<void> {
+    // A process that ended by itself is a failure to see: its output says why.
+    for (const process of this.processes) {
+      if (process.child.exitCode !== null) console.error(`a forgelink process exited with ${process.child.exitCode}:\n${process.output().slice(-4000)}`);
+    }
     for (const process of this.processes) process.child.kill('SIGKILL');
     await Promise.all(this.processes.map((process) => process.stop()));
   }
@@ -163,8 +167,8 @@ describe('two API processes and three workers on one PostgreSQL database', () =>
 
   test('60 runs started through both API processes each run exactly once, all succeed, per-user limits hold', async () => {
     const started: { user: User; run: Run }[] = [];
-    // alice starts 30, bob 20, carol 10, alternating between the two API processes.
-    const plan = [...Array(30).fill(users[0]), ...Array(20).fill(users[1]), ...Array(10).fill(users[2])] as User[];
+    // alice starts 24, bob 18, carol 18, alternating between the two API processes; nine slots, three per user.
+    const plan = [...Array(24).fill(users[0]), ...Array(18).fill(users[1]), ...Array(18).fill(users[2])] as User[];
     const t0 = Date.now();
     await Promise.all(
       plan.map(async (user, index) => {

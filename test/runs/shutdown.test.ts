@@ -20,13 +20,13 @@ async function eventually<T>(what: string, probe: () => Promise<T | null>, timeo
   }
 }
 
-test('SIGTERM to forgelink serve ends a running run failed/interrupted (not canceled) and leaves nothing running', async () => {
+test('SIGTERM to forgelink serve drains: a running run that outlasts FORGELINK_WORKER_DRAIN ends failed/worker_stopped (not canceled), nothing left running', async () => {
   const home = await mkdtemp(join(tmpdir(), 'forgelink-shutdown-'));
   const gitlab = await startFakeGitLab({ tls: true });
   let server: RunningServer | undefined;
   try {
     const dataDir = join(home, 'data');
-    const env = { PATH: process.env.PATH, HOME: home, FORGELINK_DATA_DIR: dataDir, FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8' };
+    const env = { PATH: process.env.PATH, HOME: home, FORGELINK_DATA_DIR: dataDir, FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8', FORGELINK_WORKER_DRAIN: '1s' };
     const added = await forgelinkCli(['admin', 'user', 'add', 'alice', '--json'], { env });
     assert.equal(added.code, 0, added.stderr);
     const apiKey: string = JSON.parse(added.stdout).apiKey;
@@ -70,7 +70,7 @@ test('SIGTERM to forgelink serve ends a running run failed/interrupted (not canc
     try {
       const run = await storage.runs.getRunById(runId);
       assert.equal(run?.status, 'failed', JSON.stringify(run));
-      assert.equal(run?.error?.code, 'interrupted');
+      assert.equal(run?.error?.code, 'worker_stopped');
       assert.match(run?.error?.message ?? '', /forgelink was shut down/);
       assert.ok(run?.finishedAt, 'the run has an end time');
       const log = (await storage.runs.readLog(runId, 0)).map((entry) => entry.text).join('');
