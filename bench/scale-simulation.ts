@@ -30,6 +30,8 @@ export type SimulationOptions = {
   inFlight: number;
   users: number;
   idleSeconds: number;
+  /** No new runs after this many minutes of load (the runs already submitted end); 0: no limit. */
+  maxMinutes: number;
   /** An existing server's admin URL; null: a private cluster. */
   adminUrl: string | null;
   /** The command each run executes. */
@@ -39,11 +41,11 @@ export type SimulationOptions = {
 };
 
 const USAGE = `usage: npm run bench:scale -- [--workers N] [--concurrency N] [--runs N] [--in-flight N] [--users N]
-                                [--idle-seconds N] [--admin-url postgres://…] [--json FILE] [-- command…]`;
+                                [--idle-seconds N] [--max-minutes N] [--admin-url postgres://…] [--json FILE] [-- command…]`;
 
 /** Parses the simulation's flags; throws an Error naming the flag on bad input. */
 export function parseArgs(argv: readonly string[]): SimulationOptions {
-  const options: SimulationOptions = { workers: 20, concurrency: 2, runs: 300, inFlight: 0, users: 10, idleSeconds: 60, adminUrl: null, command: ['true'], json: null };
+  const options: SimulationOptions = { workers: 20, concurrency: 2, runs: 300, inFlight: 0, users: 5, idleSeconds: 60, maxMinutes: 0, adminUrl: null, command: ['true'], json: null };
   const whole = (flag: string, raw: string | undefined, min: number, max: number): number => {
     const number = Number(raw);
     if (raw === undefined || !Number.isInteger(number) || number < min || number > max) {
@@ -72,6 +74,9 @@ export function parseArgs(argv: readonly string[]): SimulationOptions {
         break;
       case '--idle-seconds':
         options.idleSeconds = whole(flag, next(), 5, 3600);
+        break;
+      case '--max-minutes':
+        options.maxMinutes = whole(flag, next(), 1, 24 * 60);
         break;
       case '--admin-url': {
         const raw = next();
@@ -431,6 +436,7 @@ export async function simulate(options: SimulationOptions, say: (line: string) =
     cleanups.push(() => cluster.stop());
     say(`PostgreSQL: ${cluster.private ? 'private cluster' : 'existing server'} at ${cluster.adminUrl.replace(/\/\/[^@]*@/, '//')}`);
     const admin = new pg.Client({ connectionString: cluster.adminUrl, application_name: 'simulation-admin' });
+    admin.on('error', () => {});
     await admin.connect();
     cleanups.push(() => admin.end());
     const database = `forgelink_scale_${randomBytes(4).toString('hex')}`;
@@ -465,6 +471,8 @@ export async function simulate(options: SimulationOptions, say: (line: string) =
       FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8',
       FORGELINK_MONITOR: 'off',
       FORGELINK_WORKER_CONCURRENCY: String(options.concurrency),
+      // The per-user limit is not what this simulation measures: high enough never to hold a run back.
+      FORGELINK_RUNS_PER_USER: String(Math.max(4, Math.ceil(options.inFlight / options.users))),
       ...(process.env.NODE_COMPILE_CACHE === undefined ? {} : { NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE }),
     };
     const envFor = (name: string): NodeJS.ProcessEnv => ({ ...baseEnv, FORGELINK_DATA_DIR: path.join(home, name), PGAPPNAME: name });
@@ -496,6 +504,7 @@ export async function simulate(options: SimulationOptions, say: (line: string) =
     const pids = workers.map((worker) => worker.process.child.pid!);
 
     const observer = new pg.Client({ connectionString: observerUrl.toString(), application_name: 'simulation-observer' });
+    observer.on('error', () => {});
     await observer.connect();
     cleanups.push(() => observer.end());
     let observerTransactions = 0;
@@ -548,8 +557,14 @@ export async function simulate(options: SimulationOptions, say: (line: string) =
         await sleep(500);
       }
     })();
-    while (ended < options.runs) {
-      const room = Math.min(options.inFlight - pending.size, options.runs - submitted);
+    const deadline = options.maxMinutes === 0 ? Number.POSITIVE_INFINITY : Date.now() + options.maxMinutes * 60_000;
+    let target = options.runs;
+    while (ended < target) {
+      if (Date.now() > deadline && target > submitted) {
+        target = submitted;
+        say(`  --max-minutes reached: no new runs; waiting for the ${pending.size} submitted`);
+      }
+      const room = Math.min(options.inFlight - pending.size, target - submitted);
       await Promise.all(
         Array.from({ length: room }, async () => {
           const user = users[submitted % users.length]!;
@@ -566,7 +581,7 @@ export async function simulate(options: SimulationOptions, say: (line: string) =
         ended += done.length;
       }
       if (Date.now() - lastSay > 15_000) {
-        say(`  ${ended}/${options.runs} runs ended`);
+        say(`  ${ended}/${target} runs ended`);
         lastSay = Date.now();
       }
     }

@@ -6,7 +6,7 @@ import { extrapolate, parseArgs, percentile, summarize, type Figures } from '../
 
 test('defaults: 20 workers of concurrency 2, 300 runs of `true`, half the slots in flight', () => {
   const options = parseArgs([]);
-  assert.deepEqual(options, { workers: 20, concurrency: 2, runs: 300, inFlight: 20, users: 10, idleSeconds: 60, adminUrl: null, command: ['true'], json: null });
+  assert.deepEqual(options, { workers: 20, concurrency: 2, runs: 300, inFlight: 20, users: 5, idleSeconds: 60, maxMinutes: 0, adminUrl: null, command: ['true'], json: null });
 });
 
 test('flags and the command after --', () => {
@@ -38,7 +38,7 @@ function figures(): Figures {
   const empty = { tupReturned: 0, tables: {}, topStatements: [] };
   return {
     machine: 'test',
-    options: { workers: 2, concurrency: 1, runs: 10, inFlight: 1, users: 1, idleSeconds: 10, adminUrl: null, command: ['true'] },
+    options: { workers: 2, concurrency: 1, runs: 10, inFlight: 1, users: 1, idleSeconds: 10, maxMinutes: 0, adminUrl: null, command: ['true'] },
     postgres: { version: '15', private: true, maxConnections: 100, poolMaxPerProcess: 10 },
     // 2 processes for 10 s: 40 statements, 20 transactions, 10 row writes, 2000 WAL bytes → per process per second 2, 1, 0.5, 100.
     idle: { ...empty, seconds: 10, processes: 2, xactCommit: 20, tupInserted: 0, tupUpdated: 10, tupDeleted: 0, statements: 40, walBytes: 2000 },
