@@ -426,6 +426,7 @@ export async function simulate(options: SimulationOptions, say: (line: string) =
     await Promise.all(processes.map((child) => child.stop()));
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
   };
+  let stopSampling = async () => {};
   const onSignal = () => void stopAll().finally(() => process.exit(130));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -547,6 +548,7 @@ export async function simulate(options: SimulationOptions, say: (line: string) =
     const pending = new Set<string>();
     const memorySamples: { at: number; rss: Map<number, { own: number; children: number }> }[] = [];
     let submitted = 0;
+    let submitFailures = 0;
     let ended = 0;
     let lastSay = Date.now();
     let sampling = true;
@@ -556,7 +558,11 @@ export async function simulate(options: SimulationOptions, say: (line: string) =
         await sampleConnections();
         await sleep(500);
       }
-    })();
+    })().catch((error: unknown) => say(`  sampling stopped: ${String(error)}`));
+    stopSampling = async () => {
+      sampling = false;
+      await sampler;
+    };
     const deadline = options.maxMinutes === 0 ? Number.POSITIVE_INFINITY : Date.now() + options.maxMinutes * 60_000;
     let target = options.runs;
     while (ended < target) {
@@ -569,12 +575,21 @@ export async function simulate(options: SimulationOptions, say: (line: string) =
         Array.from({ length: room }, async () => {
           const user = users[submitted % users.length]!;
           submitted += 1;
-          const made = await call(api.url, user.apiKey, 'POST', '/runs', { connectionId: user.connectionId, project: 'acme/api', command: options.command });
-          if (made.status !== 201) throw new Error(`POST /runs: ${made.status} ${JSON.stringify(made.json)}`);
+          // A refused or failed submission is counted and reported, not fatal: the figures of the runs that did start stand.
+          const made = await call(api.url, user.apiKey, 'POST', '/runs', { connectionId: user.connectionId, project: 'acme/api', command: options.command }).catch(
+            (error: unknown) => ({ status: 0, json: { error: String(error) } }),
+          );
+          if (made.status !== 201) {
+            submitFailures += 1;
+            if (submitFailures <= 5) say(`  POST /runs: ${made.status} ${JSON.stringify(made.json)}`);
+            submitted -= 1;
+            return;
+          }
           pending.add(made.json.id);
         }),
       );
       await sleep(200);
+      if (submitFailures > options.runs / 10) throw new Error(`${submitFailures} runs could not be submitted`);
       if (pending.size > 0) {
         const done = await observe('SELECT id FROM runs WHERE id = ANY($1) AND status = ANY($2)', [[...pending], ENDED]);
         for (const row of done) pending.delete(String(row.id));
@@ -586,8 +601,7 @@ export async function simulate(options: SimulationOptions, say: (line: string) =
       }
     }
     const wallSeconds = (performance.now() - started) / 1000;
-    sampling = false;
-    await sampler;
+    await stopSampling();
     // The last runs' closing writes (queue settle, audit) land just after their status does.
     await sleep(1000);
     const loadAfter = await snapshot(admin, database, observer, statements);
@@ -682,7 +696,11 @@ export async function simulate(options: SimulationOptions, say: (line: string) =
         peakApi: Math.max(0, ...loadConnections.map((sample) => sample.get('api') ?? 0)),
       },
     };
+  } catch (error) {
+    say(`simulation failed: ${error instanceof Error ? error.stack : String(error)}`);
+    throw error;
   } finally {
+    await stopSampling();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await stopAll();
