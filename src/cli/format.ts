@@ -97,8 +97,13 @@ export function runsTable(runs: readonly RunView[]): string {
     ['ID', 'STATUS', 'PROJECT', 'OUTPUTS', 'CREATED', 'COMMAND'],
     ...runs.map((run) => [run.id, run.status, run.projectPath ?? run.project, outputsText(run.outputs), run.createdAt.slice(0, 19).replace('T', ' '), shortCommandLine(run.command, COMMAND_WIDTH)]),
   ];
-  const widths = (rows[0] as string[]).map((_, column) => Math.max(...rows.map((row) => [...(row[column] as string)].length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] as number)).join('  ').trimEnd()).join('\n');
+  return columns(rows);
+}
+
+/** Rows of cells (the first the header) as lines, each column padded to its widest cell. */
+export function columns(rows: readonly (readonly string[])[]): string {
+  const widths = (rows[0] ?? []).map((_, column) => Math.max(...rows.map((row) => [...(row[column] ?? '')].length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');
 }
 
 export function runDetails(run: RunView): string {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { ApiClient } from './api-client.ts';
+import { columns } from './format.ts';
 
 type Io = {
   api(command: Command): Promise<ApiClient>;
@@ -16,8 +17,7 @@ export function workersTable(workers: readonly WorkerView[]): string {
     ['ID', 'HOST', 'RUNNING', 'STATE', 'LAST HEARTBEAT'],
     ...workers.map((worker) => [worker.id, worker.host, `${worker.running}/${worker.capacity}`, worker.state, worker.lastHeartbeatAt]),
   ];
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => [...row[column]!].length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+  return columns(rows);
 }
 
 /** `forgelink workers list`: the processes executing runs, their capacity, runs and last heartbeat. */

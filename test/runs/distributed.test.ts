@@ -15,7 +15,9 @@ import { waitForNoProcesses } from '../sandbox/helpers.ts';
  * (`serve --no-runs`) and workers (`forgelink worker`), each a real process with a data directory of its own.
  */
 
-const LOST_AFTER_S = 6;
+// Short for the test, yet long enough that a worker stalled by a busy machine (five test processes, sandboxes, git) is
+// not taken for lost.
+const LOST_AFTER_S = 15;
 const RUNS_PER_USER = 3;
 
 type Run = { id: string; status: string; worker: string | null; error: { code: string; message: string } | null; startedAt: string | null; finishedAt: string | null };
@@ -61,6 +63,18 @@ class Cluster {
 }
 
 async function call(server: RunningServer, user: User | { apiKey: string }, method: string, path: string, body?: unknown) {
+  // A GET is repeated when the connection itself failed (a connect timeout on a machine this busy); nothing else is.
+  for (let attempt = 1; method === 'GET' && attempt < 3; attempt += 1) {
+    try {
+      return await once(server, user, method, path, body);
+    } catch (error) {
+      if (!(error instanceof TypeError)) throw error;
+    }
+  }
+  return once(server, user, method, path, body);
+}
+
+async function once(server: RunningServer, user: User | { apiKey: string }, method: string, path: string, body?: unknown) {
   const response = await fetch(`${server.url}/api/v1${path}`, {
     method,
     headers: { authorization: `Bearer ${user.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },

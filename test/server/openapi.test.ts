@@ -40,6 +40,7 @@ describe('the OpenAPI document', () => {
       '/runs/{id}/log',
       '/secrets',
       '/secrets/{name}',
+      '/workers',
     ]);
     assert.deepEqual(doc.components.schemas.ConnectRequest.required, ['token']);
     assert.deepEqual([...doc.components.schemas.StartRunRequest.required].sort(), ['connectionId', 'project']);
