@@ -69,7 +69,11 @@ async function startListening(env: NodeJS.ProcessEnv, args: string[], ready: Reg
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
     // Generous: on a machine busy with other test files, starting Node and loading forgelink takes a while.
-    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start:\n${output}`)), 90_000);
+    const timer = setTimeout(() => {
+      // Not left running: nothing else holds it once this promise fails.
+      child.kill('SIGKILL');
+      reject(new Error(`${args[0]} did not start:\n${output}`));
+    }, 90_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = ready.exec(output);
