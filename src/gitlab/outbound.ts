@@ -1,6 +1,6 @@
 import dns from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { Agent, buildConnector } from 'undici';
 import { checkOutboundAddress, hostInterfaceAddresses, UpstreamError, type AddressVerdict, type OutboundPolicy } from '../core/index.ts';
 
@@ -62,13 +62,38 @@ export function guardedLookup(policy: OutboundPolicy, resolveAll: ResolveAll = s
 }
 
 /**
+ * TLS contexts trusting the public roots plus one instance's CA, by that CA's PEM. Building one parses every root
+ * certificate (milliseconds of CPU), and a context serves any number of connections, so each CA's is built once
+ * rather than for every connection. A few dozen at most: an instance's CA is the same for all its connections.
+ */
+const caContexts = new Map<string, SecureContext>();
+const MAX_CA_CONTEXTS = 32;
+
+/** The shared context trusting the roots and `caPem`; null when no context can be built from it. */
+function contextTrusting(caPem: string): SecureContext | null {
+  let context = caContexts.get(caPem);
+  if (context === undefined) {
+    try {
+      context = createSecureContext({ ca: [...rootCertificates, caPem] });
+    } catch {
+      return null;
+    }
+    if (caContexts.size >= MAX_CA_CONTEXTS) caContexts.delete(caContexts.keys().next().value as string);
+    caContexts.set(caPem, context);
+  }
+  return context;
+}
+
+/**
  * An undici Agent for one GitLab instance: TLS trusts the public roots plus the instance's CA, and
  * every connection, literal IP or resolved name, passes the outbound-address policy first.
  */
 export function createOutboundAgent(options: OutboundAgentOptions): Agent {
   const ca = options.caPem ? [...rootCertificates, options.caPem] : undefined;
+  // The shared context when the CA makes one; otherwise the CA as it is, which fails each connection as it did.
+  const secureContext = options.caPem ? contextTrusting(options.caPem) : null;
   const connect = buildConnector({
-    ...(ca ? { ca } : {}),
+    ...(secureContext ? { secureContext } : ca ? { ca } : {}),
     timeout: options.connectTimeoutMs,
     lookup: guardedLookup(options.policy, options.resolveAll),
   });
