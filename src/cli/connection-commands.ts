@@ -18,9 +18,9 @@ function accountName(connection: ConnectionView): string {
 }
 
 async function readToken(options: ConnectOptions, cli: CliContext): Promise<string> {
-  if (options.tokenStdin) return readStdin();
+  if (options.tokenStdin) return readStdin(cli.io);
   const fromEnv = cli.env.GITLAB_TOKEN;
-  return fromEnv !== undefined && fromEnv !== '' ? fromEnv : promptSecret('GitLab token: ');
+  return fromEnv !== undefined && fromEnv !== '' ? fromEnv : promptSecret(cli.io, 'GitLab token: ');
 }
 
 async function readCaFile(file: string | undefined): Promise<string | undefined> {
@@ -45,16 +45,16 @@ async function sameAccount(client: ApiClient, connection: ConnectionView): Promi
  * After a connect: an older connection of the same account is replaced (`--replace`, or yes on a terminal),
  * or named in a warning. The new one is stored first, so a failure here never leaves the user with neither.
  */
-async function handleDuplicates(client: ApiClient, connection: ConnectionView, replace: boolean): Promise<string[]> {
+async function handleDuplicates(cli: CliContext, client: ApiClient, connection: ConnectionView, replace: boolean): Promise<string[]> {
   const replaced: string[] = [];
   for (const old of await sameAccount(client, connection)) {
     const about = `${accountName(connection)} on ${connection.baseUrl} is also connected as ${old.id} (${old.label})`;
-    if (replace || (canAsk() && (await confirm(`${about}. Disconnect ${old.id}?`)))) {
+    if (replace || (canAsk(cli.io) && (await confirm(cli.io, `${about}. Disconnect ${old.id}?`)))) {
       await client.request('DELETE', path(old.id));
       replaced.push(old.id);
-      process.stderr.write(`forgelink: disconnected ${old.id}, replaced by ${connection.id}\n`);
+      cli.io.stderr.write(`forgelink: disconnected ${old.id}, replaced by ${connection.id}\n`);
     } else {
-      process.stderr.write(`forgelink: warning: ${about}; "forgelink disconnect ${old.id}" removes it (or connect with --replace)\n`);
+      cli.io.stderr.write(`forgelink: warning: ${about}; "forgelink disconnect ${old.id}" removes it (or connect with --replace)\n`);
     }
   }
   return replaced;
@@ -88,7 +88,7 @@ function addConnectCommand(program: Command, cli: CliContext): void {
         ...(caPem === undefined ? {} : { caPem }),
         ...(options.label === undefined ? {} : { label: options.label }),
       });
-      const replaced = await handleDuplicates(client, connection, options.replace === true);
+      const replaced = await handleDuplicates(cli, client, connection, options.replace === true);
       cli.print(command, { ...connection, ...(replaced.length === 0 ? {} : { replaced }) }, () =>
         [
           `Connected.\n${connectionDetails(connection, new Date())}`,
@@ -125,7 +125,7 @@ function addListShowCheck(connections: Command, cli: CliContext): void {
     .action(async (id: string, _options: unknown, command: Command) => {
       const connection = await (await cli.api(command)).request<ConnectionView>('POST', path(id, '/check'));
       cli.print(command, connection, () => connectionDetails(connection, new Date()));
-      if (connection.status !== 'active') process.exitCode = 1;
+      if (connection.status !== 'active') cli.exitCode = 1;
     });
   connections
     .command('doctor <id>')
@@ -133,7 +133,7 @@ function addListShowCheck(connections: Command, cli: CliContext): void {
     .action(async (id: string, _options: unknown, command: Command) => {
       const report = await (await cli.api(command)).request<DoctorReport>('POST', path(id, '/doctor'));
       cli.print(command, report, () => doctorText(report));
-      if (!report.ok) process.exitCode = 1;
+      if (!report.ok) cli.exitCode = 1;
     });
 }
 
@@ -168,7 +168,7 @@ function addDisconnectCommand(program: Command, cli: CliContext): void {
     .action(async (id: string, options: { yes?: boolean }, command: Command) => {
       const client = await cli.api(command);
       const connection = await client.request<ConnectionView>('GET', path(id));
-      if (!options.yes && canAsk() && !(await confirm(`Disconnect ${id} (${accountName(connection)} on ${connection.host}, "${connection.label}")?`))) {
+      if (!options.yes && canAsk(cli.io) && !(await confirm(cli.io, `Disconnect ${id} (${accountName(connection)} on ${connection.host}, "${connection.label}")?`))) {
         throw new CliError('nothing was disconnected');
       }
       const result = await client.request<{ warnings?: { code: string; message: string }[] } | undefined>('DELETE', path(id));

@@ -5,6 +5,29 @@ import type { LocalActions } from './local-actions.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
+/**
+ * Where the CLI reads and writes: the process's own streams (`main.ts`); a test may run the CLI in its own process
+ * with streams of its own.
+ */
+export type CliIo = {
+  readonly stdin: NodeJS.ReadableStream & { readonly isTTY?: boolean };
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown; readonly isTTY?: boolean };
+};
+
+/** The process's own streams, each looked up when first used (`process.stdin` starts reading once touched). */
+export const processIo: CliIo = {
+  get stdin() {
+    return process.stdin;
+  },
+  get stdout() {
+    return process.stdout;
+  },
+  get stderr() {
+    return process.stderr;
+  },
+};
+
 /** Where the local actions come from: loaded only by the commands that need them (serve, admin). */
 export type LoadLocalActions = () => Promise<LocalActions>;
 
@@ -13,6 +36,9 @@ export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 /** What every command group needs: the environment, the API, output, and the local actions. */
 export type CliContext = {
   readonly env: Env;
+  readonly io: CliIo;
+  /** What the process exits with once the command returns (a command that ran but did not succeed sets 1). */
+  exitCode: number;
   local(): Promise<LocalActions>;
   api(command: Command): Promise<ApiClient>;
   /** Whether `--json` was given. */
@@ -36,7 +62,7 @@ export function checkedServer(text: string, source: string): string {
   return trimmed;
 }
 
-export function createContext(env: Env, loadLocal: LoadLocalActions): CliContext {
+export function createContext(env: Env, loadLocal: LoadLocalActions, io: CliIo = processIo): CliContext {
   const globals = (command: Command) => command.optsWithGlobals<Globals>();
   async function server(command: Command): Promise<string> {
     const flag = globals(command).server;
@@ -47,6 +73,8 @@ export function createContext(env: Env, loadLocal: LoadLocalActions): CliContext
   }
   return {
     env,
+    io,
+    exitCode: 0,
     local: loadLocal,
     json: (command) => globals(command).json === true,
     server,
@@ -57,7 +85,7 @@ export function createContext(env: Env, loadLocal: LoadLocalActions): CliContext
       return createApiClient(root, apiKey);
     },
     print(command, value, human) {
-      process.stdout.write(globals(command).json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+      io.stdout.write(globals(command).json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
     },
   };
 }

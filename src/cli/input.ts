@@ -1,12 +1,13 @@
 import { CliError } from './api-client.ts';
+import type { CliIo } from './context.ts';
 
 const MAX_STDIN_BYTES = 1024 * 1024;
 
 /** Reads all of stdin (bounded). */
-export async function readStdin(): Promise<string> {
+export async function readStdin(io: CliIo): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of process.stdin) {
+  for await (const chunk of io.stdin) {
     const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
     size += buffer.length;
     if (size > MAX_STDIN_BYTES) throw new CliError('stdin is larger than 1 MiB; expected a single token');
@@ -16,9 +17,11 @@ export async function readStdin(): Promise<string> {
 }
 
 /** Asks for a secret on the terminal without echoing it. */
-export async function promptSecret(question: string): Promise<string> {
-  const { stdin, stderr } = process;
-  if (!stdin.isTTY) return readStdin();
+export async function promptSecret(io: CliIo, question: string): Promise<string> {
+  if (io.stdin.isTTY !== true) return readStdin(io);
+  // A terminal: the process's own stdin.
+  const stdin = io.stdin as NodeJS.ReadStream;
+  const { stderr } = io;
   stderr.write(question);
   stdin.setRawMode(true);
   stdin.resume();
@@ -52,14 +55,14 @@ export async function promptSecret(question: string): Promise<string> {
 }
 
 /** Whether a person is there to answer a question: stdin and stderr are both terminals. */
-export function canAsk(): boolean {
-  return process.stdin.isTTY === true && process.stderr.isTTY === true;
+export function canAsk(io: CliIo): boolean {
+  return io.stdin.isTTY === true && io.stderr.isTTY === true;
 }
 
 /** Asks a yes/no question on the terminal; only an answer starting with y is yes. */
-export async function confirm(question: string): Promise<boolean> {
+export async function confirm(io: CliIo, question: string): Promise<boolean> {
   const { createInterface } = await import('node:readline/promises');
-  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  const prompt = createInterface({ input: io.stdin, output: io.stderr as NodeJS.WritableStream });
   try {
     return /^\s*y/i.test(await prompt.question(`${question} [y/N] `));
   } finally {

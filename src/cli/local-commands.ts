@@ -1,14 +1,14 @@
 import type { Command } from 'commander';
 import { CliError } from './api-client.ts';
-import type { CliContext } from './context.ts';
+import type { CliContext, CliIo } from './context.ts';
 import { promptSecret, readStdin } from './input.ts';
 import { addAdminKeyCommand } from './keys-commands.ts';
 
 /** A password from stdin (its one trailing newline dropped; spaces are kept), or a hidden prompt asked twice. */
-async function readPassword(fromStdin: boolean): Promise<string> {
-  if (fromStdin || !process.stdin.isTTY) return (await readStdin()).replace(/\r?\n$/, '');
-  const first = await promptSecret('New password: ');
-  if ((await promptSecret('Repeat it: ')) !== first) throw new CliError('the two passwords differ; nothing was changed');
+async function readPassword(io: CliIo, fromStdin: boolean): Promise<string> {
+  if (fromStdin || !io.stdin.isTTY) return (await readStdin(io)).replace(/\r?\n$/, '');
+  const first = await promptSecret(io, 'New password: ');
+  if ((await promptSecret(io, 'Repeat it: ')) !== first) throw new CliError('the two passwords differ; nothing was changed');
   return first;
 }
 
@@ -40,7 +40,7 @@ function addUserCommands(admin: Command, cli: CliContext): void {
     .option('--admin', 'make the user an administrator')
     .option('--password-stdin', 'also set their dashboard password, read from stdin')
     .action(async (name: string, options: { admin?: boolean; passwordStdin?: boolean }, command: Command) => {
-      const password = options.passwordStdin ? await readPassword(true) : undefined;
+      const password = options.passwordStdin ? await readPassword(cli.io, true) : undefined;
       const created = await (await cli.local()).addUser(name, options.admin === true, password);
       cli.print(command, created, () =>
         [
@@ -53,7 +53,7 @@ function addUserCommands(admin: Command, cli: CliContext): void {
     .command('set-password <name>')
     .description('set or change a user\'s dashboard password (from stdin, or a hidden prompt); signs them out everywhere')
     .action(async (name: string, _options: unknown, command: Command) => {
-      const result = await (await cli.local()).setPassword(name, await readPassword(false));
+      const result = await (await cli.local()).setPassword(name, await readPassword(cli.io, false));
       cli.print(command, result, () => `Password set for ${result.name}; ${result.sessionsEnded} dashboard session(s) ended.`);
     });
   user
@@ -81,7 +81,7 @@ function addRotateKeyCommand(admin: Command, cli: CliContext): void {
           ...(result.failed.length > 0 ? [`Could not open ${result.failed.length} secret(s): ${result.failed.join(', ')}`] : []),
         ].join('\n'),
       );
-      if (result.failed.length > 0) process.exitCode = 1;
+      if (result.failed.length > 0) cli.exitCode = 1;
     });
 }
 

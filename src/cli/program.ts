@@ -4,7 +4,7 @@ import type { AuditEntry } from '../core/index.ts';
 import { CliError, createApiClient } from './api-client.ts';
 import { loginFile, writeLogin } from './client-config.ts';
 import { addConnectionCommands } from './connection-commands.ts';
-import { checkedServer, createContext, DEFAULT_SERVER, type CliContext, type Env, type LoadLocalActions } from './context.ts';
+import { checkedServer, createContext, DEFAULT_SERVER, processIo, type CliContext, type CliIo, type Env, type LoadLocalActions } from './context.ts';
 import { auditLine } from './format.ts';
 import { promptSecret } from './input.ts';
 import { addKeyCommands } from './keys-commands.ts';
@@ -23,13 +23,13 @@ function version(): string {
 }
 
 /** The root command: global options, `--version`, and usage errors left to `runCli` to print in one line. */
-function createRootCommand(): Command {
+function createRootCommand(io: CliIo): Command {
   return new Command('forgelink')
     .description('Let AI coding agents work on GitLab repositories safely.')
     .version(version(), '-V, --version', 'print the version')
     .option('--json', 'print one JSON document on stdout (on failure, {"error":{…}} as well)')
     .option('--server <url>', `forgelink server to talk to (default: FORGELINK_SERVER, then "forgelink login", then ${DEFAULT_SERVER})`)
-    .configureOutput({ outputError: () => {} })
+    .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text), outputError: () => {} })
     .exitOverride();
 }
 
@@ -41,7 +41,7 @@ function addLoginCommand(program: Command, cli: CliContext): void {
     .action(async (_options: unknown, command: Command) => {
       const flag = command.optsWithGlobals<{ server?: string }>().server;
       const server = flag !== undefined ? checkedServer(flag, '--server') : checkedServer(cli.env.FORGELINK_SERVER?.trim() || DEFAULT_SERVER, 'FORGELINK_SERVER');
-      const apiKey = (await promptSecret('API key: ')).trim();
+      const apiKey = (await promptSecret(cli.io, 'API key: ')).trim();
       if (apiKey === '') throw new CliError('no API key given on stdin');
       const me = await createApiClient(server, apiKey).request<{ id: string; name: string }>('GET', '/me');
       const file = loginFile(cli.env);
@@ -66,16 +66,15 @@ function addAuditCommand(program: Command, cli: CliContext): void {
 }
 
 /** Builds the `forgelink` command tree from its groups. */
-export function buildProgram(loadLocal: LoadLocalActions, env: Env = process.env): Command {
-  const program = createRootCommand();
-  const cli = createContext(env, loadLocal);
+export function buildProgram(loadLocal: LoadLocalActions, env: Env = process.env, cli: CliContext = createContext(env, loadLocal)): Command {
+  const program = createRootCommand(cli.io);
   addServeCommand(program, cli);
   addAdminCommands(program, cli);
   addCacheCommands(program, cli);
   addLoginCommand(program, cli);
   addConnectionCommands(program, cli);
   addKeyCommands(program, { api: cli.api, print: cli.print, json: cli.json });
-  addSecretCommands(program, { api: cli.api, print: cli.print });
+  addSecretCommands(program, { api: cli.api, print: cli.print, io: cli.io });
   addAgentCommands(program, { api: cli.api, print: cli.print });
   addWorkerCommands(program, { api: cli.api, print: cli.print });
   addAuditCommand(program, cli);
@@ -91,11 +90,11 @@ function wantsJson(argv: readonly string[]): boolean {
   return (end < 0 ? args : args.slice(0, end)).includes('--json');
 }
 
-function fail(failure: CliFailure, json: boolean): void {
-  process.stderr.write(`forgelink: ${failure.message}\n`);
+function fail(io: CliIo, failure: CliFailure, json: boolean): void {
+  io.stderr.write(`forgelink: ${failure.message}\n`);
   if (json) {
     const error = { code: failure.code, message: failure.message, ...(failure.field === undefined ? {} : { field: failure.field }) };
-    process.stdout.write(`${JSON.stringify({ error }, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify({ error }, null, 2)}\n`);
   }
 }
 
@@ -103,27 +102,28 @@ function fail(failure: CliFailure, json: boolean): void {
  * Runs the CLI; returns the exit code. A failure prints one line on stderr starting with `forgelink:`; with
  * `--json` also `{"error":{"code","message","field"?}}` on stdout.
  */
-export async function runCli(argv: string[], loadLocal: LoadLocalActions, env: Env = process.env): Promise<number> {
-  const program = buildProgram(loadLocal, env);
+export async function runCli(argv: string[], loadLocal: LoadLocalActions, env: Env = process.env, io: CliIo = processIo): Promise<number> {
+  const cli = createContext(env, loadLocal, io);
+  const program = buildProgram(loadLocal, env, cli);
   const json = wantsJson(argv);
   try {
     await program.parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    return cli.exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and --version printed themselves; so did a group run without its subcommand (help on stderr).
       if (error.exitCode === 0 || error.code === 'commander.help') return error.exitCode;
-      fail(usageError(program, argv, error), json);
+      fail(io, usageError(program, argv, error), json);
       return 2;
     }
     if (error instanceof CliError) {
-      fail({ code: error.code, message: error.message, ...(error.field === undefined ? {} : { field: error.field }) }, json);
+      fail(io, { code: error.code, message: error.message, ...(error.field === undefined ? {} : { field: error.field }) }, json);
       return error.exitCode;
     }
     const message = error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error);
     const code = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'failed';
     const field = (error as { field?: unknown }).field;
-    fail({ code, message, ...(typeof field === 'string' ? { field } : {}) }, json);
+    fail(io, { code, message, ...(typeof field === 'string' ? { field } : {}) }, json);
     return 1;
   }
 }

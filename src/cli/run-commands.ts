@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { RunLogEntry } from '../core/index.ts';
 import type { RunView } from '../runs/index.ts';
 import { CliError, type ApiClient } from './api-client.ts';
-import type { CliContext } from './context.ts';
+import type { CliContext, CliIo } from './context.ts';
 import { followRun } from './follow.ts';
 import { runDetails, runsTable } from './format.ts';
 
@@ -10,8 +10,8 @@ type RunOptions = { connection: string; project: string; branch?: string; agent?
 
 const runPath = (id: string, rest = '') => `/runs/${encodeURIComponent(id)}${rest}`;
 
-function writeEntry(entry: RunLogEntry): void {
-  process.stderr.write(entry.stream === 'system' ? `forgelink: ${entry.text}` : entry.text);
+function writeEntry(io: CliIo, entry: RunLogEntry): void {
+  io.stderr.write(entry.stream === 'system' ? `forgelink: ${entry.text}` : entry.text);
 }
 
 function parseLimit(text: string, max: number): number {
@@ -57,16 +57,16 @@ async function timeoutSeconds(text: string | undefined): Promise<number | undefi
 }
 
 /** Streams the run's log to stderr until it ends; Ctrl-C asks the server to cancel it, a second one leaves at once. */
-async function followToEnd(client: ApiClient, id: string): Promise<RunView> {
-  process.stderr.write(`forgelink: run ${id} queued\n`);
+async function followToEnd(io: CliIo, client: ApiClient, id: string): Promise<RunView> {
+  io.stderr.write(`forgelink: run ${id} queued\n`);
   const onInterrupt = () => {
     process.off('SIGINT', onInterrupt);
-    process.stderr.write(`\nforgelink: canceling run ${id} (Ctrl-C again to leave it running)\n`);
+    io.stderr.write(`\nforgelink: canceling run ${id} (Ctrl-C again to leave it running)\n`);
     void client.request('POST', runPath(id, '/cancel')).catch(() => {});
   };
   process.on('SIGINT', onInterrupt);
   try {
-    return await followRun(client, id, writeEntry);
+    return await followRun(client, id, (entry) => writeEntry(io, entry));
   } finally {
     process.off('SIGINT', onInterrupt);
   }
@@ -120,9 +120,9 @@ function addRunCommand(program: Command, cli: CliContext): void {
         cli.print(cmd, started, () => started.id);
         return;
       }
-      const finished = await followToEnd(client, started.id);
+      const finished = await followToEnd(cli.io, client, started.id);
       cli.print(cmd, finished, () => runDetails(finished));
-      if (finished.status !== 'succeeded') process.exitCode = 1;
+      if (finished.status !== 'succeeded') cli.exitCode = 1;
     });
 }
 
@@ -151,7 +151,7 @@ function addRunsGroup(program: Command, cli: CliContext): void {
     .action(async (id: string, options: { follow?: boolean }, cmd: Command) => {
       const client = await cli.api(cmd);
       if (options.follow) {
-        await followRun(client, id, (entry) => process.stdout.write(entry.text));
+        await followRun(client, id, (entry) => cli.io.stdout.write(entry.text));
         return;
       }
       const result = await client.request<{ entries: RunLogEntry[] }>('GET', runPath(id, '/log'));

@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import type { SecretView } from '../secrets/index.ts';
 import { CliError, type ApiClient } from './api-client.ts';
+import type { CliIo } from './context.ts';
 import { promptSecret, readStdin } from './input.ts';
 
 type Io = {
   api(command: Command): Promise<ApiClient>;
   print(command: Command, value: unknown, human: () => string): void;
+  io: CliIo;
 };
 
 /** Refuses a bad name before the value is asked for, with the server's words. */
@@ -17,9 +19,9 @@ async function checkedName(name: string): Promise<string> {
 }
 
 /** The value from stdin (one trailing newline dropped, as `echo` adds it), or a hidden prompt on a terminal. */
-async function readValue(name: string): Promise<string> {
-  if (!process.stdin.isTTY) return (await readStdin()).replace(/\r?\n$/, '');
-  return promptSecret(`Value of ${name} (not shown): `);
+async function readValue(io: CliIo, name: string): Promise<string> {
+  if (!io.stdin.isTTY) return (await readStdin(io)).replace(/\r?\n$/, '');
+  return promptSecret(io, `Value of ${name} (not shown): `);
 }
 
 function secretLine(secret: SecretView): string {
@@ -50,7 +52,7 @@ export function addSecretCommands(program: Command, io: Io): void {
     .action(async (name: string, options: { host: string[] }, command: Command) => {
       await checkedName(name);
       const client = await io.api(command);
-      const value = await readValue(name);
+      const value = await readValue(io.io, name);
       const secret = await client.request<SecretView>('PUT', `/secrets/${encodeURIComponent(name)}`, {
         value,
         ...(options.host.length === 0 ? {} : { hosts: options.host }),

@@ -1,6 +1,6 @@
 import dns from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { Agent, buildConnector } from 'undici';
 import {
   checkOutboundAddress,
@@ -71,6 +71,29 @@ export function guardedLookup(policy: OutboundPolicy, resolveAll: ResolveAll = s
 }
 
 /**
+ * TLS contexts trusting the public roots plus one instance's CA, by that CA's PEM. Building one parses every root
+ * certificate (milliseconds of CPU), and a context serves any number of connections, so each CA's is built once
+ * rather than for every connection. A few dozen at most: an instance's CA is the same for all its connections.
+ */
+const caContexts = new Map<string, SecureContext>();
+const MAX_CA_CONTEXTS = 32;
+
+/** The shared context trusting the roots and `caPem`; null when no context can be built from it. */
+function contextTrusting(caPem: string): SecureContext | null {
+  let context = caContexts.get(caPem);
+  if (context === undefined) {
+    try {
+      context = createSecureContext({ ca: [...rootCertificates, caPem] });
+    } catch {
+      return null;
+    }
+    if (caContexts.size >= MAX_CA_CONTEXTS) caContexts.delete(caContexts.keys().next().value as string);
+    caContexts.set(caPem, context);
+  }
+  return context;
+}
+
+/**
  * An undici Agent for one GitLab instance: TLS trusts the public roots plus the instance's CA, and
  * every connection, literal IP or resolved name, passes the outbound-address policy first. With an upstream
  * proxy in the policy, each connection is a CONNECT tunnel to the allowed address through it, TLS inside.
@@ -78,8 +101,10 @@ export function guardedLookup(policy: OutboundPolicy, resolveAll: ResolveAll = s
 export function createOutboundAgent(options: OutboundAgentOptions): Agent {
   const ca = options.caPem ? [...rootCertificates, options.caPem] : undefined;
   const lookup = guardedLookup(options.policy, options.resolveAll);
+  // The shared context when the CA makes one; otherwise the CA as it is, which fails each connection as it did.
+  const secureContext = options.caPem ? contextTrusting(options.caPem) : null;
   const connect = buildConnector({
-    ...(ca ? { ca } : {}),
+    ...(secureContext ? { secureContext } : ca ? { ca } : {}),
     timeout: options.connectTimeoutMs,
     lookup,
   });

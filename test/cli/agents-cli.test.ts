@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { failsWithOneLine, ok } from '../support/cli-checks.ts';
+import { forgelinkInProcess } from '../support/cli-in-process.ts';
 import { forgelinkCli, startServerProcess, type Result, type RunningServer } from '../support/processes.ts';
 
 describe('forgelink agents list and run --agent against a started server', () => {
@@ -12,8 +13,9 @@ describe('forgelink agents list and run --agent against a started server', () =>
   let server: RunningServer;
   let key: string;
 
+  /** `forgelink <args>` as alice, in this process. */
   function cli(args: string[]): Promise<Result> {
-    return forgelinkCli(args, { env: { ...env, FORGELINK_SERVER: server.url, FORGELINK_API_KEY: key } });
+    return forgelinkInProcess(args, { env: { ...env, FORGELINK_SERVER: server.url, FORGELINK_API_KEY: key } });
   }
 
   before(async () => {
@@ -25,7 +27,7 @@ describe('forgelink agents list and run --agent against a started server', () =>
       FORGELINK_DATA_DIR: join(home, 'data'),
       FORGELINK_AGENTS: JSON.stringify({ codex: { env: { OPENAI_BASE_URL: 'https://llm.corp.example/v1' } } }),
     };
-    key = JSON.parse(ok(await forgelinkCli(['admin', 'user', 'add', 'alice', '--json'], { env })).stdout).apiKey;
+    key = JSON.parse(ok(await forgelinkInProcess(['admin', 'user', 'add', 'alice', '--json'], { env })).stdout).apiKey;
     server = await startServerProcess(env);
   });
   after(async () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { EXAMPLES_DIR } from '../support/forgelink.ts';
+import { forgelinkInProcess } from '../support/cli-in-process.ts';
 import { cliTestEnv, forgelinkCli, startServerProcess, type Result, type RunningServer } from '../support/processes.ts';
 import { failsWithOneLine, ok } from '../support/cli-checks.ts';
 
@@ -18,8 +19,13 @@ describe('the CLI against a started server and the fake GitLab over HTTPS', () =
   const tokens: string[] = [];
   const outputs: Result[] = [];
 
-  async function cli(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
-    const result = await forgelinkCli(args, { env: { ...env, ...options.env }, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) });
+  /**
+   * `forgelink <args>` in this process; with `process`, as a real process: the commands where the process boundary
+   * matters (stdin from a pipe, exit codes, stdout and stderr apart, the admin commands' local wiring).
+   */
+  async function cli(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv; process?: true } = {}): Promise<Result> {
+    const run = options.process ? forgelinkCli : forgelinkInProcess;
+    const result = await run(args, { env: { ...env, ...options.env }, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) });
     outputs.push(result);
     return result;
   }
@@ -38,7 +44,7 @@ describe('the CLI against a started server and the fake GitLab over HTTPS', () =
     gitlab.addProject({ path: 'platform/backend/api', members: [{ userId: gitlabUser, accessLevel: 30 }] });
     gitlab.addProject({ path: 'platform/web', members: [{ userId: gitlabUser, accessLevel: 40 }] });
 
-    const added = ok(await cli(['admin', 'user', 'add', 'alice', '--json']));
+    const added = ok(await cli(['admin', 'user', 'add', 'alice', '--json'], { process: true }));
     apiKey = JSON.parse(added.stdout).apiKey;
     assert.match(apiKey, /^flk_/);
     server = await startServerProcess(env);
@@ -57,7 +63,7 @@ describe('the CLI against a started server and the fake GitLab over HTTPS', () =
   });
 
   test('--help works for every level', async () => {
-    assert.match(ok(await cli(['--help'])).stdout, /connect/);
+    assert.match(ok(await cli(['--help'], { process: true })).stdout, /connect/);
     assert.match(ok(await cli(['connect', 'gitlab', '--help'])).stdout, /--ca-file/);
   });
 
@@ -66,8 +72,8 @@ describe('the CLI against a started server and the fake GitLab over HTTPS', () =
   });
 
   test('login with a wrong key fails; with the right key it is stored mode 0600', async () => {
-    failsWithOneLine(await cli(['login', '--server', server.url], { stdin: 'flk_wrong\n' }), /API key is not valid/);
-    const result = ok(await cli(['login', '--server', server.url], { stdin: `${apiKey}\n` }));
+    failsWithOneLine(await cli(['login', '--server', server.url], { stdin: 'flk_wrong\n', process: true }), /API key is not valid/);
+    const result = ok(await cli(['login', '--server', server.url], { stdin: `${apiKey}\n`, process: true }));
     assert.match(result.stdout, /Logged in .* as alice/);
     const info = await stat(join(home, 'config', 'forgelink', 'login.json'));
     assert.equal(info.mode & 0o777, 0o600);
@@ -80,6 +86,7 @@ describe('the CLI against a started server and the fake GitLab over HTTPS', () =
     const result = ok(
       await cli(['connect', 'gitlab', '--url', `${gitlab.baseUrl}/`, '--token-stdin', '--ca-file', gitlab.caFile as string, '--label', 'ci bot', '--json'], {
         stdin: `${token}\n`,
+        process: true,
       }),
     );
     const connection = JSON.parse(result.stdout);
@@ -148,7 +155,7 @@ describe('the CLI against a started server and the fake GitLab over HTTPS', () =
       ok(await cli(['connect', 'gitlab', '--url', gitlab.baseUrl, '--ca-file', gitlab.caFile as string, '--token-stdin', '--json'], { stdin: token })).stdout,
     );
     const result = ok(
-      await cli(['run', '--connection', connection.id, '--project', 'platform/web', '--json', '--', 'python3', join(EXAMPLES_DIR, 'scripted-agent.py')]),
+      await cli(['run', '--connection', connection.id, '--project', 'platform/web', '--json', '--', 'python3', join(EXAMPLES_DIR, 'scripted-agent.py')], { process: true }),
     );
     assert.match(result.stderr, /forgelink: Cloning platform\/web \(main\)/);
     assert.match(result.stderr, /Opened merge request !\d+/);
@@ -160,14 +167,14 @@ describe('the CLI against a started server and the fake GitLab over HTTPS', () =
     assert.match(ok(await cli(['runs', 'show', run.id])).stdout, /merge request !\d+ Agent notes/);
     assert.match(ok(await cli(['runs', 'logs', run.id])).stdout, /Filed issue #\d+/);
 
-    const failed = await cli(['run', '--connection', connection.id, '--project', 'platform/web', '--', 'sh', '-c', 'exit 4']);
+    const failed = await cli(['run', '--connection', connection.id, '--project', 'platform/web', '--', 'sh', '-c', 'exit 4'], { process: true });
     assert.equal(failed.code, 1);
     assert.match(failed.stdout, /failed — The agent exited with code 4/);
     failsWithOneLine(await cli(['run', '--connection', 'con_nope', '--project', 'platform/web', '--', 'true']), /No connection con_nope/);
   });
 
   test('rotate-key re-seals every token and the server keeps using them', async () => {
-    const rotated = JSON.parse(ok(await cli(['admin', 'rotate-key', '--json'])).stdout);
+    const rotated = JSON.parse(ok(await cli(['admin', 'rotate-key', '--json'], { process: true })).stdout);
     assert.equal(rotated.keyId, 'k2');
     assert.ok(rotated.resealed >= 3, JSON.stringify(rotated));
     assert.deepEqual(rotated.failed, []);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { EXAMPLES_DIR } from '../support/forgelink.ts';
+import { forgelinkInProcess } from '../support/cli-in-process.ts';
 import { cliTestEnv, forgelinkCli, startServerProcess, type Result, type RunningServer } from '../support/processes.ts';
 
 /** One line on stderr starting with `forgelink:`, exit non-zero; with `json`, the error document on stdout. */
@@ -31,10 +32,11 @@ describe('the CLI in everyday use: usage, help, connect/disconnect, runs (starte
   let server: RunningServer;
   let bot: number;
 
-  const cli = (args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv } = {}) =>
-    forgelinkCli(args, { env: { ...env, ...options.env }, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) });
+  /** `forgelink <args>` in this process; with `process`, as a real process (exit codes, stdout and stderr apart). */
+  const cli = (args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv; process?: true } = {}) =>
+    (options.process ? forgelinkCli : forgelinkInProcess)(args, { env: { ...env, ...options.env }, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) });
 
-  async function ok(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
+  async function ok(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv; process?: true } = {}): Promise<Result> {
     const result = await cli(args, options);
     assert.equal(result.code, 0, `exit ${result.code}: ${result.stderr}`);
     return result;
@@ -63,7 +65,7 @@ describe('the CLI in everyday use: usage, help, connect/disconnect, runs (starte
 
   test('--version prints the package version', async () => {
     const manifest = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8'));
-    assert.equal((await ok(['--version'])).stdout.trim(), manifest.version);
+    assert.equal((await ok(['--version'], { process: true })).stdout.trim(), manifest.version);
   });
 
   test('a command that lives under a group is suggested by its full name', async () => {
@@ -74,7 +76,7 @@ describe('the CLI in everyday use: usage, help, connect/disconnect, runs (starte
 
   test('usage errors are one line; with --json the error document is on stdout too (commander\'s own errors as well)', async () => {
     failsWithOneLine(await cli(['connections', 'show']), /missing required argument 'id'/);
-    failsWithOneLine(await cli(['--json', 'connections', 'show']), /missing required argument 'id'/, { code: 'missing_argument', field: 'id' });
+    failsWithOneLine(await cli(['--json', 'connections', 'show'], { process: true }), /missing required argument 'id'/, { code: 'missing_argument', field: 'id' });
     failsWithOneLine(await cli(['run', '--json', '--project', 'acme/web', '--', 'true']), /--connection/, { field: '--connection' });
     failsWithOneLine(await cli(['--json', 'nope']), /unknown command 'nope'/, { code: 'unknown_command' });
   });

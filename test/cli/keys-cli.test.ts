@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { failsWithOneLine, ok } from '../support/cli-checks.ts';
+import { forgelinkInProcess } from '../support/cli-in-process.ts';
 import { forgelinkCli, startServerProcess, type Result, type RunningServer } from '../support/processes.ts';
 
 describe('forgelink keys and admin user key against a started server', () => {
@@ -15,8 +16,9 @@ describe('forgelink keys and admin user key against a started server', () => {
   const values: string[] = [];
   const outputs: Result[] = [];
 
-  async function cli(args: string[], options: { key?: string; stdin?: string } = {}): Promise<Result> {
-    const result = await forgelinkCli(args, {
+  /** `forgelink <args>` as alice (or `key`) in this process; with `process`, as a real process. */
+  async function cli(args: string[], options: { key?: string; stdin?: string; process?: true } = {}): Promise<Result> {
+    const result = await (options.process ? forgelinkCli : forgelinkInProcess)(args, {
       env: { ...env, FORGELINK_SERVER: server?.url, FORGELINK_API_KEY: options.key ?? aliceKey },
       ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
     });
@@ -36,7 +38,7 @@ describe('forgelink keys and admin user key against a started server', () => {
     env = { PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: join(home, 'config'), FORGELINK_DATA_DIR: join(home, 'data') };
     aliceKey = JSON.parse(ok(await forgelinkCli(['admin', 'user', 'add', 'alice', '--json'], { env })).stdout).apiKey;
     values.push(aliceKey);
-    values.push(JSON.parse(ok(await forgelinkCli(['admin', 'user', 'add', 'bob', '--json'], { env })).stdout).apiKey);
+    values.push(JSON.parse(ok(await forgelinkInProcess(['admin', 'user', 'add', 'bob', '--json'], { env })).stdout).apiKey);
     server = await startServerProcess(env);
   });
 
@@ -46,7 +48,7 @@ describe('forgelink keys and admin user key against a started server', () => {
   });
 
   test('keys create prints the key once; --json is exactly {id, name, key, createdAt}; the key works', async () => {
-    const human = ok(await cli(['keys', 'create', 'laptop']));
+    const human = ok(await cli(['keys', 'create', 'laptop'], { process: true }));
     const key = /API key \(shown once, store it now\): (flk_\S+)/.exec(human.stdout)?.[1];
     assert.ok(key !== undefined, human.stdout);
     values.push(key);
@@ -114,7 +116,7 @@ describe('forgelink keys and admin user key against a started server', () => {
     const me = ok(await cli(['keys', 'list', '--json'], { key }));
     assert.ok(JSON.parse(me.stdout).keys.some((k: { name: string }) => k.name === 'recovery'));
 
-    const json = JSON.parse(ok(await forgelinkCli(['admin', 'user', 'key', 'bob', '--json'], { env })).stdout);
+    const json = JSON.parse(ok(await forgelinkInProcess(['admin', 'user', 'key', 'bob', '--json'], { env })).stdout);
     values.push(json.key);
     assert.deepEqual(Object.keys(json).sort(), ['createdAt', 'id', 'key', 'name', 'user']);
     assert.equal(json.user.name, 'bob');
@@ -128,7 +130,7 @@ describe('forgelink keys and admin user key against a started server', () => {
     assert.equal(issued.details.via, 'admin');
     assert.match(ok(await cli(['audit'])).stdout, /api_key\.revoked +key_[0-9a-f]{20}/);
 
-    const unknown = await forgelinkCli(['admin', 'user', 'key', 'nobody'], { env });
+    const unknown = await forgelinkInProcess(['admin', 'user', 'key', 'nobody'], { env });
     assert.notEqual(unknown.code, 0);
     assert.equal(unknown.stderr, 'forgelink: There is no user named nobody.\n');
   });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
+import { forgelinkInProcess } from '../support/cli-in-process.ts';
 import { forgelinkCli, startServerProcess, type RunningServer } from '../support/processes.ts';
 
 /** `forgelink serve [args]`: the exit code and output when it refuses to start; it is stopped and the test fails when it starts. */
@@ -28,6 +29,7 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
+// forgelink serve runs as a real process throughout; admin rotate-key's refusals run in-process.
 describe('a lost master key next to a database with sealed secrets (real CLI processes)', () => {
   let home: string;
   let gitlab: FakeGitLab;
@@ -79,7 +81,7 @@ describe('a lost master key next to a database with sealed secrets (real CLI pro
   });
 
   test('admin rotate-key refuses too, and writes no key', async () => {
-    const result = await forgelinkCli(['admin', 'rotate-key'], { env });
+    const result = await forgelinkInProcess(['admin', 'rotate-key'], { env });
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /^forgelink: .*master\.key is missing.*master key k1/);
     assert.equal(await exists(keyFile), false);
@@ -96,7 +98,7 @@ describe('a lost master key next to a database with sealed secrets (real CLI pro
     assert.notEqual(wrongFile.code, 0);
     assert.match(wrongFile.output, new RegExp(`^forgelink: .*sealed with master key k1, but FORGELINK_MASTER_KEY_FILE \\(${otherKeyring}\\) has no key k1`, 'm'));
 
-    const rotate = await forgelinkCli(['admin', 'rotate-key'], { env: { ...env, FORGELINK_MASTER_KEY_FILE: otherKeyring } });
+    const rotate = await forgelinkInProcess(['admin', 'rotate-key'], { env: { ...env, FORGELINK_MASTER_KEY_FILE: otherKeyring } });
     assert.notEqual(rotate.code, 0);
     assert.match(rotate.stderr, /has no key k1/);
     assert.deepEqual(JSON.parse(await readFile(otherKeyring, 'utf8')).versions.map((v: { id: string }) => v.id), ['k7'], 'no version was added');

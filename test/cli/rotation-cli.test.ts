@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
+import { forgelinkInProcess } from '../support/cli-in-process.ts';
 import { forgelinkCli, startServerProcess, type Result, type RunningServer } from '../support/processes.ts';
 
 function daysFromToday(days: number): string {
@@ -19,7 +20,9 @@ describe('forgelink connections rotation / rotate against a started server (the 
   let botId: number;
   const tokens: string[] = [];
 
-  const cli = (args: string[], stdin?: string): Promise<Result> => forgelinkCli(args, { env, ...(stdin === undefined ? {} : { stdin }) });
+  /** `forgelink <args>` in this process; `cliProcess` as a real process. */
+  const cli = (args: string[], stdin?: string): Promise<Result> => forgelinkInProcess(args, { env, ...(stdin === undefined ? {} : { stdin }) });
+  const cliProcess = (args: string[]): Promise<Result> => forgelinkCli(args, { env });
 
   function ok(result: Result): Result {
     assert.equal(result.code, 0, `exit ${result.code}: ${result.stderr}`);
@@ -84,7 +87,7 @@ describe('forgelink connections rotation / rotate against a started server (the 
     assert.ok(second && !second.revoked);
     tokens.push(second.token);
 
-    const rotated = ok(await cli(['connections', 'rotate', id]));
+    const rotated = ok(await cliProcess(['connections', 'rotate', id]));
     assert.match(rotated.stdout, new RegExp(`^Rotated ${id}; the new token expires ${daysFromToday(30)} \\(in 30 days\\)\\.\\n$`));
     assert.equal(gitlab.rotationCount() - before, 2);
     const family = gitlab.tokenFamily(first);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { argvHolding, failsWithOneLine, ok } from '../support/cli-checks.ts';
+import { forgelinkInProcess } from '../support/cli-in-process.ts';
 import { forgelinkCli, startServerProcess, type Result, type RunningServer } from '../support/processes.ts';
 
 /** The agent shows the secret every way a careless agent might: plain, base64, URL-encoded, and its hash. */
@@ -26,8 +27,10 @@ describe('secrets through the CLI against a started server, with a real sandboxe
   const sha = createHash('sha256').update(value).digest('hex');
   const outputs: Result[] = [];
 
-  async function cli(args: string[], options: { stdin?: string } = {}): Promise<Result> {
-    const result = await forgelinkCli(args, { env, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) });
+  /** `forgelink <args>` in this process; with `process`, as a real process (where the process boundary is the point). */
+  async function cli(args: string[], options: { stdin?: string; process?: true } = {}): Promise<Result> {
+    const run = options.process ? forgelinkCli : forgelinkInProcess;
+    const result = await run(args, { env, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) });
     outputs.push(result);
     return result;
   }
@@ -36,7 +39,7 @@ describe('secrets through the CLI against a started server, with a real sandboxe
   /** A run printing the secret's hash; `direct` by default, the mode in which the sandbox holds the value itself. */
   async function runShowingSecret(credentials: 'direct' | 'brokered' = 'direct'): Promise<{ result: Result; leaks: string[] }> {
     const { value: result, leaks } = await argvHolding(value, () =>
-      cli(['run', '--connection', connectionId, '--project', 'platform/web', '--secret', 'ANTHROPIC_API_KEY', '--credentials', credentials, '--json', '--', ...SHOW_SECRET]),
+      cli(['run', '--connection', connectionId, '--project', 'platform/web', '--secret', 'ANTHROPIC_API_KEY', '--credentials', credentials, '--json', '--', ...SHOW_SECRET], { process: true }),
     );
     return { result, leaks };
   }
@@ -69,7 +72,7 @@ describe('secrets through the CLI against a started server, with a real sandboxe
   });
 
   test('secrets set reads the value from stdin; list shows name, hosts and times, never the value', async () => {
-    const set = ok(await cli(['secrets', 'set', 'ANTHROPIC_API_KEY', '--host', 'api.anthropic.com', '--json'], { stdin: `${value}\n` }));
+    const set = ok(await cli(['secrets', 'set', 'ANTHROPIC_API_KEY', '--host', 'api.anthropic.com', '--json'], { stdin: `${value}\n`, process: true }));
     const secret = JSON.parse(set.stdout);
     assert.equal(secret.name, 'ANTHROPIC_API_KEY');
     assert.deepEqual(secret.hosts, ['api.anthropic.com:443']);

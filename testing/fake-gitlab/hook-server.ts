@@ -35,12 +35,18 @@ function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The hooks git runs: a shell wrapper starting the hook script with the fake's own Node. */
+/**
+ * The hooks git runs: a shell wrapper starting the hook script with the fake's own Node. When the fake runs with
+ * Node's compile cache (NODE_COMPILE_CACHE, as `npm test` sets it), the hooks use it too: git starts one per push
+ * and ref update batch, and each would otherwise strip the script's types again.
+ */
 function writeHooks(hooksDir: string): void {
   mkdirSync(hooksDir, { recursive: true });
+  const cache = process.env.NODE_COMPILE_CACHE;
+  const env = cache === undefined || cache === '' ? '' : `NODE_COMPILE_CACHE=${shellQuote(cache)} `;
   for (const kind of ['pre-receive', 'post-receive']) {
     const path = join(hooksDir, kind);
-    writeFileSync(path, `#!/bin/sh\nexec ${shellQuote(process.execPath)} --no-warnings ${shellQuote(HOOK_SCRIPT)} ${kind}\n`);
+    writeFileSync(path, `#!/bin/sh\n${env}exec ${shellQuote(process.execPath)} --no-warnings ${shellQuote(HOOK_SCRIPT)} ${kind}\n`);
     chmodSync(path, 0o755);
   }
 }
