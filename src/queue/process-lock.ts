@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { ConflictError } from '../core/index.ts';
@@ -16,6 +16,9 @@ export type ProcessLock = { release(): void };
 export async function lockDataDir(dataDir: string, why: string): Promise<ProcessLock> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const file = path.join(dataDir, LOCK_FILENAME);
+  // Private like the rest of the data directory; SQLite gives its journal the same mode.
+  await writeFile(file, '', { flag: 'a', mode: 0o600 });
+  await chmod(file, 0o600);
   const db = new DatabaseSync(file, { timeout: 0 });
   try {
     db.exec('PRAGMA locking_mode = EXCLUSIVE');

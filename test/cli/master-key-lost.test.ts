@@ -14,7 +14,7 @@ async function refusedServe(env: NodeJS.ProcessEnv, args: string[] = []): Promis
   try {
     server = await startServerProcess(env, args);
   } catch (error) {
-    const match = /^server exited with (\d+|null):\n([\s\S]*)$/.exec((error as Error).message);
+    const match = /^serve exited with (\d+|null):\n([\s\S]*)$/.exec((error as Error).message);
     assert.ok(match, (error as Error).message);
     return { code: Number(match[1]), output: match[2] as string };
   }

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startFakeGitLab } from '../../testing/fake-gitlab/index.ts';
+import { databases, type TestTarget } from '../support/databases.ts';
 import { forgelinkCli, startServerProcess, type RunningServer } from '../support/processes.ts';
 import { waitFor } from '../support/wait.ts';
 import { startWebhookReceiver } from '../support/webhook-receiver.ts';
@@ -15,8 +16,11 @@ function checksLogged(server: RunningServer): number {
   return server.output().split('\n').filter((line) => line.includes('"msg":"connection checked"')).length;
 }
 
+// Several processes share one PostgreSQL database (each its own data directory and the same master key), as on
+// several machines; with SQLite forgelink is one process.
 test('two forgelink serve processes on one database: one monitors, the other stands by and takes over when the first stops', async () => {
   const home = await mkdtemp(join(tmpdir(), 'forgelink-monitor-'));
+  const target: TestTarget = await databases().find((db) => db.name === 'postgres')!.createTarget();
   const gitlab = await startFakeGitLab({ tls: true });
   const receiver = await startWebhookReceiver();
   const servers: RunningServer[] = [];
@@ -24,7 +28,8 @@ test('two forgelink serve processes on one database: one monitors, the other sta
     const env = {
       PATH: process.env.PATH,
       HOME: home,
-      FORGELINK_DATA_DIR: join(home, 'data'),
+      DATABASE_URL: target.options.databaseUrl,
+      FORGELINK_MASTER_KEY: randomBytes(32).toString('base64'),
       FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8',
       FORGELINK_LOG_LEVEL: 'debug',
       FORGELINK_MONITOR_INTERVAL: '2s',
@@ -32,12 +37,12 @@ test('two forgelink serve processes on one database: one monitors, the other sta
       FORGELINK_NOTIFY_WEBHOOK: receiver.url,
       FORGELINK_NOTIFY_WEBHOOK_SECRET: SECRET,
     };
-    const added = await forgelinkCli(['admin', 'user', 'add', 'alice', '--json'], { env });
+    const machine = (name: string) => ({ ...env, FORGELINK_DATA_DIR: join(home, name) });
+    const added = await forgelinkCli(['admin', 'user', 'add', 'alice', '--json'], { env: machine('a') });
     assert.equal(added.code, 0, added.stderr);
     const apiKey: string = JSON.parse(added.stdout).apiKey;
-    // One after the other: the first start writes the master key both use.
-    servers.push(await startServerProcess(env));
-    servers.push(await startServerProcess(env));
+    servers.push(await startServerProcess(machine('a')));
+    servers.push(await startServerProcess(machine('b')));
 
     const botId = gitlab.addUser({ username: 'agent-bot' }).id;
     const tokens = [0, 1].map(() => gitlab.addToken(botId, { scopes: ['read_repository', 'write_repository'], expiresAt: '2099-01-31' }));
@@ -75,6 +80,7 @@ test('two forgelink serve processes on one database: one monitors, the other sta
     for (const server of servers) await server.stop();
     await receiver.close();
     await gitlab.close();
+    await target.dispose();
     await rm(home, { recursive: true, force: true });
   }
 });
