@@ -251,9 +251,11 @@ async function wire({ config, clock, logger, vault, storage, overrides, role, wo
     clock,
     audit: storage.audit,
     logger,
-    // Runs past `queued` hold the token in their sandbox (GITLAB_TOKEN): a rotation would revoke it under them.
+    // Direct runs past their preparation hold the token in their sandbox (GITLAB_TOKEN): a rotation would revoke it
+    // under them. Brokered runs never hold it (their proxy asks for the current token at each request), and a run
+    // still preparing — the one asking, once a worker has claimed it — has not handed it out yet.
     inUse: async (connection) =>
-      (await storage.runs.listRunsByStatus(['preparing', 'cloning', 'running', 'collecting'])).some((run) => run.connectionId === connection.id),
+      (await storage.runs.listRunsByStatus(['cloning', 'running', 'collecting'])).some((run) => run.connectionId === connection.id && run.credentials === 'direct'),
     ...overrides.rotation,
   });
   const tokens = createTokenProvider({
@@ -320,6 +322,7 @@ async function wire({ config, clock, logger, vault, storage, overrides, role, wo
       stateDir: sandboxDir,
       extraReadOnlyPaths: config.runs.sandboxMounts,
       cpuWeight: config.runs.cpuWeight,
+      nice: config.runs.nice,
       logger,
     }),
     clock,

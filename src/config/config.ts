@@ -41,7 +41,9 @@ export type Config = {
     /** A run's CPU cap (FORGELINK_RUN_CPU_MAX, in CPUs) as thousandths of a CPU; null: no cap. */
     cpuMillicores: number | null;
     /** The CPU weight of all runs together against forgelink's 100 (FORGELINK_RUN_CPU_WEIGHT, 1–10000, default 20). */
-    cpuWeight: number;
+    cpuWeight: number | null;
+    /** The nice value sandboxed processes start at (FORGELINK_RUN_NICE, 0–19, default 10; 0 for none). */
+    nice: number;
     /** FORGELINK_CREDENTIALS: how runs that do not choose hold their credentials (docs/security.md, "Credential broker"). */
     credentials: 'brokered' | 'direct';
   };
@@ -413,6 +415,7 @@ function readRuns(env: Env): Config['runs'] {
     repoCache: { enabled: readBoolean(env, 'FORGELINK_REPO_CACHE', true), maxBytes: readByteSize(env, 'FORGELINK_REPO_CACHE_MAX', '10GB', 0) },
     cpuMillicores: readCpuMax(env),
     cpuWeight: readCpuWeight(env),
+    nice: readNice(env),
     credentials: readCredentials(env),
   };
 }
@@ -426,13 +429,21 @@ function readCpuMax(env: Env): number | null {
   return Math.round(cpus * 1000);
 }
 
-function readCpuWeight(env: Env): number {
+function readCpuWeight(env: Env): number | null {
   const raw = value(env, 'FORGELINK_RUN_CPU_WEIGHT') ?? '20';
+  if (raw === 'off') return null;
   const weight = Number(raw);
   if (!/^\d+$/.test(raw) || weight < 1 || weight > 10000) {
-    throw new ConfigError('FORGELINK_RUN_CPU_WEIGHT', `expected a whole number from 1 to 10000 (forgelink's own processes have 100), got "${raw}"`);
+    throw new ConfigError('FORGELINK_RUN_CPU_WEIGHT', `expected a whole number from 1 to 10000 (forgelink's own processes have 100), or off, got "${raw}"`);
   }
   return weight;
+}
+
+function readNice(env: Env): number {
+  const raw = value(env, 'FORGELINK_RUN_NICE') ?? '10';
+  const nice = Number(raw);
+  if (!/^\d+$/.test(raw) || nice > 19) throw new ConfigError('FORGELINK_RUN_NICE', `expected a whole number from 0 (none) to 19, got "${raw}"`);
+  return nice;
 }
 
 function readCredentials(env: Env): 'brokered' | 'direct' {

@@ -38,13 +38,21 @@ function definedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 
-/** The versions package.json pins (devDependencies `node` and `@anthropic-ai/claude-code`) and Codex's. */
+/**
+ * The versions the repository pins: Node (package.json's `node` dev dependency), Codex (its `@openai/codex`) and
+ * Claude Code (testing/agents/package.json, where it is installed on the pinned Node; README, "Which Node").
+ */
 export async function agentImageVersions(): Promise<AgentImageVersions> {
-  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { devDependencies: Record<string, string> };
-  const node = pkg.devDependencies.node;
-  const claudeCode = pkg.devDependencies['@anthropic-ai/claude-code'];
-  if (node === undefined || claudeCode === undefined) throw new ForgelinkError('image_recipe_broken', 'package.json pins no node or @anthropic-ai/claude-code version.');
-  return { node, claudeCode, codex: CODEX_VERSION };
+  const read = async (file: string) => JSON.parse(await readFile(new URL(file, import.meta.url), 'utf8')) as { dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
+  const root = await read('../../package.json');
+  const agents = await read('../../testing/agents/package.json');
+  const node = root.devDependencies?.node;
+  const codex = root.devDependencies?.['@openai/codex'] ?? CODEX_VERSION;
+  const claudeCode = agents.dependencies?.['@anthropic-ai/claude-code'];
+  if (node === undefined || claudeCode === undefined) {
+    throw new ForgelinkError('image_recipe_broken', 'package.json pins no node version, or testing/agents/package.json no @anthropic-ai/claude-code version.');
+  }
+  return { node, claudeCode, codex };
 }
 
 function checkExtras(options: AgentImageOptions): void {

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -88,6 +89,13 @@ export function takeLock(file: string, options: { shared: boolean; wait: boolean
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) {
       reject(new ForgelinkError('canceled', 'The run was canceled.'));
+      return;
+    }
+    try {
+      // Private like the rest of the data directory (flock would make it 0644).
+      writeFileSync(file, '', { flag: 'a', mode: 0o600 });
+    } catch (error) {
+      reject(new ForgelinkError('repo_cache_failed', `cannot create the lock file ${file}: ${(error as Error).message}`, { cause: error }));
       return;
     }
     const args = [options.shared ? '--shared' : '--exclusive', ...(options.wait ? [] : ['--nonblock']), '--conflict-exit-code', '75', file];
@@ -210,7 +218,8 @@ async function refsOf(repo: string, prefixes: readonly string[] = ['refs/heads/'
 async function initMirror(repo: string): Promise<void> {
   await mkdir(repo, { recursive: true, mode: 0o700 });
   for (const args of [
-    ['init', '--quiet', '--bare', '--template='],
+    // Private like the rest of the data directory: files 0600, directories 0700, whoever writes them later.
+    ['init', '--quiet', '--bare', '--template=', '--shared=0600'],
     ['config', 'gc.autoDetach', 'false'],
     ['config', 'core.logAllRefUpdates', 'false'],
     // Objects the upstream dropped stay a while: a running workspace may still borrow them.

@@ -46,9 +46,9 @@ export type BubblewrapDriverOptions = {
   cpuCgroup?: 'auto' | 'off' | string;
   /**
    * The CPU weight of all runs together, on cgroup v2's scale where forgelink's own processes have 100 (default 20;
-   * FORGELINK_RUN_CPU_WEIGHT). Written on the cpu cgroup base.
+   * FORGELINK_RUN_CPU_WEIGHT). Written on the cpu cgroup base; null leaves the base's weight as it is.
    */
-  cpuWeight?: number;
+  cpuWeight?: number | null;
   /** The nice value every sandboxed process starts with (default 10; 0 for none): the fallback without a cpu cgroup, and added to it. */
   nice?: number;
   /** The shortest time between two measurements of a session's disk use while a command runs (default 1 s). */
@@ -92,7 +92,7 @@ type Driver = {
   prlimitPath: string;
   nicePath: string;
   nice: number;
-  cpuWeight: number;
+  cpuWeight: number | null;
   stateDir: string;
 };
 
@@ -124,13 +124,13 @@ function resolveDriver(options: BubblewrapDriverOptions): Driver {
     prlimitPath: options.prlimitPath ?? '/usr/bin/prlimit',
     nicePath: '/usr/bin/nice',
     nice: options.nice ?? 10,
-    cpuWeight: options.cpuWeight ?? 20,
+    cpuWeight: options.cpuWeight === undefined ? 20 : options.cpuWeight,
     stateDir: path.resolve(options.stateDir),
   };
   if (!Number.isSafeInteger(driver.nice) || driver.nice < 0 || driver.nice > 19) {
     throw new InputError('invalid_sandbox_nice', 'nice must be between 0 and 19: a sandbox never runs at a higher priority than forgelink.', { field: 'nice' });
   }
-  if (!Number.isSafeInteger(driver.cpuWeight) || driver.cpuWeight < 1 || driver.cpuWeight > 10000) {
+  if (driver.cpuWeight !== null && (!Number.isSafeInteger(driver.cpuWeight) || driver.cpuWeight < 1 || driver.cpuWeight > 10000)) {
     throw new InputError('invalid_cpu_weight', 'cpuWeight must be between 1 and 10000.', { field: 'cpuWeight' });
   }
   for (const [name, value] of [['uid', driver.uid], ['gid', driver.gid]] as const) {
@@ -154,13 +154,13 @@ async function learnHost(driver: Driver): Promise<HostFacts> {
     cpu: await findCgroupBase('cpu', options.cpuCgroup ?? 'auto'),
   };
   let cpuWeight: HostFacts['cpuWeight'] = null;
-  if (cgroups.cpu !== null) {
+  if (cgroups.cpu !== null && driver.cpuWeight !== null) {
     try {
       cpuWeight = await setCpuWeight(cgroups.cpu, driver.cpuWeight);
     } catch (error) {
       logger.warn({ err: String(error) }, 'sandbox: the runs\' CPU weight could not be set; they run at nice only');
     }
-  } else {
+  } else if (cgroups.cpu === null) {
     logger.warn({}, 'sandbox: no cpu cgroup available, so runs get a lower CPU priority through nice only and CPU caps are not enforced');
   }
   const hostUid = process.getuid?.() ?? 0;

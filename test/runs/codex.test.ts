@@ -55,7 +55,8 @@ describe('Codex (the real CLI from npm) works on a GitLab project inside a forge
     assert.equal(refused.json.error.code, 'secret_not_found');
     assert.match(refused.json.error.message, /OPENAI_API_KEY.*forgelink secrets set OPENAI_API_KEY/);
     assert.deepEqual((await forgelink.call(alice, 'GET', '/api/v1/runs')).json.runs, []);
-    const stored = await forgelink.call(alice, 'PUT', '/api/v1/secrets/OPENAI_API_KEY', { value: API_KEY, hosts: ['api.openai.com'] });
+    // Bound to no host, the profile's key goes to the profile's model API only: here the stand-in, through the broker.
+    const stored = await forgelink.call(alice, 'PUT', '/api/v1/secrets/OPENAI_API_KEY', { value: API_KEY, hosts: [] });
     assert.ok([200, 201].includes(stored.status), stored.text);
   });
 

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { waitFor } from '../support/wait.ts';
 import { isRoot, run, sandboxFixture, sh } from './helpers.ts';
+import { setCpuWeight } from '../../src/sandbox/cgroups.ts';
 
 const NO_NETWORK = { allow: [] };
 
@@ -21,7 +22,7 @@ async function niceOf(pid: number | 'self'): Promise<number> {
  * weight, with the run's CPU cap in its own cgroup. Read from /proc and the cgroup files, not timed.
  */
 test('a run\'s processes run at nice 10 inside the runs\' low-weight cpu cgroup, with the run\'s CPU cap', { skip: !isRoot }, async (t) => {
-  const box = await sandboxFixture(t, { cpuWeight: 20 });
+  const box = await sandboxFixture(t, { cpuWeight: 20, nice: 10 });
   const session = await box.create({
     runId: 'cpu',
     workspaceDir: await box.workspace(),
@@ -41,6 +42,8 @@ test('a run\'s processes run at nice 10 inside the runs\' low-weight cpu cgroup,
   const cpuDir = candidates.find((entry) => /cpu\.max|cpu\.cfs_quota_us/.test(entry.files))?.dir;
   assert.ok(cpuDir !== undefined, `the run has a cpu cgroup (found ${dirs.join(', ')})`);
   const base = path.dirname(cpuDir);
+  // The base is shared by every sandbox on this machine: the other test files' runs get an equal share back.
+  t.after(() => setCpuWeight(base, 100));
   const v2 = candidates.find((entry) => entry.dir === cpuDir)?.files.includes('cpu.max') ?? false;
   if (v2) {
     assert.equal((await readFile(path.join(base, 'cpu.weight'), 'utf8')).trim(), '20');
@@ -66,7 +69,7 @@ test('a run\'s processes run at nice 10 inside the runs\' low-weight cpu cgroup,
 });
 
 test('without a cpu cgroup a run still runs at nice 10, and says its CPU cap is not enforced', async (t) => {
-  const box = await sandboxFixture(t, { cpuCgroup: 'off' });
+  const box = await sandboxFixture(t, { cpuCgroup: 'off', nice: 10 });
   const session = await box.create({
     runId: 'nice',
     workspaceDir: await box.workspace(),

@@ -31,7 +31,9 @@ export async function sandboxFixture(t: TestContext, options: Partial<Bubblewrap
   const base = await realpath(await mkdtemp(path.join(tmpdir(), 'fl-sbx-')));
   const stateDir = path.join(base, 'state');
   const marker = `flmark${randomUUID().replaceAll('-', '')}`;
-  const driver = createBubblewrapDriver({ stateDir, killGraceMs: 500, ...options });
+  // Sandboxes in tests compete with the tests' own processes as equals (test/sandbox/cpu-priority.test.ts asks for
+  // the production priority): under a busy suite, nice 10 and a weight of 20 would starve them.
+  const driver = createBubblewrapDriver({ stateDir, killGraceMs: 500, cpuWeight: null, nice: 0, ...options });
   let workspaces = 0;
   const sessions: SandboxSession[] = [];
   t.after(async () => {

@@ -55,18 +55,18 @@ describe('health, readiness and metrics (docs/contract.md, "Health and metrics")
     assert.equal(health.json.ok, true);
     const ready = await forgelink.call(null, 'GET', '/readyz');
     assert.equal(ready.status, 200, ready.text);
-    assert.deepEqual(ready.json, { ok: true, checks: { database: 'ok' } });
+    assert.deepEqual(ready.json, { ok: true, checks: { database: 'ok', queue: 'ok' } });
 
-    // The seam the shared queue uses: a check that fails makes the process not ready, and says which part.
-    let queueUp = false;
-    forgelink.readiness.add({ name: 'queue', check: async () => {
-      if (!queueUp) throw new Error('connection refused');
+    // Any part added through the seam counts: a check that fails makes the process not ready, and says which part.
+    let cacheUp = false;
+    forgelink.readiness.add({ name: 'cache', check: async () => {
+      if (!cacheUp) throw new Error('connection refused');
     } });
     const down = await forgelink.call(null, 'GET', '/readyz');
     assert.equal(down.status, 503);
-    assert.deepEqual(down.json, { ok: false, checks: { database: 'ok', queue: 'failed' } });
+    assert.deepEqual(down.json, { ok: false, checks: { database: 'ok', queue: 'ok', cache: 'failed' } });
     assert.doesNotMatch(down.text, /connection refused/, 'why stays in the log');
-    queueUp = true;
+    cacheUp = true;
     assert.equal((await forgelink.call(null, 'GET', '/readyz')).status, 200);
   });
 

@@ -66,6 +66,9 @@ export async function startForgelink(
     FORGELINK_MONITOR: 'off',
     // Tests run the fake GitLab on loopback, which the outbound policy refuses unless allowed.
     FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8,::1',
+    // Runs compete with the tests' own processes as equals (test/sandbox/cpu-priority.test.ts proves the priority).
+    FORGELINK_RUN_CPU_WEIGHT: 'off',
+    FORGELINK_RUN_NICE: '0',
     ...(options.agents === undefined ? {} : { FORGELINK_AGENTS: options.agents }),
     ...options.env,
   });

@@ -12,7 +12,10 @@ export type Result = { code: number | null; stdout: string; stderr: string };
  */
 export function forgelinkProcessEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const cache = process.env['NODE_COMPILE_CACHE'];
-  return cache === undefined || 'NODE_COMPILE_CACHE' in env ? env : { ...env, NODE_COMPILE_CACHE: cache };
+  // Runs compete with the tests' own processes as equals (test/sandbox/cpu-priority.test.ts proves the priority).
+  const priority = { FORGELINK_RUN_CPU_WEIGHT: 'off', FORGELINK_RUN_NICE: '0' };
+  const withPriority = { ...priority, ...env };
+  return cache === undefined || 'NODE_COMPILE_CACHE' in env ? withPriority : { ...withPriority, NODE_COMPILE_CACHE: cache };
 }
 
 /**
