@@ -124,7 +124,7 @@ describe('brokered runs: the sandbox holds surrogates, the run\'s proxy swaps in
     assert.equal(run.outputs.branches[0].sha, gitlab.branches(projectId).find((b) => b.name === branch)?.sha);
     assert.deepEqual(run.outputs.mergeRequests.map((mr: { sourceBranch: string; detectedBy: string }) => [mr.sourceBranch, mr.detectedBy]), [[branch, 'api']]);
     assert.equal(run.outputs.issues.length, 1);
-    assert.deepEqual(run.policy, { refused: [] });
+    assert.deepEqual(run.policy, { refused: [], options: { allowTags: false, allowMerge: false, readOtherProjects: false } });
     // Every write went through the broker and is in the audit log: the push (with its ref) and the two REST writes.
     const entries = JSON.stringify(await forgelink.storage.db.selectFrom('audit_events').selectAll().where('run_id', '=', run.id).execute());
     assert.match(entries, /broker\.allowed/);

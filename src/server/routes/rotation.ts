@@ -37,7 +37,7 @@ export function rotationRoutes(rotation: RotationService | undefined, connection
       const body = await parseBody(c, ConnectionSettingsBody);
       const id = c.req.param('id');
       if (body.rotation === undefined && body.credentials === undefined && body.policy === undefined) {
-        throw new InputError('invalid_body', 'Give at least one of rotation, credentials or policy.');
+        throw new InputError('invalid_input', 'The request body gives none of rotation, credentials or policy.');
       }
       if (body.rotation !== undefined && rotation === undefined) return notAvailable(c);
       // The run defaults are checked by the schema alone, so they are written after rotation's own checks pass.
