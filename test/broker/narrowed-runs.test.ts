@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
+import { labelled, sandboxApiCall } from './fixtures.ts';
 import { startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
 
 /**
@@ -89,9 +90,7 @@ describe('run policy: operator ∧ connection ∧ run, fixed on the run at its s
   });
 
   test('a run that turns merging off is refused a merge at the broker, though the operator allows it', async () => {
-    const api = '"$GITLAB_OAUTH_BASE_URL/api/v4';
-    const call = (label: string, method: string, path: string, data = '') =>
-      `printf "PRIVATE-TOKEN: %s\\n" "$GITLAB_TOKEN" | curl -sS -H @- -X ${method} ${data} -w "\\n${label}:%{http_code}\\n" ${api}${path}"`;
+    const call = sandboxApiCall;
     const script = [
       'cd /workspace',
       'git commit -q --allow-empty -m change',
@@ -112,7 +111,7 @@ describe('run policy: operator ∧ connection ∧ run, fixed on the run at its s
     const run = await runToEnd(started.json.id);
     const log = (await forgelink.call(alice, 'GET', `/api/v1/runs/${run.id}/log`)).json.entries.map((entry: { text: string }) => entry.text).join('');
     assert.equal(run.status, 'succeeded', `${JSON.stringify(run.error)}\n${log}`);
-    const line = (label: string) => new RegExp(`^${label}:(\\d+)$`, 'm').exec(log)?.[1];
+    const line = (label: string) => labelled(log, label);
     assert.equal(line('feature'), '0', log);
     assert.equal(line('open-mr'), '201', log);
     assert.equal(line('merge'), '403', log);
