@@ -82,7 +82,7 @@ function queuedRun(userId: string): Run {
     repoCache: null,
     timings: { readyMs: null, cloneMs: null },
     credentials: 'direct',
-    policy: { refused: [] },
+    policy: { refused: [], options: null },
   };
 }
 

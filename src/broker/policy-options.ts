@@ -4,12 +4,12 @@
  * further. Nothing below the operator can raise an option the operator left off.
  */
 import { z } from 'zod';
-import { InputError } from '../core/index.ts';
+import { InputError, type PolicyOptions, type PolicyOverrides } from '../core/index.ts';
 
-export type PolicyOptions = { allowTags: boolean; allowMerge: boolean; readOtherProjects: boolean };
+export type { PolicyOptions };
 
 /** What a run (or a connection) asks for: an option left out inherits; `false` narrows; `true` only confirms. */
-export type RunPolicyRequest = Partial<PolicyOptions>;
+export type RunPolicyRequest = PolicyOverrides;
 
 /** The shape of FORGELINK_POLICY, of a connection's stored policy and of `policy` in `POST /runs`; unknown keys are errors. */
 export const PolicyOptionsSchema = z

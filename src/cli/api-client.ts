@@ -46,6 +46,7 @@ const CLI_NAMES: Record<string, string> = {
   'rotation.enabled': '--enable',
   'rotation.lifetimeDays': '--lifetime',
   'rotation.thresholdDays': '--threshold',
+  credentials: '--credentials',
 };
 
 type ErrorBody = { error?: { code?: string; message?: string; field?: string } };

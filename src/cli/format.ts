@@ -6,7 +6,7 @@ import { quoteCommandLine, shortCommandLine } from '../core/command-line.ts';
 import type { ConnectionEventView } from '../connections/index.ts';
 import type { DoctorReport } from '../doctor/index.ts';
 import type { RunView } from '../runs/index.ts';
-import { rotationText } from './rotation-format.ts';
+import { rotationText, runDefaultsText } from './rotation-format.ts';
 
 const CAPABILITY_WORDS: Record<keyof ConnectionView['capabilities'], string> = {
   clone: 'clone',
@@ -66,6 +66,7 @@ export function connectionDetails(connection: ConnectionView, now: Date): string
     `  Scopes:     ${connection.scopes.join(', ') || 'none'}`,
     `  Expires:    ${expiryText(connection.expiresAt, now)}`,
     `  Rotation:   ${rotationText(connection)}`,
+    `  Runs:       ${runDefaultsText(connection)}`,
     `  Agent can:  ${can.join(', ') || 'nothing'}`,
   ];
   if (cannot.length > 0) lines.push(`  Cannot:     ${cannot.join(', ')}`);
@@ -124,6 +125,11 @@ export function runDetails(run: RunView): string {
   }
   // Runs made before the broker existed may come from an older server without these fields.
   if (run.credentials !== undefined) lines.push(`  Credentials: ${run.credentials}`);
+  const options = run.policy?.options ?? null;
+  if (options !== null) {
+    const allowed = [options.allowTags ? 'tags' : null, options.allowMerge ? 'merge' : null, options.readOtherProjects ? 'reading other projects' : null].filter((item) => item !== null);
+    lines.push(`  Allowed:    ${allowed.length === 0 ? 'its own branches only' : `its own branches, ${allowed.join(', ')}`}`);
+  }
   const refused = run.policy?.refused ?? [];
   if (refused.length > 0) {
     lines.push(`  Policy:     refused ${refused.length === 1 ? '1 request' : `${refused.length} requests`}`);

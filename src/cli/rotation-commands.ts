@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { ConnectionView } from '../core/index.ts';
 import { CliError, type ApiClient } from './api-client.ts';
 import { expiryText } from './format.ts';
-import { rotationText } from './rotation-format.ts';
+import { rotationText, runDefaultsText } from './rotation-format.ts';
 
 type Io = {
   api(command: Command): Promise<ApiClient>;
@@ -39,6 +39,38 @@ export function addRotationCommands(connections: Command, io: Io): void {
       };
       const connection = await (await io.api(command)).request<ConnectionView>('PATCH', `/connections/${encodeURIComponent(id)}`, { rotation });
       io.print(command, connection, () => `${connection.id}  rotation ${rotationText(connection)}`);
+    });
+
+  connections
+    .command('set <id>')
+    .description('the defaults this connection gives its runs: how they hold credentials, and run policy options it turns off')
+    .option('--credentials <mode>', 'brokered, direct, or default (the server\'s FORGELINK_CREDENTIALS)')
+    // The lifting flag first: commander then leaves the option undefined when neither is given.
+    .option('--tags', 'lift --no-tags (runs may then do what the operator allows)')
+    .option('--no-tags', 'its runs may not push or create tags')
+    .option('--merge', 'lift --no-merge')
+    .option('--no-merge', 'its runs may not merge or approve merge requests')
+    .option('--read-other-projects', 'lift --no-read-other-projects')
+    .option('--no-read-other-projects', 'its runs may not read projects other than their own')
+    .addHelpText('after', '\nA connection can only turn run policy options off; what the operator (FORGELINK_POLICY) leaves off stays off.')
+    .action(async (id: string, options: { credentials?: string; tags?: boolean; merge?: boolean; readOtherProjects?: boolean }, command: Command) => {
+      const body: { credentials?: 'brokered' | 'direct' | null; policy?: Record<string, boolean> } = {};
+      if (options.credentials !== undefined) {
+        const mode = options.credentials.trim();
+        if (mode !== 'brokered' && mode !== 'direct' && mode !== 'default') {
+          throw new CliError(`--credentials: expected brokered, direct or default, not "${options.credentials}"`, { field: '--credentials' });
+        }
+        body.credentials = mode === 'default' ? null : mode;
+      }
+      const policy = {
+        ...(options.tags === undefined ? {} : { allowTags: options.tags }),
+        ...(options.merge === undefined ? {} : { allowMerge: options.merge }),
+        ...(options.readOtherProjects === undefined ? {} : { readOtherProjects: options.readOtherProjects }),
+      };
+      if (Object.keys(policy).length > 0) body.policy = policy;
+      if (Object.keys(body).length === 0) throw new CliError('give --credentials or a policy flag (--no-tags, --no-merge, --no-read-other-projects, or --tags, --merge, --read-other-projects)');
+      const connection = await (await io.api(command)).request<ConnectionView>('PATCH', `/connections/${encodeURIComponent(id)}`, body);
+      io.print(command, connection, () => `${connection.id}  ${runDefaultsText(connection)}`);
     });
 
   connections

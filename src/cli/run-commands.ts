@@ -6,7 +6,7 @@ import type { CliContext, CliIo } from './context.ts';
 import { followRun } from './follow.ts';
 import { runDetails, runsTable } from './format.ts';
 
-type RunOptions = { connection: string; project: string; branch?: string; agent?: string; allowHost: string[]; secret: string[]; image?: string; timeout?: string; credentials?: string; detach?: boolean; depth?: string; filter?: string };
+type RunOptions = { connection: string; project: string; branch?: string; agent?: string; allowHost: string[]; secret: string[]; image?: string; timeout?: string; credentials?: string; tags: boolean; merge: boolean; readOtherProjects: boolean; detach?: boolean; depth?: string; filter?: string };
 
 const runPath = (id: string, rest = '') => `/runs/${encodeURIComponent(id)}${rest}`;
 
@@ -37,6 +37,16 @@ async function checkRunInput(command: string[], options: RunOptions, takesTask: 
   const { commandProblem } = await import('../runs/index.ts');
   const problem = commandProblem(command);
   if (problem !== null) throw new CliError(`command: ${problem}`, { field: 'command' });
+}
+
+/** `--no-tags`, `--no-merge`, `--no-read-other-projects` as `POST /runs`'s `policy`; nothing when none is given. */
+function runPolicy(options: RunOptions): { policy?: { allowTags?: false; allowMerge?: false; readOtherProjects?: false } } {
+  const policy = {
+    ...(options.tags === false ? { allowTags: false as const } : {}),
+    ...(options.merge === false ? { allowMerge: false as const } : {}),
+    ...(options.readOtherProjects === false ? { readOtherProjects: false as const } : {}),
+  };
+  return Object.keys(policy).length === 0 ? {} : { policy };
 }
 
 function cloneDepth(text: string | undefined): number | undefined {
@@ -86,6 +96,9 @@ function addRunCommand(program: Command, cli: CliContext): void {
     .option('--depth <n>', 'clone only the last n commits of history (git clone --depth)')
     .option('--filter <spec>', 'partial clone; blob:none fetches file contents only as they are needed (git clone --filter)')
     .option('--credentials <mode>', 'brokered (surrogates in the sandbox, the broker swaps in the real ones) or direct (the real token); default: the server\'s')
+    .option('--no-tags', 'run policy: no pushing or creating tags, even where the operator and the connection allow it')
+    .option('--no-merge', 'run policy: no merging or approving merge requests, even where the operator and the connection allow it')
+    .option('--no-read-other-projects', 'run policy: no reading projects other than its own, even where the operator and the connection allow it')
     .option('--image <ref>', 'root filesystem: host, oci:<dir>[:<tag>], oci-archive:<file>, docker-archive:<file>, docker://<registry>/<name>:<tag> (default: the profile\'s)')
     .option('--detach', 'print the run id and return at once')
     .argument('<task-or-command...>', 'with --agent: the task; without: the agent command, after --')
@@ -114,6 +127,7 @@ function addRunCommand(program: Command, cli: CliContext): void {
         ...(depth === undefined ? {} : { depth }),
         ...(options.filter === undefined ? {} : { filter: options.filter.trim() }),
         ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+        ...runPolicy(options),
         ...(options.image === undefined ? {} : { image: options.image }),
       });
       if (options.detach) {

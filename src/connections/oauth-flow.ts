@@ -216,6 +216,8 @@ export function createOAuthFlow(deps: OAuthFlowDeps): GitLabOAuthFlow {
       expiresAt: null,
       tokenExpiresAt: tokens.expiresAt,
       rotation: null,
+      credentials: null,
+      policy: {},
       status: 'active',
       statusReason: null,
       caPem,

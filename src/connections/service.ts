@@ -18,6 +18,8 @@ import {
   type Connection,
   type ConnectionStore,
   type ConnectionView,
+  type CredentialsMode,
+  type PolicyOverrides,
   type GitLabClient,
   type GitLabClientFactory,
   type GitLabOAuthClients,
@@ -135,6 +137,8 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
       expiresAt: inspection.expiresAt,
       tokenExpiresAt: null,
       rotation: null,
+      credentials: null,
+      policy: {},
       status: 'active',
       statusReason: null,
       caPem,
@@ -267,6 +271,23 @@ export function createConnectionService(deps: ConnectionServiceDeps) {
     },
     async get(userId: string, id: string): Promise<ConnectionView> {
       return view(await load(userId, id));
+    },
+    /**
+     * The defaults the connection gives its runs (docs/contract.md, "Run policy"): `credentials` (null: the server's)
+     * and the policy options it turns off — `false` turns one off, `true` lifts that again; options left out stay.
+     * Only `false` is kept: a connection can never turn on what the operator leaves off.
+     */
+    async configureRuns(userId: string, id: string, input: { credentials?: CredentialsMode | null; policy?: PolicyOverrides }): Promise<ConnectionView> {
+      const updated = await store.withConnectionLock(userId, id, async (locked) => {
+        const policy: PolicyOverrides = { ...locked.connection.policy };
+        for (const [name, value] of Object.entries(input.policy ?? {}) as [keyof PolicyOverrides, boolean | undefined][]) {
+          if (value === false) policy[name] = false;
+          else if (value === true) delete policy[name];
+        }
+        return locked.update({ patch: { policy, ...(input.credentials === undefined ? {} : { credentials: input.credentials }) } });
+      });
+      if (updated === null) throw new NotFoundError('connection_not_found', `No connection ${id}.`);
+      return view(updated);
     },
     /**
      * Deletes the connection and its sealed tokens (not a flag: the rows are gone). An OAuth connection's

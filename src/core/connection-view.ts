@@ -21,6 +21,8 @@ export function connectionView(connection: Connection, now: Date): ConnectionVie
     instanceVersion: connection.instanceVersion,
     hasCustomCa: connection.caPem !== null,
     rotation: connection.rotation,
+    credentials: connection.credentials,
+    policy: { ...connection.policy },
     checkedAt: connection.checkedAt,
     createdAt: connection.createdAt,
   };

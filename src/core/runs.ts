@@ -1,5 +1,5 @@
 /** Runs: an agent working on one GitLab project in a sandbox (docs/architecture.md, "The run pipeline"). */
-import type { Warning } from './types.ts';
+import type { CredentialsMode, PolicyOptions, Warning } from './types.ts';
 
 export type RunStatus =
   | 'queued'
@@ -35,16 +35,13 @@ export type RunRepoCache = 'cold' | 'warm' | 'off';
 /** The partial-clone filters a run may ask for. */
 export const RUN_CLONE_FILTERS = ['blob:none'] as const;
 export type RunCloneFilter = (typeof RUN_CLONE_FILTERS)[number];
-/**
- * How a run's sandbox holds its credentials: `brokered` (surrogates; the egress proxy swaps in the real ones and
- * applies the run's policy) or `direct` (the real token as `GITLAB_TOKEN`). docs/security.md, "Credential broker".
- */
-export type CredentialsMode = 'brokered' | 'direct';
-export const CREDENTIALS_MODES: readonly CredentialsMode[] = ['brokered', 'direct'];
-
 /** A request the run's policy refused at the broker. */
 export type PolicyRefusal = { at: string; method: string; target: string; rule: string; message: string };
-export type RunPolicyRecord = { refused: PolicyRefusal[] };
+/**
+ * `options`: what the broker applied to the run (the operator's options narrowed by its connection and by the run),
+ * fixed when it was started; null for direct runs (no broker) and runs from before.
+ */
+export type RunPolicyRecord = { refused: PolicyRefusal[]; options: PolicyOptions | null };
 
 export type Run = {
   id: string;

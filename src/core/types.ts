@@ -83,6 +83,20 @@ export type TokenRotation = {
   lastRotatedAt: string | null;
 };
 
+/**
+ * How a run's sandbox holds its credentials: `brokered` (surrogates; the egress proxy swaps in the real ones and
+ * applies the run's policy) or `direct` (the real token as `GITLAB_TOKEN`). docs/security.md, "Credential broker".
+ */
+export type CredentialsMode = 'brokered' | 'direct';
+export const CREDENTIALS_MODES: readonly CredentialsMode[] = ['brokered', 'direct'];
+
+/**
+ * The run policy's options (docs/contract.md, "Run policy"): what a brokered run may do beyond its own project's
+ * branches. The operator's FORGELINK_POLICY sets them; a connection and a run may only turn them off.
+ */
+export type PolicyOptions = { allowTags: boolean; allowMerge: boolean; readOtherProjects: boolean };
+/** What a connection or a run asks of the options: one left out inherits; `false` turns it off. */
+export type PolicyOverrides = Partial<PolicyOptions>;
 /** A connection as stored, without its secret. */
 export type Connection = {
   id: string;
@@ -105,6 +119,10 @@ export type Connection = {
   instanceVersion: string | null;
   /** Self-rotation settings; null until the user configures them (rotation off). Never set for OAuth. */
   rotation: TokenRotation | null;
+  /** How its runs hold credentials when a run does not say; null: the server's (FORGELINK_CREDENTIALS). */
+  credentials: CredentialsMode | null;
+  /** The run policy's options this connection turns off for its runs (only `false` values are kept); `{}`: none. */
+  policy: PolicyOverrides;
   checkedAt: string;
   createdAt: string;
 };
@@ -130,6 +148,10 @@ export type ConnectionView = {
   hasCustomCa: boolean;
   /** Self-rotation of a personal access token; null when never configured (off). */
   rotation: TokenRotation | null;
+  /** How its runs hold credentials when a run does not say; null: the server's. */
+  credentials: CredentialsMode | null;
+  /** The run policy's options this connection turns off for its runs. */
+  policy: PolicyOverrides;
   checkedAt: string;
   createdAt: string;
 };

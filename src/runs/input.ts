@@ -1,4 +1,5 @@
-import { CREDENTIALS_MODES, InputError, RUN_CLONE_FILTERS, type RunCloneFilter, agentCommand, type CredentialsMode, findAgent, branchNameProblem, normaliseOrigin, originMatches, parseImageRef, projectPathProblem } from '../core/index.ts';
+import { resolvePolicyOptions } from '../broker/index.ts';
+import { CREDENTIALS_MODES, InputError, type Connection, type PolicyOptions, type PolicyOverrides, RUN_CLONE_FILTERS, type RunCloneFilter, agentCommand, type CredentialsMode, findAgent, branchNameProblem, normaliseOrigin, originMatches, parseImageRef, projectPathProblem } from '../core/index.ts';
 import { checkRunSecrets } from './secret-names.ts';
 import type { RunSettings } from './settings.ts';
 
@@ -19,8 +20,10 @@ export type StartRunInput = {
   depth?: number | undefined;
   /** `git clone --filter`: `blob:none` fetches file contents only as they are needed. */
   filter?: string | undefined;
-  /** `brokered` or `direct`; the server's default (FORGELINK_CREDENTIALS) when absent. */
+  /** `brokered` or `direct`; the connection's, then the server's (FORGELINK_CREDENTIALS) when absent. */
   credentials?: string | undefined;
+  /** Run policy options this run turns off (docs/contract.md, "Run policy"); `true` only confirms what is allowed. */
+  policy?: PolicyOverrides | undefined;
   /** The run image (docs/contract.md, "Run images"); the profile's when absent. */
   image?: string | undefined;
 };
@@ -40,7 +43,9 @@ export type CheckedRunInput = {
   agentSecrets: string[];
   depth: number | null;
   filter: RunCloneFilter | null;
-  credentials: CredentialsMode;
+  /** What the run asked for; null: its connection's, then the server's (resolveRunPolicy). */
+  credentials: CredentialsMode | null;
+  policy: PolicyOverrides | null;
 };
 
 /**
@@ -154,10 +159,11 @@ export function checkRunInput(input: StartRunInput, settings: RunSettings): Chec
     }
     filter = wanted as RunCloneFilter;
   }
-  const credentials = input.credentials ?? settings.credentials;
-  if (!(CREDENTIALS_MODES as readonly string[]).includes(credentials)) {
+  const credentials = input.credentials ?? null;
+  if (credentials !== null && !(CREDENTIALS_MODES as readonly string[]).includes(credentials)) {
     throw new InputError('invalid_credentials', `credentials must be brokered or direct, not "${credentials}".`, { field: 'credentials' });
   }
+  const policy = input.policy === undefined ? null : checkPolicyOverrides(input.policy);
   return {
     connectionId: input.connectionId,
     project,
@@ -171,8 +177,51 @@ export function checkRunInput(input: StartRunInput, settings: RunSettings): Chec
     agentSecrets,
     depth,
     filter,
-    credentials: credentials as CredentialsMode,
+    credentials: credentials as CredentialsMode | null,
+    policy,
   };
+}
+
+const POLICY_OPTION_NAMES = ['allowTags', 'allowMerge', 'readOtherProjects'] as const;
+
+function checkPolicyOverrides(policy: unknown): PolicyOverrides {
+  if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) {
+    throw new InputError('invalid_policy', 'policy must be an object such as {"allowMerge": false}.', { field: 'policy' });
+  }
+  const checked: PolicyOverrides = {};
+  for (const [name, value] of Object.entries(policy)) {
+    if (!(POLICY_OPTION_NAMES as readonly string[]).includes(name)) {
+      throw new InputError('invalid_policy', `policy.${name} is not a run policy option; the options are ${POLICY_OPTION_NAMES.join(', ')}.`, { field: `policy.${name}` });
+    }
+    if (typeof value !== 'boolean') throw new InputError('invalid_policy', `policy.${name} must be true or false.`, { field: `policy.${name}` });
+    checked[name as (typeof POLICY_OPTION_NAMES)[number]] = value;
+  }
+  return checked;
+}
+
+/**
+ * How the run holds its credentials and the policy options its broker applies (docs/contract.md, "Run policy"):
+ * credentials are the run's, else its connection's, else the server's; the options are the operator's narrowed by
+ * the connection and then by the run. A run asking for more than that, or narrowing the policy of a direct run
+ * (which has no broker to apply it), is an InputError naming the field, before anything is queued.
+ */
+export function resolveRunPolicy(
+  checked: Pick<CheckedRunInput, 'credentials' | 'policy'>,
+  connection: Pick<Connection, 'credentials' | 'policy'>,
+  settings: Pick<RunSettings, 'credentials' | 'policy'>,
+): { credentials: CredentialsMode; options: PolicyOptions | null } {
+  const credentials = checked.credentials ?? connection.credentials ?? settings.credentials;
+  if (credentials === 'direct') {
+    if (checked.policy !== null && Object.keys(checked.policy).length > 0) {
+      throw new InputError(
+        'policy_needs_brokered',
+        'policy: a direct run holds the real token and has no broker to apply the run policy; ask for "credentials": "brokered" (forgelink run --credentials brokered) to narrow it.',
+        { field: 'policy' },
+      );
+    }
+    return { credentials, options: null };
+  }
+  return { credentials, options: resolvePolicyOptions(settings.policy, connection.policy, checked.policy) };
 }
 
 /** `90`, `90s`, `15m`, `2h` → seconds; null when unreadable. */

@@ -237,7 +237,8 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       protectedBranches: prepared.protectedBranches,
       existingBranches: new Set<string>(),
       ...(run.branch === null ? {} : { allowedBranch: run.branch }),
-      ...deps.settings.policy,
+      // The options fixed when the run was started (operator ∧ connection ∧ run); the operator's for runs from before.
+      ...(run.policy.options ?? deps.settings.policy),
       basePath: new URL(connection.baseUrl).pathname,
     };
     // Brokered (docs/security.md, "Credential broker"): the sandbox gets surrogates; the run's proxy swaps in the real
@@ -438,7 +439,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     outputs,
     warnings,
     egress: session?.egress() ?? run.egress,
-    policy: { refused: brokerRecords.refused },
+    policy: { refused: brokerRecords.refused, options: run.policy.options },
     finishedAt: clock.now().toISOString(),
   });
   await deps.audit?.record(

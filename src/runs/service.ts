@@ -13,7 +13,7 @@ import {
   type RunSignals,
 } from '../core/index.ts';
 import { removeTree } from '../sandbox/index.ts';
-import { checkRunInput, type StartRunInput } from './input.ts';
+import { checkRunInput, resolveRunPolicy, type StartRunInput } from './input.ts';
 import { runDir, type PipelineDeps } from './pipeline.ts';
 import type { RunWorker } from './worker.ts';
 
@@ -65,6 +65,8 @@ export function createRunService(deps: RunServiceDeps) {
         throw new NotFoundError('connection_not_found', `No connection ${checked.connectionId}.`, { field: 'connectionId' });
       }
       assertConnectionUsable(connection);
+      // The connection's defaults and the operator's ceiling: a run asking for more is refused here, naming the field.
+      const { credentials, options } = resolveRunPolicy(checked, connection, settings);
       // An image that is neither in the store nor at its path is refused now, naming it.
       await deps.images?.check(checked.image);
       // A missing secret is refused now, naming it and how to set it, rather than failing the run later.
@@ -97,8 +99,8 @@ export function createRunService(deps: RunServiceDeps) {
         filter: checked.filter,
         repoCache: null,
         timings: { readyMs: null, cloneMs: null },
-        credentials: checked.credentials,
-        policy: { refused: [] },
+        credentials,
+        policy: { refused: [], options },
         createdAt: clock.now().toISOString(),
         startedAt: null,
         finishedAt: null,

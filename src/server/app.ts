@@ -102,7 +102,7 @@ export function createApp(deps: AppDeps) {
   api.use(requireJsonBodies());
   api.get('/me', (c) => c.json({ id: c.var.user.id, name: c.var.user.name, isAdmin: c.var.user.isAdmin, keyId: c.var.apiKeyId }));
   api.route('/connections', connectionRoutes(deps.connections, deps.doctor, deps.connectionEvents));
-  if (deps.rotation !== undefined) api.route('/connections', rotationRoutes(deps.rotation));
+  api.route('/connections', rotationRoutes(deps.rotation, deps.connections));
   api.route('/runs', runRoutes(deps.runs));
   api.get('/agents', (c) => c.json({ agents: deps.runs.agents() }));
   api.route('/secrets', secretRoutes(deps.secrets));

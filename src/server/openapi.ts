@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { CONNECTION_STATUSES } from '../core/index.ts';
 import { ConnectBody } from './routes/connections.ts';
 import { CreateKeyBody } from './routes/keys.ts';
-import { RotationBody } from './routes/rotation.ts';
+import { ConnectionSettingsBody } from './routes/rotation.ts';
 import { StartRunBody } from './routes/runs.ts';
 import { PutSecretBody } from './routes/secrets.ts';
 import {
@@ -61,7 +61,7 @@ export function openApiDocument(version: string): Schema {
       schemas: {
         ConnectRequest: schema(ConnectBody),
         StartRunRequest: schema(StartRunBody),
-        RotationRequest: schema(RotationBody),
+        ConnectionSettingsRequest: schema(ConnectionSettingsBody),
         PutSecretRequest: schema(PutSecretBody),
         Secret: schema(SecretResponse),
         Connection: schema(ConnectionResponse),
@@ -100,9 +100,9 @@ export function openApiDocument(version: string): Schema {
         get: { summary: 'One connection', responses: { '200': json('the connection', 'Connection'), ...errors } },
         patch: {
           summary:
-            'Token rotation settings: turn rotation on (refused, naming the field, for OAuth and for tokens with neither api nor self_rotate) or off, its lifetime and threshold in days',
-          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/RotationRequest' } } } },
-          responses: { '200': json('the connection with its rotation settings', 'Connection'), ...errors },
+            'Connection settings: token rotation on (refused, naming the field, for OAuth and for tokens with neither api nor self_rotate) or off, its lifetime and threshold in days; the credentials mode of its runs and the run policy options it turns off',
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ConnectionSettingsRequest' } } } },
+          responses: { '200': json('the connection with its settings', 'Connection'), ...errors },
         },
         delete: {
           summary: 'Disconnect: delete the connection and its sealed tokens; an OAuth authorization is also revoked at GitLab',

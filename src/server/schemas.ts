@@ -42,6 +42,13 @@ export const ConnectionResponse = z.object({
     })
     .nullable()
     .describe('self-rotation of a personal access token (PATCH rotation to change it); null: never configured, off'),
+  credentials: z
+    .enum(['brokered', 'direct'])
+    .nullable()
+    .describe('how runs on this connection hold credentials when a run does not say; null: the server\'s (FORGELINK_CREDENTIALS)'),
+  policy: z
+    .object({ allowTags: z.literal(false).optional(), allowMerge: z.literal(false).optional(), readOtherProjects: z.literal(false).optional() })
+    .describe('the run policy options this connection turns off for its runs; {}: as the operator allows'),
   checkedAt: z.string(),
   createdAt: z.string(),
 });
@@ -99,8 +106,12 @@ export const RunResponse = z.object({
   policy: z
     .object({
       refused: z.array(z.object({ at: z.string(), method: z.string(), target: z.string(), rule: z.string(), message: z.string() })),
+      options: z
+        .object({ allowTags: z.boolean(), allowMerge: z.boolean(), readOtherProjects: z.boolean() })
+        .nullable()
+        .describe('the options the broker applied: the operator\'s, narrowed by the connection and the run, fixed at the start; null for direct runs'),
     })
-    .describe('what the broker refused (brokered runs)'),
+    .describe('what the broker refused (brokered runs) and the options it applied'),
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),

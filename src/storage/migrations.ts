@@ -351,6 +351,14 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0014_connection_policy': {
+    // A connection's defaults for its runs (docs/contract.md, "Run policy"): how they hold credentials (null: the
+    // server's) and the policy options it turns off (JSON; `{}`: none). Rows before it keep the server's defaults.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('connections').addColumn('credentials', 'text').execute();
+      await db.schema.alterTable('connections').addColumn('policy', 'text', (col) => col.notNull().defaultTo('{}')).execute();
+    },
+  },
 };
 
 /** What `users.api_key_hash` holds since migration 0008: unique per user, and never a SHA-256 digest. */

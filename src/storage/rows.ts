@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { Connection, ConnectionPatch, TokenRotation, User } from '../core/index.ts';
-import { AccountJson, ConnectionKindColumn, ConnectionStatusColumn, ProviderColumn, ScopesJson } from './schema.ts';
+import { AccountJson, ConnectionKindColumn, ConnectionPolicyJson, ConnectionStatusColumn, CredentialsColumn, ProviderColumn, ScopesJson } from './schema.ts';
 import type { ConnectionsTable, UsersTable } from './tables.ts';
 
 export function userFromRow(row: Selectable<UsersTable>): User {
@@ -41,6 +41,8 @@ export function connectionFromRow(row: Selectable<ConnectionsTable>): Connection
     caPem: row.ca_pem,
     instanceVersion: row.instance_version,
     rotation: rotationFromRow(row),
+    credentials: row.credentials === null || row.credentials === undefined ? null : CredentialsColumn.parse(row.credentials),
+    policy: ConnectionPolicyJson.parse(JSON.parse(row.policy ?? '{}')),
     checkedAt: row.checked_at,
     createdAt: row.created_at,
   };
@@ -86,6 +88,8 @@ export function connectionToRow(connection: Connection): Selectable<ConnectionsT
     checked_at: connection.checkedAt,
     created_at: connection.createdAt,
     ...rotationToRow(connection.rotation),
+    credentials: connection.credentials,
+    policy: JSON.stringify(connection.policy),
   };
 }
 
@@ -108,5 +112,7 @@ export function connectionPatchToRow(patch: ConnectionPatch): Partial<Selectable
   if (patch.instanceVersion !== undefined) row.instance_version = patch.instanceVersion;
   if (patch.checkedAt !== undefined) row.checked_at = patch.checkedAt;
   if (patch.rotation !== undefined) Object.assign(row, rotationToRow(patch.rotation));
+  if (patch.credentials !== undefined) row.credentials = patch.credentials;
+  if (patch.policy !== undefined) row.policy = JSON.stringify(patch.policy);
   return row;
 }

@@ -62,9 +62,15 @@ export const CloneFilterColumn = z.enum(['blob:none']);
 
 export const EgressJson = z.object({ allowed: z.array(z.string()), refused: z.array(z.string()) });
 export const CredentialsColumn = z.enum(['brokered', 'direct']);
+/** The run policy's options as the broker applied them to a run. */
+export const PolicyOptionsJson = z.object({ allowTags: z.boolean(), allowMerge: z.boolean(), readOtherProjects: z.boolean() });
+/** `runs.policy`; runs from before migration 0014's change carry no `options` (read as null). */
 export const PolicyJson = z.object({
   refused: z.array(z.object({ at: z.string(), method: z.string(), target: z.string(), rule: z.string(), message: z.string() })),
+  options: PolicyOptionsJson.nullable().default(null),
 });
+/** `connections.policy`: the options a connection turns off for its runs. */
+export const ConnectionPolicyJson = z.object({ allowTags: z.literal(false).optional(), allowMerge: z.literal(false).optional(), readOtherProjects: z.literal(false).optional() }).strict();
 
 export const OutputsJson = z.object({
   branches: z.array(z.object({ name: z.string(), sha: z.string(), created: z.boolean(), webUrl: z.string() })),

@@ -46,6 +46,9 @@ export type ConnectionsTable = {
   rotation_lifetime_days: number | null;
   rotation_threshold_days: number | null;
   rotated_at: string | null;
+  /** Migration 0014: `brokered` | `direct` for its runs, null for the server's default; JSON of the options it turns off. */
+  credentials: ColumnType<string | null, string | null | undefined, string | null>;
+  policy: ColumnType<string, string | undefined, string>;
 };
 
 export type SecretsTable = {
@@ -98,7 +101,7 @@ export type RunsTable = {
   repo_cache: ColumnType<string | null, string | null | undefined, string | null>;
   ready_ms: ColumnType<number | string | null, number | null | undefined, number | null>;
   clone_ms: ColumnType<number | string | null, number | null | undefined, number | null>;
-  /** Migration 0011: `brokered` | `direct` (runs before it were direct), and JSON of `{ refused: [...] }`. */
+  /** Migration 0012: `brokered` | `direct` (runs before it were direct), and JSON of `{ refused: [...], options? }`. */
   credentials: ColumnType<string, string | undefined, string>;
   policy: ColumnType<string, string | undefined, string>;
   created_at: string;

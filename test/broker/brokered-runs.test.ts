@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Agent, fetch } from 'undici';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
+import { labelled, sandboxApiCall } from './fixtures.ts';
 import { argvHolding } from '../support/cli-checks.ts';
 import { EXAMPLES_DIR, startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
 
@@ -124,7 +125,7 @@ describe('brokered runs: the sandbox holds surrogates, the run\'s proxy swaps in
     assert.equal(run.outputs.branches[0].sha, gitlab.branches(projectId).find((b) => b.name === branch)?.sha);
     assert.deepEqual(run.outputs.mergeRequests.map((mr: { sourceBranch: string; detectedBy: string }) => [mr.sourceBranch, mr.detectedBy]), [[branch, 'api']]);
     assert.equal(run.outputs.issues.length, 1);
-    assert.deepEqual(run.policy, { refused: [] });
+    assert.deepEqual(run.policy, { refused: [], options: { allowTags: false, allowMerge: false, readOtherProjects: false } });
     // Every write went through the broker and is in the audit log: the push (with its ref) and the two REST writes.
     const entries = JSON.stringify(await forgelink.storage.db.selectFrom('audit_events').selectAll().where('run_id', '=', run.id).execute());
     assert.match(entries, /broker\.allowed/);
@@ -183,9 +184,7 @@ describe('brokered runs: the sandbox holds surrogates, the run\'s proxy swaps in
   });
   test('the run policy: what would change the default, protected or pre-existing branches, tags, tokens, members, variables, other projects or a merge is refused before GitLab sees it', async () => {
     const before = new Map(gitlab.branches(guardedId).map((branch) => [branch.name, branch.sha]));
-    const api = '"$GITLAB_OAUTH_BASE_URL/api/v4';
-    const call = (label: string, method: string, path: string, data = '') =>
-      `printf "PRIVATE-TOKEN: %s\\n" "$GITLAB_TOKEN" | curl -sS -H @- -X ${method} ${data} -w "\\n${label}:%{http_code}\\n" ${api}${path}"`;
+    const call = sandboxApiCall;
     const script = [
       'cd /workspace',
       'git commit -q --allow-empty -m change',
@@ -208,7 +207,7 @@ describe('brokered runs: the sandbox holds surrogates, the run\'s proxy swaps in
     const run = await runToEnd({ connectionId, project: 'acme/guarded', command: ['sh', '-c', script] });
     const log = await logText(run.id);
     assert.equal(run.status, 'succeeded', `${JSON.stringify(run.error)}\n${log}`);
-    const line = (label: string) => new RegExp(`^${label}:(\\d+)$`, 'm').exec(log)?.[1];
+    const line = (label: string) => labelled(log, label);
     // git refuses with the policy's words, per ref.
     for (const [label, rule] of [
       ['default', 'push.default_branch'],

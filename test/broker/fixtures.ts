@@ -46,3 +46,16 @@ export function concat(...parts: (Uint8Array | string)[]): Uint8Array {
 export function verdict(decision: Decision): string {
   return decision.allow ? 'allow' : decision.rule;
 }
+
+/**
+ * A shell line for a run's agent: one GitLab REST call through the broker with the surrogate token (never in argv),
+ * then `<label>:<http status>` on a line of its own for the test to read from the run's log.
+ */
+export function sandboxApiCall(label: string, method: string, path: string, data = ''): string {
+  return `printf "PRIVATE-TOKEN: %s\\n" "$GITLAB_TOKEN" | curl -sS -H @- -X ${method} ${data} -w "\\n${label}:%{http_code}\\n" "$GITLAB_OAUTH_BASE_URL/api/v4${path}"`;
+}
+
+/** The status `sandboxApiCall(label, …)` printed in `log`, or undefined. */
+export function labelled(log: string, label: string): string | undefined {
+  return new RegExp(`^${label}:(\\d+)$`, 'm').exec(log)?.[1];
+}

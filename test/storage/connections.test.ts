@@ -35,6 +35,15 @@ for (const db of databases()) {
       assert.deepEqual(await storage.connections.getConnection(alice, connection.id), connection);
     });
 
+    test('keeps the run defaults a connection gives its runs: credentials and the policy options it turns off', async () => {
+      const connection = newConnection(alice, { credentials: 'direct', policy: { allowMerge: false, readOtherProjects: false } });
+      await storage.connections.createConnection(connection, []);
+      assert.deepEqual(await storage.connections.getConnection(alice, connection.id), connection);
+      const updated = await storage.connections.updateConnection(alice, connection.id, { credentials: null, policy: { allowTags: false } });
+      assert.deepEqual(updated, { ...connection, credentials: null, policy: { allowTags: false } });
+      assert.deepEqual(await storage.connections.getConnection(alice, connection.id), updated);
+    });
+
     test('round-trips null account, null expiry and empty scopes', async () => {
       const connection = newConnection(alice, { account: null, expiresAt: null, scopes: [], instanceVersion: null });
       await storage.connections.createConnection(connection, []);

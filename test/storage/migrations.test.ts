@@ -75,6 +75,8 @@ for (const db of databases()) {
             rotation_lifetime_days: _lifetime,
             rotation_threshold_days: _threshold,
             rotated_at: _rotatedAt,
+            credentials: _credentials,
+            policy: _policy,
             ...row
           } = connectionToRow(connection);
           await old.insertInto('connections').values(row).execute();

@@ -30,7 +30,7 @@ export function newRun(userId: string, overrides: Partial<Run> = {}): Run {
     repoCache: null,
     timings: { readyMs: null, cloneMs: null },
     credentials: 'brokered',
-    policy: { refused: [] },
+    policy: { refused: [], options: null },
     createdAt: new Date().toISOString(),
     startedAt: null,
     finishedAt: null,

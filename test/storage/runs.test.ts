@@ -80,6 +80,11 @@ for (const db of databases()) {
           issues: [{ iid: 9, title: 'Found a bug', webUrl: 'https://g/-/issues/9' }],
         },
         egress: { allowed: ['gitlab.example.com:443'], refused: ['evil.example:443'] },
+        credentials: 'brokered',
+        policy: {
+          refused: [{ at: '2026-01-01T00:00:02.000Z', method: 'PUT', target: 'g:443/api/v4/projects/1/merge_requests/3/merge', rule: 'api.merge', message: 'forgelink policy (api.merge): no' }],
+          options: { allowTags: true, allowMerge: false, readOtherProjects: false },
+        },
         startedAt: '2026-01-01T00:00:01.000Z',
         finishedAt: '2026-01-01T00:05:00.000Z',
       });

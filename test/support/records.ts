@@ -29,6 +29,8 @@ export function newConnection(userId: string, overrides: Partial<Connection> = {
     expiresAt: '2027-01-31',
     tokenExpiresAt: null,
     rotation: null,
+    credentials: null,
+    policy: {},
     status: 'active',
     statusReason: null,
     caPem: null,

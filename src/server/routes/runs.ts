@@ -24,6 +24,11 @@ export const StartRunBody = z.object({
     .enum(['brokered', 'direct'])
     .optional()
     .describe('brokered: the sandbox gets surrogates and the broker swaps in the real credentials; direct: the real token (default: the server\'s, FORGELINK_CREDENTIALS)'),
+  policy: z
+    .object({ allowTags: z.boolean().optional(), allowMerge: z.boolean().optional(), readOtherProjects: z.boolean().optional() })
+    .strict()
+    .optional()
+    .describe('run policy options this run turns off (false); asking for one the operator or the connection leaves off is 400 policy_not_allowed naming policy.<option>'),
   image: z
     .string()
     .optional()
