@@ -5,7 +5,7 @@ import path from 'node:path';
  * Directories and files the sandbox mounts over in an image's read-only root (src/sandbox/bwrap-args.ts):
  * they are made once, right after the image is unpacked, since nothing can be created in the tree later.
  */
-const MOUNT_DIRS = ['proc', 'dev', 'tmp', 'run/forgelink', 'home/agent', 'workspace', 'etc/forgelink'];
+const MOUNT_DIRS = ['proc', 'dev', 'tmp', 'run/forgelink', 'home/agent', 'workspace', 'etc/forgelink', 'opt/forgelink/mirror'];
 const MOUNT_FILES = ['etc/passwd', 'etc/group', 'etc/hosts', 'etc/nsswitch.conf', 'etc/hostname'];
 
 /** What every command in a sandbox needs from the image: the wrapper's shell, its network bridge, and git for the clone. */

@@ -47,7 +47,7 @@ type Marker = { digest: string; unpackedAt: string; missingTools: string[] };
 
 const MARKER = 'forgelink-image.json';
 /** Paths every prepared tree has (images/prepare.ts): a cheap check that the tree was not cut short since. */
-const TREE_PROBES = ['rootfs/etc/passwd', 'rootfs/etc/forgelink', 'rootfs/workspace', 'rootfs/home/agent', 'rootfs/run/forgelink', 'rootfs/tmp'];
+const TREE_PROBES = ['rootfs/etc/passwd', 'rootfs/etc/forgelink', 'rootfs/workspace', 'rootfs/home/agent', 'rootfs/run/forgelink', 'rootfs/tmp', 'rootfs/opt/forgelink/mirror'];
 
 /**
  * Run images (docs/architecture.md, "Run images"): skopeo copies a reference into one OCI layout under

@@ -1,4 +1,4 @@
-import { mkdir, readdir } from 'node:fs/promises';
+import { lstat, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import {
   auditEntry,
@@ -261,10 +261,13 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     };
     const trusted = [connection.caPem, runBroker?.caPem ?? null].filter((pem): pem is string => pem !== null);
     if (trusted.length > 0) files[CA_BUNDLE_PATH] = caBundle(trusted);
-    // Tools that read only the system bundle (and none of the variables agentEnv sets) trust the broker too.
-    if (runBroker !== null) files[SYSTEM_CA_BUNDLE_PATH] = caBundle(trusted);
     const image = await readyImage(deps, run.image.ref, log);
     if (image !== null) await update({ image: { ref: run.image.ref, digest: image.digest } });
+    // Tools that read only the system bundle (and none of the variables agentEnv sets) trust the broker too — where
+    // the run's system has that bundle to stand in for (an image without one relies on the variables).
+    if (runBroker !== null && (image === null || (await lstat(path.join(image.rootfs, SYSTEM_CA_BUNDLE_PATH)).catch(() => null))?.isFile())) {
+      files[SYSTEM_CA_BUNDLE_PATH] = caBundle(trusted);
+    }
     session = await deps.sandbox.create({
       ...(image === null ? {} : { rootfs: image.rootfs }),
       runId: run.id,

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ForgelinkError, formatBytes } from '../core/index.ts';
-import { diskUsage, removeTree } from '../sandbox/index.ts';
+import { SANDBOX_PATHS, diskUsage, removeTree } from '../sandbox/index.ts';
 
 /**
  * The repository cache (docs/architecture.md, "The repository cache"; docs/security.md, "The repository cache"):
@@ -22,7 +22,7 @@ import { diskUsage, removeTree } from '../sandbox/index.ts';
  */
 
 /** Where a project's cache directory appears inside the run's sandbox. */
-export const MIRROR_MOUNT = '/opt/forgelink/mirror';
+export const MIRROR_MOUNT = SANDBOX_PATHS.mirror;
 const REPO = 'repo.git';
 /** The mirror inside the sandbox: the workspace's `objects/info/alternates` points into it. */
 export const MIRROR_IN_SANDBOX = `${MIRROR_MOUNT}/${REPO}`;

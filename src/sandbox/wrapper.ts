@@ -10,6 +10,8 @@ export const SANDBOX_PATHS = {
   generatedFiles: '/etc/forgelink',
   /** The Node that runs forgelink, read-only, so Node agents (Claude Code and the like) run on Node 24. */
   nodeBin: '/opt/forgelink/bin',
+  /** Where a run's repository-cache mirror is bound, read-only (runs/repo-cache.ts). */
+  mirror: '/opt/forgelink/mirror',
 } as const;
 
 /** The TCP port the proxy bridge listens on, on the sandbox's own loopback (its network namespace has nothing else). */

@@ -187,7 +187,8 @@ describe('personal access token rotation end to end (fake GitLab over HTTPS unde
   test('a due token is not rotated while a run uses it; a manual rotation then answers 409', async () => {
     const { id, token: old } = await connect(['api'], 2);
     await optIn(id);
-    const busy = newRun(alice.id, { connectionId: id, status: 'running' });
+    // A direct run: its sandbox holds the token itself (a brokered one would not).
+    const busy = newRun(alice.id, { connectionId: id, status: 'running', credentials: 'direct' });
     await forgelink.storage.runs.createRun(busy);
     const rotations = gitlab.rotationCount();
     try {
