@@ -179,7 +179,8 @@ describe('two API processes and three workers on one PostgreSQL database', () =>
     }
   });
 
-  test('60 runs started through both API processes each run exactly once, all succeed, per-user limits hold', async () => {
+  // Sixty real runs through real processes on two cores: minutes when the machine is busy with other test files.
+  test('60 runs started through both API processes each run exactly once, all succeed, per-user limits hold', { timeout: 900_000 }, async () => {
     const started: { user: User; run: Run }[] = [];
     // alice starts 24, bob 18, carol 18, alternating between the two API processes; nine slots, three per user.
     const plan = [...Array(24).fill(users[0]), ...Array(18).fill(users[1]), ...Array(18).fill(users[2])] as User[];
@@ -233,7 +234,7 @@ describe('two API processes and three workers on one PostgreSQL database', () =>
     assert.ok(carolFirst < aliceLast, 'carol did not wait for all of alice\'s runs');
   });
 
-  test('cancel and the live log through the API process that did not start the run', async () => {
+  test('cancel and the live log through the API process that did not start the run', { timeout: 300_000 }, async () => {
     const [alice] = users as [User];
     const marker = `live-${randomUUID()}`;
     const run = await startRun(apiA, alice, ['sh', '-c', `echo first-line; sleep 600; echo ${marker}`]);
@@ -263,7 +264,7 @@ describe('two API processes and three workers on one PostgreSQL database', () =>
     assert.deepEqual(await waitForNoProcesses(marker), [], 'the agent was stopped on its worker');
   });
 
-  test('kill -9 of a worker mid-run: its runs end worker_lost within the bound, others untouched, new runs taken, restart sweeps', async () => {
+  test('kill -9 of a worker mid-run: its runs end worker_lost within the bound, others untouched, new runs taken, restart sweeps', { timeout: 300_000 }, async () => {
     const marker = `kill-${randomUUID()}`;
     const long = ['sh', '-c', `echo started; sleep 600; echo ${marker}`];
     // Two long runs per user: six runs on three workers of capacity three.
@@ -338,7 +339,7 @@ describe('two API processes and three workers on one PostgreSQL database', () =>
 });
 
 describe('SIGTERM on a worker drains it', () => {
-  test('no new runs; a run that finishes within the drain period succeeds; a longer one ends worker_stopped; queued runs stay for another worker', async () => {
+  test('no new runs; a run that finishes within the drain period succeeds; a longer one ends worker_stopped; queued runs stay for another worker', { timeout: 300_000 }, async () => {
     const home = await mkdtemp(join(tmpdir(), 'forgelink-drain-'));
     const target = await databases().find((db) => db.name === 'postgres')!.createTarget();
     const gitlab = await startFakeGitLab({ tls: true });
