@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { gitLabWorkScript, startFakeAnthropic, type FakeAnthropic } from '../../testing/fake-anthropic/index.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
-import { assertGitLabWorkListed, assertNoSecretLeaked, runLogText, runToEnd as runToEndAs, watchArgv } from '../support/agent-runs.ts';
+import { assertGitLabWorkListed, assertNoSecretLeaked, runLogText, runToEnd as runToEndAs, watchArgv, AGENT_TEST_TIMEOUT_MS } from '../support/agent-runs.ts';
 import { EXAMPLES_DIR, startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
 
 /** The real Claude Code CLI from the npm package (a native binary its postinstall put in place), installed by testing/agents/install.ts. */
@@ -110,7 +110,7 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
     assert.ok([200, 201].includes(stored.status), stored.text);
   });
 
-  test('as a custom command: claude -p pushes a branch, opens a merge request and files an issue; forgelink lists them', async () => {
+  test('as a custom command: claude -p pushes a branch, opens a merge request and files an issue; forgelink lists them', { timeout: AGENT_TEST_TIMEOUT_MS }, async () => {
     const watched = await watchSecrets(() =>
       runToEnd({
         connectionId,
@@ -141,7 +141,7 @@ describe('Claude Code (the real CLI from npm) works on a GitLab project inside a
     assert.match(log, /^\{.*"type":"result".*\}$/m);
   });
 
-  test('as the claude-code profile: POST /runs {agent, task}; its gateway host is allowed, its stream shown as readable lines', async () => {
+  test('as the claude-code profile: POST /runs {agent, task}; its gateway host is allowed, its stream shown as readable lines', { timeout: AGENT_TEST_TIMEOUT_MS }, async () => {
     const agents = await forgelink.call(alice, 'GET', '/api/v1/agents');
     assert.deepEqual(agents.json.agents.find((agent: { name: string }) => agent.name === 'claude-code'), {
       name: 'claude-code',

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { codexCommand } from '../../src/core/index.ts';
 import { codexGitLabWorkScript, startFakeOpenAi, type FakeOpenAi } from '../../testing/fake-openai/index.ts';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
-import { assertGitLabWorkListed, assertNoSecretLeaked, runLogText, runToEnd, watchArgv } from '../support/agent-runs.ts';
+import { assertGitLabWorkListed, assertNoSecretLeaked, runLogText, runToEnd, watchArgv, AGENT_TEST_TIMEOUT_MS } from '../support/agent-runs.ts';
 import { EXAMPLES_DIR, startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
 
 /** The real Codex CLI from the npm package `@openai/codex` (a static binary in its platform package). */
@@ -60,7 +60,7 @@ describe('Codex (the real CLI from npm) works on a GitLab project inside a forge
     assert.ok([200, 201].includes(stored.status), stored.text);
   });
 
-  test('as the codex profile: Codex\'s shell tool pushes a branch, opens a merge request and files an issue; forgelink lists them', async () => {
+  test('as the codex profile: Codex\'s shell tool pushes a branch, opens a merge request and files an issue; forgelink lists them', { timeout: AGENT_TEST_TIMEOUT_MS }, async () => {
     const agents = await forgelink.call(alice, 'GET', '/api/v1/agents');
     assert.deepEqual(agents.json.agents.find((agent: { name: string }) => agent.name === 'codex').hosts, [openai.origin]);
 

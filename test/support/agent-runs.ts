@@ -8,9 +8,16 @@ import type { TestForgelink, TestUser } from './forgelink.ts';
  * GitLab work of testing/gitlab-work.ts.
  */
 
+/**
+ * A real agent's run may take its time on a CI machine busy with other test files (Node starts per tool call):
+ * its run limit, and the limit of a test that waits for one.
+ */
+export const AGENT_RUN_SECONDS = 300;
+export const AGENT_TEST_TIMEOUT_MS = (AGENT_RUN_SECONDS + 120) * 1000;
+
 /** Starts a run through the API and waits until it ends; returns the finished run. */
 export async function runToEnd(forgelink: TestForgelink, user: TestUser, body: Record<string, unknown>): Promise<any> {
-  const started = await forgelink.call(user, 'POST', '/api/v1/runs', body);
+  const started = await forgelink.call(user, 'POST', '/api/v1/runs', { timeoutSeconds: AGENT_RUN_SECONDS, ...body });
   assert.equal(started.status, 201, started.text);
   for (;;) {
     const current = await forgelink.call(user, 'GET', `/api/v1/runs/${started.json.id}`);
