@@ -9,6 +9,7 @@ import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/inde
 import { argvHolding, ok } from '../support/cli-checks.ts';
 import { referenceAgentImage } from '../support/agent-image.ts';
 import { forgelinkCli, startServerProcess, type Result, type RunningServer } from '../support/processes.ts';
+import { AGENT_RUN_SECONDS, AGENT_TEST_TIMEOUT_MS } from '../support/agent-runs.ts';
 
 const API_KEY = `sk-ant-api03-${'i'.repeat(20)}-image`;
 const TASK = 'Fix the README, then open a merge request and file an issue for a review.';
@@ -94,10 +95,10 @@ describe('the README path on the reference agent image: build it, store the key,
     assert.match(result.stderr, /^12\.\d+$/m);
   });
 
-  test('with the key stored, forgelink run --agent claude-code "task" gets a merge request from the real Claude Code in the image', async () => {
+  test('with the key stored, forgelink run --agent claude-code "task" gets a merge request from the real Claude Code in the image', { timeout: AGENT_TEST_TIMEOUT_MS }, async () => {
     ok(await cli(['secrets', 'set', 'ANTHROPIC_API_KEY'], `${API_KEY}\n`));
     const watched = await argvHolding(API_KEY, () =>
-      argvHolding(gitlabToken, () => cli(['run', '--agent', 'claude-code', '--connection', connectionId, '--project', 'acme/app', '--json', TASK])),
+      argvHolding(gitlabToken, () => cli(['run', '--agent', 'claude-code', '--connection', connectionId, '--project', 'acme/app', '--timeout', `${AGENT_RUN_SECONDS}s`, '--json', TASK])),
     );
     const result = watched.value.value;
     const run = JSON.parse(ok(result).stdout);
