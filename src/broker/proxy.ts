@@ -4,7 +4,7 @@ import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, rootCertificates, type SecureContext } from 'node:tls';
 import { createGunzip } from 'node:zlib';
 import { buildConnector, Pool, type Dispatcher } from 'undici';
-import type { BrokeredTarget, SandboxBroker } from '../core/index.ts';
+import { HOP_BY_HOP_HEADERS, type BrokeredTarget, type SandboxBroker } from '../core/index.ts';
 import type { RunCa } from './ca.ts';
 import { parseReceivePackCommands, type ReceivePackCommands } from './receive-pack.ts';
 
@@ -62,19 +62,8 @@ export type BrokerOptions = {
   connectTimeoutMs?: number;
 };
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'expect',
-  'host',
-]);
+// The request upstream is the broker's own: the sandbox's `expect` and `host` are not forwarded either.
+const HOP_BY_HOP = new Set([...HOP_BY_HOP_HEADERS, 'expect', 'host']);
 /** The most of a request body the broker reads before deciding: a push's ref list, a REST write. */
 const MAX_INSPECTED_BYTES = 16 * 1024 * 1024;
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);

@@ -1,4 +1,5 @@
 import type { IssuedApiKey } from './keys-commands.ts';
+import type { MirrorListing } from '../runs/index.ts';
 
 /** What only the local process can do: serve, and admin commands on the data dir. Wired by main.ts. */
 export type LocalActions = {
@@ -27,18 +28,8 @@ export type LocalActions = {
   buildAgentImage(recipe: string, options: BuildAgentOptions, progress: (line: string) => void): Promise<AgentImageBuild>;
 };
 
-export type CacheMirror = {
-  key: string;
-  baseUrl: string | null;
-  projectId: number | null;
-  projectPath: string | null;
-  sizeBytes: number;
-  createdAt: string | null;
-  lastUsedAt: string | null;
-  lastFetchAt: string | null;
-  inUse: boolean;
-  path: string;
-};
+/** A mirror of the repository cache, as `cache list --json` shows it. */
+export type CacheMirror = MirrorListing;
 export type CacheListing = { enabled: boolean; dir: string; maxBytes: number; totalBytes: number; mirrors: CacheMirror[] };
 export type CachePruned = { dir: string; maxBytes: number; totalBytes: number; removed: CacheMirror[] };
 

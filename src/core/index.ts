@@ -23,3 +23,4 @@ export * from './connection-view.ts';
 export * from './users.ts';
 export * from './secrets.ts';
 export * from './images.ts';
+export { HOP_BY_HOP_HEADERS } from './http-headers.ts';

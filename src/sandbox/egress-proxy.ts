@@ -4,7 +4,7 @@ import { createServer, request, type RequestOptions, type IncomingHttpHeaders, t
 import { isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
-import { checkOutboundAddress, hostInterfaceAddresses, openUpstreamConnection, type BrokeredTarget, type OutboundPolicy, type SandboxBroker } from '../core/index.ts';
+import { HOP_BY_HOP_HEADERS, checkOutboundAddress, hostInterfaceAddresses, openUpstreamConnection, type BrokeredTarget, type OutboundPolicy, type SandboxBroker } from '../core/index.ts';
 import {
   bareHost,
   formatOrigin,
@@ -50,17 +50,7 @@ export interface EgressProxy {
   close(): Promise<void>;
 }
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+const HOP_BY_HOP = new Set(HOP_BY_HOP_HEADERS);
 
 async function defaultResolve(host: string): Promise<{ address: string; family: number }[]> {
   return lookup(host, { all: true, verbatim: true });
