@@ -223,6 +223,8 @@ async function apiUnderLoad(): Promise<void> {
     FORGELINK_DATA_DIR: path.join(dir, 'data'),
     FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8',
     FORGELINK_RUN_CONCURRENCY: '8',
+    // One user starts all eight: the per-user limit (4 by default) would hold half of them queued.
+    FORGELINK_RUNS_PER_USER: '8',
     FORGELINK_MONITOR: 'off',
   };
   try {
@@ -258,9 +260,13 @@ async function apiUnderLoad(): Promise<void> {
         ids.push(started.json.id as string);
       }
       process.stderr.write('bench: waiting for 8 runs to be running\n');
-      const deadline = Date.now() + 300_000;
-      while ((await Promise.all(ids.map((id) => call('GET', `/api/v1/runs/${id}`)))).some((run) => run.json.status !== 'running')) {
-        if (Date.now() > deadline) throw new Error('the 8 runs did not all reach running');
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        const current = await Promise.all(ids.map((id) => call('GET', `/api/v1/runs/${id}`)));
+        const ended = current.find((run) => !['queued', 'preparing', 'cloning', 'running'].includes(run.json.status));
+        if (ended !== undefined) throw new Error(`a bench run ended before the measure: ${ended.json.status} ${JSON.stringify(ended.json.error)}`);
+        if (current.every((run) => run.json.status === 'running')) break;
+        if (Date.now() > deadline) throw new Error(`the 8 runs did not all reach running: ${current.map((run) => run.json.status).join(', ')}`);
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
       const loaded = await apiLatency(server.url, apiKey, 500);

@@ -132,6 +132,8 @@ export async function repoCacheBench(row: Row): Promise<void> {
     const defaults = readConfig({ FORGELINK_DATA_DIR: dataDir, FORGELINK_LOG_LEVEL: 'warn', FORGELINK_MONITOR: 'off', FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8' });
     const forgelink = await createForgelink({ ...defaults, runs: { ...defaults.runs, concurrency: 8 } }, { keyring: { versions: [{ id: 'k1', key: randomBytes(32) }] } });
     try {
+      // Without start, runs would stay queued: start takes the data directory's lock and begins executing runs.
+      await forgelink.start({ listen: false });
       const apiKey = generateApiKey();
       await forgelink.storage.users.createUser({ id: newId('usr'), name: 'bench', isAdmin: false, apiKeyHash: hashApiKey(apiKey), createdAt: new Date().toISOString() });
       const call = async (method: string, url: string, body?: unknown): Promise<any> => {
