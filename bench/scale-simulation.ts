@@ -12,7 +12,7 @@ import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -419,6 +419,8 @@ const ENDED = ['succeeded', 'failed', 'canceled', 'timed_out'];
 // The simulation
 
 export async function simulate(options: SimulationOptions, say: (line: string) => void): Promise<Figures> {
+  // Before the simulation starts anything: what else the machine is doing (1, 5 and 15 minutes).
+  const loadAtStart = loadavg();
   const cleanups: (() => Promise<unknown>)[] = [];
   const processes: RunningServer[] = [];
   const stopAll = async () => {
@@ -669,7 +671,7 @@ export async function simulate(options: SimulationOptions, say: (line: string) =
 
     const { json: _json, ...shown } = options;
     return {
-      machine: `${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), ${fixed(totalmem() / 1024 ** 3, 0)} GiB, Node ${process.version}, shared with other work`,
+      machine: `${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), ${fixed(totalmem() / 1024 ** 3, 0)} GiB, Node ${process.version}, load average ${loadAtStart.map((value) => fixed(value, 2)).join(' / ')} at start (1, 5, 15 min)`,
       options: shown,
       postgres: { version, private: cluster.private, maxConnections, poolMaxPerProcess: 10 },
       idle: { ...idle, processes: options.workers + 1 },
