@@ -3,7 +3,7 @@ import { pipeline, Readable } from 'node:stream';
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, rootCertificates, type SecureContext } from 'node:tls';
 import { createGunzip } from 'node:zlib';
-import { buildConnector, Pool, type Dispatcher } from 'undici';
+import { buildConnector, errors as undiciErrors, Pool, type Dispatcher } from 'undici';
 import { HOP_BY_HOP_HEADERS, type BrokeredTarget, type SandboxBroker } from '../core/index.ts';
 import type { RunCa } from './ca.ts';
 import { parseReceivePackCommands, type ReceivePackCommands } from './receive-pack.ts';
@@ -36,7 +36,10 @@ export type GuardRequest = {
 
 export type GuardDecision = { allow: true } | { allow: false; rule: string; message: string };
 
-/** What the broker did with one write, or with any request it refused (docs/security.md, "Credential broker"). */
+/**
+ * What the broker did with one write, with any request it refused, and with any request the upstream left unanswered
+ * (`message` says why; docs/security.md, "Credential broker").
+ */
 export type BrokerRecord = {
   at: string;
   method: string;
@@ -59,7 +62,15 @@ export type BrokerOptions = {
   guard?: (request: GuardRequest) => GuardDecision | Promise<GuardDecision>;
   onRecord?: (record: BrokerRecord) => void;
   now?: () => Date;
+  /** Until an upstream connection is up, TLS handshake included (default 10 s). */
   connectTimeoutMs?: number;
+  /**
+   * How long a request waits for the upstream's answer (its status line and headers) before the sandbox gets 504:
+   * `api` for the GitLab origin's REST, GraphQL and other non-git requests (default 90 s: GitLab itself ends an API
+   * request after 60 s), `long` for git over smart HTTP (a push is answered once GitLab has checked it) and for every
+   * other brokered origin, such as a model API (default 300 s).
+   */
+  answerTimeoutMs?: { api?: number; long?: number };
 };
 
 // The request upstream is the broker's own: the sandbox's `expect` and `host` are not forwarded either.
@@ -69,6 +80,10 @@ const MAX_INSPECTED_BYTES = 16 * 1024 * 1024;
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** Answers up to this size (by their Content-Length) are read whole and sent back in one write. */
 const SMALL_BODY_BYTES = 256 * 1024;
+const CONNECT_TIMEOUT_MS = 10_000;
+const API_ANSWER_TIMEOUT_MS = 90_000;
+const LONG_ANSWER_TIMEOUT_MS = 300_000;
+const GIT_PATH = /\/git-(receive|upload)-pack$|\/info\/refs$/;
 
 class RefusedError extends Error {
   readonly status: number;
@@ -88,6 +103,9 @@ class RefusedError extends Error {
  */
 export function createBroker(options: BrokerOptions): SandboxBroker {
   const now = options.now ?? (() => new Date());
+  const connectTimeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+  const apiAnswerTimeoutMs = options.answerTimeoutMs?.api ?? API_ANSWER_TIMEOUT_MS;
+  const longAnswerTimeoutMs = options.answerTimeoutMs?.long ?? LONG_ANSWER_TIMEOUT_MS;
   const pools = new Map<string, Pool>();
   let closed = false;
 
@@ -97,7 +115,7 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
     if (pool === undefined) {
       const caPem = options.origins.get(target.origin)?.caPem ?? null;
       const connector = buildConnector({
-        timeout: options.connectTimeoutMs ?? 10_000,
+        timeout: connectTimeoutMs,
         ...(caPem === null ? {} : { ca: [...rootCertificates, caPem] }),
       });
       // The connection goes to the checked address, while TLS verifies the certificate against the origin's name.
@@ -108,27 +126,52 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
       pool = new Pool(`${target.tls ? 'https' : 'http'}://${target.origin}`, {
         connect: (opts, callback) => {
           if (open === undefined) return connector({ ...opts, hostname: address }, callback);
-          // The egress proxy's own way out (directly, or through the operator's upstream proxy), TLS on top.
+          // The egress proxy's own way out (directly, or through the operator's upstream proxy), TLS on top. undici's
+          // connect timeout applies only to its own connector, so this one has its own deadline, handshake included:
+          // an upstream that accepts the connection and never answers the handshake must not hold the request forever.
+          let settled = false;
+          let socket: Socket | null = null;
+          const settle = (error: Error | null, ready: Socket | null) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(deadline);
+            if (error !== null || ready === null) {
+              socket?.destroy();
+              return callback(error ?? new Error('no connection'), null);
+            }
+            callback(null, ready);
+          };
+          const deadline = setTimeout(
+            () => settle(new undiciErrors.ConnectTimeoutError(`no connection to ${target.origin} within ${seconds(connectTimeoutMs)}`), null),
+            connectTimeoutMs,
+          );
           open().then(
             (raw) => {
-              if (!secure) return callback(null, raw as Socket);
-              const socket = tlsConnect({
+              socket = raw as Socket;
+              if (settled) return void socket.destroy();
+              if (!secure) return settle(null, socket);
+              const tls = tlsConnect({
                 socket: raw,
                 host,
                 ...(isIP(host) === 0 ? { servername: host } : {}),
                 ...(caPem === null ? {} : { ca: [...rootCertificates, caPem] }),
                 ALPNProtocols: ['http/1.1'],
               });
-              socket.once('secureConnect', () => callback(null, socket));
-              socket.once('error', (error) => callback(error, null));
+              socket = tls;
+              const failed = (error: Error) => settle(error, null);
+              tls.on('error', failed);
+              tls.once('secureConnect', () => {
+                tls.off('error', failed);
+                settle(null, tls);
+              });
             },
-            (error: Error) => callback(error, null),
+            (error: Error) => settle(error, null),
           );
         },
         connections: 16,
         keepAliveTimeout: 30_000,
-        headersTimeout: 300_000,
-        bodyTimeout: 300_000,
+        headersTimeout: LONG_ANSWER_TIMEOUT_MS,
+        bodyTimeout: LONG_ANSWER_TIMEOUT_MS,
       });
       pools.set(key, pool);
     }
@@ -223,7 +266,7 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
     const refuse = (status: number, rule: string, message: string, refs?: string[]) => {
       record({ allowed: false, rule, message, status, ...(refs ? { refs } : {}) });
       req.resume();
-      const git = /\/git-(receive|upload)-pack$|\/info\/refs$/.test(rawPath);
+      const git = GIT_PATH.test(rawPath);
       const body = git ? `${message}\n` : `${JSON.stringify({ message })}\n`;
       res.writeHead(status, { 'content-type': git ? 'text/plain; charset=utf-8' : 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
       res.end(body);
@@ -290,6 +333,15 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
     const search = query.toString();
     const path = `${rawPath}${search === '' ? '' : `?${search}`}`;
     const write = !READS.has(method) && !(method === 'POST' && /\/git-upload-pack$/.test(rawPath));
+    // GitLab ends an API request itself after a minute; git and the other origins (model APIs) may take minutes.
+    const answerTimeoutMs = origin?.policy && !GIT_PATH.test(rawPath) ? apiAnswerTimeoutMs : longAnswerTimeoutMs;
+    // The sandbox may give up first (its client's timeout, the agent killed): the upstream request is cut then too, so it
+    // does not hold one of the pool's connections until its own timeout.
+    const gone = new AbortController();
+    const onGone = () => {
+      if (!res.writableFinished) gone.abort();
+    };
+    res.once('close', onGone);
     let answer: Dispatcher.ResponseData;
     try {
       answer = await poolFor(target).request({
@@ -297,15 +349,26 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
         path,
         headers,
         body: body === null ? null : body === req ? req : Readable.from(body),
+        headersTimeout: answerTimeoutMs,
+        signal: gone.signal,
       });
-    } catch {
-      if (write) record({ allowed: true, rule: null, message: 'forgelink: the upstream could not be reached.', status: 502, ...(refs ? { refs } : {}) });
-      if (!res.headersSent) {
-        res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end(`forgelink: ${target.origin} could not be reached.\n`);
-      } else res.destroy();
+    } catch (error) {
+      res.off('close', onGone);
+      const failure = upstreamFailure(error, target.origin, method, rawPath, answerTimeoutMs, connectTimeoutMs, gone.signal.aborted);
+      // A write is recorded either way; a read only when it failed, so the run shows every request left unanswered.
+      record({ allowed: true, rule: null, message: failure.message, status: failure.status, ...(refs ? { refs } : {}) });
+      if (failure.status === null || res.destroyed || res.headersSent) return void res.destroy();
+      const git = GIT_PATH.test(rawPath);
+      const text = git ? `${failure.message}\n` : `${JSON.stringify({ message: failure.message })}\n`;
+      res.writeHead(failure.status, { 'content-type': git ? 'text/plain; charset=utf-8' : 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+      res.end(text);
       return;
     }
+    res.off('close', onGone);
+    // From here on the answer's body follows the sandbox's connection: pipeline and arrayBuffer end with it.
+    res.once('close', () => {
+      if (!res.writableFinished) answer.body.destroy();
+    });
     if (write) record({ allowed: true, rule: null, message: null, status: answer.statusCode, ...(refs ? { refs } : {}) });
     const out: Record<string, string | string[]> = {};
     for (const [key, value] of Object.entries(answer.headers)) {
@@ -340,6 +403,35 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
       pools.clear();
     },
   };
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/**
+ * What the sandbox is told when the upstream gave no answer: 504 when it did not answer in time, 502 when it could not
+ * be reached; `status` null when the sandbox itself went away first (nobody to tell). A write that timed out may have
+ * been carried out all the same, which the message says, so the agent looks before sending it again.
+ */
+function upstreamFailure(
+  error: unknown,
+  origin: string,
+  method: string,
+  path: string,
+  answerTimeoutMs: number,
+  connectTimeoutMs: number,
+  sandboxGone: boolean,
+): { status: number | null; message: string } {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (sandboxGone) return { status: null, message: `forgelink: the sandbox closed the connection before ${origin} answered ${method} ${path}.` };
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') {
+    const maybe = READS.has(method) ? '' : ' It may have been carried out there all the same: look before sending it again.';
+    return { status: 504, message: `forgelink: ${origin} did not answer ${method} ${path} within ${seconds(answerTimeoutMs)}.${maybe}` };
+  }
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return { status: 502, message: `forgelink: ${origin} could not be reached (no connection within ${seconds(connectTimeoutMs)}).` };
+  const reason = typeof code === 'string' ? ` (${code})` : '';
+  return { status: 502, message: `forgelink: ${origin} could not be reached${reason}.` };
 }
 
 async function* prefixed(head: Buffer, rest: AsyncIterator<Buffer> | null): AsyncGenerator<Buffer> {

@@ -478,6 +478,9 @@ function recordBrokerDecisions(deps: PipelineDeps, run: Run, log: RunLog) {
       if (!record.allowed) {
         refused.push({ at: record.at, method: record.method, target: record.target, rule: record.rule ?? 'refused', message: record.message ?? '' });
         log.system(`Policy refused ${record.method} ${record.target} (${record.rule}): ${record.message}`);
+      } else if (record.message !== null) {
+        // Allowed, but the upstream gave no answer (or the sandbox left before it did): the run says so, not only the agent.
+        log.system(`Broker: ${record.method} ${record.target} got no answer${record.status === null ? '' : ` (${record.status})`}: ${record.message}`);
       }
       const audit = deps.audit;
       if (audit === undefined) return;
