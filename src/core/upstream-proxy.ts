@@ -68,16 +68,19 @@ export function openUpstreamConnection(proxy: UpstreamProxy | null | undefined, 
     socket.setTimeout(options.timeoutMs, () =>
       fail(Object.assign(new Error(proxy ? `the upstream proxy did not open a tunnel within ${options.timeoutMs} ms` : 'connect timeout'), { code: 'ETIMEDOUT' })),
     );
-    socket.once('error', (error) => {
+    const onError = (error: Error) => {
       fail(proxy ? new UpstreamProxyError(`the upstream proxy ${formatUpstreamProxy(proxy)} cannot be reached (${(error as NodeJS.ErrnoException).code ?? error.message})`) : error);
-    });
-    socket.once('close', () => fail(new UpstreamProxyError('the connection closed before it was established')));
+    };
+    const onClose = () => fail(new UpstreamProxyError('the connection closed before it was established'));
+    socket.once('error', onError);
+    socket.once('close', onClose);
     const done = () => {
       if (settled) return;
       settled = true;
       socket.setTimeout(0);
-      socket.removeAllListeners('close');
-      socket.removeAllListeners('error');
+      // Only this function's own listeners: a caller's (onSocket's tracking, say) stay.
+      socket.off('close', onClose);
+      socket.off('error', onError);
       resolve(socket);
     };
     if (proxy === null || proxy === undefined) {
