@@ -65,6 +65,39 @@ async function sandboxStart(): Promise<void> {
     } finally {
       await session.destroy();
     }
+    // A git round trip from inside: `git ls-remote` over HTTPS through the sandbox's bridge and egress proxy (a
+    // CONNECT tunnel) beside the host's own git — what every git command and API call of an agent pays on top.
+    const gitlab = await startFakeGitLab({ tls: true });
+    try {
+      const bot = gitlab.addUser({ username: 'bench-bot' }).id;
+      gitlab.addProject({ path: 'bench/ls-remote', members: [{ userId: bot, accessLevel: 30 }] });
+      const token = gitlab.addToken(bot, { scopes: ['read_repository'], expiresAt: '2030-01-01' });
+      const url = `${gitlab.baseUrl}/bench/ls-remote.git`.replace('https://', `https://oauth2:${token}@`);
+      const caPath = '/etc/forgelink/bench-ca.pem';
+      const networked = await driver.create({
+        runId: 'bench-git',
+        workspaceDir,
+        allowlist: [new URL(gitlab.baseUrl).host],
+        outboundPolicy: { allow: ['127.0.0.0/8'] },
+        files: { [caPath]: gitlab.caPem ?? '' },
+      });
+      try {
+        const inside = async () => {
+          const exit = await networked.exec({ command: ['git', '-c', `http.sslCAInfo=${caPath}`, 'ls-remote', url], env: { PATH: '/usr/bin:/bin', HOME: '/home/agent' }, timeoutMs: 30_000 });
+          if (exit.exitCode !== 0) throw new Error(`git ls-remote in the sandbox exited with ${exit.exitCode}`);
+        };
+        const outside = () => runProcess('git', ['-c', `http.sslCAInfo=${gitlab.caFile}`, 'ls-remote', url], { PATH: '/usr/bin:/bin', HOME: dir, GIT_CONFIG_NOSYSTEM: '1' });
+        await inside();
+        await outside();
+        const sandboxed = median(await timeIt(15, inside));
+        const host = median(await timeIt(15, outside));
+        row('`git ls-remote` in a sandbox (median of 15)', `${sandboxed.toFixed(1)} ms`, 'the host\'s `git ls-remote`', `${host.toFixed(1)} ms`, `overhead ${(sandboxed - host).toFixed(1)} ms (fake GitLab over HTTPS)`);
+      } finally {
+        await networked.destroy();
+      }
+    } finally {
+      await gitlab.close();
+    }
     const creates = await timeIt(10, async () => {
       const session = await driver.create({ runId: 'bench-create', workspaceDir, allowlist: [], outboundPolicy: { allow: [] } });
       await session.destroy();

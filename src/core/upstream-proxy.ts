@@ -56,7 +56,9 @@ const MAX_PROXY_HEADER_BYTES = 16 * 1024;
  */
 export function openUpstreamConnection(proxy: UpstreamProxy | null | undefined, target: { host: string; port: number }, options: UpstreamConnectOptions): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
-    const socket = connect({ host: proxy ? proxy.host : target.host, port: proxy ? proxy.port : target.port });
+    // No Nagle: the callers relay or write whole messages, and a relay holding back a small segment for the peer's
+    // delayed ACK adds tens of milliseconds to every exchange.
+    const socket = connect({ host: proxy ? proxy.host : target.host, port: proxy ? proxy.port : target.port, noDelay: true });
     options.onSocket?.(socket);
     let settled = false;
     const fail = (error: Error) => {

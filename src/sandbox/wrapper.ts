@@ -34,7 +34,7 @@ export function wrapperScript(port: number = PROXY_PORT): string {
 # SIGTERM is meant for the command (see bubblewrap.ts); the wrapper notes it and leaves when it can.
 # A handler, not an ignore, so the command starts with the default disposition.
 trap 'forgelink_stop=1' TERM
-/usr/bin/socat TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:${SANDBOX_PATHS.proxySocket} </dev/null &
+/usr/bin/socat TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr,nodelay UNIX-CONNECT:${SANDBOX_PATHS.proxySocket} </dev/null &
 forgelink_bridge=$!
 forgelink_listening() {
   while read -r _ forgelink_local _ forgelink_state _; do
