@@ -198,5 +198,16 @@ export function decideGitLabRequest(policy: RunPolicy, request: ApiRequest): Dec
     if (method !== 'GET' && method !== 'POST') return refuse('graphql.method', `${quote(method)} is not how GraphQL is asked`);
     return decideGraphql(method === 'GET' ? null : request.body, { query: request.query, contentType: request.contentType });
   }
-  return refuse('web.other', `${quote(request.method.toUpperCase())} ${quote(request.path.split('?', 1)[0] ?? '')} refused: a run reaches GitLab only through git, the REST API (/api/v4) and GraphQL queries`);
+  // The token's own scopes and expiry (`GET /oauth/token/info`, which agents ask before choosing git or the API): a
+  // read of what the run holds anyway, whose answer never carries the token.
+  if (request.method.toUpperCase() === 'GET' && isTokenInfo(policy, request.path)) return ALLOW;
+  return refuse(
+    'web.other',
+    `${quote(request.method.toUpperCase())} ${quote(request.path.split('?', 1)[0] ?? '')} refused: a run reaches GitLab only through git, the REST API (/api/v4), GraphQL queries and GET /oauth/token/info`,
+  );
+}
+
+function isTokenInfo(policy: RunPolicy, path: string): boolean {
+  const split = splitRequestPath(path, policy.basePath);
+  return !('error' in split) && split.segments.join('/') === 'oauth/token/info';
 }

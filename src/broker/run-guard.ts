@@ -1,5 +1,4 @@
-import { ALLOW, decideGitLabRequest, decideReceivePack, updatesNeedingAncestry, type Decision, type RunPolicy } from './policy.ts';
-import { normaliseBasePath } from './paths.ts';
+import { decideGitLabRequest, decideReceivePack, updatesNeedingAncestry, type Decision, type RunPolicy } from './policy.ts';
 import type { GuardRequest } from './proxy.ts';
 
 /** Whether `newId` descends from `oldId`; undefined when that cannot be told (the commit is not where it is looked for). */
@@ -13,9 +12,6 @@ export type AncestryCheck = (oldId: string, newId: string) => Promise<boolean | 
 export function runGuard(policy: () => RunPolicy, isAncestor?: AncestryCheck): (request: GuardRequest) => Promise<Decision> {
   return async (request) => {
     const current = policy();
-    // The token's own scopes and expiry (`GET /oauth/token/info`, which agents ask before choosing git or the API) are a
-    // read of what the run holds anyway; the answer never carries the token.
-    if (request.method === 'GET' && request.path === `${normaliseBasePath(current.basePath)}/oauth/token/info`) return ALLOW;
     const decision = decideGitLabRequest(current, {
       method: request.method,
       path: request.path,

@@ -99,6 +99,11 @@ for (const [path, expected] of [
 for (const [method, path, expected] of [
   ['GET', '/oauth/token', 'web.other'],
   ['POST', '/oauth/token', 'web.other'],
+  ['GET', '/oauth/token/info', 'allow'],
+  ['GET', '/oauth/token/info?access_token=x', 'allow'],
+  ['POST', '/oauth/token/info', 'web.other'],
+  ['GET', '/oauth/token/info/more', 'web.other'],
+  ['GET', '/oauth/authorize', 'web.other'],
   ['GET', '/Group/Sub/App/-/raw/main/README.md', 'web.other'],
   ['GET', '/Group/Sub/App.git/info/refs?service=git-upload-pack', 'allow'],
   ['PUT', '/api/graphql', 'graphql.method'],
