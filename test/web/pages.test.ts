@@ -208,6 +208,32 @@ describe('dashboard pages without JavaScript (in-process, fake GitLab over HTTPS
     assert.doesNotMatch(page.text, /Cancel run/);
   });
 
+  test('the run page\'s Policy section: what the broker refused, by rule, and the options the run was started with', async () => {
+    const run = newRun(alice.id, {
+      connectionId,
+      status: 'succeeded',
+      projectPath: 'acme/api',
+      credentials: 'brokered',
+      policy: {
+        refused: [{ at: '2026-12-01T10:00:00.000Z', method: 'POST', target: '127.0.0.1:1/gitlab/api/v4/user/personal_access_tokens', rule: 'api.user', message: 'forgelink policy (api.user): <script>x</script>' }],
+        options: { allowTags: true, allowMerge: false, readOtherProjects: false },
+      },
+    });
+    await forgelink.storage.runs.createRun(run);
+    const page = await aliceClient.get(`/runs/${run.id}`);
+    const policy = /<h2 id="policy-title">Policy<\/h2>([\s\S]*?)<\/section>/.exec(page.text)?.[1] ?? '';
+    assert.match(policy, /Credentials brokered/);
+    assert.match(policy, /<strong>api\.user<\/strong> <code>POST 127\.0\.0\.1:1\/gitlab\/api\/v4\/user\/personal_access_tokens<\/code>/);
+    assert.match(policy, /&lt;script&gt;x&lt;\/script&gt;/);
+    assert.match(policy, /pushing tags <strong>allowed<\/strong>, merging merge requests refused, reading other projects refused\./);
+
+    const direct = newRun(alice.id, { connectionId, status: 'succeeded', projectPath: 'acme/api', credentials: 'direct' });
+    await forgelink.storage.runs.createRun(direct);
+    const directPage = await aliceClient.get(`/runs/${direct.id}`);
+    assert.match(directPage.text, /Credentials direct: the sandbox held the real token, and no run policy applied\./);
+    assert.doesNotMatch(directPage.text, /Fixed when the run started/);
+  });
+
   test('a canceled run says "The run was canceled." and a reload drops the "Canceling" notice', async () => {
     const run = newRun(alice.id, { connectionId, status: 'canceled', projectPath: 'acme/api' });
     await forgelink.storage.runs.createRun(run);

@@ -55,9 +55,14 @@ function policySection(run: RunPageView['run']): Html {
     run.credentials === 'brokered'
       ? 'Credentials brokered: the sandbox held surrogates; the run\'s proxy put in the real ones and applied the run policy.'
       : 'Credentials direct: the sandbox held the real token, and no run policy applied.';
+  const options = run.credentials === 'brokered' ? (run.policy.options ?? null) : null;
+  const state = (on: boolean) => (on ? html`<strong>allowed</strong>` : 'refused');
   return html`<section aria-labelledby="policy-title" class="panel">
   <h2 id="policy-title">Policy</h2>
   <p class="muted">${mode}</p>
+  ${options === null
+    ? ''
+    : html`<p>Fixed when the run started: pushing tags ${state(options.allowTags)}, merging merge requests ${state(options.allowMerge)}, reading other projects ${state(options.readOtherProjects)}.</p>`}
   ${refused.length === 0
     ? html`<p class="empty">${run.credentials === 'brokered' ? 'Nothing was refused.' : ''}</p>`
     : html`<ul>${refused.map(
