@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
@@ -146,6 +146,24 @@ async function openVault(config: Config, logger: Logger, storage: Storage, overr
 async function logDestination(config: Config, stream: DestinationStream | undefined): Promise<DestinationStream | undefined> {
   const format = config.logFormat ?? (stream === undefined && process.stdout.isTTY ? 'pretty' : 'json');
   return format === 'pretty' ? prettyLogStream(stream ?? 1) : stream;
+}
+
+/** A server's handler as @hono/node-server calls it: the request, then its bindings (the Node request and response). */
+type Fetch = (request: Request, ...rest: any[]) => Response | Promise<Response>;
+
+/**
+ * Fails as starting would when `listen` cannot be listened on (in use, not permitted, not an address of this machine),
+ * by listening for a moment: `forgelink serve` asks before it makes anything (a new master key) in the data directory.
+ * Port 0 is always free. The address may still be taken between this check and the start, which then fails as before.
+ */
+export async function checkListenAddress(listen: Config['listen']): Promise<void> {
+  if (listen.port === 0) return;
+  const probe = createNetServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (error) => reject(listenError(error, listen)));
+    probe.listen({ host: listen.host, port: listen.port, exclusive: true }, () => resolve());
+  });
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
 }
 
 /** Why the server cannot listen, in words that name the setting to change; other errors pass unchanged. */
@@ -427,6 +445,36 @@ async function wire({ config, clock, logger, vault, storage, overrides, role, wo
           : 'Each forgelink process that executes runs needs a data directory of its own: set FORGELINK_DATA_DIR.',
       );
     }
+    // With `listen`, the address is taken first: a process that cannot listen stops here, before its worker takes a run
+    // or anything says it executes runs. Requests wait until the rest of the start (recovery included) is done.
+    let listening: Listening | null = null;
+    const started = Promise.withResolvers<boolean>();
+    if (options.listen) {
+      const serveApp: Fetch =
+        role === 'worker' ? createWorkerApp({ version, worker: worker?.id ?? '', ops: { readiness: readiness.checks, metrics, metricsAccess: config.metricsAccess, apiKeys, logger } }).fetch : app.fetch;
+      listening = await listen(async (request, ...rest) =>
+        (await started.promise) ? serveApp(request, ...rest) : Response.json({ error: { code: 'not_started', message: 'forgelink could not start.' } }, { status: 503 }),
+      );
+    }
+    try {
+      await startParts();
+    } catch (error) {
+      started.resolve(false);
+      throw error;
+    }
+    started.resolve(true);
+    monitor?.start();
+    if (listening === null) return null;
+    if (role === 'worker') {
+      logger.info({ address: listening.address, port: listening.port, worker: worker?.id }, `forgelink worker is ready: ${listening.url}/healthz`);
+      return listening;
+    }
+    await announce(listening);
+    return listening;
+  }
+
+  /** What `start` begins besides listening: the worker, recovery after a restart, the reaper. */
+  async function startParts(): Promise<void> {
     if (worker !== null) {
       const { swept } = await worker.start();
       if (swept > 0) logger.warn({ worker: worker.id, runs: swept }, 'ended runs this worker left unfinished before it restarted (worker_lost)');
@@ -446,20 +494,6 @@ async function wire({ config, clock, logger, vault, storage, overrides, role, wo
     if (monitor === null) {
       logger.warn({}, 'The connection health monitor is off (FORGELINK_MONITOR=off): connections are checked only on request and before runs.');
     }
-    if (!options.listen) {
-      monitor?.start();
-      return null;
-    }
-    if (role === 'worker') {
-      const listening = await listen(createWorkerApp({ version, worker: worker?.id ?? '', ops: { readiness: readiness.checks, metrics, metricsAccess: config.metricsAccess, apiKeys, logger } }).fetch);
-      monitor?.start();
-      logger.info({ address: listening.address, port: listening.port, worker: worker?.id }, `forgelink worker is ready: ${listening.url}/healthz`);
-      return listening;
-    }
-    const listening = await listen(app.fetch);
-    monitor?.start();
-    await announce(listening);
-    return listening;
   }
 
   /**
@@ -482,7 +516,7 @@ async function wire({ config, clock, logger, vault, storage, overrides, role, wo
     );
   }
 
-  function listen(fetch: (request: Request) => Response | Promise<Response>): Promise<Listening> {
+  function listen(fetch: Fetch): Promise<Listening> {
     return new Promise<Listening>((resolve, reject) => {
       server = serve({ fetch, hostname: config.listen.host, port: config.listen.port }, (info: AddressInfo) => {
         const url = `http://${info.family === 'IPv6' ? `[${info.address}]` : info.address}:${info.port}`;

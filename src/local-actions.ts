@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { createApiKeyService } from './api-keys/index.ts';
 import type { LocalActions } from './cli/index.ts';
-import { createForgelink, masterKeySettings, openConfiguredStorage, systemClock as clock, type ForgelinkRole } from './compose.ts';
+import { checkListenAddress, createForgelink, masterKeySettings, openConfiguredStorage, systemClock as clock, type ForgelinkRole } from './compose.ts';
 import { readConfig, type Config } from './config/index.ts';
 import { buildAgentImage, createImageStore } from './images/index.ts';
 import { apiKeyPrefix, generateApiKey, hashApiKey, InputError, newId, userNameProblem } from './core/index.ts';
@@ -28,6 +28,8 @@ async function withStorage<T>(config: Config, use: (storage: Storage) => Promise
  * listens. SIGTERM/SIGINT drain it: no new runs, running ones get FORGELINK_WORKER_DRAIN to finish, then stop.
  */
 async function startProcess(config: Config, options: { newMasterKey: boolean; role: ForgelinkRole }): Promise<void> {
+  // An address it cannot listen on stops the start before anything is made in the data directory (a new master key).
+  await checkListenAddress(config.listen);
   const forgelink = await createForgelink(config, { newMasterKey: options.newMasterKey, role: options.role });
   const stop = (signal: string) => {
     forgelink.logger.info({ signal }, 'shutting down');

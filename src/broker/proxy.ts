@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { pipeline, Readable } from 'node:stream';
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, rootCertificates, type SecureContext } from 'node:tls';
-import { createGunzip } from 'node:zlib';
+import { brotliDecompressSync, createGunzip, gunzipSync, inflateSync } from 'node:zlib';
 import { buildConnector, errors as undiciErrors, Pool, type Dispatcher } from 'undici';
 import { HOP_BY_HOP_HEADERS, type BrokeredTarget, type SandboxBroker } from '../core/index.ts';
 import type { RunCa } from './ca.ts';
@@ -51,6 +51,11 @@ export type BrokerRecord = {
   rule: string | null;
   message: string | null;
   status: number | null;
+  /**
+   * For a POST answered 201 whose (small, JSON) answer names an `iid`: that iid, the object the write created (an
+   * issue or a merge request when the path says so). Answers streamed through (over 256 KiB or of unknown length) have none.
+   */
+  createdIid?: number;
 };
 
 export type BrokerOptions = {
@@ -369,7 +374,9 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
     res.once('close', () => {
       if (!res.writableFinished) answer.body.destroy();
     });
-    if (write) record({ allowed: true, rule: null, message: null, status: answer.statusCode, ...(refs ? { refs } : {}) });
+    const recordWrite = (createdIid: number | null) => {
+      if (write) record({ allowed: true, rule: null, message: null, status: answer.statusCode, ...(refs ? { refs } : {}), ...(createdIid === null ? {} : { createdIid }) });
+    };
     const out: Record<string, string | string[]> = {};
     for (const [key, value] of Object.entries(answer.headers)) {
       if (value !== undefined && !HOP_BY_HOP.has(key)) out[key] = value;
@@ -382,13 +389,17 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
       try {
         data = Buffer.from(await answer.body.arrayBuffer());
       } catch {
+        recordWrite(null);
         res.destroy();
         return;
       }
+      // Recorded before the sandbox has the answer, so the run's outputs can rely on it once the agent has ended.
+      recordWrite(write && method === 'POST' && answer.statusCode === 201 && !GIT_PATH.test(rawPath) ? createdIidOf(data, answer.headers['content-encoding']) : null);
       res.writeHead(answer.statusCode, out);
       res.end(data);
       return;
     }
+    recordWrite(null);
     res.writeHead(answer.statusCode, out);
     pipeline(answer.body, res, () => {});
   }
@@ -403,6 +414,20 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
       pools.clear();
     },
   };
+}
+
+/** The `iid` of a small JSON answer (as GitLab answers a created issue or merge request), decoded first if compressed; null otherwise. */
+function createdIidOf(data: Buffer, encoding: string | string[] | undefined): number | null {
+  try {
+    const coding = String(encoding ?? '').trim().toLowerCase();
+    const limit = { maxOutputLength: 4 * SMALL_BODY_BYTES };
+    const text = (coding === 'gzip' || coding === 'x-gzip' ? gunzipSync(data, limit) : coding === 'deflate' ? inflateSync(data, limit) : coding === 'br' ? brotliDecompressSync(data, limit) : coding === '' || coding === 'identity' ? data : null)?.toString('utf8');
+    if (text === undefined) return null;
+    const iid = (JSON.parse(text) as { iid?: unknown } | null)?.iid;
+    return typeof iid === 'number' && Number.isSafeInteger(iid) && iid > 0 ? iid : null;
+  } catch {
+    return null;
+  }
 }
 
 function seconds(ms: number): string {

@@ -34,7 +34,7 @@ import {
   WORKER_STOPPED,
 } from '../core/index.ts';
 import { auditedTokens, createConnectionClient } from '../tokens/index.ts';
-import { runGuard, startRunBroker, type BrokerRecord, type RunBroker, type RunPolicy } from '../broker/index.ts';
+import { createdByWrite, runGuard, startRunBroker, type BrokerRecord, type RunBroker, type RunPolicy } from '../broker/index.ts';
 import { SANDBOX_DEFAULT_PATH } from '../sandbox/index.ts';
 import { DEFAULT_LIMITS, removeTree } from '../sandbox/index.ts';
 import { CA_BUNDLE_PATH, GIT_SYSTEM_CONFIG_PATH, SYSTEM_CA_BUNDLE_PATH, agentEnv, caBundle, gitIdentityConfig } from './agent-env.ts';
@@ -97,7 +97,10 @@ export type PipelineDeps = {
 
 const LS_REMOTE_TIMEOUT_MS = 120_000;
 const CLONE_TIMEOUT_MS = 15 * 60_000;
-/** GitLab's clock and ours may disagree a little; merge requests and issues are looked up from this much earlier. */
+/**
+ * GitLab's clock and ours may disagree a little; merge requests and issues are looked up from this much earlier. The
+ * window alone does not tell this run's objects from another run's of the same account (collectOutputs narrows it).
+ */
 const CLOCK_SKEW_MS = 5_000;
 
 /** The directory holding everything of one run on the host. */
@@ -397,6 +400,8 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       after: after.refs,
       transcript: log.transcript(),
       since: new Date(startedAt.getTime() - CLOCK_SKEW_MS),
+      // Brokered, every write the agent sent GitLab went through the run's proxy, which kept what each one created.
+      created: runBroker === null ? null : brokerCreated(brokerRecords.allowedWrites, { id: prepared.projectId, path: prepared.projectPath, basePath: runPolicy.basePath ?? '' }),
       log,
     });
   } catch (failure) {
@@ -471,10 +476,14 @@ function secretHosts(secret: { name: string; hosts: readonly string[] }, profile
 /** The broker's records of a run: every write audited, every refusal logged and kept for the run's `policy`. */
 function recordBrokerDecisions(deps: PipelineDeps, run: Run, log: RunLog) {
   const refused: PolicyRefusal[] = [];
+  const allowedWrites: BrokerRecord[] = [];
   const pending = new Set<Promise<void>>();
   return {
     refused,
+    /** The writes let through to GitLab, with their answers' status: what the agent's API calls created. */
+    allowedWrites,
     note(record: BrokerRecord): void {
+      if (record.allowed) allowedWrites.push(record);
       if (!record.allowed) {
         refused.push({ at: record.at, method: record.method, target: record.target, rule: record.rule ?? 'refused', message: record.message ?? '' });
         log.system(`Policy refused ${record.method} ${record.target} (${record.rule}): ${record.message}`);
@@ -725,6 +734,30 @@ async function lsRemote(
   return { refs: parseLsRemote(stdout), head, all };
 }
 
+/** What the broker saw the agent create in the run's project: issue and merge request iids, and whether an issue may have been created unseen. */
+type BrokerCreated = { issues: Set<number>; mergeRequests: Set<number>; unreadIssues: boolean };
+
+function brokerCreated(writes: readonly BrokerRecord[], project: { id: number | null; path: string; basePath: string }): BrokerCreated {
+  const created: BrokerCreated = { issues: new Set(), mergeRequests: new Set(), unreadIssues: false };
+  for (const write of writes) {
+    const object = createdByWrite(write, project);
+    if (object === null) continue;
+    // A GraphQL request may be a mutation that created an issue; its answer is not read.
+    if (object.kind === 'graphql' || (object.kind === 'issue' && object.iid === null)) created.unreadIssues = true;
+    else if (object.kind === 'issue' && object.iid !== null) created.issues.add(object.iid);
+    else if (object.kind === 'merge_request' && object.iid !== null) created.mergeRequests.add(object.iid);
+  }
+  return created;
+}
+
+/**
+ * The run's outputs (docs/architecture.md, "Outputs"). The API lists what the connection's account created since the
+ * run began, which may include another run's work on the same account; only this run's evidence makes an entry:
+ * a merge request counts when its source branch is one the run created or moved, when a push reply of this run
+ * named it, or when the broker saw this run create it; an issue counts, brokered, when the broker saw this run
+ * create it. Without the broker's word (direct runs, or a creation whose answer the broker did not read) issues
+ * are those of the time window.
+ */
 async function collectOutputs(input: {
   client: GitLabClient;
   canUseApi: boolean;
@@ -735,6 +768,7 @@ async function collectOutputs(input: {
   after: Map<string, string>;
   transcript: string;
   since: Date;
+  created: BrokerCreated | null;
   log: RunLog;
 }): Promise<RunOutputs> {
   const branches = diffBranches(input.before, input.after);
@@ -750,6 +784,11 @@ async function collectOutputs(input: {
       input.log.system(`Could not list merge requests and issues: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
+  const changed = new Set(branches.map((branch) => branch.name));
+  const announced = new Set(pushMergeRequests.map((reply) => reply.iid));
+  const created = input.created;
+  apiMergeRequests = apiMergeRequests.filter((mr) => changed.has(mr.sourceBranch) || announced.has(mr.iid) || created?.mergeRequests.has(mr.iid) === true);
+  if (created !== null && !created.unreadIssues) issues = issues.filter((issue) => created.issues.has(issue.iid));
   return mergeOutputs({ branches, apiMergeRequests, pushMergeRequests, issues, projectWebUrl: input.projectWebUrl });
 }
 

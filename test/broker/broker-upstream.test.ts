@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
+import { gzipSync } from 'node:zlib';
 import { createBroker, createRunCa, gitLabSurrogate, type BrokerRecord } from '../../src/broker/index.ts';
 import { parseAllowlist } from '../../src/core/index.ts';
 import { createEgressProxy, type EgressProxy } from '../../src/sandbox/index.ts';
@@ -235,5 +236,71 @@ describe('a brokered request whose upstream gives no answer ends with one the sa
     assert.equal(second.status, 502);
     assert.match(JSON.parse(second.text).message, new RegExp(`^forgelink: ${closingOrigin} could not be reached`));
     assert.deepEqual(records.map((record) => record.status), [201, 502]);
+  });
+});
+
+describe("the broker's record of a write that created something: the iid of its answer", () => {
+  let dir: string;
+  let socketPath: string;
+  let proxy: EgressProxy;
+  let upstream: Server;
+  let origin: string;
+  const records: BrokerRecord[] = [];
+
+  before(async () => {
+    // Answers as GitLab answers a created issue: 201 and the object; plain, gzip-compressed, or without a length.
+    upstream = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const body = Buffer.from(JSON.stringify({ id: 100, iid: Number(/\/(\d+)$/.exec(req.url ?? '')?.[1] ?? 0), title: 'x' }));
+        if (req.url?.startsWith('/gzip/')) {
+          const zipped = gzipSync(body);
+          res.writeHead(201, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': zipped.length });
+          res.end(zipped);
+        } else if (req.url?.startsWith('/chunked/')) {
+          res.writeHead(201, { 'content-type': 'application/json' });
+          res.write(body.subarray(0, 5));
+          res.end(body.subarray(5));
+        } else {
+          res.writeHead(req.url?.startsWith('/bad/') ? 400 : 201, { 'content-type': 'application/json', 'content-length': body.length });
+          res.end(body);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    origin = `127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    dir = await mkdtemp(path.join(tmpdir(), 'broker-created-'));
+    socketPath = path.join(dir, 'proxy.sock');
+    const broker = createBroker({
+      ca: await createRunCa({ runId: 'created', validForMs: 60_000 }),
+      credentials: [],
+      origins: new Map([[origin, { caPem: null, policy: true }]]),
+      guard: async () => ({ allow: true }),
+      onRecord: (record) => records.push(record),
+    });
+    proxy = createEgressProxy({ socketPath, allowlist: parseAllowlist([origin]).entries, outboundPolicy: { allow: ['127.0.0.0/8'] }, broker });
+    await proxy.listen();
+  });
+  after(async () => {
+    await proxy?.close();
+    upstream?.closeAllConnections();
+    await new Promise((resolve) => upstream?.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a 201 answer read whole gives its iid, compressed or not; a streamed one or another status gives none', async () => {
+    const cases: [string, number, number | undefined][] = [
+      ['/plain/3', 201, 3],
+      ['/gzip/4', 201, 4],
+      ['/chunked/5', 201, undefined],
+      ['/bad/6', 400, undefined],
+    ];
+    for (const [pathname, status, iid] of cases) {
+      const { answer } = viaProxy(socketPath, 'POST', `http://${origin}${pathname}`, { 'content-type': 'application/json' }, '{"title":"x"}');
+      assert.equal((await within(answer, pathname)).status, status);
+      const record = records.find((candidate) => candidate.target === `${origin}${pathname}`);
+      assert.equal(record?.status, status, pathname);
+      assert.equal(record?.createdIid, iid, pathname);
+    }
   });
 });

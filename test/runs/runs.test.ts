@@ -120,6 +120,38 @@ describe('runs: an agent works on a GitLab project in a sandbox (real bubblewrap
     assert.equal(mrs.length, 1);
   });
 
+  test("back-to-back runs of one account: each lists only the merge requests and issues it made, not the previous run's", async () => {
+    // As in `npm run demo`: a push-only run opens a merge request; a run of the same account on another connection
+    // starts right after it ends (within the 5 s the API lookup reaches back), then a third right after that one.
+    const pushOnly = await connect(['write_repository']);
+    const api = await connect(['api', 'read_user']);
+    const first = await runToEnd(alice, { connectionId: pushOnly.id, project: 'acme/platform/api', command: AGENT });
+    assert.equal(first.status, 'succeeded', JSON.stringify(first.error));
+    assert.equal(first.outputs.mergeRequests.length, 1);
+    const second = await runToEnd(alice, { connectionId: api.id, project: 'acme/platform/api', command: AGENT });
+    const third = await runToEnd(alice, { connectionId: api.id, project: 'acme/platform/api', command: AGENT });
+    const direct = await runToEnd(alice, { connectionId: api.id, project: 'acme/platform/api', command: AGENT, credentials: 'direct' });
+    const everyIssue = gitlab.issues(projectId) as { iid: number; created_at?: string; createdAt?: string }[];
+    for (const [previous, run] of [[first, second], [second, third], [third, direct]]) {
+      assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+      // The previous run's merge request was made within the lookup window of this one, by the same account.
+      assert.ok(Date.parse(run.startedAt) - Date.parse(previous.finishedAt) < 5_000, `${previous.finishedAt} → ${run.startedAt}`);
+      assert.deepEqual(
+        run.outputs.mergeRequests.map((mr: { sourceBranch: string; detectedBy: string }) => [mr.sourceBranch, mr.detectedBy]),
+        [[`agent/${run.id}`, 'api']],
+        `${run.id} lists ${JSON.stringify(run.outputs.mergeRequests)}`,
+      );
+      assert.notEqual(run.outputs.mergeRequests[0].iid, previous.outputs.mergeRequests[0].iid);
+    }
+    // Brokered, the broker saw which issue each run created: exactly one each, the later one's newer.
+    assert.equal(second.outputs.issues.length, 1, JSON.stringify(second.outputs.issues));
+    assert.equal(third.outputs.issues.length, 1, JSON.stringify(third.outputs.issues));
+    assert.ok(third.outputs.issues[0].iid > second.outputs.issues[0].iid);
+    assert.ok(everyIssue.some((issue) => issue.iid === third.outputs.issues[0].iid));
+    // A direct run's issues are still those of the time window (docs/architecture.md, "Outputs"): its own is among them.
+    assert.ok(direct.outputs.issues.some((issue: { iid: number }) => issue.iid > third.outputs.issues[0].iid), JSON.stringify(direct.outputs.issues));
+  });
+
   test('a named branch is cloned; git credentials live in no file and no URL', async () => {
     const { id } = await connect(['read_repository', 'write_repository', 'read_api']);
     const script = [

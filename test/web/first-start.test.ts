@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -230,7 +230,7 @@ describe('first start of forgelink serve, as a real process', () => {
     assert.match(result.stderr, /^forgelink: FORGELINK_LOG_FORMAT: expected json or pretty/);
   });
 
-  test('a taken port: exits non-zero and names FORGELINK_LISTEN', async () => {
+  test('a taken port: exits non-zero and names FORGELINK_LISTEN, never says it executes runs, and makes no master key', async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const { port } = blocker.address() as { port: number };
@@ -239,6 +239,9 @@ describe('first start of forgelink serve, as a real process', () => {
       const result = await forgelinkCli(['serve'], { env: serveEnv(dir, { FORGELINK_LISTEN: `127.0.0.1:${port}` }) });
       assert.notEqual(result.code, 0);
       assert.equal(result.stderr, `forgelink: 127.0.0.1:${port} is already in use: set FORGELINK_LISTEN to another host:port\n`);
+      assert.doesNotMatch(result.stdout, /executing runs/);
+      assert.doesNotMatch(result.stdout, /master key/);
+      assert.ok(!(await readdir(dir)).includes('master.key'), `the data directory holds ${(await readdir(dir)).join(', ')}`);
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
       await rm(dir, { recursive: true, force: true });
