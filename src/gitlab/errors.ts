@@ -287,14 +287,14 @@ export function responseError(response: RawResponse, attempts: number, secrets: 
     if (oauthError === 'invalid_token' && description.startsWith('Token is expired')) {
       return new UpstreamError(
         'token_expired',
-        'The GitLab token has expired. Create a new token (or reconnect the account) and update the connection.',
+        'The GitLab token has expired. Update the connection with a new token, or reconnect the account.',
         { status },
       );
     }
     if (oauthError === 'invalid_token' && description.startsWith('Token was revoked')) {
       return new UpstreamError(
         'token_revoked',
-        'The GitLab token was revoked. Create a new token (or reconnect the account) and update the connection.',
+        'The GitLab token was revoked. Update the connection with a new token, or reconnect the account.',
         { status },
       );
     }

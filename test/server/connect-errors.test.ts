@@ -133,7 +133,11 @@ describe('connect refuses bad input with a 4xx naming the field, storing nothing
   test('an expired token', () => {
     const token = gitlab.addToken(userId, { scopes: ['api'], expiresAt: '2026-10-01' });
     gitlab.expireToken(token);
-    return refused({ baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token }, { field: 'token', code: 'gitlab_token_expired', message: /expired/ });
+    // One piece of advice, the one that fits connect (nothing is stored yet, so there is no connection to update).
+    return refused(
+      { baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token },
+      { field: 'token', code: 'gitlab_token_expired', message: /^GitLab says this token has expired\. Create a new token with an expiry date and connect again\.$/ },
+    );
   });
 
   test('a revoked token', () => {
