@@ -72,6 +72,13 @@ describe('the CLI in everyday use: usage, help, connect/disconnect, runs (starte
     failsWithOneLine(await cli(['doctor']), /unknown command 'doctor' — did you mean 'connections doctor'\?/);
     failsWithOneLine(await cli(['connections', 'lst']), /did you mean 'connections list'\?/);
     failsWithOneLine(await cli(['connections', 'list', '--jsn']), /unknown option '--jsn' — did you mean --json\?/);
+    // Two letters swapped are one typo, in a group as at the top level.
+    failsWithOneLine(await cli(['runs', 'shwo', 'x']), /^forgelink: unknown command 'shwo' — did you mean 'runs show'\?$/);
+    failsWithOneLine(await cli(['conenctions', 'list']), /^forgelink: unknown command 'conenctions' — did you mean 'connections'\?$/);
+    // Nothing close: the help to read is the group's.
+    failsWithOneLine(await cli(['runs', 'zzz']), /^forgelink: unknown command 'zzz' \(run "forgelink runs --help" for its commands\)$/);
+    failsWithOneLine(await cli(['admin', 'user', 'zzz']), /^forgelink: unknown command 'zzz' \(run "forgelink admin user --help" for its commands\)$/);
+    failsWithOneLine(await cli(['zzz']), /^forgelink: unknown command 'zzz' \(run "forgelink --help" for the commands\)$/);
   });
 
   test('usage errors are one line; with --json the error document is on stdout too (commander\'s own errors as well)', async () => {
