@@ -137,11 +137,11 @@ function addListShowCheck(connections: Command, cli: CliContext): void {
     });
 }
 
-/** `forgelink connections …`: list, show, check, rotation, rotate, doctor. */
+/** `forgelink connections …`: list, show, check, doctor, rotation, set, rotate. */
 function addConnectionsGroup(program: Command, cli: CliContext): void {
   const connections = program
     .command('connections')
-    .description('your GitLab connections: list, show, check, rotation, rotate, doctor');
+    .description('your GitLab connections: list, show, check, doctor, rotation, set, rotate');
   addListShowCheck(connections, cli);
   addRotationCommands(connections, { api: cli.api, print: cli.print });
 }

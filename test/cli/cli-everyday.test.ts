@@ -106,8 +106,23 @@ describe('the CLI in everyday use: usage, help, connect/disconnect, runs (starte
   test('help says what commands do: serve serves the dashboard, connections lists all its subcommands, login shows --server', async () => {
     const help = (await ok(['--help'])).stdout.replace(/\s+/g, ' ');
     assert.match(help, /serve \[options\] run the server: the HTTP API, the web dashboard/);
-    assert.match(help, /connections your GitLab connections: list, show, check, rotation, rotate, doctor/);
-    assert.match((await ok(['login', '--help'])).stdout, /--server <url>/);
+    // The summary line names every connections subcommand its own help lists.
+    const summary = /connections your GitLab connections: ([^.]*?) disconnect /.exec(help)?.[1] ?? '';
+    const listed = [...(await ok(['connections', '--help'])).stdout.split('Commands:')[1]!.matchAll(/^ {2}([a-z-]+)/gm)]
+      .map((match) => match[1] as string)
+      .filter((name) => name !== 'help');
+    assert.ok(listed.length >= 7, listed.join(' '));
+    for (const name of listed) assert.ok(summary.split(', ').includes(name), `the connections summary "${summary}" omits ${name}`);
+    // --json and --server are global: a subcommand's help shows them too.
+    for (const args of [['runs', 'show', '--help'], ['connections', 'set', '--help'], ['admin', 'user', 'add', '--help']]) {
+      const sub = (await ok(args)).stdout;
+      assert.match(sub, /Global Options:[\s\S]*--json +print one JSON document/, args.join(' '));
+      assert.match(sub, /Global Options:[\s\S]*--server <url>/, args.join(' '));
+    }
+    const login = (await ok(['login', '--help'])).stdout;
+    assert.match(login, /--server <url> +the forgelink server/);
+    assert.equal(login.match(/--server/g)?.length, 1, 'login has its own --server; the global one is not listed beside it');
+    assert.match(login, /Global Options:[\s\S]*--json/);
     assert.match((await ok(['disconnect', '--help'])).stdout, /--yes/);
   });
 
