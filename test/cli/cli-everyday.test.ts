@@ -88,6 +88,18 @@ describe('the CLI in everyday use: usage, help, connect/disconnect, runs (starte
     failsWithOneLine(await cli(['--json', 'nope']), /unknown command 'nope'/, { code: 'unknown_command' });
   });
 
+  test('a --ca-file that cannot be read is an input error naming --ca-file, in words', async () => {
+    const missing = join(home, 'missing.pem');
+    failsWithOneLine(await cli([...connectArgs().map((arg) => (arg === gitlab.caFile ? missing : arg)), '--json'], { stdin: token(['api']) }), new RegExp(`^forgelink: --ca-file: cannot read ${missing}: no such file$`), {
+      code: 'invalid_ca_file',
+      field: '--ca-file',
+    });
+    failsWithOneLine(await cli([...connectArgs().map((arg) => (arg === gitlab.caFile ? home : arg)), '--json'], { stdin: token(['api']) }), new RegExp(`^forgelink: --ca-file: cannot read ${home}: it is a directory$`), {
+      code: 'invalid_ca_file',
+      field: '--ca-file',
+    });
+  });
+
   test('server errors name the CLI flag in the CLI and the field in the API', async () => {
     const bad = await cli([...connectArgs().map((arg) => (arg === gitlab.baseUrl ? 'ftp://gitlab.example.com' : arg)), '--json'], { stdin: 'glpat-xxxxxxxxxxxxxxxxxxxx' });
     failsWithOneLine(bad, /\(--url\)$/, { field: '--url' });
