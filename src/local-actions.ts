@@ -74,7 +74,12 @@ export function localActions(env: NodeJS.ProcessEnv): LocalActions {
       const passwordHash = password === undefined ? null : await checkedPasswordHash(password);
       return withStorage(config(), async (storage) => {
         if ((await storage.users.findUserByName(trimmed)) !== null) {
-          throw new InputError('user_exists', `A user named ${trimmed} already exists.`, { field: 'name' });
+          // A name is letters, digits, dots, dashes and underscores (src/core/users.ts), so the command is safe to paste.
+          throw new InputError(
+            'user_exists',
+            `A user named ${trimmed} already exists. To give ${trimmed} a new API key: forgelink admin user key ${trimmed}`,
+            { field: 'name' },
+          );
         }
         const apiKey = generateApiKey();
         const user = await storage.users.createUser({

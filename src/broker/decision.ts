@@ -67,38 +67,45 @@ export function protectingPattern(policy: RunPolicy, branch: string): string | n
 export type BranchChange = 'create' | 'update' | 'rewrite' | 'unverified' | 'delete';
 
 /**
+ * How a refusal names the write: a way followed by the branch (`push` → "push to main", "push deleting old"), or a
+ * phrase that names the branch itself (`deleting the branch main through the API`).
+ */
+export type BranchVia = string | ((name: string) => string);
+
+/**
  * The branch rules, the same for `git push` and for the REST endpoints that write to a branch: never the default
  * or a protected branch (unless it is the run's explicit branch), never delete or rewrite a branch that existed
- * before the run. `via` says how the write came (`push`, `the commits API`…) for the message.
+ * before the run. `via` says how the write came (`push`, `a commit through the commits API`…) for the message.
  */
-export function decideBranchChange(policy: RunPolicy, branch: string, change: BranchChange, via: string): Decision {
+export function decideBranchChange(policy: RunPolicy, branch: string, change: BranchChange, via: BranchVia): Decision {
   const name = quote(branch);
+  const what = (preposition: string) => (typeof via === 'string' ? `${via} ${preposition} ${name}` : via(name));
   const explicit = policy.allowedBranch !== undefined && policy.allowedBranch === branch;
   if (!explicit && branch === policy.defaultBranch) {
     return refuse(
       'push.default_branch',
-      `${via} to ${name} refused: it is the default branch of ${quote(policy.projectPath)}; push to a new branch and open a merge request instead`,
+      `${what('to')} refused: it is the default branch of ${quote(policy.projectPath)}; push to a new branch and open a merge request instead`,
     );
   }
   const pattern = explicit ? null : protectingPattern(policy, branch);
   if (pattern !== null) {
     const covered = pattern === branch ? 'it is a protected branch' : `it is protected by the pattern ${quote(pattern)}`;
-    return refuse('push.protected_branch', `${via} to ${name} refused: ${covered}; push to a new branch and open a merge request instead`);
+    return refuse('push.protected_branch', `${what('to')} refused: ${covered}; push to a new branch and open a merge request instead`);
   }
   const existed = policy.existingBranches.has(branch);
   if (change === 'delete' && existed) {
-    return refuse('push.delete_existing', `${via} deleting ${name} refused: the branch existed before this run; only branches the run created may be deleted`);
+    return refuse('push.delete_existing', `${what('deleting')} refused: the branch existed before this run; only branches the run created may be deleted`);
   }
   if (change === 'rewrite' && existed) {
     return refuse(
       'push.force_existing',
-      `${via} to ${name} refused: it rewrites history of a branch that existed before this run (not a fast-forward); push the change on top of the branch, or to a new branch`,
+      `${what('to')} refused: it rewrites history of a branch that existed before this run (not a fast-forward); push the change on top of the branch, or to a new branch`,
     );
   }
   if (change === 'unverified' && existed) {
     return refuse(
       'push.unverified_update',
-      `${via} to ${name} refused: the branch existed before this run and forgelink could not confirm that the update is a fast-forward; push to a new branch instead`,
+      `${what('to')} refused: the branch existed before this run and forgelink could not confirm that the update is a fast-forward; push to a new branch instead`,
     );
   }
   return ALLOW;

@@ -5,7 +5,7 @@
  * operator allows it (docs/security.md, "Run policy"). Whatever is not listed is refused, so an endpoint GitLab adds
  * later is refused until someone decides otherwise.
  */
-import { ALLOW, decideBranchChange, isRunProject, quote, refuse, type BranchChange, type Decision, type RunPolicy } from './decision.ts';
+import { ALLOW, decideBranchChange, isRunProject, quote, refuse, type BranchChange, type BranchVia, type Decision, type RunPolicy } from './decision.ts';
 import { paramValues, splitRequestPath } from './paths.ts';
 import { decideQuickActions } from './quick-actions.ts';
 import { asksForMethodOverride, isFalse, requestFields, type Fields, type Headers, type RequestBody } from './request-fields.ts';
@@ -232,14 +232,14 @@ function decideIssueWrite(context: WriteContext, sub: string[]): Decision {
  * The branch a REST write targets must pass the push rules. GitLab (Grape) may read a trailing `.json` in a path
  * segment as the response format, so a branch named in the path is judged with and without it.
  */
-function decideNamedBranch(context: WriteContext, branch: string, change: BranchChange, via: string): Decision {
+function decideNamedBranch(context: WriteContext, branch: string, change: BranchChange, via: BranchVia): Decision {
   const first = decideBranchChange(context.policy, branch, change, via);
   if (!first.allow || !branch.endsWith('.json')) return first;
   return decideBranchChange(context.policy, branch.slice(0, -'.json'.length), change, via);
 }
 
 /** Reads the `branch` field (every copy of it) and judges each under the push rules. */
-function decideBranchField(context: WriteContext, fields: Fields, change: (branch: string) => BranchChange, via: string): Decision {
+function decideBranchField(context: WriteContext, fields: Fields, change: (branch: string) => BranchChange, via: BranchVia): Decision {
   const { where } = context;
   if ('error' in fields) return refuse('api.body', `${where} refused: ${fields.error}`);
   const branches = fields.values('branch');
@@ -257,8 +257,8 @@ function decideRepositoryWrite(context: WriteContext, sub: string[]): Decision {
   const fields = (): Fields => requestFields(request.query, request.body, request.contentType);
   const [kind, name, action] = sub;
   if (kind === 'branches') {
-    if (name === undefined && method === 'POST') return decideBranchField(context, fields(), () => 'create', 'creating a branch through the branches API');
-    if (name !== undefined && sub.length === 2 && method === 'DELETE') return decideNamedBranch(context, name, 'delete', 'the branches API');
+    if (name === undefined && method === 'POST') return decideBranchField(context, fields(), () => 'create', (branch) => `creating the branch ${branch} through the API`);
+    if (name !== undefined && sub.length === 2 && method === 'DELETE') return decideNamedBranch(context, name, 'delete', (branch) => `deleting the branch ${branch} through the API`);
     return notAllowed(context);
   }
   if (kind === 'merged_branches') {

@@ -28,7 +28,14 @@ async function readCaFile(file: string | undefined): Promise<string | undefined>
   try {
     return await readFile(file, 'utf8');
   } catch (error) {
-    throw new CliError(`--ca-file: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    const { code, message } = error as NodeJS.ErrnoException;
+    const why =
+      code === 'ENOENT' ? 'no such file'
+      : code === 'EISDIR' ? 'it is a directory'
+      : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
+      // Node's own words without its code prefix and the repeated path: "ENOENT: no such file or directory, open '…'".
+      : (message.replace(/^[A-Z]+: /, '').split(', ')[0] ?? message);
+    throw new CliError(`--ca-file: cannot read ${file}: ${why}`, { code: 'invalid_ca_file', field: '--ca-file' });
   }
 }
 
@@ -137,11 +144,11 @@ function addListShowCheck(connections: Command, cli: CliContext): void {
     });
 }
 
-/** `forgelink connections …`: list, show, check, rotation, rotate, doctor. */
+/** `forgelink connections …`: list, show, check, doctor, rotation, set, rotate. */
 function addConnectionsGroup(program: Command, cli: CliContext): void {
   const connections = program
     .command('connections')
-    .description('your GitLab connections: list, show, check, rotation, rotate, doctor');
+    .description('your GitLab connections: list, show, check, doctor, rotation, set, rotate');
   addListShowCheck(connections, cli);
   addRotationCommands(connections, { api: cli.api, print: cli.print });
 }

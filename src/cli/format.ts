@@ -1,4 +1,4 @@
-import type { AuditEntry, ConnectionView, Project, RunOutputs } from '../core/index.ts';
+import { refusalReason, type AuditEntry, type ConnectionView, type Project, type RunOutputs } from '../core/index.ts';
 // The two pure helpers straight from their files: all of core/index.ts (crypto, address parsing) would more than
 // double the start-up of a command that only prints a list (docs/architecture.md, "Direction of imports").
 import { daysUntil, expiryCountdown } from '../core/capabilities.ts';
@@ -133,7 +133,7 @@ export function runDetails(run: RunView): string {
   const refused = run.policy?.refused ?? [];
   if (refused.length > 0) {
     lines.push(`  Policy:     refused ${refused.length === 1 ? '1 request' : `${refused.length} requests`}`);
-    for (const refusal of refused) lines.push(`    ${refusal.method} ${refusal.target} (${refusal.rule}): ${refusal.message}`);
+    for (const refusal of refused) lines.push(`    ${refusal.method} ${refusal.target} (${refusal.rule}): ${refusalReason(refusal)}`);
   } else if (run.credentials === 'brokered') {
     lines.push('  Policy:     nothing refused');
   }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help, type Option } from 'commander';
 import type { AuditEntry } from '../core/index.ts';
 import { CliError, createApiClient } from './api-client.ts';
 import { loginFile, writeLogin } from './client-config.ts';
@@ -29,6 +29,15 @@ function createRootCommand(io: CliIo): Command {
     .version(version(), '-V, --version', 'print the version')
     .option('--json', 'print one JSON document on stdout (on failure, {"error":{…}} as well)')
     .option('--server <url>', `forgelink server to talk to (default: FORGELINK_SERVER, then "forgelink login", then ${DEFAULT_SERVER})`)
+    // Every subcommand's help lists --json and --server under "Global Options" (commands inherit this setting),
+    // except one the command has its own of (login's --server).
+    .configureHelp({
+      showGlobalOptions: true,
+      visibleGlobalOptions(command: Command): Option[] {
+        const own = new Set(command.options.map((option) => option.long));
+        return Help.prototype.visibleGlobalOptions.call(this, command).filter((option) => !own.has(option.long));
+      },
+    })
     .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text), outputError: () => {} })
     .exitOverride();
 }

@@ -11,16 +11,20 @@ function commandPaths(root: Command, prefix: string[] = []): { path: string[]; c
   });
 }
 
+/** Edits from `a` to `b`, two adjacent letters swapped counting as one (`shwo` is one typo from `show`). */
 function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const rows: number[][] = [Array.from({ length: b.length + 1 }, (_, j) => j)];
   for (let i = 1; i <= a.length; i += 1) {
-    const current = [i];
+    const row = [i];
     for (let j = 1; j <= b.length; j += 1) {
-      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      const above = rows[i - 1] as number[];
+      let best = Math.min((above[j] as number) + 1, (row[j - 1] as number) + 1, (above[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, ((rows[i - 2] as number[])[j - 2] as number) + 1);
+      row[j] = best;
     }
-    previous = current;
+    rows.push(row);
   }
-  return previous[b.length] as number;
+  return (rows[a.length] as number[])[b.length] as number;
 }
 
 /** The command the words before the unknown one lead to, e.g. `connections` for `connections lst`. */
@@ -50,6 +54,13 @@ export function suggestCommands(program: Command, args: readonly string[], unkno
   return all.filter(({ command }) => close(command.name())).map(({ path }) => path.join(' '));
 }
 
+/** A command's words below the root (`admin user`); empty for the root. */
+function groupPath(command: Command): string {
+  const words: string[] = [];
+  for (let current: Command | null = command; current?.parent; current = current.parent) words.unshift(current.name());
+  return words.join(' ');
+}
+
 function snakeCase(text: string): string {
   return text.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 }
@@ -64,10 +75,13 @@ export function usageError(program: Command, argv: readonly string[], error: Com
   if (error.code === 'commander.unknownCommand') {
     const unknown = /'([^']*)'/.exec(first)?.[1] ?? '';
     const suggestions = suggestCommands(program, argv.slice(2), unknown);
+    const group = groupPath(parentOf(program, argv.slice(2), unknown));
     hint =
-      suggestions.length === 0
-        ? ' (run "forgelink --help" for the commands)'
-        : ` — did you mean ${suggestions.map((name) => `'${name}'`).join(' or ')}?`;
+      suggestions.length > 0
+        ? ` — did you mean ${suggestions.map((name) => `'${name}'`).join(' or ')}?`
+        : group === ''
+          ? ' (run "forgelink --help" for the commands)'
+          : ` (run "forgelink ${group} --help" for its commands)`;
   }
   const help = hint === '' && error.code !== 'commander.unknownCommand' ? ' (add --help for usage)' : '';
   return { code, message: `${first}${hint}${help}`, ...(field === undefined ? {} : { field }) };

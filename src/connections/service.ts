@@ -376,12 +376,13 @@ function asConnectInputError(error: unknown, baseUrl: string, hasCa: boolean): u
         `${host} does not recognise this token. Check that it was copied whole and was created on this instance.`,
         options('token'),
       );
-    case 'token_expired':
-      return new InputError(
-        error.code,
-        `${error.message} Create a new token with an expiry date and connect again.`,
-        options('token'),
-      );
+    case 'token_expired': {
+      // A 401 carries the client's message for a stored connection (src/gitlab/errors.ts), whose advice (update the
+      // connection) does not apply before anything is stored; /personal_access_tokens/self's answer states only the
+      // fact and the date (src/core/token-state.ts), which is worth keeping.
+      const fact = error.status === 401 ? 'GitLab says this token has expired.' : error.message;
+      return new InputError(error.code, `${fact} Create a new token with an expiry date and connect again.`, options('token'));
+    }
     case 'token_revoked':
       return new InputError(error.code, 'GitLab says this token was revoked. Create a new token and connect again.', options('token'));
     case 'insufficient_scope':

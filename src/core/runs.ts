@@ -37,6 +37,16 @@ export const RUN_CLONE_FILTERS = ['blob:none'] as const;
 export type RunCloneFilter = (typeof RUN_CLONE_FILTERS)[number];
 /** A request the run's policy refused at the broker. */
 export type PolicyRefusal = { at: string; method: string; target: string; rule: string; message: string };
+
+/**
+ * A refusal's reason without the `forgelink policy (<rule>): ` its message starts with (src/broker/decision.ts,
+ * `refuse`): that prefix is for the agent, who sees only the message; the run log, `runs show` and the run page
+ * name the rule beside it already.
+ */
+export function refusalReason(refusal: Pick<PolicyRefusal, 'rule' | 'message'>): string {
+  const prefix = `forgelink policy (${refusal.rule}): `;
+  return refusal.message.startsWith(prefix) ? refusal.message.slice(prefix.length) : refusal.message;
+}
 /**
  * `options`: what the broker applied to the run (the operator's options narrowed by its connection and by the run),
  * fixed when it was started; null for direct runs (no broker) and runs from before.

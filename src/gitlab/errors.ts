@@ -53,6 +53,14 @@ function codesOf(error: unknown): string[] {
   return codes;
 }
 
+/**
+ * Whether the server closed the connection without an answer (undici's `UND_ERR_SOCKET`, "other side closed"): what a
+ * TLS server does with a plain-HTTP request (Node's and OpenSSL's close it; nothing comes back to read).
+ */
+export function closedWithoutAnswer(error: unknown): boolean {
+  return error instanceof UpstreamError && error.reason === 'unreachable' && codesOf(error.cause).includes('UND_ERR_SOCKET');
+}
+
 function upstreamInChain(error: unknown): UpstreamError | null {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
@@ -287,14 +295,14 @@ export function responseError(response: RawResponse, attempts: number, secrets: 
     if (oauthError === 'invalid_token' && description.startsWith('Token is expired')) {
       return new UpstreamError(
         'token_expired',
-        'The GitLab token has expired. Create a new token (or reconnect the account) and update the connection.',
+        'The GitLab token has expired. Update the connection with a new token, or reconnect the account.',
         { status },
       );
     }
     if (oauthError === 'invalid_token' && description.startsWith('Token was revoked')) {
       return new UpstreamError(
         'token_revoked',
-        'The GitLab token was revoked. Create a new token (or reconnect the account) and update the connection.',
+        'The GitLab token was revoked. Update the connection with a new token, or reconnect the account.',
         { status },
       );
     }

@@ -31,6 +31,7 @@ import {
   type AgentProfile,
   type PolicyRefusal,
   HOST_IMAGE,
+  refusalReason,
   WORKER_STOPPED,
 } from '../core/index.ts';
 import { auditedTokens, createConnectionClient } from '../tokens/index.ts';
@@ -485,8 +486,9 @@ function recordBrokerDecisions(deps: PipelineDeps, run: Run, log: RunLog) {
     note(record: BrokerRecord): void {
       if (record.allowed) allowedWrites.push(record);
       if (!record.allowed) {
-        refused.push({ at: record.at, method: record.method, target: record.target, rule: record.rule ?? 'refused', message: record.message ?? '' });
-        log.system(`Policy refused ${record.method} ${record.target} (${record.rule}): ${record.message}`);
+        const refusal: PolicyRefusal = { at: record.at, method: record.method, target: record.target, rule: record.rule ?? 'refused', message: record.message ?? '' };
+        refused.push(refusal);
+        log.system(`Policy refused ${refusal.method} ${refusal.target} (${refusal.rule}): ${refusalReason(refusal)}`);
       } else if (record.message !== null) {
         // Allowed, but the upstream gave no answer (or the sandbox left before it did): the run says so, not only the agent.
         log.system(`Broker: ${record.method} ${record.target} got no answer${record.status === null ? '' : ` (${record.status})`}: ${record.message}`);

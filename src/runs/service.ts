@@ -142,7 +142,7 @@ export function createRunService(deps: RunServiceDeps) {
      */
     async cancel(userId: string, id: string): Promise<RunView> {
       const run = await load(userId, id);
-      if (isTerminal(run)) throw new ConflictError('run_finished', `Run ${id} has already ${run.status}.`);
+      if (isTerminal(run)) throw new ConflictError('run_finished', `Run ${id} has already ended (${run.status}).`);
       if (run.status === 'queued') {
         const now = clock.now().toISOString();
         const canceled = await runs.updateQueuedRun(id, {

@@ -256,6 +256,10 @@ describe('brokered runs: the sandbox holds surrogates, the run\'s proxy swaps in
     const audit = await forgelink.storage.db.selectFrom('audit_events').selectAll().where('run_id', '=', run.id).where('action', '=', 'broker.refused').execute();
     assert.equal(audit.length, run.policy.refused.length);
     assert.match(JSON.stringify(audit), /0{40} [0-9a-f]{40} refs\/tags\/v1/);
-    assert.match(log, /^Policy refused POST 127\.0\.0\.1:\d+\/gitlab\/api\/v4\/user\/personal_access_tokens \(api\.user\)/m);
+    assert.match(log, /^Policy refused POST 127\.0\.0\.1:\d+\/gitlab\/api\/v4\/user\/personal_access_tokens \(api\.user\): \S/m);
+    // The log line names the rule once; the message the agent got keeps its "forgelink policy (rule):" prefix.
+    const refusalLines = log.split('\n').filter((text) => text.startsWith('Policy refused '));
+    assert.equal(refusalLines.length, run.policy.refused.length);
+    for (const text of refusalLines) assert.doesNotMatch(text, /forgelink policy \(/, text);
   });
 });

@@ -243,3 +243,16 @@ test('a refused write says which rule refused it and what a run may write', () =
     "forgelink policy (api.members): POST /projects/42/members refused: project members stay with the project's maintainers; a run may write only its own project's merge requests, issues, notes, branches, commits and files",
   );
 });
+
+test('a refused branch write through the API says what it did to which branch', () => {
+  const messages = [
+    decideApiRequest(plain, { method: 'DELETE', path: `${E}/repository/branches/main` }),
+    decideApiRequest(plain, { method: 'POST', path: `${P}/repository/branches`, query: 'branch=release/9&ref=main' }),
+    decideApiRequest(plain, { method: 'DELETE', path: `${P}/repository/branches/feature%2Fold` }),
+  ].map((decision) => !decision.allow && decision.message);
+  assert.deepEqual(messages, [
+    'forgelink policy (push.default_branch): deleting the branch main through the API refused: it is the default branch of Group/Sub/App; push to a new branch and open a merge request instead',
+    "forgelink policy (push.protected_branch): creating the branch release/9 through the API refused: it is protected by the pattern release/*; push to a new branch and open a merge request instead",
+    'forgelink policy (push.delete_existing): deleting the branch feature/old through the API refused: the branch existed before this run; only branches the run created may be deleted',
+  ]);
+});

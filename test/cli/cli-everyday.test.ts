@@ -72,6 +72,13 @@ describe('the CLI in everyday use: usage, help, connect/disconnect, runs (starte
     failsWithOneLine(await cli(['doctor']), /unknown command 'doctor' — did you mean 'connections doctor'\?/);
     failsWithOneLine(await cli(['connections', 'lst']), /did you mean 'connections list'\?/);
     failsWithOneLine(await cli(['connections', 'list', '--jsn']), /unknown option '--jsn' — did you mean --json\?/);
+    // Two letters swapped are one typo, in a group as at the top level.
+    failsWithOneLine(await cli(['runs', 'shwo', 'x']), /^forgelink: unknown command 'shwo' — did you mean 'runs show'\?$/);
+    failsWithOneLine(await cli(['conenctions', 'list']), /^forgelink: unknown command 'conenctions' — did you mean 'connections'\?$/);
+    // Nothing close: the help to read is the group's.
+    failsWithOneLine(await cli(['runs', 'zzz']), /^forgelink: unknown command 'zzz' \(run "forgelink runs --help" for its commands\)$/);
+    failsWithOneLine(await cli(['admin', 'user', 'zzz']), /^forgelink: unknown command 'zzz' \(run "forgelink admin user --help" for its commands\)$/);
+    failsWithOneLine(await cli(['zzz']), /^forgelink: unknown command 'zzz' \(run "forgelink --help" for the commands\)$/);
   });
 
   test('usage errors are one line; with --json the error document is on stdout too (commander\'s own errors as well)', async () => {
@@ -79,6 +86,18 @@ describe('the CLI in everyday use: usage, help, connect/disconnect, runs (starte
     failsWithOneLine(await cli(['--json', 'connections', 'show'], { process: true }), /missing required argument 'id'/, { code: 'missing_argument', field: 'id' });
     failsWithOneLine(await cli(['run', '--json', '--project', 'acme/web', '--', 'true']), /--connection/, { field: '--connection' });
     failsWithOneLine(await cli(['--json', 'nope']), /unknown command 'nope'/, { code: 'unknown_command' });
+  });
+
+  test('a --ca-file that cannot be read is an input error naming --ca-file, in words', async () => {
+    const missing = join(home, 'missing.pem');
+    failsWithOneLine(await cli([...connectArgs().map((arg) => (arg === gitlab.caFile ? missing : arg)), '--json'], { stdin: token(['api']) }), new RegExp(`^forgelink: --ca-file: cannot read ${missing}: no such file$`), {
+      code: 'invalid_ca_file',
+      field: '--ca-file',
+    });
+    failsWithOneLine(await cli([...connectArgs().map((arg) => (arg === gitlab.caFile ? home : arg)), '--json'], { stdin: token(['api']) }), new RegExp(`^forgelink: --ca-file: cannot read ${home}: it is a directory$`), {
+      code: 'invalid_ca_file',
+      field: '--ca-file',
+    });
   });
 
   test('server errors name the CLI flag in the CLI and the field in the API', async () => {
@@ -99,8 +118,23 @@ describe('the CLI in everyday use: usage, help, connect/disconnect, runs (starte
   test('help says what commands do: serve serves the dashboard, connections lists all its subcommands, login shows --server', async () => {
     const help = (await ok(['--help'])).stdout.replace(/\s+/g, ' ');
     assert.match(help, /serve \[options\] run the server: the HTTP API, the web dashboard/);
-    assert.match(help, /connections your GitLab connections: list, show, check, rotation, rotate, doctor/);
-    assert.match((await ok(['login', '--help'])).stdout, /--server <url>/);
+    // The summary line names every connections subcommand its own help lists.
+    const summary = /connections your GitLab connections: ([^.]*?) disconnect /.exec(help)?.[1] ?? '';
+    const listed = [...(await ok(['connections', '--help'])).stdout.split('Commands:')[1]!.matchAll(/^ {2}([a-z-]+)/gm)]
+      .map((match) => match[1] as string)
+      .filter((name) => name !== 'help');
+    assert.ok(listed.length >= 7, listed.join(' '));
+    for (const name of listed) assert.ok(summary.split(', ').includes(name), `the connections summary "${summary}" omits ${name}`);
+    // --json and --server are global: a subcommand's help shows them too.
+    for (const args of [['runs', 'show', '--help'], ['connections', 'set', '--help'], ['admin', 'user', 'add', '--help']]) {
+      const sub = (await ok(args)).stdout;
+      assert.match(sub, /Global Options:[\s\S]*--json +print one JSON document/, args.join(' '));
+      assert.match(sub, /Global Options:[\s\S]*--server <url>/, args.join(' '));
+    }
+    const login = (await ok(['login', '--help'])).stdout;
+    assert.match(login, /--server <url> +the forgelink server/);
+    assert.equal(login.match(/--server/g)?.length, 1, 'login has its own --server; the global one is not listed beside it');
+    assert.match(login, /Global Options:[\s\S]*--json/);
     assert.match((await ok(['disconnect', '--help'])).stdout, /--yes/);
   });
 

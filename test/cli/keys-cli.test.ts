@@ -133,6 +133,13 @@ describe('forgelink keys and admin user key against a started server', () => {
     const unknown = await forgelinkInProcess(['admin', 'user', 'key', 'nobody'], { env });
     assert.notEqual(unknown.code, 0);
     assert.equal(unknown.stderr, 'forgelink: There is no user named nobody.\n');
+
+    // Adding a user who exists is what someone who lost the key tries first: the refusal names the command that helps.
+    const again = await forgelinkInProcess(['admin', 'user', 'add', 'alice', '--json'], { env });
+    assert.equal(again.code, 1);
+    const message = 'A user named alice already exists. To give alice a new API key: forgelink admin user key alice';
+    assert.equal(again.stderr, `forgelink: ${message}\n`);
+    assert.deepEqual(JSON.parse(again.stdout), { error: { code: 'user_exists', message, field: 'name' } });
   });
 
   test('no key value is in the server log or where it was not handed out', () => {

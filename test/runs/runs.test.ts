@@ -247,6 +247,13 @@ describe('runs: an agent works on a GitLab project in a sandbox (real bubblewrap
     await forgelink.runs.idle();
     const final = (await forgelink.call(alice, 'GET', `/api/v1/runs/${started.json.id}`)).json;
     assert.equal(final.status, 'canceled');
+    // Canceling a run that already ended is 409 run_finished, naming the status it ended with.
+    for (const [run, status] of [[timedOut, 'timed_out'], [final, 'canceled']]) {
+      const again = await forgelink.call(alice, 'POST', `/api/v1/runs/${run.id}/cancel`);
+      assert.equal(again.status, 409, again.text);
+      assert.equal(again.json.error.code, 'run_finished');
+      assert.equal(again.json.error.message, `Run ${run.id} has already ended (${status}).`);
+    }
     const stray = async () => {
       const found = [];
       for (const pid of await readdir('/proc')) {

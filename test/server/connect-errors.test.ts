@@ -133,7 +133,11 @@ describe('connect refuses bad input with a 4xx naming the field, storing nothing
   test('an expired token', () => {
     const token = gitlab.addToken(userId, { scopes: ['api'], expiresAt: '2026-10-01' });
     gitlab.expireToken(token);
-    return refused({ baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token }, { field: 'token', code: 'gitlab_token_expired', message: /expired/ });
+    // One piece of advice, the one that fits connect (nothing is stored yet, so there is no connection to update).
+    return refused(
+      { baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token },
+      { field: 'token', code: 'gitlab_token_expired', message: /^GitLab says this token has expired\. Create a new token with an expiry date and connect again\.$/ },
+    );
   });
 
   test('a revoked token', () => {
@@ -158,6 +162,20 @@ describe('connect refuses bad input with a 4xx naming the field, storing nothing
     const response = await forgelink.call(alice, 'POST', '/api/v1/connections', { baseUrl: plainGitlab.baseUrl, token });
     assert.equal(response.status, 201, response.text);
     assert.equal((await forgelink.call(alice, 'DELETE', `/api/v1/connections/${response.json.id}`)).status, 204);
+  });
+
+  test('http:// to a port that speaks TLS suggests the https:// URL (and the CA the certificate needs)', async () => {
+    const https = new URL(gitlab.baseUrl);
+    const http = `http://${https.host}${https.pathname.replace(/\/$/, '')}`;
+    await refused(
+      { baseUrl: http, caPem: gitlab.caPem, token: good() },
+      { field: 'baseUrl', code: 'gitlab_unreachable', message: new RegExp(`^${https.host} closed the connection on a plain HTTP request but answers HTTPS on the same port: use https://${https.host}\\.$`) },
+    );
+    // Without the private CA, the answer over HTTPS still shows it speaks TLS; connecting then needs the CA as well.
+    await refused(
+      { baseUrl: http, token: good() },
+      { field: 'baseUrl', code: 'gitlab_unreachable', message: /answers HTTPS on the same port: use https:\/\/127\.0\.0\.1:\d+, with the CA certificate of its private authority \(its certificate is not signed by an authority forgelink trusts\)\.$/ },
+    );
   });
 
   test('a body that is not JSON', async () => {

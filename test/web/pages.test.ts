@@ -224,7 +224,9 @@ describe('dashboard pages without JavaScript (in-process, fake GitLab over HTTPS
     const policy = /<h2 id="policy-title">Policy<\/h2>([\s\S]*?)<\/section>/.exec(page.text)?.[1] ?? '';
     assert.match(policy, /Credentials brokered/);
     assert.match(policy, /<strong>api\.user<\/strong> <code>POST 127\.0\.0\.1:1\/gitlab\/api\/v4\/user\/personal_access_tokens<\/code>/);
-    assert.match(policy, /&lt;script&gt;x&lt;\/script&gt;/);
+    // The rule is named once, in bold; the reason follows without the message's own "forgelink policy (api.user):".
+    assert.match(policy, /<br>&lt;script&gt;x&lt;\/script&gt;<\/li>/);
+    assert.doesNotMatch(policy, /forgelink policy/);
     assert.match(policy, /pushing tags <strong>allowed<\/strong>, merging merge requests refused, reading other projects refused\./);
 
     const direct = newRun(alice.id, { connectionId, status: 'succeeded', projectPath: 'acme/api', credentials: 'direct' });

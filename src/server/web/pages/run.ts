@@ -1,5 +1,5 @@
 import { html } from 'hono/html';
-import { TERMINAL_STATUSES, type ConnectionView, type RunLogEntry } from '../../../core/index.ts';
+import { refusalReason, TERMINAL_STATUSES, type ConnectionView, type RunLogEntry } from '../../../core/index.ts';
 import type { RunView } from '../../../runs/index.ts';
 import { quoteCommandLine } from '../command-line.ts';
 import type { Auth } from '../context.ts';
@@ -66,7 +66,7 @@ function policySection(run: RunPageView['run']): Html {
   ${refused.length === 0
     ? html`<p class="empty">${run.credentials === 'brokered' ? 'Nothing was refused.' : ''}</p>`
     : html`<ul>${refused.map(
-        (refusal) => html`<li><strong>${refusal.rule}</strong> <code>${refusal.method} ${refusal.target}</code> <span class="muted">${formatTime(refusal.at)}</span><br>${refusal.message}</li>`,
+        (refusal) => html`<li><strong>${refusal.rule}</strong> <code>${refusal.method} ${refusal.target}</code> <span class="muted">${formatTime(refusal.at)}</span><br>${refusalReason(refusal)}</li>`,
       )}</ul>`}
 </section>`;
 }
