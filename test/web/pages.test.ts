@@ -235,13 +235,22 @@ describe('dashboard pages without JavaScript (in-process, fake GitLab over HTTPS
   });
 
   test('a canceled run says "The run was canceled." and a reload drops the "Canceling" notice', async () => {
-    const run = newRun(alice.id, { connectionId, status: 'canceled', projectPath: 'acme/api' });
+    const run = newRun(alice.id, { connectionId, status: 'canceled', projectPath: 'acme/api', error: { code: 'canceled', message: 'The run was canceled.' } });
     await forgelink.storage.runs.createRun(run);
     // The URL the Cancel button leads to, reloaded after the run has stopped.
     const page = await aliceClient.get(`/runs/${run.id}?notice=canceling`);
     assert.equal(page.status, 200);
     assert.match(page.text, /The run was canceled\./);
     assert.doesNotMatch(page.text, /Canceling: the agent is being stopped/);
+    // The user asked for it: a neutral notice, not an error banner.
+    assert.match(page.text, /<div class="notice notice-info" role="status">The run was canceled\.<\/div>/);
+    assert.doesNotMatch(page.text, /notice-error|role="alert"/);
+
+    // Still being stopped: the "Canceling" notice shows.
+    const stopping = newRun(alice.id, { connectionId, status: 'running', projectPath: 'acme/api', startedAt: new Date().toISOString() });
+    await forgelink.storage.runs.createRun(stopping);
+    const live = await aliceClient.get(`/runs/${stopping.id}?notice=canceling`);
+    assert.match(live.text, /<div class="notice notice-info" role="status">Canceling: the agent is being stopped\.<\/div>/);
   });
 
   test('a connection whose sealed token cannot be opened: Check now shows it invalid on its card, saying which key to restore', async () => {

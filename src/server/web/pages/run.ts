@@ -82,7 +82,11 @@ export function runPage(view: RunPageView): Html {
     html`<p class="breadcrumb"><a href="/runs">Runs</a> /</p>
 <h1>Run <code>${run.id}</code> ${runStatusBadge(run.status)}</h1>
 ${view.message === null ? '' : notice(view.message.kind, view.message.text)}
-${run.error === null ? '' : notice('error', html`<strong>${run.error.code}</strong>: ${run.error.message}`)}
+${run.error === null
+  ? ''
+  : run.status === 'canceled'
+    ? notice('info', run.error.message)
+    : notice('error', html`<strong>${run.error.code}</strong>: ${run.error.message}`)}
 ${run.warnings.map((warning) => notice('info', html`<strong>${warning.code}</strong>: ${warning.message}`))}
 <div class="columns">
   <section aria-labelledby="details-title" class="panel">
