@@ -253,6 +253,19 @@ describe('dashboard pages without JavaScript (in-process, fake GitLab over HTTPS
     assert.match(live.text, /<div class="notice notice-info" role="status">Canceling: the agent is being stopped\.<\/div>/);
   });
 
+  test('the Network row of a live run says it is recorded when the run ends, not "no host reached"', async () => {
+    const live = newRun(alice.id, { connectionId, status: 'running', projectPath: 'acme/api', startedAt: new Date().toISOString() });
+    await forgelink.storage.runs.createRun(live);
+    const livePage = await aliceClient.get(`/runs/${live.id}`);
+    assert.match(livePage.text, /<dt>Network<\/dt><dd><span class="muted">recorded when the run ends<\/span><\/dd>/);
+    assert.doesNotMatch(livePage.text, /no host reached/);
+
+    const ended = newRun(alice.id, { connectionId, status: 'succeeded', projectPath: 'acme/api', egress: { allowed: ['gitlab.example:443'], refused: ['evil.example:443'] } });
+    await forgelink.storage.runs.createRun(ended);
+    const endedPage = await aliceClient.get(`/runs/${ended.id}`);
+    assert.match(endedPage.text, /<dt>Network<\/dt><dd>reached gitlab\.example:443; <strong>refused evil\.example:443<\/strong><\/dd>/);
+  });
+
   test('a connection whose sealed token cannot be opened: Check now shows it invalid on its card, saying which key to restore', async () => {
     const id = await connect(['api'], 'moved bot');
     const secret = await forgelink.storage.connections.getSecret(alice.id, id, 'token');

@@ -100,7 +100,9 @@ ${run.warnings.map((warning) => notice('info', html`<strong>${warning.code}</str
       <div><dt>Started</dt><dd>${formatTime(run.startedAt)}</dd></div>
       <div><dt>Finished</dt><dd>${formatTime(run.finishedAt)}</dd></div>
       <div><dt>Exit code</dt><dd>${run.exitCode === null ? '—' : String(run.exitCode)}</dd></div>
-      <div><dt>Network</dt><dd>${egress.allowed.length === 0 ? 'no host reached' : `reached ${egress.allowed.join(', ')}`}${egress.refused.length === 0 ? '' : html`; <strong>refused ${egress.refused.join(', ')}</strong>`}</dd></div>
+      <div><dt>Network</dt><dd>${finished
+        ? html`${egress.allowed.length === 0 ? 'no host reached' : `reached ${egress.allowed.join(', ')}`}${egress.refused.length === 0 ? '' : html`; <strong>refused ${egress.refused.join(', ')}</strong>`}`
+        : html`<span class="muted">recorded when the run ends</span>`}</dd></div>
     </dl>
     ${finished
       ? ''
