@@ -266,6 +266,17 @@ describe('dashboard pages without JavaScript (in-process, fake GitLab over HTTPS
     assert.match(endedPage.text, /<dt>Network<\/dt><dd>reached gitlab\.example:443; <strong>refused evil\.example:443<\/strong><\/dd>/);
   });
 
+  test('each connection card shows its id (for the CLI) and names its host once', async () => {
+    const page = await aliceClient.get('/integrations/gitlab');
+    for (const id of [connectionId, otherConnectionId]) {
+      const card = page.text.slice(page.text.indexOf(`id="${id}"`), page.text.indexOf('</article>', page.text.indexOf(`id="${id}"`)));
+      assert.match(card, new RegExp(`<dt>ID</dt><dd><code class="connection-id" title="[^"]+">${id}</code></dd>`));
+      const hostRow = /<dt>Host<\/dt><dd>(.*?)<\/dd>/.exec(card)?.[1] ?? '';
+      assert.equal(hostRow.split(new URL(gitlab.baseUrl).host).length - 1, 1, hostRow);
+      assert.ok(hostRow.startsWith(gitlab.baseUrl), hostRow);
+    }
+  });
+
   test('a connection whose sealed token cannot be opened: Check now shows it invalid on its card, saying which key to restore', async () => {
     const id = await connect(['api'], 'moved bot');
     const secret = await forgelink.storage.connections.getSecret(alice.id, id, 'token');

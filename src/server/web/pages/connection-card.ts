@@ -34,7 +34,8 @@ function capabilities(caps: Capabilities): Html {
 /** One connection with everything a security reviewer asks about, and its Check now / Disconnect actions. */
 export function connectionCard(connection: ConnectionView, auth: Auth, now: Date): Html {
   const id = connection.id;
-  const instance = [connection.baseUrl, connection.instanceVersion === null ? null : `GitLab ${connection.instanceVersion}`, connection.hasCustomCa ? 'private CA' : null]
+  // The base URL already names the host (and any subpath): shown once, then what is known of the instance.
+  const instance = [connection.instanceVersion === null ? null : `GitLab ${connection.instanceVersion}`, connection.hasCustomCa ? 'private CA' : null]
     .filter((part) => part !== null)
     .join(' · ');
   const expiry =
@@ -52,7 +53,8 @@ export function connectionCard(connection: ConnectionView, auth: Auth, now: Date
   </header>
   ${connection.status !== 'active' && connection.statusReason !== null ? html`<p class="status-reason">${connection.statusReason}</p>` : ''}
   <dl class="facts">
-    <div><dt>Host</dt><dd>${connection.host} <span class="muted">${instance}</span></dd></div>
+    <div><dt>ID</dt><dd><code class="connection-id" title="The connection's id, as forgelink CLI commands take it">${id}</code></dd></div>
+    <div><dt>Host</dt><dd>${connection.baseUrl}${instance === '' ? '' : html` <span class="muted">· ${instance}</span>`}</dd></div>
     <div><dt>Account</dt><dd>${accountText(connection)}</dd></div>
     <div><dt>Kind</dt><dd>${kindText(connection.kind)}</dd></div>
     <div><dt>Scopes</dt><dd>${connection.scopes.length === 0 ? 'none' : connection.scopes.map((scope) => html`<code>${scope}</code> `)}</dd></div>
