@@ -277,6 +277,23 @@ describe('dashboard pages without JavaScript (in-process, fake GitLab over HTTPS
     }
   });
 
+  test('a second connection of the same account is marked on both cards, as the CLI warns', async () => {
+    const again = await connect(['read_api', 'read_user'], 'api bot again');
+    try {
+      const page = await aliceClient.get('/integrations/gitlab');
+      const cardOf = (id: string) => page.text.slice(page.text.indexOf(`id="${id}"`), page.text.indexOf('</article>', page.text.indexOf(`id="${id}"`)));
+      const on = `@agent-bot \\(Agent Bot\\) on ${gitlab.baseUrl.replaceAll('.', '\\.')} is also connected as`;
+      assert.match(cardOf(again), new RegExp(`<strong>duplicate</strong>: ${on} <a href="#${connectionId}"><code>${connectionId}</code></a> \\(api bot\\)`));
+      assert.match(cardOf(connectionId), new RegExp(`<strong>duplicate</strong>: ${on} <a href="#${again}"><code>${again}</code></a> \\(api bot again\\)`));
+      // The push-only connection cannot read its account: nothing to compare, so it is not marked.
+      assert.doesNotMatch(cardOf(otherConnectionId), /duplicate/);
+    } finally {
+      const page = await aliceClient.get('/integrations/gitlab');
+      const gone = await aliceClient.post(`/integrations/gitlab/connections/${again}/disconnect`, { _csrf: csrfOf(page.text) });
+      assert.equal(gone.status, 303, gone.text);
+    }
+  });
+
   test('a connection whose sealed token cannot be opened: Check now shows it invalid on its card, saying which key to restore', async () => {
     const id = await connect(['api'], 'moved bot');
     const secret = await forgelink.storage.connections.getSecret(alice.id, id, 'token');
