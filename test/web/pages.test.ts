@@ -294,6 +294,24 @@ describe('dashboard pages without JavaScript (in-process, fake GitLab over HTTPS
     }
   });
 
+  test('a finished run says how long it took beside Finished; a live one does not', async () => {
+    const cases = [
+      { ms: 400, text: '0.4 s' },
+      { ms: 4_200, text: '4 s' },
+      { ms: 185_000, text: '3 min 5 s' },
+      { ms: 7_800_000, text: '2 h 10 min' },
+    ];
+    for (const { ms, text } of cases) {
+      const run = newRun(alice.id, { connectionId, status: 'succeeded', projectPath: 'acme/api', startedAt: '2026-12-04T19:26:00.000Z', finishedAt: new Date(Date.parse('2026-12-04T19:26:00.000Z') + ms).toISOString() });
+      await forgelink.storage.runs.createRun(run);
+      const page = await aliceClient.get(`/runs/${run.id}`);
+      assert.match(page.text, new RegExp(`<dt>Finished</dt><dd>\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC <span class="muted">\\(took ${text}\\)</span></dd>`), text);
+    }
+    const live = newRun(alice.id, { connectionId, status: 'running', projectPath: 'acme/api', startedAt: new Date().toISOString() });
+    await forgelink.storage.runs.createRun(live);
+    assert.doesNotMatch((await aliceClient.get(`/runs/${live.id}`)).text, /took/);
+  });
+
   test('a connection whose sealed token cannot be opened: Check now shows it invalid on its card, saying which key to restore', async () => {
     const id = await connect(['api'], 'moved bot');
     const secret = await forgelink.storage.connections.getSecret(alice.id, id, 'token');
