@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { ConnectionEventView } from '../connections/index.ts';
 import type { DoctorReport } from '../doctor/index.ts';
-import type { ConnectionView, Project } from '../core/index.ts';
+import { sameAccountConnections, type ConnectionView, type Project } from '../core/index.ts';
 import { CliError, type ApiClient } from './api-client.ts';
 import type { CliContext } from './context.ts';
 import { connectionDetails, connectionEventsText, connectionLine, doctorText, projectLine } from './format.ts';
@@ -43,9 +43,7 @@ async function readCaFile(file: string | undefined): Promise<string | undefined>
 async function sameAccount(client: ApiClient, connection: ConnectionView): Promise<ConnectionView[]> {
   if (connection.account === null) return [];
   const { connections } = await client.request<{ connections: ConnectionView[] }>('GET', '/connections');
-  return connections.filter(
-    (other) => other.id !== connection.id && other.baseUrl === connection.baseUrl && other.account?.id === connection.account?.id,
-  );
+  return sameAccountConnections(connection, connections);
 }
 
 /**

@@ -27,3 +27,15 @@ export function connectionView(connection: Connection, now: Date): ConnectionVie
     createdAt: connection.createdAt,
   };
 }
+
+/**
+ * The other connections in `all` of the same GitLab account on the same instance as `connection`: the duplicates the
+ * CLI warns about after a connect (src/cli/connection-commands.ts) and the dashboard marks on the cards. A connection
+ * whose account is unknown matches none.
+ */
+export function sameAccountConnections(connection: ConnectionView, all: readonly ConnectionView[]): ConnectionView[] {
+  if (connection.account === null) return [];
+  return all.filter(
+    (other) => other.id !== connection.id && other.baseUrl === connection.baseUrl && other.account?.id === connection.account?.id,
+  );
+}

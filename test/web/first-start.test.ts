@@ -330,6 +330,13 @@ describe('the setup page, in-process with a clock the test moves', () => {
       assert.match(posted.body, new RegExp(`id="${field}"[^>]*aria-invalid="true"`), `${field} is marked invalid`);
       assert.ok(posted.body.includes(`value="${fields.username}"`), 'the name typed is kept');
     }
+    // Every problem at once, each next to its field; the first one has the focus.
+    const both = await submitSetup(link, { username: 'ada', password: 'short', confirm: 'different' });
+    assert.equal(both.posted.status, 400);
+    assert.ok(both.posted.body.includes('<p class="field-error" id="password-error"><span class="visually-hidden">Error: </span>A password needs at least 10 characters.</p>'));
+    assert.ok(both.posted.body.includes('<p class="field-error" id="confirm-error"><span class="visually-hidden">Error: </span>The two passwords are not the same.</p>'));
+    assert.match(both.posted.body, /id="password"[^>]*aria-invalid="true"[^>]*autofocus/);
+    assert.match(both.posted.body, /id="confirm"[^>]*aria-invalid="true"/);
 
     // A form without its CSRF token: refused, nothing created.
     const form = await request(link);

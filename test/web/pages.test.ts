@@ -237,13 +237,81 @@ describe('dashboard pages without JavaScript (in-process, fake GitLab over HTTPS
   });
 
   test('a canceled run says "The run was canceled." and a reload drops the "Canceling" notice', async () => {
-    const run = newRun(alice.id, { connectionId, status: 'canceled', projectPath: 'acme/api' });
+    const run = newRun(alice.id, { connectionId, status: 'canceled', projectPath: 'acme/api', error: { code: 'canceled', message: 'The run was canceled.' } });
     await forgelink.storage.runs.createRun(run);
     // The URL the Cancel button leads to, reloaded after the run has stopped.
     const page = await aliceClient.get(`/runs/${run.id}?notice=canceling`);
     assert.equal(page.status, 200);
     assert.match(page.text, /The run was canceled\./);
     assert.doesNotMatch(page.text, /Canceling: the agent is being stopped/);
+    // The user asked for it: a neutral notice, not an error banner.
+    assert.match(page.text, /<div class="notice notice-info" role="status">The run was canceled\.<\/div>/);
+    assert.doesNotMatch(page.text, /notice-error|role="alert"/);
+
+    // Still being stopped: the "Canceling" notice shows.
+    const stopping = newRun(alice.id, { connectionId, status: 'running', projectPath: 'acme/api', startedAt: new Date().toISOString() });
+    await forgelink.storage.runs.createRun(stopping);
+    const live = await aliceClient.get(`/runs/${stopping.id}?notice=canceling`);
+    assert.match(live.text, /<div class="notice notice-info" role="status">Canceling: the agent is being stopped\.<\/div>/);
+  });
+
+  test('the Network row of a live run says it is recorded when the run ends, not "no host reached"', async () => {
+    const live = newRun(alice.id, { connectionId, status: 'running', projectPath: 'acme/api', startedAt: new Date().toISOString() });
+    await forgelink.storage.runs.createRun(live);
+    const livePage = await aliceClient.get(`/runs/${live.id}`);
+    assert.match(livePage.text, /<dt>Network<\/dt><dd><span class="muted">recorded when the run ends<\/span><\/dd>/);
+    assert.doesNotMatch(livePage.text, /no host reached/);
+
+    const ended = newRun(alice.id, { connectionId, status: 'succeeded', projectPath: 'acme/api', egress: { allowed: ['gitlab.example:443'], refused: ['evil.example:443'] } });
+    await forgelink.storage.runs.createRun(ended);
+    const endedPage = await aliceClient.get(`/runs/${ended.id}`);
+    assert.match(endedPage.text, /<dt>Network<\/dt><dd>reached gitlab\.example:443; <strong>refused evil\.example:443<\/strong><\/dd>/);
+  });
+
+  test('each connection card shows its id (for the CLI) and names its host once', async () => {
+    const page = await aliceClient.get('/integrations/gitlab');
+    for (const id of [connectionId, otherConnectionId]) {
+      const card = page.text.slice(page.text.indexOf(`id="${id}"`), page.text.indexOf('</article>', page.text.indexOf(`id="${id}"`)));
+      assert.match(card, new RegExp(`<dt>ID</dt><dd><code class="connection-id" title="[^"]+">${id}</code></dd>`));
+      const hostRow = /<dt>Host<\/dt><dd>(.*?)<\/dd>/.exec(card)?.[1] ?? '';
+      assert.equal(hostRow.split(new URL(gitlab.baseUrl).host).length - 1, 1, hostRow);
+      assert.ok(hostRow.startsWith(gitlab.baseUrl), hostRow);
+    }
+  });
+
+  test('a second connection of the same account is marked on both cards, as the CLI warns', async () => {
+    const again = await connect(['read_api', 'read_user'], 'api bot again');
+    try {
+      const page = await aliceClient.get('/integrations/gitlab');
+      const cardOf = (id: string) => page.text.slice(page.text.indexOf(`id="${id}"`), page.text.indexOf('</article>', page.text.indexOf(`id="${id}"`)));
+      const on = `@agent-bot \\(Agent Bot\\) on ${gitlab.baseUrl.replaceAll('.', '\\.')} is also connected as`;
+      assert.match(cardOf(again), new RegExp(`<strong>duplicate</strong>: ${on} <a href="#${connectionId}"><code>${connectionId}</code></a> \\(api bot\\)`));
+      assert.match(cardOf(connectionId), new RegExp(`<strong>duplicate</strong>: ${on} <a href="#${again}"><code>${again}</code></a> \\(api bot again\\)`));
+      // The push-only connection cannot read its account: nothing to compare, so it is not marked.
+      assert.doesNotMatch(cardOf(otherConnectionId), /duplicate/);
+    } finally {
+      const page = await aliceClient.get('/integrations/gitlab');
+      const gone = await aliceClient.post(`/integrations/gitlab/connections/${again}/disconnect`, { _csrf: csrfOf(page.text) });
+      assert.equal(gone.status, 303, gone.text);
+    }
+  });
+
+  test('a finished run says how long it took beside Finished; a live one does not', async () => {
+    const cases = [
+      { ms: 400, text: '0.4 s' },
+      { ms: 4_200, text: '4 s' },
+      { ms: 185_000, text: '3 min 5 s' },
+      { ms: 7_800_000, text: '2 h 10 min' },
+    ];
+    for (const { ms, text } of cases) {
+      const run = newRun(alice.id, { connectionId, status: 'succeeded', projectPath: 'acme/api', startedAt: '2026-12-04T19:26:00.000Z', finishedAt: new Date(Date.parse('2026-12-04T19:26:00.000Z') + ms).toISOString() });
+      await forgelink.storage.runs.createRun(run);
+      const page = await aliceClient.get(`/runs/${run.id}`);
+      assert.match(page.text, new RegExp(`<dt>Finished</dt><dd>\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC <span class="muted">\\(took ${text}\\)</span></dd>`), text);
+    }
+    const live = newRun(alice.id, { connectionId, status: 'running', projectPath: 'acme/api', startedAt: new Date().toISOString() });
+    await forgelink.storage.runs.createRun(live);
+    assert.doesNotMatch((await aliceClient.get(`/runs/${live.id}`)).text, /took/);
   });
 
   test('a connection whose sealed token cannot be opened: Check now shows it invalid on its card, saying which key to restore', async () => {

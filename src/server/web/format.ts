@@ -19,6 +19,19 @@ export function formatTime(iso: string | null): string {
   return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
+/** How long from `start` to `end`: `0.4 s`, `4 s`, `3 min 5 s`, `2 h 10 min`; null when either is missing or unreadable. */
+export function durationText(start: string | null, end: string | null): string | null {
+  if (start === null || end === null) return null;
+  const ms = Date.parse(end) - Date.parse(start);
+  if (!Number.isFinite(ms) || ms < 0) return null;
+  if (ms < 1000) return `${(ms / 1000).toFixed(1)} s`;
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min${seconds % 60 === 0 ? '' : ` ${seconds % 60} s`}`;
+  return `${Math.floor(minutes / 60)} h${minutes % 60 === 0 ? '' : ` ${minutes % 60} min`}`;
+}
+
 /** `2027-01-31 (in 12 days)`, `2026-01-01 (expired 3 days ago)`, or `never`. */
 export function expiryText(expiresAt: string | null, now: Date): string {
   if (expiresAt === null) return 'never';

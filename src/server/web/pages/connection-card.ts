@@ -1,5 +1,5 @@
 import { html } from 'hono/html';
-import { expiryCountdown, type Capabilities, type ConnectionView } from '../../../core/index.ts';
+import { expiryCountdown, sameAccountConnections, type Capabilities, type ConnectionView } from '../../../core/index.ts';
 import type { Auth } from '../context.ts';
 import { expiryText, formatTime } from '../format.ts';
 import { csrfField, type Html } from '../layout.ts';
@@ -31,10 +31,15 @@ function capabilities(caps: Capabilities): Html {
   </ul>`;
 }
 
-/** One connection with everything a security reviewer asks about, and its Check now / Disconnect actions. */
-export function connectionCard(connection: ConnectionView, auth: Auth, now: Date): Html {
+/**
+ * One connection with everything a security reviewer asks about, and its Check now / Disconnect actions.
+ * `all` is every connection of the user: other connections of the same account are named as a warning.
+ */
+export function connectionCard(connection: ConnectionView, auth: Auth, now: Date, all: readonly ConnectionView[]): Html {
   const id = connection.id;
-  const instance = [connection.baseUrl, connection.instanceVersion === null ? null : `GitLab ${connection.instanceVersion}`, connection.hasCustomCa ? 'private CA' : null]
+  const duplicates = sameAccountConnections(connection, all);
+  // The base URL already names the host (and any subpath): shown once, then what is known of the instance.
+  const instance = [connection.instanceVersion === null ? null : `GitLab ${connection.instanceVersion}`, connection.hasCustomCa ? 'private CA' : null]
     .filter((part) => part !== null)
     .join(' · ');
   const expiry =
@@ -52,7 +57,8 @@ export function connectionCard(connection: ConnectionView, auth: Auth, now: Date
   </header>
   ${connection.status !== 'active' && connection.statusReason !== null ? html`<p class="status-reason">${connection.statusReason}</p>` : ''}
   <dl class="facts">
-    <div><dt>Host</dt><dd>${connection.host} <span class="muted">${instance}</span></dd></div>
+    <div><dt>ID</dt><dd><code class="connection-id" title="The connection's id, as forgelink CLI commands take it">${id}</code></dd></div>
+    <div><dt>Host</dt><dd>${connection.baseUrl}${instance === '' ? '' : html` <span class="muted">· ${instance}</span>`}</dd></div>
     <div><dt>Account</dt><dd>${accountText(connection)}</dd></div>
     <div><dt>Kind</dt><dd>${kindText(connection.kind)}</dd></div>
     <div><dt>Scopes</dt><dd>${connection.scopes.length === 0 ? 'none' : connection.scopes.map((scope) => html`<code>${scope}</code> `)}</dd></div>
@@ -61,11 +67,15 @@ export function connectionCard(connection: ConnectionView, auth: Auth, now: Date
   </dl>
   <h4>What an agent can do with it</h4>
   ${capabilities(connection.capabilities)}
-  ${connection.warnings.length === 0
+  ${connection.warnings.length === 0 && duplicates.length === 0
     ? ''
     : html`<h4>Warnings</h4>
   <ul class="warnings">
     ${connection.warnings.map((warning) => html`<li><strong>${warning.code}</strong>: ${warning.message}</li>`)}
+    ${duplicates.map(
+      (other) =>
+        html`<li><strong>duplicate</strong>: ${accountText(connection)} on ${connection.baseUrl} is also connected as <a href="#${other.id}"><code>${other.id}</code></a> (${other.label}); disconnect the one you no longer use.</li>`,
+    )}
   </ul>`}
   <div class="actions">
     <form method="post" action="/integrations/gitlab/connections/${id}/check">

@@ -47,7 +47,7 @@ ${view.message === null ? '' : notice(view.message.kind, view.message.text)}
   <h2 id="connections-title">Connections <span class="count">${connections.length}</span></h2>
   ${connections.length === 0
     ? html`<p class="empty">No GitLab account connected yet. Use Connect Account, or a token for a self-hosted instance.</p>`
-    : html`<div class="connections">${connections.map((connection) => connectionCard(connection, auth, now))}</div>`}
+    : html`<div class="connections">${connections.map((connection) => connectionCard(connection, auth, now, connections))}</div>`}
 </section>
 <div class="columns">
   ${connectAccount(view.oauthInstances)}

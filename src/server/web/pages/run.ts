@@ -3,7 +3,7 @@ import { refusalReason, TERMINAL_STATUSES, type ConnectionView, type RunLogEntry
 import type { RunView } from '../../../runs/index.ts';
 import { quoteCommandLine } from '../command-line.ts';
 import type { Auth } from '../context.ts';
-import { formatTime, safeHref } from '../format.ts';
+import { durationText, formatTime, safeHref } from '../format.ts';
 import { csrfField, notice, page, type AssetUrls, type Html, type NoticeKind } from '../layout.ts';
 import { runStatusBadge } from './run-parts.ts';
 
@@ -77,12 +77,17 @@ export function runPage(view: RunPageView): Html {
   const finished = TERMINAL_STATUSES.includes(run.status);
   const lastSeq = view.log.at(-1)?.seq ?? 0;
   const egress = run.egress;
+  const took = durationText(run.startedAt, run.finishedAt);
   return page(
     { title: `Run ${run.id}`, auth, assets: view.assets, section: 'runs' },
     html`<p class="breadcrumb"><a href="/runs">Runs</a> /</p>
 <h1>Run <code>${run.id}</code> ${runStatusBadge(run.status)}</h1>
 ${view.message === null ? '' : notice(view.message.kind, view.message.text)}
-${run.error === null ? '' : notice('error', html`<strong>${run.error.code}</strong>: ${run.error.message}`)}
+${run.error === null
+  ? ''
+  : run.status === 'canceled'
+    ? notice('info', run.error.message)
+    : notice('error', html`<strong>${run.error.code}</strong>: ${run.error.message}`)}
 ${run.warnings.map((warning) => notice('info', html`<strong>${warning.code}</strong>: ${warning.message}`))}
 <div class="columns">
   <section aria-labelledby="details-title" class="panel">
@@ -94,9 +99,11 @@ ${run.warnings.map((warning) => notice('info', html`<strong>${warning.code}</str
       <div><dt>Command</dt><dd><code>${quoteCommandLine(run.command)}</code></dd></div>
       <div><dt>Created</dt><dd>${formatTime(run.createdAt)}</dd></div>
       <div><dt>Started</dt><dd>${formatTime(run.startedAt)}</dd></div>
-      <div><dt>Finished</dt><dd>${formatTime(run.finishedAt)}</dd></div>
+      <div><dt>Finished</dt><dd>${formatTime(run.finishedAt)}${took === null ? '' : html` <span class="muted">(took ${took})</span>`}</dd></div>
       <div><dt>Exit code</dt><dd>${run.exitCode === null ? '—' : String(run.exitCode)}</dd></div>
-      <div><dt>Network</dt><dd>${egress.allowed.length === 0 ? 'no host reached' : `reached ${egress.allowed.join(', ')}`}${egress.refused.length === 0 ? '' : html`; <strong>refused ${egress.refused.join(', ')}</strong>`}</dd></div>
+      <div><dt>Network</dt><dd>${finished
+        ? html`${egress.allowed.length === 0 ? 'no host reached' : `reached ${egress.allowed.join(', ')}`}${egress.refused.length === 0 ? '' : html`; <strong>refused ${egress.refused.join(', ')}</strong>`}`
+        : html`<span class="muted">recorded when the run ends</span>`}</dd></div>
     </dl>
     ${finished
       ? ''

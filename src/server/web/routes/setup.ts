@@ -62,7 +62,7 @@ export function setupRoutes(deps: WebDeps, links: SetupLinks, sessions: SessionM
       if (nameProblem !== null) errors.username = username === '' ? 'Choose a user name.' : nameProblem;
       const problem = passwordProblem(password);
       if (problem !== null) errors.password = problem;
-      else if (fieldText(body.confirm) !== password) errors.confirm = 'The two passwords are not the same.';
+      if (fieldText(body.confirm) !== password) errors.confirm = 'The two passwords are not the same.';
       if (Object.keys(errors).length > 0) return form(c, 400, { token, username, errors });
 
       // Synchronous: of two submissions with this token, only one gets past here.
