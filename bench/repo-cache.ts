@@ -150,7 +150,14 @@ export async function repoCacheBench(row: Row): Promise<void> {
     }
     const plain = median(plainSamples);
 
-    const defaults = readConfig({ FORGELINK_DATA_DIR: dataDir, FORGELINK_LOG_LEVEL: 'warn', FORGELINK_MONITOR: 'off', FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8' });
+    // One user starts all eight concurrent runs: the per-user limit (4 by default) would run them in two waves.
+    const defaults = readConfig({
+      FORGELINK_DATA_DIR: dataDir,
+      FORGELINK_LOG_LEVEL: 'warn',
+      FORGELINK_MONITOR: 'off',
+      FORGELINK_OUTBOUND_ALLOW: '127.0.0.0/8',
+      FORGELINK_RUNS_PER_USER: '8',
+    });
     const forgelink = await createForgelink({ ...defaults, runs: { ...defaults.runs, concurrency: 8 } }, { keyring: { versions: [{ id: 'k1', key: randomBytes(32) }] } });
     try {
       // Without start, runs would stay queued: start takes the data directory's lock and begins executing runs.

@@ -279,11 +279,13 @@ export type SandboxFetch = (repoInSandbox: string) => Promise<void>;
 export type MirrorUpdate = { state: 'cold' | 'warm'; fetched: boolean; rebuilt: boolean };
 
 /**
- * Makes the mirror's branches and tags those `expected` names (what the run's token just listed at GitLab), under
- * the mirror's lock: one fetch at a time per mirror, and a run that waited for another's fetch fetches only when
- * the mirror still differs after it (usually not). A mirror that fails its check is rebuilt, never served.
+ * Makes the mirror's branches and tags those `expected` names (what the run's token just listed at GitLab): one fetch
+ * at a time per mirror. A run that finds the mirror already up to date for it (it matches GitLab's listing, or
+ * another run's fetch finished after this run was requested) only reads it, under the lock taken shared, so many
+ * such runs check it at once; everything that writes (a fetch, a rebuild, moving HEAD) holds it exclusive. A mirror
+ * that fails its check is rebuilt, never served.
  */
-export async function updateMirror(input: {
+export type MirrorUpdateInput = {
   mirror: Mirror;
   of: MirrorOf;
   /**
@@ -301,72 +303,128 @@ export async function updateMirror(input: {
   signal?: AbortSignal;
   /** Check the whole history even if this process checked it before (after a clone from it failed). */
   distrust?: boolean;
-}): Promise<MirrorUpdate> {
+};
+
+export async function updateMirror(input: MirrorUpdateInput): Promise<MirrorUpdate> {
+  // The record, read without the lock, only as a hint: a run that will have to fetch goes straight to the exclusive lock.
+  const shared = input.expected === null && !(await fetchedSince(input)) ? null : await readOnlyWarm(input);
+  if (shared !== null) return shared;
+  const exclusive = await withLock(input.mirror.lockFile, input.signal, async () =>
+    // Another run fetched while this one waited for the lock: check and share it under the shared lock instead.
+    (await fetchedSince(input)) ? null : updateExclusively(input),
+  );
+  if (exclusive !== null) return exclusive;
+  return (await readOnlyWarm(input)) ?? withLock(input.mirror.lockFile, input.signal, () => updateExclusively(input));
+}
+
+/**
+ * The mirror as it is, when that is all the run needs: this process checked its whole history before, no fetch was
+ * cut short, every ref names an object it can read, it matches what the run expects and its HEAD already follows
+ * GitLab's. Null when any of that is not so: then the exclusive path decides (and fetches, rebuilds or moves HEAD).
+ */
+async function readOnlyWarm(input: MirrorUpdateInput): Promise<MirrorUpdate | null> {
+  const { mirror } = input;
+  if (input.distrust === true || !verified.has(mirror.repo)) return null;
+  const lock = (await takeLock(mirror.lockFile, { shared: true, wait: true, ...(input.signal ? { signal: input.signal } : {}) })) as HeldLock;
+  try {
+    if (await exists(path.join(mirror.dir, 'fetching'))) return null;
+    // HEAD must already follow GitLab's (moving it is a write).
+    const head = await readFile(path.join(mirror.repo, 'HEAD'), 'utf8').catch(() => null);
+    if (head === null || (input.head !== null && head !== `ref: refs/heads/${input.head}\n`)) return null;
+    const listed = await hostGit(mirror.repo, ['for-each-ref', '--format=%(objecttype) %(objectname) %(refname)']);
+    if (listed.code !== 0) return null;
+    const refs = new Map<string, string>();
+    for (const line of listed.stdout.split('\n')) {
+      const [, sha, name] = line.split(' ');
+      if (sha && name && (name.startsWith('refs/heads/') || name.startsWith('refs/tags/'))) refs.set(name, sha);
+    }
+    const record = await readRecord(mirror);
+    const fresh = input.expected === null && record?.lastFetchAt != null && Date.parse(record.lastFetchAt) >= input.since.getTime();
+    if (!(fresh || (input.expected !== null && differences(refs, input.expected) === 0))) return null;
+    input.log(
+      fresh
+        ? 'Repository cache: warm, another run fetched into the mirror after this one was requested; sharing that fetch.'
+        : 'Repository cache: warm, the mirror already matches GitLab; nothing to fetch.',
+    );
+    await touchRecord(mirror, input.of, input.now(), false);
+    return { state: 'warm', fetched: false, rebuilt: false };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Whether a fetch into the mirror finished after the run was requested, by the mirror's record. */
+async function fetchedSince(input: MirrorUpdateInput): Promise<boolean> {
+  if (input.expected !== null || input.distrust === true || !verified.has(input.mirror.repo)) return false;
+  const lastFetchAt = (await readRecord(input.mirror))?.lastFetchAt ?? null;
+  return lastFetchAt !== null && Date.parse(lastFetchAt) >= input.since.getTime();
+}
+
+/** The exclusive path (the caller holds the mirror's lock): leftovers removed, the mirror checked, built or fetched into. */
+async function updateExclusively(input: MirrorUpdateInput): Promise<MirrorUpdate> {
   const { mirror, log } = input;
-  return withLock(mirror.lockFile, input.signal, async () => {
-    await removeLeftovers(mirror);
-    let rebuilt = false;
-    if (await exists(path.join(mirror.repo, 'HEAD'))) {
-      const interrupted = await exists(path.join(mirror.dir, 'fetching'));
-      const full = input.distrust === true || interrupted || !verified.has(mirror.repo);
-      const problem = await mirrorProblem(mirror, { full });
-      if (problem !== null) {
-        log(`Repository cache: the mirror is damaged (${problem}); rebuilding it from GitLab.`);
-        await discard(mirror);
-        rebuilt = true;
-      } else if (interrupted) {
-        await rm(path.join(mirror.dir, 'fetching'), { force: true });
-      }
-    } else if (await exists(mirror.repo)) {
-      log('Repository cache: the mirror is incomplete; rebuilding it from GitLab.');
+  await removeLeftovers(mirror);
+  let rebuilt = false;
+  if (await exists(path.join(mirror.repo, 'HEAD'))) {
+    const interrupted = await exists(path.join(mirror.dir, 'fetching'));
+    const full = input.distrust === true || interrupted || !verified.has(mirror.repo);
+    const problem = await mirrorProblem(mirror, { full });
+    if (problem !== null) {
+      log(`Repository cache: the mirror is damaged (${problem}); rebuilding it from GitLab.`);
       await discard(mirror);
       rebuilt = true;
-    }
-
-    if (!(await exists(mirror.repo))) {
-      await build(mirror, input.fetch, log);
-      await followHead(mirror, input.head);
-      await touchRecord(mirror, input.of, input.now(), true);
-      return { state: 'cold', fetched: true, rebuilt };
-    }
-
-    const refsBefore = await refsOf(mirror.repo);
-    const lastFetchAt = (await readRecord(mirror))?.lastFetchAt ?? null;
-    const differing = input.expected === null ? null : differences(refsBefore, input.expected);
-    const fresh = input.expected === null && lastFetchAt !== null && Date.parse(lastFetchAt) >= input.since.getTime();
-    if (differing === 0 || fresh) {
-      log(
-        fresh
-          ? 'Repository cache: warm, another run fetched into the mirror after this one was requested; sharing that fetch.'
-          : 'Repository cache: warm, the mirror already matches GitLab; nothing to fetch.',
-      );
-      await followHead(mirror, input.head);
-      await touchRecord(mirror, input.of, input.now(), false);
-      return { state: 'warm', fetched: false, rebuilt };
-    }
-    const started = Date.now();
-    const bytesBefore = await packedBytes(mirror.repo);
-    log(
-      differing === null
-        ? 'Repository cache: warm, fetching what changed at GitLab into the mirror.'
-        : `Repository cache: warm, ${differing} ref${differing === 1 ? '' : 's'} differ from GitLab's; fetching into the mirror.`,
-    );
-    await writeFile(path.join(mirror.dir, 'fetching'), `${process.pid}\n`);
-    try {
-      await input.fetch(`${MIRROR_MOUNT}/${REPO}`);
-    } catch (error) {
-      // git's fetch is atomic: a failed one leaves the mirror as it was. A damaged mirror is found by the next check.
+    } else if (interrupted) {
       await rm(path.join(mirror.dir, 'fetching'), { force: true });
-      throw error;
     }
-    await rm(path.join(mirror.dir, 'fetching'), { force: true });
+  } else if (await exists(mirror.repo)) {
+    log('Repository cache: the mirror is incomplete; rebuilding it from GitLab.');
+    await discard(mirror);
+    rebuilt = true;
+  }
+
+  if (!(await exists(mirror.repo))) {
+    await build(mirror, input.fetch, log);
     await followHead(mirror, input.head);
-    const refsAfter = await refsOf(mirror.repo);
-    const bytes = Math.max(0, (await packedBytes(mirror.repo)) - bytesBefore);
-    log(`Repository cache: the fetch brought ${describeRefChanges(refsBefore, refsAfter)}, ${formatBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
     await touchRecord(mirror, input.of, input.now(), true);
-    return { state: 'warm', fetched: true, rebuilt };
-  });
+    return { state: 'cold', fetched: true, rebuilt };
+  }
+
+  const refsBefore = await refsOf(mirror.repo);
+  const lastFetchAt = (await readRecord(mirror))?.lastFetchAt ?? null;
+  const differing = input.expected === null ? null : differences(refsBefore, input.expected);
+  const fresh = input.expected === null && lastFetchAt !== null && Date.parse(lastFetchAt) >= input.since.getTime();
+  if (differing === 0 || fresh) {
+    log(
+      fresh
+        ? 'Repository cache: warm, another run fetched into the mirror after this one was requested; sharing that fetch.'
+        : 'Repository cache: warm, the mirror already matches GitLab; nothing to fetch.',
+    );
+    await followHead(mirror, input.head);
+    await touchRecord(mirror, input.of, input.now(), false);
+    return { state: 'warm', fetched: false, rebuilt };
+  }
+  const started = Date.now();
+  const bytesBefore = await packedBytes(mirror.repo);
+  log(
+    differing === null
+      ? 'Repository cache: warm, fetching what changed at GitLab into the mirror.'
+      : `Repository cache: warm, ${differing} ref${differing === 1 ? '' : 's'} differ from GitLab's; fetching into the mirror.`,
+  );
+  await writeFile(path.join(mirror.dir, 'fetching'), `${process.pid}\n`);
+  try {
+    await input.fetch(`${MIRROR_MOUNT}/${REPO}`);
+  } catch (error) {
+    // git's fetch is atomic: a failed one leaves the mirror as it was. A damaged mirror is found by the next check.
+    await rm(path.join(mirror.dir, 'fetching'), { force: true });
+    throw error;
+  }
+  await rm(path.join(mirror.dir, 'fetching'), { force: true });
+  await followHead(mirror, input.head);
+  const refsAfter = await refsOf(mirror.repo);
+  const bytes = Math.max(0, (await packedBytes(mirror.repo)) - bytesBefore);
+  log(`Repository cache: the fetch brought ${describeRefChanges(refsBefore, refsAfter)}, ${formatBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+  await touchRecord(mirror, input.of, input.now(), true);
+  return { state: 'warm', fetched: true, rebuilt };
 }
 
 /** A first fetch into a new directory, renamed into place once complete: a mirror is never seen half-built. */

@@ -309,6 +309,34 @@ describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTP
       await use.release();
     }
   });
+
+  test('a run that only reads an up-to-date mirror does not wait for another reader of it', async () => {
+    // A token without an API scope: the run lists GitLab's refs itself, and a mirror that matches them is only read.
+    const token = gitlab.addToken(botId, { scopes: ['read_repository', 'write_repository'], expiresAt: '2027-06-30' });
+    tokens.push(token);
+    const connected = await forgelink.call(alice, 'POST', '/api/v1/connections', { baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token });
+    assert.equal(connected.status, 201, connected.text);
+    const body = { connectionId: connected.json.id, project: 'acme/cached', command: ['true'] };
+    const first = await runToEnd(alice, body);
+    assert.equal(first.run.status, 'succeeded', first.log);
+    const mirrorDir = path.dirname(await theMirror());
+    // Another run checking the mirror holds its lock shared; a writer (a fetch, a rebuild) would wait for it.
+    const reader = (await takeLock(`${mirrorDir}.lock`, { shared: true, wait: true }))!;
+    try {
+      const id = await startRun(alice, body);
+      let deadline: NodeJS.Timeout | undefined;
+      const stuck = new Promise<never>((_, reject) => {
+        deadline = setTimeout(() => reject(new Error('the run waited for the other reader of the mirror')), 90_000);
+      });
+      const second = await Promise.race([finish(alice, id), stuck]).finally(() => clearTimeout(deadline));
+      const log = await logText(alice, id);
+      assert.equal(second.status, 'succeeded', log);
+      assert.equal(second.repoCache, 'warm');
+      assert.match(log, /Repository cache: warm, the mirror already matches GitLab; nothing to fetch\./);
+    } finally {
+      await reader.release();
+    }
+  });
 });
 
 describe('the repository cache under a small FORGELINK_REPO_CACHE_MAX, and off', () => {
