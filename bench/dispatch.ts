@@ -18,15 +18,11 @@ import { createLocalRunQueue, createLocalRunSignals, createPgRunQueue, createPgR
 import { createRunWorker } from '../src/runs/index.ts';
 import { openStorage, type Storage } from '../src/storage/index.ts';
 import { startFakeGitLab } from '../testing/fake-gitlab/index.ts';
+import { percentile } from './stats.ts';
 
 type Row = (name: string, value: string, baselineName: string, baseline: string, extra?: string) => void;
 
 const ADMIN_URL = process.env['BENCH_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
-}
 
 const ms = (value: number) => `${value.toFixed(1)} ms`;
 

@@ -18,12 +18,7 @@ import { policyDecisions } from './policy.ts';
 import { repoCacheBench } from './repo-cache.ts';
 import { imageSections } from './images.ts';
 import { queueBench } from './dispatch.ts';
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 0 ? ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2 : (sorted[middle] as number);
-}
+import { median, percentile } from './stats.ts';
 
 function row(name: string, value: string, baselineName: string, baseline: string, extra = ''): void {
   process.stdout.write(`${name.padEnd(44)} ${value.padStart(12)}   | ${baselineName.padEnd(30)} ${baseline.padStart(12)}${extra ? `   ${extra}` : ''}\n`);
@@ -225,11 +220,6 @@ async function cliStart(): Promise<void> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
 /** `GET /api/v1/connections` one after another, `count` times: the p50 and p99 of the answers' latency. */

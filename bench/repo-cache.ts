@@ -15,6 +15,7 @@ import { createForgelink } from '../src/compose.ts';
 import { readConfig } from '../src/config/index.ts';
 import { generateApiKey, hashApiKey, newId } from '../src/core/index.ts';
 import { pruneMirrors, repoCacheDir } from '../src/runs/index.ts';
+import { median } from './stats.ts';
 
 const run = promisify(execFile);
 const GIT_ENV = { PATH: '/usr/bin:/bin', HOME: '/nonexistent', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' };
@@ -117,12 +118,6 @@ async function hostFetch(gitlab: Server, token: string, repo: string): Promise<n
   const started = performance.now();
   await run('git', ['-C', repo, '-c', `http.sslCAInfo=${gitlab.caFile}`, 'fetch', '--quiet', url, '+refs/heads/*:refs/heads/*'], { env: GIT_ENV });
   return performance.now() - started;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 function seconds(ms: number): string {

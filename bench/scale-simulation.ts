@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { startFakeGitLab, type FakeGitLab } from '../testing/fake-gitlab/index.ts';
+import { percentile } from './stats.ts';
 import { forgelinkCli, startServerProcess, startWorkerProcess, type RunningServer } from '../test/support/processes.ts';
 
 const run = promisify(execFile);
@@ -138,12 +139,7 @@ export type Figures = {
   connections: { idlePerWorker: number; peakPerWorker: number; peakTotal: number; peakApi: number };
 };
 
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[index]!;
-}
+export { percentile };
 
 const fixed = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '-');
 
