@@ -271,10 +271,7 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
     const refuse = (status: number, rule: string, message: string, refs?: string[]) => {
       record({ allowed: false, rule, message, status, ...(refs ? { refs } : {}) });
       req.resume();
-      const git = GIT_PATH.test(rawPath);
-      const body = git ? `${message}\n` : `${JSON.stringify({ message })}\n`;
-      res.writeHead(status, { 'content-type': git ? 'text/plain; charset=utf-8' : 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-      res.end(body);
+      answerWith(res, rawPath, status, message);
     };
     if (closed) return refuse(503, 'run_ended', 'forgelink: this run has ended.');
 
@@ -363,10 +360,7 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
       // A write is recorded either way; a read only when it failed, so the run shows every request left unanswered.
       record({ allowed: true, rule: null, message: failure.message, status: failure.status, ...(refs ? { refs } : {}) });
       if (failure.status === null || res.destroyed || res.headersSent) return void res.destroy();
-      const git = GIT_PATH.test(rawPath);
-      const text = git ? `${failure.message}\n` : `${JSON.stringify({ message: failure.message })}\n`;
-      res.writeHead(failure.status, { 'content-type': git ? 'text/plain; charset=utf-8' : 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-      res.end(text);
+      answerWith(res, rawPath, failure.status, failure.message);
       return;
     }
     res.off('close', onGone);
@@ -414,6 +408,14 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
       pools.clear();
     },
   };
+}
+
+/** The broker's own answer to a request: plain text that git prints for git's paths, GitLab's `{"message": …}` elsewhere. */
+function answerWith(res: ServerResponse, rawPath: string, status: number, message: string): void {
+  const git = GIT_PATH.test(rawPath);
+  const body = git ? `${message}\n` : `${JSON.stringify({ message })}\n`;
+  res.writeHead(status, { 'content-type': git ? 'text/plain; charset=utf-8' : 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
 }
 
 /** The `iid` of a small JSON answer (as GitLab answers a created issue or merge request), decoded first if compressed; null otherwise. */
