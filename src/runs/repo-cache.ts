@@ -204,15 +204,39 @@ function differences(mirror: ReadonlyMap<string, string>, expected: ReadonlyMap<
   return count;
 }
 
-async function refsOf(repo: string, prefixes: readonly string[] = ['refs/heads/', 'refs/tags/']): Promise<Map<string, string>> {
-  const result = await hostGit(repo, ['for-each-ref', '--format=%(objectname) %(refname)', ...prefixes]);
+async function refsOf(repo: string, prefixes: readonly string[] = BRANCHES_AND_TAGS): Promise<Map<string, string>> {
+  return parseRefs((await hostGit(repo, ['for-each-ref', '--format=%(objectname) %(refname)', ...prefixes])).stdout, prefixes);
+}
+
+const BRANCHES_AND_TAGS = ['refs/heads/', 'refs/tags/'];
+
+/** `for-each-ref` lines that start `<sha> <ref>` (anything after is ignored): the refs under `prefixes`, by name. */
+function parseRefs(stdout: string, prefixes: readonly string[]): Map<string, string> {
   const refs = new Map<string, string>();
-  for (const line of result.stdout.split('\n')) {
+  for (const line of stdout.split('\n')) {
     const [sha, name] = line.split(' ');
-    if (sha && name) refs.set(name, sha);
+    if (sha && name && prefixes.some((prefix) => name.startsWith(prefix))) refs.set(name, sha);
   }
   return refs;
 }
+
+/**
+ * Why the mirror is already up to date for the run, or null: another run's fetch finished after this one was
+ * requested (a run that did not list GitLab's refs), or it matches the run's listing.
+ */
+function upToDate(input: MirrorUpdateInput, refs: ReadonlyMap<string, string>, lastFetchAt: string | null): 'fresh' | 'matches' | null {
+  if (input.expected === null) return fetchedAfter(lastFetchAt, input.since) ? 'fresh' : null;
+  return differences(refs, input.expected) === 0 ? 'matches' : null;
+}
+
+function fetchedAfter(lastFetchAt: string | null, since: Date): boolean {
+  return lastFetchAt !== null && Date.parse(lastFetchAt) >= since.getTime();
+}
+
+const UP_TO_DATE_LINES = {
+  fresh: 'Repository cache: warm, another run fetched into the mirror after this one was requested; sharing that fetch.',
+  matches: 'Repository cache: warm, the mirror already matches GitLab; nothing to fetch.',
+} as const;
 
 /** A new bare repository to fetch into: no hooks, no background maintenance (the sandbox ends with the command). */
 async function initMirror(repo: string): Promise<void> {
@@ -331,21 +355,12 @@ async function readOnlyWarm(input: MirrorUpdateInput): Promise<MirrorUpdate | nu
     // HEAD must already follow GitLab's (moving it is a write).
     const head = await readFile(path.join(mirror.repo, 'HEAD'), 'utf8').catch(() => null);
     if (head === null || (input.head !== null && head !== `ref: refs/heads/${input.head}\n`)) return null;
-    const listed = await hostGit(mirror.repo, ['for-each-ref', '--format=%(objecttype) %(objectname) %(refname)']);
+    // Every ref's object must be readable (%(objecttype) fails otherwise), as mirrorProblem checks, in the same call.
+    const listed = await hostGit(mirror.repo, ['for-each-ref', '--format=%(objectname) %(refname) %(objecttype)']);
     if (listed.code !== 0) return null;
-    const refs = new Map<string, string>();
-    for (const line of listed.stdout.split('\n')) {
-      const [, sha, name] = line.split(' ');
-      if (sha && name && (name.startsWith('refs/heads/') || name.startsWith('refs/tags/'))) refs.set(name, sha);
-    }
-    const record = await readRecord(mirror);
-    const fresh = input.expected === null && record?.lastFetchAt != null && Date.parse(record.lastFetchAt) >= input.since.getTime();
-    if (!(fresh || (input.expected !== null && differences(refs, input.expected) === 0))) return null;
-    input.log(
-      fresh
-        ? 'Repository cache: warm, another run fetched into the mirror after this one was requested; sharing that fetch.'
-        : 'Repository cache: warm, the mirror already matches GitLab; nothing to fetch.',
-    );
+    const current = upToDate(input, parseRefs(listed.stdout, BRANCHES_AND_TAGS), (await readRecord(mirror))?.lastFetchAt ?? null);
+    if (current === null) return null;
+    input.log(UP_TO_DATE_LINES[current]);
     await touchRecord(mirror, input.of, input.now(), false);
     return { state: 'warm', fetched: false, rebuilt: false };
   } finally {
@@ -356,8 +371,7 @@ async function readOnlyWarm(input: MirrorUpdateInput): Promise<MirrorUpdate | nu
 /** Whether a fetch into the mirror finished after the run was requested, by the mirror's record. */
 async function fetchedSince(input: MirrorUpdateInput): Promise<boolean> {
   if (input.expected !== null || input.distrust === true || !verified.has(input.mirror.repo)) return false;
-  const lastFetchAt = (await readRecord(input.mirror))?.lastFetchAt ?? null;
-  return lastFetchAt !== null && Date.parse(lastFetchAt) >= input.since.getTime();
+  return fetchedAfter((await readRecord(input.mirror))?.lastFetchAt ?? null, input.since);
 }
 
 /** The exclusive path (the caller holds the mirror's lock): leftovers removed, the mirror checked, built or fetched into. */
@@ -390,19 +404,14 @@ async function updateExclusively(input: MirrorUpdateInput): Promise<MirrorUpdate
   }
 
   const refsBefore = await refsOf(mirror.repo);
-  const lastFetchAt = (await readRecord(mirror))?.lastFetchAt ?? null;
-  const differing = input.expected === null ? null : differences(refsBefore, input.expected);
-  const fresh = input.expected === null && lastFetchAt !== null && Date.parse(lastFetchAt) >= input.since.getTime();
-  if (differing === 0 || fresh) {
-    log(
-      fresh
-        ? 'Repository cache: warm, another run fetched into the mirror after this one was requested; sharing that fetch.'
-        : 'Repository cache: warm, the mirror already matches GitLab; nothing to fetch.',
-    );
+  const current = upToDate(input, refsBefore, (await readRecord(mirror))?.lastFetchAt ?? null);
+  if (current !== null) {
+    log(UP_TO_DATE_LINES[current]);
     await followHead(mirror, input.head);
     await touchRecord(mirror, input.of, input.now(), false);
     return { state: 'warm', fetched: false, rebuilt };
   }
+  const differing = input.expected === null ? null : differences(refsBefore, input.expected);
   const started = Date.now();
   const bytesBefore = await packedBytes(mirror.repo);
   log(
