@@ -4,6 +4,8 @@
  * "Run policy").
  */
 
+import { policyRefusalMessage } from '../core/index.ts';
+
 /** What one run may do at the GitLab origin; built once when the run starts and never changed. */
 export interface RunPolicy {
   projectId: number;
@@ -30,7 +32,7 @@ export const ALLOW: Decision = Object.freeze({ allow: true });
 
 /** Builds a refusal whose message starts with the rule's name, so every place that shows it names the rule. */
 export function refuse(rule: string, message: string): Decision {
-  return { allow: false, rule, message: `forgelink policy (${rule}): ${message}` };
+  return { allow: false, rule, message: policyRefusalMessage(rule, message) };
 }
 
 /**

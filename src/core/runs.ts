@@ -39,12 +39,23 @@ export type RunCloneFilter = (typeof RUN_CLONE_FILTERS)[number];
 export type PolicyRefusal = { at: string; method: string; target: string; rule: string; message: string };
 
 /**
- * A refusal's reason without the `forgelink policy (<rule>): ` its message starts with (src/broker/decision.ts,
- * `refuse`): that prefix is for the agent, who sees only the message; the run log, `runs show` and the run page
+ * What the agent is told of a refusal: the reason after `forgelink policy (<rule>): `, so that every place showing
+ * only the message names the rule (src/broker/decision.ts, `refuse`).
+ */
+export function policyRefusalMessage(rule: string, reason: string): string {
+  return `${policyRefusalPrefix(rule)}${reason}`;
+}
+
+function policyRefusalPrefix(rule: string): string {
+  return `forgelink policy (${rule}): `;
+}
+
+/**
+ * A refusal's reason without the prefix `policyRefusalMessage` gave it: the run log, `runs show` and the run page
  * name the rule beside it already.
  */
 export function refusalReason(refusal: Pick<PolicyRefusal, 'rule' | 'message'>): string {
-  const prefix = `forgelink policy (${refusal.rule}): `;
+  const prefix = policyRefusalPrefix(refusal.rule);
   return refusal.message.startsWith(prefix) ? refusal.message.slice(prefix.length) : refusal.message;
 }
 /**
