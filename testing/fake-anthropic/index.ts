@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody, sendJson as sendModelApiJson, serveModelApi } from '../model-api-server.ts';
 import { errorBody, messageFor, streamEvents, type ScriptTurn } from './messages.ts';
 
 export type { ScriptTurn } from './messages.ts';
@@ -44,18 +44,10 @@ export type FakeAnthropicOptions = {
   sideAnswer?: string;
 };
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
+const REQUEST_ID = 'request-id';
 
 function sendJson(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'request-id': `req_${randomBytes(12).toString('hex')}` });
-  res.end(body);
+  sendModelApiJson(res, status, body, REQUEST_ID);
 }
 
 /**
@@ -70,13 +62,6 @@ function sendJson(res: ServerResponse, status: number, body: string): void {
 export async function startFakeAnthropic(options: FakeAnthropicOptions): Promise<FakeAnthropic> {
   const requests: RecordedAnthropicRequest[] = [];
   let served = 0;
-  const server = createServer((req, res) => {
-    void handle(req, res).catch((error: unknown) => {
-      if (!res.headersSent) sendJson(res, 500, errorBody('api_error', String(error)));
-      else res.destroy();
-    });
-  });
-
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake-anthropic');
     const text = await readBody(req);
@@ -132,16 +117,13 @@ export async function startFakeAnthropic(options: FakeAnthropicOptions): Promise
     res.end();
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const server = await serveModelApi(handle, { errorBody: (error) => errorBody('api_error', String(error)), requestIdHeader: REQUEST_ID });
+  const { port } = server;
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     origin: `127.0.0.1:${port}`,
     requests,
     turnsServed: () => served,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: () => server.close(),
   };
 }

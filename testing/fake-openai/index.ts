@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody, sendJson as sendModelApiJson, serveModelApi } from '../model-api-server.ts';
 import { GITLAB_WORK_DONE, gitLabWorkSteps } from '../gitlab-work.ts';
 
 /**
@@ -71,18 +71,10 @@ function errorBody(status: number, message: string, code: string | null): string
   return JSON.stringify({ error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param: null, code } });
 }
 
-function sendJson(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': `req_${randomBytes(12).toString('hex')}` });
-  res.end(body);
-}
+const REQUEST_ID = 'x-request-id';
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
+function sendJson(res: ServerResponse, status: number, body: string): void {
+  sendModelApiJson(res, status, body, REQUEST_ID);
 }
 
 const id = (prefix: string) => `${prefix}_${randomBytes(12).toString('hex')}`;
@@ -120,13 +112,6 @@ export async function startFakeOpenAi(options: FakeOpenAiOptions): Promise<FakeO
   const requests: RecordedOpenAiRequest[] = [];
   let served = 0;
   let sequence = 0;
-  const server = createServer((req, res) => {
-    void handle(req, res).catch((error: unknown) => {
-      if (!res.headersSent) sendJson(res, 500, errorBody(500, String(error), null));
-      else res.destroy();
-    });
-  });
-
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake-openai');
     const text = await readBody(req);
@@ -197,16 +182,13 @@ export async function startFakeOpenAi(options: FakeOpenAiOptions): Promise<FakeO
     res.end();
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const server = await serveModelApi(handle, { errorBody: (error) => errorBody(500, String(error), null), requestIdHeader: REQUEST_ID });
+  const { port } = server;
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     origin: `127.0.0.1:${port}`,
     requests,
     turnsServed: () => served,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: () => server.close(),
   };
 }
