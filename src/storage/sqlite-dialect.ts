@@ -1,5 +1,5 @@
 import { DatabaseSync } from 'node:sqlite';
-import type { SQLInputValue, StatementSync } from 'node:sqlite';
+import type { SQLInputValue } from 'node:sqlite';
 import { SqliteDialect } from 'kysely';
 import type { SqliteDatabase, SqliteStatement } from 'kysely';
 
@@ -22,19 +22,43 @@ export function createSqliteDialect(options: { path: string; busyTimeoutMs?: num
   });
 }
 
+/** How many prepared statements a database keeps for reuse (forgelink's queries are a few hundred distinct texts). */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * Statements are kept by their SQL text and reused, least recently used dropped first: compiling the SQL again for
+ * every query cost more CPU than running most of them. `all` and `run` finish before they return, so one statement
+ * serves every caller in turn; `iterate` yields rows across turns and gets a statement of its own.
+ */
 function adaptDatabase(database: DatabaseSync): SqliteDatabase {
+  const statements = new Map<string, SqliteStatement>();
   return {
-    close: () => database.close(),
-    prepare: (sql) => adaptStatement(database.prepare(sql)),
+    close: () => {
+      statements.clear();
+      database.close();
+    },
+    prepare: (sql) => {
+      const cached = statements.get(sql);
+      if (cached !== undefined) {
+        statements.delete(sql);
+        statements.set(sql, cached);
+        return cached;
+      }
+      const statement = adaptStatement(database, sql);
+      statements.set(sql, statement);
+      if (statements.size > STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value as string);
+      return statement;
+    },
   };
 }
 
-function adaptStatement(statement: StatementSync): SqliteStatement {
+function adaptStatement(database: DatabaseSync, sql: string): SqliteStatement {
+  const statement = database.prepare(sql);
   return {
     reader: statement.columns().length > 0,
     all: (parameters) => statement.all(...toInputs(parameters)).map(plainRow),
     run: (parameters) => statement.run(...toInputs(parameters)),
-    iterate: (parameters) => plainRows(statement.iterate(...toInputs(parameters))),
+    iterate: (parameters) => plainRows(database.prepare(sql).iterate(...toInputs(parameters))),
   };
 }
 
