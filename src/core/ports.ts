@@ -384,6 +384,11 @@ export type SandboxExec = {
   onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
   /** `dest`s of the session's `mounts` this command alone may write (forgelink's own fetch into a mirror, never the agent). */
   writable?: readonly string[];
+  /**
+   * Run without the bridge to the run's proxy: the command reaches no network at all and starts sooner (forgelink's
+   * own local steps, such as making the workspace from a mirror; never the agent).
+   */
+  offline?: boolean;
 };
 
 export type SandboxExit = {

@@ -348,7 +348,12 @@ async function watchDisk(session: SessionState): Promise<void> {
   session.watchingDisk = true;
   await watchDiskUsage({
     dirs: session.diskDirs,
-    active: () => session.running.size > 0 && session.destroying === null,
+    active: () => {
+      // Cleared in the same turn as the answer, so a command starting right after starts a watcher of its own.
+      const on = session.running.size > 0 && session.destroying === null;
+      if (!on) session.watchingDisk = false;
+      return on;
+    },
     minIntervalMs: session.driver.options.diskCheckIntervalMs ?? 1000,
     onUsage: (usage) => {
       session.lastDiskUsage = usage;
@@ -356,8 +361,6 @@ async function watchDisk(session: SessionState): Promise<void> {
       for (const execution of session.running) if (usage > Math.max(session.limits.diskBytes, execution.diskBaseline)) execution.stopForDisk();
     },
     onError: (error) => session.driver.logger.warn({ runId: session.sandbox.runId, err: String(error) }, 'sandbox: measuring disk use failed'),
-  }).finally(() => {
-    session.watchingDisk = false;
   });
 }
 
@@ -432,8 +435,8 @@ async function commandLine(session: SessionState, request: SandboxExec): Promise
     '--args',
     String(ARGS_FD),
     '--',
-    '/bin/sh',
-    SANDBOX_PATHS.wrapper,
+    // Offline, the command runs without the wrapper, so without the bridge to the proxy: nothing in the sandbox listens.
+    ...(request.offline === true ? [] : ['/bin/sh', SANDBOX_PATHS.wrapper]),
     ...request.command,
   ];
   return { argv: argv as [string, ...string[]], payload };

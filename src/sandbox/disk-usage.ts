@@ -30,9 +30,10 @@ export function diskUsage(dirs: readonly string[]): Promise<number> {
 }
 
 /**
- * Measures `dirs` again and again while `active()` says so, handing each measurement to `onUsage`. The
- * pause is ten times the last measurement took (a huge tree is walked less often, so du never takes more
- * than about a tenth of a core), between `minIntervalMs` and 15 s.
+ * Measures `dirs` again and again while `active()` says so, handing each measurement to `onUsage`. The first
+ * measurement comes `minIntervalMs` after the start (a command shorter than that costs no walk at all); after
+ * that the pause is ten times the last measurement took (a huge tree is walked less often, so du never takes
+ * more than about a tenth of a core), between `minIntervalMs` and 15 s.
  */
 export async function watchDiskUsage(options: {
   dirs: readonly string[];
@@ -41,14 +42,16 @@ export async function watchDiskUsage(options: {
   onUsage: (bytes: number) => void;
   onError: (error: unknown) => void;
 }): Promise<void> {
-  while (options.active()) {
+  let delay = options.minIntervalMs;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, delay).unref());
+    if (!options.active()) return;
     const started = performance.now();
     try {
       options.onUsage(await diskUsage(options.dirs));
     } catch (error) {
       options.onError(error);
     }
-    const delay = Math.min(15_000, Math.max(options.minIntervalMs, (performance.now() - started) * 10));
-    await new Promise((resolve) => setTimeout(resolve, delay).unref());
+    delay = Math.min(15_000, Math.max(options.minIntervalMs, (performance.now() - started) * 10));
   }
 }

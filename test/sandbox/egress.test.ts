@@ -141,3 +141,18 @@ test('another port on an allowed host stays closed, and a loopback origin needs 
   assert.deepEqual(server.seen, []);
   assert.deepEqual(session.egress(), { allowed: [], refused: [`127.0.0.1:${server.port}`, `127.0.0.1:${server.port + 1}`] });
 });
+
+test('an offline command reaches nothing, not even the allowlist, and nothing in its sandbox listens', async (t) => {
+  const box = await sandboxFixture(t);
+  const plain = await textServer('allowed');
+  t.after(() => plain.close());
+  const session = await box.create({ runId: 'offline', workspaceDir: await box.workspace(), allowlist: [plain.origin], outboundPolicy: LOOPBACK_ALLOWED });
+  const probe = sh(`curl -sS --max-time 5 http://${plain.origin}/reached && echo REACHED; grep -c ":0C38 00000000:0000 0A" /proc/net/tcp || true`, box.marker);
+  const online = await run(session, probe, { env: { MARK: box.marker } });
+  assert.match(online.stdout, /REACHED/, online.stderr);
+  const offline = await run(session, probe, { env: { MARK: box.marker }, offline: true });
+  assert.doesNotMatch(offline.stdout, /REACHED/);
+  // Port 3128 (0C38), where the bridge to the proxy listens in every other command, has no listener.
+  assert.equal(offline.stdout.trim(), '0', offline.stderr);
+  assert.match(offline.stderr, /curl: \(\d+\)/);
+});

@@ -105,6 +105,7 @@ export async function run(
     timeoutMs: options.timeoutMs ?? 20_000,
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.offline === undefined ? {} : { offline: options.offline }),
     onOutput: (chunk, stream) => {
       if (stream === 'stdout') stdout += chunk;
       else stderr += chunk;
