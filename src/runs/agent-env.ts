@@ -37,7 +37,7 @@ const OAUTH_CREDENTIAL_HELPER = [
 ].join(' ');
 
 /** `GIT_CONFIG_COUNT`/`KEY_n`/`VALUE_n`: config for every git command, ahead of any file. */
-function gitConfigEnv(entries: [string, string][]): Record<string, string> {
+export function gitConfigEnv(entries: [string, string][]): Record<string, string> {
   const env: Record<string, string> = { GIT_CONFIG_COUNT: String(entries.length) };
   for (const [index, [key, value]] of entries.entries()) {
     env[`GIT_CONFIG_KEY_${index}`] = key;

@@ -42,6 +42,7 @@ import { CA_BUNDLE_PATH, GIT_SYSTEM_CONFIG_PATH, SYSTEM_CA_BUNDLE_PATH, agentEnv
 import { prepareProject, preflightFailure, type PreparedProject } from './preflight.ts';
 import { createClaudeStreamFormatter } from './claude-stream.ts';
 import { createRunLog, type RunLog } from './run-log.ts';
+import { gitlabGit, type GitLabGit } from './gitlab-git.ts';
 import type { RunSettings } from './settings.ts';
 import {
   MIRROR_IN_SANDBOX,
@@ -49,13 +50,13 @@ import {
   markUsed,
   openMirror,
   pruneMirrors,
-  mirrorHasBranch,
   updateMirror,
   usableMirror,
-  workspaceBranches,
   type HeldLock,
   type Mirror,
+  type MirrorFetch,
   type MirrorOf,
+  type MirrorUpdate,
 } from './repo-cache.ts';
 
 /** A user's named secrets as runs need them (secrets/service.ts). */
@@ -179,6 +180,8 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
   const warnings: Warning[] = [];
   let agentStarted = false;
   let mirror: { mirror: Mirror; use: HeldLock; of: MirrorOf } | null = null;
+  /** The mirror's update when it started before the sandbox was made (it runs on the host meanwhile). */
+  let earlyUpdate: Promise<MirrorUpdate> | null = null;
   let runBroker: RunBroker | null = null;
   const brokerRecords = recordBrokerDecisions(deps, run, log);
 
@@ -228,10 +231,41 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     const allowlist = [...new Set([originOfBaseUrl(connection.baseUrl), ...profile.hosts, ...deps.settings.extraHosts, ...run.allowHosts])];
     const caps = runCaps(deps.settings);
     const cache = deps.settings.repoCache;
+    // forgelink's own git against GitLab runs on the host (gitlab-git.ts) when forgelink reaches GitLab directly;
+    // through the operator's upstream proxy it runs in the run's sandbox, whose proxy tunnels through it.
+    const hostGit: GitLabGit | null = deps.outboundPolicy.upstreamProxy
+      ? null
+      : await gitlabGit({
+          cloneUrl: prepared.cloneUrl,
+          baseUrl: connection.baseUrl,
+          caPem: connection.caPem,
+          policy: deps.outboundPolicy,
+          token: () => tokens.currentToken(connection),
+          dir: runDir(deps.settings, run.id),
+        });
+    // With the API's word on the project, its default branch and the branch asked for, a full clone through the
+    // repository cache asks GitLab's git once — the fetch into the mirror — and takes its "before" from the workspace.
+    const listFirst = cache?.enabled !== true || run.depth !== null || run.filter !== null || run.image.ref !== HOST_IMAGE || prepared.defaultBranch === null;
     if (cache?.enabled === true) {
       // Only now, with the token's access to the project confirmed, is the project's mirror touched.
       const of: MirrorOf = { baseUrl: connection.baseUrl, projectId: prepared.projectId, projectPath: prepared.projectPath };
       mirror = { ...(await openMirror(cache.dir, of, signal)), of };
+      // Fetched on the host, the mirror is brought up to date while the sandbox is being made.
+      if (hostGit !== null && !listFirst) {
+        earlyUpdate = updateMirror({
+          mirror: mirror.mirror,
+          of,
+          expected: null,
+          since: new Date(run.createdAt),
+          head: prepared.defaultBranch,
+          fetch: hostFetch(hostGit, log, signal),
+          log: (line) => log.system(line),
+          now: () => clock.now(),
+          signal,
+        });
+        // Awaited when the workspace is made (or when the run ends first); never an unhandled rejection meanwhile.
+        earlyUpdate.catch(() => {});
+      }
     }
     // The run policy (docs/security.md, "Run policy"); the branches that existed before the run join it once git listed them.
     let runPolicy: RunPolicy = {
@@ -315,9 +349,6 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     log.system(`Sandbox ready; network allowlist: ${allowlist.join(', ')}`);
     for (const notice of session.notices ?? []) log.system(notice);
 
-    // With the API's word on the project, its default branch and the branch asked for, a full clone through the
-    // repository cache asks GitLab's git once — the fetch into the mirror — and takes its "before" from the workspace.
-    const listFirst = mirror === null || run.depth !== null || run.filter !== null || run.image.ref !== HOST_IMAGE || prepared.defaultBranch === null;
     const listed = listFirst ? await lsRemote(session, env, prepared.cloneUrl, log, signal, caps) : null;
     const baseBranch = prepared.baseBranch ?? listed?.head ?? null;
     if (baseBranch === null) throw new ForgelinkError('empty_repository', `${prepared.projectPath} has no commits yet, so there is nothing to clone.`);
@@ -338,6 +369,8 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       since: new Date(run.createdAt),
       head: listed?.head ?? prepared.defaultBranch,
       mirror,
+      hostGit,
+      earlyUpdate,
       workspaceDir,
       log,
       now: () => clock.now(),
@@ -390,7 +423,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     // Whatever the agent's end, what it pushed is real: collect it (without the cancel signal).
     await update({ status: 'collecting' });
     log.system('Collecting outputs');
-    const after = await lsRemote(session, env, prepared.cloneUrl, log, AbortSignal.timeout(LS_REMOTE_TIMEOUT_MS), caps);
+    const after = await lsRemote(session, env, prepared.cloneUrl, log, AbortSignal.timeout(LS_REMOTE_TIMEOUT_MS), caps, hostGit);
     outputs = await collectOutputs({
       client,
       canUseApi,
@@ -424,6 +457,8 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     await client?.close().catch(() => {});
     await removeTree(runDir(deps.settings, run.id)).catch(() => {});
     if (mirror !== null) {
+      // An update begun before the sandbox finishes (or fails) before the mirror is let go.
+      await earlyUpdate?.catch(() => {});
       await mirror.use.release().catch(() => {});
       // The cache back under FORGELINK_REPO_CACHE_MAX: least recently used mirrors first, never one in use.
       const cache = deps.settings.repoCache;
@@ -527,6 +562,7 @@ async function isAncestorInWorkspace(session: SandboxSession, oldId: string, new
     command: ['git', 'merge-base', '--is-ancestor', oldId, newId],
     env: { PATH: SANDBOX_DEFAULT_PATH, GIT_NO_REPLACE_OBJECTS: '1', GIT_GRAFT_FILE: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
     timeoutMs: 60_000,
+    offline: true,
   });
   return exit.exitCode === 0 ? true : exit.exitCode === 1 ? false : undefined;
 }
@@ -615,6 +651,10 @@ async function cloneWorkspace(input: {
   since: Date;
   head: string | null;
   mirror: { mirror: Mirror; of: MirrorOf } | null;
+  /** forgelink's own git against GitLab on the host; null: the fetch into the mirror runs in the sandbox. */
+  hostGit: GitLabGit | null;
+  /** The mirror's update, when it was begun before the sandbox was made. */
+  earlyUpdate: Promise<MirrorUpdate> | null;
   workspaceDir: string;
   log: RunLog;
   now: () => Date;
@@ -625,10 +665,10 @@ async function cloneWorkspace(input: {
   // Only the host's own git ever writes a mirror every later run borrows from: a run on an image (its git is the
   // image's) or a shallow or partial clone borrows what the mirror holds and fetches the rest from GitLab.
   const shallow = run.depth !== null || run.filter !== null || run.image.ref !== HOST_IMAGE;
-  const fetch = async (repoInSandbox: string) => {
+  const fetch: MirrorFetch = input.hostGit !== null ? hostFetch(input.hostGit, log, signal) : async (repo) => {
     const exit = await session.exec({
       command: [
-        'git', '-C', repoInSandbox, '-c', 'core.hooksPath=/dev/null', 'fetch', '--prune', '--no-tags', '--no-write-fetch-head', '--progress',
+        'git', '-C', repo.sandbox, '-c', 'core.hooksPath=/dev/null', 'fetch', '--prune', '--no-tags', '--no-write-fetch-head', '--progress',
         '--', input.cloneUrl, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*',
       ],
       env,
@@ -650,8 +690,9 @@ async function cloneWorkspace(input: {
   if (input.mirror === null) {
     // no cache on this server
   } else if (!shallow) {
-    repoCache = (await update(false)).state;
-    if (input.expected === null && !(await mirrorHasBranch(input.mirror.mirror, input.baseBranch))) {
+    const updated = await (input.earlyUpdate ?? update(false));
+    repoCache = updated.state;
+    if (input.expected === null && !updated.refs.has(`refs/heads/${input.baseBranch}`)) {
       throw new ForgelinkError('branch_not_found', `Branch ${input.baseBranch} does not exist in ${run.projectPath ?? run.project}.`);
     }
   } else if (await usableMirror(input.mirror.mirror)) {
@@ -663,13 +704,17 @@ async function cloneWorkspace(input: {
   }
 
   // A full clone with the mirror up to date is made from it alone (no network): a local clone sharing its objects,
-  // `origin` then set to GitLab. Shallow and partial clones go to GitLab, borrowing what the mirror holds.
+  // `origin` then set to GitLab; it prints the branches it starts with (`refs/remotes/origin/*`), read before the agent
+  // runs. Shallow and partial clones go to GitLab, borrowing what the mirror holds.
   const local = repoCache !== 'off' && !shallow;
-  const clone = () =>
-    session.exec({
+  let listing = '';
+  const clone = () => {
+    listing = '';
+    return session.exec({
       command: local
         ? [
-            '/bin/sh', '-c', 'git clone --progress --shared --branch "$1" -- "$2" /workspace && git -C /workspace remote set-url origin "$3"',
+            '/bin/sh', '-c',
+            'git clone --progress --shared --branch "$1" -- "$2" /workspace && git -C /workspace remote set-url origin "$3" && git -C /workspace for-each-ref --format="%(objectname) %(refname)" refs/remotes/origin/',
             'forgelink-clone', input.baseBranch, MIRROR_IN_SANDBOX, input.cloneUrl,
           ]
         : [
@@ -683,8 +728,14 @@ async function cloneWorkspace(input: {
       cwd: '/',
       timeoutMs: CLONE_TIMEOUT_MS,
       signal,
-      onOutput: (chunk, stream) => log.output(chunk, stream),
+      // From the mirror, the clone needs no network.
+      offline: local,
+      onOutput: (chunk, stream) => {
+        if (local && stream === 'stdout') listing += chunk;
+        else log.output(chunk, stream);
+      },
     });
+  };
   let exit = await clone();
   throwIfStopped(exit, signal, 'git clone', caps);
   if (exit.exitCode !== 0 && repoCache !== 'off' && !shallow) {
@@ -698,7 +749,31 @@ async function cloneWorkspace(input: {
     }
   }
   if (exit.exitCode !== 0) throw new ForgelinkError('clone_failed', `git clone failed with exit code ${exit.exitCode}; the log shows git's message.`);
-  return { repoCache, branches: local ? await workspaceBranches(input.workspaceDir) : null };
+  return { repoCache, branches: local ? originBranches(listing) : null };
+}
+
+/** The fetch into a mirror by forgelink's own git on the host, its progress in the run's log. */
+function hostFetch(git: GitLabGit, log: RunLog, signal: AbortSignal): MirrorFetch {
+  return async (repo) => {
+    try {
+      await git.fetch(repo.host, ['+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'], { signal, timeoutMs: CLONE_TIMEOUT_MS, onProgress: (chunk) => log.output(chunk, 'stderr') });
+    } catch (error) {
+      if (error instanceof ForgelinkError) throw error;
+      throw new ForgelinkError('clone_failed', `git fetch into the repository cache failed with exit code ${(error as { exitCode?: number | null }).exitCode ?? 'unknown'}; the log shows git's message.`);
+    }
+  };
+}
+
+/**
+ * The branches of `for-each-ref --format="%(objectname) %(refname)" refs/remotes/origin/` lines, by name: what GitLab
+ * had when the mirror a workspace was cloned from was last fetched, which the run's outputs are compared with.
+ */
+function originBranches(listing: string): Map<string, string> {
+  const branches = new Map<string, string>();
+  for (const match of listing.matchAll(/^([0-9a-f]{40}|[0-9a-f]{64}) refs\/remotes\/origin\/(\S+)$/gm)) {
+    if (match[2] !== 'HEAD') branches.set(match[2] as string, match[1] as string);
+  }
+  return branches;
 }
 
 /** `git ls-remote --symref`: every branch with its commit, and the branch HEAD points to. */
@@ -709,8 +784,18 @@ async function lsRemote(
   log: RunLog,
   signal: AbortSignal,
   caps: RunCaps,
+  hostGit: GitLabGit | null = null,
 ): Promise<{ refs: Map<string, string>; head: string | null; all: Map<string, string> }> {
   let stdout = '';
+  if (hostGit !== null) {
+    try {
+      stdout = await hostGit.lsRemote(['HEAD', 'refs/heads/*', 'refs/tags/*'], { signal, timeoutMs: LS_REMOTE_TIMEOUT_MS, onProgress: (chunk) => log.output(chunk, 'stderr') });
+    } catch (error) {
+      if (error instanceof ForgelinkError) throw error;
+      throw unlisted(cloneUrl, (error as { exitCode?: number | null }).exitCode ?? null);
+    }
+    return parseListing(stdout);
+  }
   const exit = await session.exec({
     command: ['git', 'ls-remote', '--symref', '--', cloneUrl, 'HEAD', 'refs/heads/*', 'refs/tags/*'],
     env,
@@ -723,12 +808,19 @@ async function lsRemote(
     },
   });
   throwIfStopped(exit, signal, 'git ls-remote', caps);
-  if (exit.exitCode !== 0) {
-    throw new ForgelinkError(
-      'repository_unreachable',
-      `git could not list ${cloneUrl} (exit code ${exit.exitCode}): the log shows git's message. Check the project path and that the token may read the repository.`,
-    );
-  }
+  if (exit.exitCode !== 0) throw unlisted(cloneUrl, exit.exitCode);
+  return parseListing(stdout);
+}
+
+function unlisted(cloneUrl: string, exitCode: number | null): ForgelinkError {
+  return new ForgelinkError(
+    'repository_unreachable',
+    `git could not list ${cloneUrl} (exit code ${exitCode}): the log shows git's message. Check the project path and that the token may read the repository.`,
+  );
+}
+
+/** `git ls-remote --symref` output: every branch with its commit, the branch HEAD names, and every branch and tag. */
+function parseListing(stdout: string): { refs: Map<string, string>; head: string | null; all: Map<string, string> } {
   const head = /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(stdout)?.[1] ?? null;
   // Every branch and tag by full name (peeled `^{}` lines left out): what a mirror must hold to stand for GitLab.
   const all = new Map<string, string>();

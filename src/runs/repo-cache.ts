@@ -1,10 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ForgelinkError, formatBytes } from '../core/index.ts';
-import { SANDBOX_PATHS, diskUsage, removeTree } from '../sandbox/index.ts';
+import { SANDBOX_PATHS, removeTree } from '../sandbox/index.ts';
 
 /**
  * The repository cache (docs/architecture.md, "The repository cache"; docs/security.md, "The repository cache"):
@@ -144,8 +144,8 @@ async function withLock<T>(file: string, signal: AbortSignal | undefined, use: (
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Host-side git on a mirror: local operations only (checks, init, sizes); the network is reached only by the
-// fetch that runs inside the run's sandbox, through its egress proxy, with the run's own token.
+// Host-side git on a mirror: local operations only (checks, init, refs). The fetch from GitLab is the caller's
+// (MirrorFetch): forgelink's own git on the host (gitlab-git.ts), or in the run's sandbox, always with the run's token.
 
 type GitResult = { code: number | null; stdout: string; stderr: string };
 
@@ -177,19 +177,26 @@ async function exists(file: string): Promise<boolean> {
 const verified = new Set<string>();
 
 /**
- * Why the mirror must not be served, or null when it may be. Every use checks that each ref names an object the
- * mirror holds and can read; the first use by this process, and any use after a fetch that was cut short (its
- * `fetching` marker left behind), checks the whole history's connectivity too.
+ * Why the mirror must not be served (`problem`), or its branches and tags when it may be. Every use checks that
+ * each ref names an object the mirror holds and can read (`%(objecttype)` fails otherwise), in the call that lists
+ * them; the first use by this process, and any use after a fetch that was cut short (its `fetching` marker left
+ * behind), checks the whole history's connectivity too.
  */
+export async function checkMirror(mirror: Mirror, options: { full: boolean }): Promise<{ problem: string; refs: null } | { problem: null; refs: Map<string, string> }> {
+  if (!(await exists(path.join(mirror.repo, 'HEAD')))) return { problem: 'it has no HEAD', refs: null };
+  const listed = await hostGit(mirror.repo, ['for-each-ref', '--format=%(objectname) %(refname) %(objecttype)']);
+  if (listed.code !== 0) return { problem: `a ref names an object it cannot read (${firstLine(listed.stderr)})`, refs: null };
+  if (options.full) {
+    const fsck = await hostGit(mirror.repo, ['fsck', '--connectivity-only', '--no-dangling', '--no-progress']);
+    if (fsck.code !== 0) return { problem: `git fsck found it broken (${firstLine(fsck.stderr || fsck.stdout)})`, refs: null };
+    verified.add(mirror.repo);
+  }
+  return { problem: null, refs: parseRefs(listed.stdout, BRANCHES_AND_TAGS) };
+}
+
+/** Why the mirror must not be served, or null when it may be (checkMirror without the refs). */
 export async function mirrorProblem(mirror: Mirror, options: { full: boolean }): Promise<string | null> {
-  if (!(await exists(path.join(mirror.repo, 'HEAD')))) return 'it has no HEAD';
-  const refs = await hostGit(mirror.repo, ['for-each-ref', '--format=%(objecttype) %(refname)']);
-  if (refs.code !== 0) return `a ref names an object it cannot read (${firstLine(refs.stderr)})`;
-  if (!options.full) return null;
-  const fsck = await hostGit(mirror.repo, ['fsck', '--connectivity-only', '--no-dangling', '--no-progress']);
-  if (fsck.code !== 0) return `git fsck found it broken (${firstLine(fsck.stderr || fsck.stdout)})`;
-  verified.add(mirror.repo);
-  return null;
+  return (await checkMirror(mirror, options)).problem;
 }
 
 function firstLine(text: string): string {
@@ -287,20 +294,38 @@ async function removeLeftovers(mirror: Mirror): Promise<void> {
   }
 }
 
-async function packedBytes(repo: string): Promise<number> {
-  const result = await hostGit(repo, ['count-objects', '-v']);
-  let kib = 0;
-  for (const line of result.stdout.split('\n')) {
-    const match = /^(size|size-pack): (\d+)$/.exec(line);
-    if (match) kib += Number(match[2]);
+/**
+ * Bytes of the files under `dir` (what `du --apparent-size` would say), walked in this process: a mirror holds a
+ * few packs and loose objects, so this is cheaper than starting du or `git count-objects`.
+ */
+export async function treeBytes(dir: string): Promise<number> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  let total = 0;
+  for (const entry of entries) {
+    if (!entry.isFile()) continue;
+    total += (await lstat(path.join(entry.parentPath, entry.name)).catch(() => null))?.size ?? 0;
   }
-  return kib * 1024;
+  return total;
 }
 
-/** Runs `git fetch` from GitLab into the repository at the given path inside the run's sandbox; throws when it fails. */
-export type SandboxFetch = (repoInSandbox: string) => Promise<void>;
+async function objectBytes(repo: string): Promise<number> {
+  return treeBytes(path.join(repo, 'objects'));
+}
 
-export type MirrorUpdate = { state: 'cold' | 'warm'; fetched: boolean; rebuilt: boolean };
+/**
+ * Runs `git fetch` from GitLab into a repository of the mirror's directory, named by its path on the host and inside
+ * the run's sandbox (the caller fetches on the host, or in the sandbox with the mirror bound writable); throws when
+ * it fails.
+ */
+export type MirrorFetch = (repo: { host: string; sandbox: string }) => Promise<void>;
+
+export type MirrorUpdate = {
+  state: 'cold' | 'warm';
+  fetched: boolean;
+  rebuilt: boolean;
+  /** The mirror's branches and tags by full name, as the update left them. */
+  refs: Map<string, string>;
+};
 
 /**
  * Makes the mirror's branches and tags those `expected` names (what the run's token just listed at GitLab): one fetch
@@ -321,7 +346,7 @@ export type MirrorUpdateInput = {
   since: Date;
   /** The branch GitLab's HEAD names: the mirror's HEAD follows it. */
   head: string | null;
-  fetch: SandboxFetch;
+  fetch: MirrorFetch;
   log: (line: string) => void;
   now: () => Date;
   signal?: AbortSignal;
@@ -329,16 +354,36 @@ export type MirrorUpdateInput = {
   distrust?: boolean;
 };
 
+/** The exclusive section (a fetch, a build or a rebuild) each mirror has under way in this process, by repository path. */
+const writing = new Map<string, Promise<unknown>>();
+
 export async function updateMirror(input: MirrorUpdateInput): Promise<MirrorUpdate> {
-  // The record, read without the lock, only as a hint: a run that will have to fetch goes straight to the exclusive lock.
-  const shared = input.expected === null && !(await fetchedSince(input)) ? null : await readOnlyWarm(input);
-  if (shared !== null) return shared;
-  const exclusive = await withLock(input.mirror.lockFile, input.signal, async () =>
-    // Another run fetched while this one waited for the lock: check and share it under the shared lock instead.
+  const { mirror } = input;
+  for (;;) {
+    // The record, read without the lock, only as a hint: a run that will have to fetch goes straight to the exclusive lock.
+    if (input.expected !== null || (await fetchedSince(input))) {
+      const shared = await readOnlyWarm(input);
+      if (shared !== null) return shared;
+    }
+    // Another run of this process is writing the mirror: wait for it, then look again, rather than queue for the
+    // exclusive lock one by one only to find the fetch shared.
+    const running = writing.get(mirror.repo);
+    if (running === undefined) break;
+    await running.catch(() => {});
+  }
+  const work = withLock(mirror.lockFile, input.signal, async () =>
+    // Another process fetched while this run waited for the lock: check and share it under the shared lock instead.
     (await fetchedSince(input)) ? null : updateExclusively(input),
   );
+  writing.set(mirror.repo, work);
+  let exclusive: MirrorUpdate | null;
+  try {
+    exclusive = await work;
+  } finally {
+    if (writing.get(mirror.repo) === work) writing.delete(mirror.repo);
+  }
   if (exclusive !== null) return exclusive;
-  return (await readOnlyWarm(input)) ?? withLock(input.mirror.lockFile, input.signal, () => updateExclusively(input));
+  return (await readOnlyWarm(input)) ?? withLock(mirror.lockFile, input.signal, () => updateExclusively(input));
 }
 
 /**
@@ -355,14 +400,13 @@ async function readOnlyWarm(input: MirrorUpdateInput): Promise<MirrorUpdate | nu
     // HEAD must already follow GitLab's (moving it is a write).
     const head = await readFile(path.join(mirror.repo, 'HEAD'), 'utf8').catch(() => null);
     if (head === null || (input.head !== null && head !== `ref: refs/heads/${input.head}\n`)) return null;
-    // Every ref's object must be readable (%(objecttype) fails otherwise), as mirrorProblem checks, in the same call.
-    const listed = await hostGit(mirror.repo, ['for-each-ref', '--format=%(objectname) %(refname) %(objecttype)']);
-    if (listed.code !== 0) return null;
-    const current = upToDate(input, parseRefs(listed.stdout, BRANCHES_AND_TAGS), (await readRecord(mirror))?.lastFetchAt ?? null);
+    const checked = await checkMirror(mirror, { full: false });
+    if (checked.refs === null) return null;
+    const current = upToDate(input, checked.refs, (await readRecord(mirror))?.lastFetchAt ?? null);
     if (current === null) return null;
     input.log(UP_TO_DATE_LINES[current]);
     await touchRecord(mirror, input.of, input.now(), false);
-    return { state: 'warm', fetched: false, rebuilt: false };
+    return { state: 'warm', fetched: false, rebuilt: false, refs: checked.refs };
   } finally {
     await lock.release();
   }
@@ -379,16 +423,18 @@ async function updateExclusively(input: MirrorUpdateInput): Promise<MirrorUpdate
   const { mirror, log } = input;
   await removeLeftovers(mirror);
   let rebuilt = false;
+  let refsBefore: Map<string, string> | null = null;
   if (await exists(path.join(mirror.repo, 'HEAD'))) {
     const interrupted = await exists(path.join(mirror.dir, 'fetching'));
     const full = input.distrust === true || interrupted || !verified.has(mirror.repo);
-    const problem = await mirrorProblem(mirror, { full });
-    if (problem !== null) {
-      log(`Repository cache: the mirror is damaged (${problem}); rebuilding it from GitLab.`);
+    const checked = await checkMirror(mirror, { full });
+    if (checked.refs === null) {
+      log(`Repository cache: the mirror is damaged (${checked.problem}); rebuilding it from GitLab.`);
       await discard(mirror);
       rebuilt = true;
-    } else if (interrupted) {
-      await rm(path.join(mirror.dir, 'fetching'), { force: true });
+    } else {
+      refsBefore = checked.refs;
+      if (interrupted) await rm(path.join(mirror.dir, 'fetching'), { force: true });
     }
   } else if (await exists(mirror.repo)) {
     log('Repository cache: the mirror is incomplete; rebuilding it from GitLab.');
@@ -396,24 +442,23 @@ async function updateExclusively(input: MirrorUpdateInput): Promise<MirrorUpdate
     rebuilt = true;
   }
 
-  if (!(await exists(mirror.repo))) {
-    await build(mirror, input.fetch, log);
+  if (refsBefore === null) {
+    const refs = await build(mirror, input.fetch, log);
     await followHead(mirror, input.head);
     await touchRecord(mirror, input.of, input.now(), true);
-    return { state: 'cold', fetched: true, rebuilt };
+    return { state: 'cold', fetched: true, rebuilt, refs };
   }
 
-  const refsBefore = await refsOf(mirror.repo);
   const current = upToDate(input, refsBefore, (await readRecord(mirror))?.lastFetchAt ?? null);
   if (current !== null) {
     log(UP_TO_DATE_LINES[current]);
     await followHead(mirror, input.head);
     await touchRecord(mirror, input.of, input.now(), false);
-    return { state: 'warm', fetched: false, rebuilt };
+    return { state: 'warm', fetched: false, rebuilt, refs: refsBefore };
   }
   const differing = input.expected === null ? null : differences(refsBefore, input.expected);
   const started = Date.now();
-  const bytesBefore = await packedBytes(mirror.repo);
+  const bytesBefore = await objectBytes(mirror.repo);
   log(
     differing === null
       ? 'Repository cache: warm, fetching what changed at GitLab into the mirror.'
@@ -421,7 +466,7 @@ async function updateExclusively(input: MirrorUpdateInput): Promise<MirrorUpdate
   );
   await writeFile(path.join(mirror.dir, 'fetching'), `${process.pid}\n`);
   try {
-    await input.fetch(`${MIRROR_MOUNT}/${REPO}`);
+    await input.fetch({ host: mirror.repo, sandbox: MIRROR_IN_SANDBOX });
   } catch (error) {
     // git's fetch is atomic: a failed one leaves the mirror as it was. A damaged mirror is found by the next check.
     await rm(path.join(mirror.dir, 'fetching'), { force: true });
@@ -430,35 +475,40 @@ async function updateExclusively(input: MirrorUpdateInput): Promise<MirrorUpdate
   await rm(path.join(mirror.dir, 'fetching'), { force: true });
   await followHead(mirror, input.head);
   const refsAfter = await refsOf(mirror.repo);
-  const bytes = Math.max(0, (await packedBytes(mirror.repo)) - bytesBefore);
+  const bytes = Math.max(0, (await objectBytes(mirror.repo)) - bytesBefore);
   log(`Repository cache: the fetch brought ${describeRefChanges(refsBefore, refsAfter)}, ${formatBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
   await touchRecord(mirror, input.of, input.now(), true);
-  return { state: 'warm', fetched: true, rebuilt };
+  return { state: 'warm', fetched: true, rebuilt, refs: refsAfter };
 }
 
-/** A first fetch into a new directory, renamed into place once complete: a mirror is never seen half-built. */
-async function build(mirror: Mirror, fetch: SandboxFetch, log: (line: string) => void): Promise<void> {
+/** A first fetch into a new directory, renamed into place once complete: a mirror is never seen half-built. Returns its refs. */
+async function build(mirror: Mirror, fetch: MirrorFetch, log: (line: string) => void): Promise<Map<string, string>> {
   const name = `build-${randomBytes(6).toString('hex')}.git`;
   const building = path.join(mirror.dir, name);
   log('Repository cache: cold, building the mirror with a full fetch from GitLab.');
   const started = Date.now();
+  let refs: Map<string, string>;
   try {
     await initMirror(building);
-    await fetch(`${MIRROR_MOUNT}/${name}`);
-    const problem = await mirrorProblem({ ...mirror, repo: building }, { full: false });
-    if (problem !== null) throw new ForgelinkError('repo_cache_failed', `The new mirror failed its check: ${problem}.`);
+    await fetch({ host: building, sandbox: `${MIRROR_MOUNT}/${name}` });
+    const checked = await checkMirror({ ...mirror, repo: building }, { full: false });
+    if (checked.refs === null) throw new ForgelinkError('repo_cache_failed', `The new mirror failed its check: ${checked.problem}.`);
+    refs = checked.refs;
     await rename(building, mirror.repo);
   } catch (error) {
     await removeTree(building).catch(() => {});
     throw error;
   }
   verified.add(mirror.repo);
-  const refs = await refsOf(mirror.repo);
-  log(`Repository cache: the mirror holds ${refs.size} ref${refs.size === 1 ? '' : 's'}, ${formatBytes(await packedBytes(mirror.repo))}, fetched in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+  log(`Repository cache: the mirror holds ${refs.size} ref${refs.size === 1 ? '' : 's'}, ${formatBytes(await objectBytes(mirror.repo))}, fetched in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+  return refs;
 }
 
+/** Points the mirror's HEAD at GitLab's default branch, when it does not already. */
 async function followHead(mirror: Mirror, head: string | null): Promise<void> {
-  if (head !== null) await hostGit(mirror.repo, ['symbolic-ref', 'HEAD', `refs/heads/${head}`]);
+  if (head === null) return;
+  if ((await readFile(path.join(mirror.repo, 'HEAD'), 'utf8').catch(() => null)) === `ref: refs/heads/${head}\n`) return;
+  await hostGit(mirror.repo, ['symbolic-ref', 'HEAD', `refs/heads/${head}`]);
 }
 
 /** Moves the mirror aside and removes it (the caller holds its lock). */
@@ -481,24 +531,6 @@ function describeRefChanges(before: Map<string, string>, after: Map<string, stri
   }
   for (const name of before.keys()) if (!after.has(name)) removed += 1;
   return `${updated} updated, ${added} new and ${removed} deleted ref${removed === 1 ? '' : 's'}`;
-}
-
-/**
- * The branches a workspace cloned from the mirror starts with (`refs/remotes/origin/*`), by name: what GitLab had
- * when the mirror was last fetched, which the run's outputs are compared with.
- */
-export async function workspaceBranches(workspaceDir: string): Promise<Map<string, string>> {
-  const branches = new Map<string, string>();
-  for (const [name, sha] of await refsOf(workspaceDir, ['refs/remotes/origin/'])) {
-    const branch = name.slice('refs/remotes/origin/'.length);
-    if (branch !== 'HEAD') branches.set(branch, sha);
-  }
-  return branches;
-}
-
-/** Whether the mirror has the branch (after its update, for a run that did not list GitLab's branches itself). */
-export async function mirrorHasBranch(mirror: Mirror, branch: string): Promise<boolean> {
-  return (await hostGit(mirror.repo, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`])).code === 0;
 }
 
 /** Whether the mirror can be borrowed from as it is (runs with --depth or --filter use it only then, without fetching). */
@@ -540,13 +572,16 @@ async function inUse(mirror: Mirror): Promise<boolean> {
   return false;
 }
 
-/** Every mirror in the cache directory, least recently used first. */
-export async function listMirrors(root: string): Promise<MirrorListing[]> {
+/**
+ * Every mirror in the cache directory, least recently used first. Sizes are the files' sizes, walked in this
+ * process. `inUse` is asked of each mirror's use lock unless `options.inUse` is false (then it says false).
+ */
+export async function listMirrors(root: string, options: { inUse?: boolean } = {}): Promise<MirrorListing[]> {
   const listings: MirrorListing[] = [];
   for (const key of await keysIn(root)) {
     const mirror = mirrorAt(root, key);
     const record = await readRecord(mirror);
-    const sizeBytes = await diskUsage([mirror.dir]).catch(() => 0);
+    const sizeBytes = await treeBytes(mirror.dir);
     const modified = (await stat(mirror.dir).catch(() => null))?.mtime.toISOString() ?? null;
     listings.push({
       key,
@@ -557,7 +592,7 @@ export async function listMirrors(root: string): Promise<MirrorListing[]> {
       createdAt: record?.createdAt ?? null,
       lastUsedAt: record?.lastUsedAt ?? modified,
       lastFetchAt: record?.lastFetchAt ?? null,
-      inUse: await inUse(mirror),
+      inUse: options.inUse === false ? false : await inUse(mirror),
       path: mirror.dir,
     });
   }
@@ -569,7 +604,8 @@ export async function listMirrors(root: string): Promise<MirrorListing[]> {
  * `keep` and mirrors in use. Returns what it removed and the size left.
  */
 export async function pruneMirrors(root: string, maxBytes: number, keep?: string): Promise<{ removed: MirrorListing[]; totalBytes: number; maxBytes: number }> {
-  const listings = await listMirrors(root);
+  // Whether a mirror is in use is asked only of those it would remove, by taking their locks.
+  const listings = await listMirrors(root, { inUse: false });
   let totalBytes = listings.reduce((sum, listing) => sum + listing.sizeBytes, 0);
   const removed: MirrorListing[] = [];
   for (const listing of listings) {
