@@ -20,12 +20,23 @@ import { median } from './stats.ts';
 const run = promisify(execFile);
 const GIT_ENV = { PATH: '/usr/bin:/bin', HOME: '/nonexistent', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' };
 
-/** Bump when the generated repository changes: the cached copy is keyed by it. */
+/** Bump when the generated repository changes: the cached copy is keyed by it (and by its number of commits). */
 const REPO_VERSION = 'v1';
-const COMMITS = 3_000;
+/**
+ * Commits in the generated history: BENCH_REPO_COMMITS, default 3000 (107 MiB, the issue's "at least 100 MB").
+ * Each commit adds BYTES_PER_COMMIT, so 10000 makes 352 MiB; the work tree stays FILES files either way.
+ */
+const COMMITS = benchCommits();
 const FILES = 120;
 /** Random (incompressible) bytes each commit writes into one file: COMMITS × this ≈ the history's size. */
 const BYTES_PER_COMMIT = 36 * 1024;
+
+function benchCommits(): number {
+  const raw = process.env.BENCH_REPO_COMMITS ?? '3000';
+  const commits = Number(raw);
+  if (!Number.isSafeInteger(commits) || commits < 3000) throw new Error(`BENCH_REPO_COMMITS: expected a whole number of at least 3000, got "${raw}"`);
+  return commits;
+}
 
 type Row = (name: string, value: string, baselineName: string, baseline: string, extra?: string) => void;
 
@@ -35,7 +46,7 @@ type Row = (name: string, value: string, baselineName: string, baseline: string,
  */
 async function generatedRepository(): Promise<{ repo: string; generatedMs: number | null }> {
   const cacheDir = path.join(tmpdir(), 'forgelink-bench-cache');
-  const repo = path.join(cacheDir, `history-${REPO_VERSION}.git`);
+  const repo = path.join(cacheDir, `history-${REPO_VERSION}${COMMITS === 3_000 ? '' : `-${COMMITS}`}.git`);
   if ((await stat(path.join(repo, 'refs', 'heads', 'main')).catch(() => null)) !== null) return { repo, generatedMs: null };
   const started = performance.now();
   const building = `${repo}.building-${process.pid}`;
@@ -171,9 +182,12 @@ export async function repoCacheBench(row: Row): Promise<void> {
       };
       const connection = await call('POST', '/connections', { baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, token });
       const start = async (): Promise<string> => (await call('POST', '/runs', { connectionId: connection.id, project: 'bench/history', command: ['true'] })).id;
+      // Waiting reads the run's row, not the API: eight runs polled through HTTP with an API key every 20 ms would
+      // load forgelink with hundreds of requests a second that no user sends.
       const finish = async (id: string): Promise<any> => {
         for (;;) {
-          const current = await call('GET', `/runs/${id}`);
+          const current = await forgelink.storage.runs.getRunById(id);
+          if (current === null) throw new Error(`bench run ${id} is gone`);
           if (['succeeded', 'failed', 'canceled', 'timed_out'].includes(current.status)) {
             if (current.status !== 'succeeded') throw new Error(`bench run ${id} ${current.status}: ${JSON.stringify(current.error)}`);
             if (process.env.BENCH_LOGS === '1') {

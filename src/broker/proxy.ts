@@ -106,13 +106,24 @@ class RefusedError extends Error {
  * policy (GitLab origin only), and forwards the request over a new, verified connection to the address the proxy
  * checked. Surrogates it does not know, and credentials the agent brought itself, pass unchanged.
  */
-export function createBroker(options: BrokerOptions): SandboxBroker {
+/** A run's broker as the sandbox's proxy uses it, and what the run asks of it once its agent has ended. */
+export type Broker = SandboxBroker & {
+  /**
+   * Forwards nothing from now on (a later request is refused: the run has ended) and tells how many writes it
+   * forwarded to any origin: none means the sandbox changed nothing upstream.
+   */
+  seal(): { writes: number };
+};
+
+export function createBroker(options: BrokerOptions): Broker {
   const now = options.now ?? (() => new Date());
   const connectTimeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
   const apiAnswerTimeoutMs = options.answerTimeoutMs?.api ?? API_ANSWER_TIMEOUT_MS;
   const longAnswerTimeoutMs = options.answerTimeoutMs?.long ?? LONG_ANSWER_TIMEOUT_MS;
   const pools = new Map<string, Pool>();
   let closed = false;
+  let sealed = false;
+  let forwardedWrites = 0;
 
   function poolFor(target: BrokeredTarget): Pool {
     const key = `${target.tls ? 'https' : 'http'}|${target.origin}|${target.address}`;
@@ -344,6 +355,12 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
       if (!res.writableFinished) gone.abort();
     };
     res.once('close', onGone);
+    // Checked and counted in one turn, right before the request goes upstream: once sealed, nothing more leaves.
+    if (sealed) {
+      res.off('close', onGone);
+      return refuse(503, 'run_ended', 'forgelink: this run has ended.');
+    }
+    if (write) forwardedWrites += 1;
     let answer: Dispatcher.ResponseData;
     try {
       answer = await poolFor(target).request({
@@ -402,6 +419,10 @@ export function createBroker(options: BrokerOptions): SandboxBroker {
     brokers: (origin) => options.origins.has(origin),
     tlsContext: (host): Promise<SecureContext> => options.ca.contextFor(host),
     handle,
+    seal() {
+      sealed = true;
+      return { writes: forwardedWrites };
+    },
     async close() {
       closed = true;
       await Promise.allSettled([...pools.values()].map((pool) => pool.destroy()));

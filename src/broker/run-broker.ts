@@ -1,6 +1,5 @@
-import type { SandboxBroker } from '../core/index.ts';
 import { createRunCa } from './ca.ts';
-import { createBroker, type BrokeredCredential, type BrokerRecord, type GuardDecision, type GuardRequest } from './proxy.ts';
+import { createBroker, type Broker, type BrokeredCredential, type BrokerRecord, type GuardDecision, type GuardRequest } from './proxy.ts';
 import { gitLabSurrogate, secretSurrogate } from './surrogates.ts';
 
 export type RunBrokerInput = {
@@ -22,7 +21,7 @@ export type RunBrokerInput = {
 };
 
 export type RunBroker = {
-  broker: SandboxBroker;
+  broker: Broker;
   /** The run CA's certificate (PEM) for the sandbox's CA bundle. */
   caPem: string;
   /** What the sandbox gets instead of each credential: `GITLAB_TOKEN` and each brokered secret's name → its surrogate. */

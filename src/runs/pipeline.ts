@@ -422,22 +422,29 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
 
     // Whatever the agent's end, what it pushed is real: collect it (without the cancel signal).
     await update({ status: 'collecting' });
-    log.system('Collecting outputs');
-    const after = await lsRemote(session, env, prepared.cloneUrl, log, AbortSignal.timeout(LS_REMOTE_TIMEOUT_MS), caps, hostGit);
-    outputs = await collectOutputs({
-      client,
-      canUseApi,
-      accountId: connection.account?.id ?? null,
-      projectId: prepared.projectId,
-      projectWebUrl: prepared.projectWebUrl,
-      before,
-      after: after.refs,
-      transcript: log.transcript(),
-      since: new Date(startedAt.getTime() - CLOCK_SKEW_MS),
-      // Brokered, every write the agent sent GitLab went through the run's proxy, which kept what each one created.
-      created: runBroker === null ? null : brokerCreated(brokerRecords.allowedWrites, { id: prepared.projectId, path: prepared.projectPath, basePath: runPolicy.basePath ?? '' }),
-      log,
-    });
+    // Brokered, every request the sandbox sent GitLab passed the run's proxy: sealed now (the agent has ended), it tells
+    // whether any write went upstream. None: the run changed nothing at GitLab and there is nothing to collect. (The
+    // listing runs on the host then; through an upstream proxy it needs the sandbox's proxy, so it is not sealed.)
+    if (runBroker !== null && hostGit !== null && runBroker.broker.seal().writes === 0) {
+      log.system('Collecting outputs: none; the agent sent GitLab no write (the run\'s proxy saw every request).');
+    } else {
+      log.system('Collecting outputs');
+      const after = await lsRemote(session, env, prepared.cloneUrl, log, AbortSignal.timeout(LS_REMOTE_TIMEOUT_MS), caps, hostGit);
+      outputs = await collectOutputs({
+        client,
+        canUseApi,
+        accountId: connection.account?.id ?? null,
+        projectId: prepared.projectId,
+        projectWebUrl: prepared.projectWebUrl,
+        before,
+        after: after.refs,
+        transcript: log.transcript(),
+        since: new Date(startedAt.getTime() - CLOCK_SKEW_MS),
+        // Brokered, every write the agent sent GitLab went through the run's proxy, which kept what each one created.
+        created: runBroker === null ? null : brokerCreated(brokerRecords.allowedWrites, { id: prepared.projectId, path: prepared.projectPath, basePath: runPolicy.basePath ?? '' }),
+        log,
+      });
+    }
   } catch (failure) {
     if (signal.aborted) {
       ({ status, error } = stoppedOutcome(signal));

@@ -161,3 +161,44 @@ describe('the broker swaps surrogates for real credentials toward their own orig
     );
   });
 });
+
+test('once sealed, the broker forwards nothing more, and it has counted the writes it forwarded', async () => {
+  const seen: Seen[] = [];
+  const gitlab = await echoServer(seen);
+  const dir = await mkdtemp(path.join(tmpdir(), 'broker-seal-'));
+  const records: BrokerRecord[] = [];
+  const surrogate = gitLabSurrogate();
+  const broker = createBroker({
+    ca: await createRunCa({ runId: 'seal', validForMs: 60_000 }),
+    credentials: [{ name: 'GITLAB_TOKEN', surrogate, origins: [gitlab.origin], real: async () => 'glpat-REALsealREALsealREAL' }],
+    origins: new Map([[gitlab.origin, { caPem: null, policy: false }]]),
+    onRecord: (record) => records.push(record),
+  });
+  const proxy = createEgressProxy({
+    socketPath: path.join(dir, 'proxy.sock'),
+    allowlist: parseAllowlist([gitlab.origin]).entries,
+    outboundPolicy: { allow: ['127.0.0.0/8'] },
+    broker,
+  });
+  await proxy.listen();
+  try {
+    const socket = path.join(dir, 'proxy.sock');
+    const headers = { 'private-token': surrogate };
+    // Reads (a GET, a fetch's upload-pack) are not writes; a POST to the API and a push are.
+    assert.equal(await viaProxy(socket, `http://${gitlab.origin}/api/v4/projects/1`, headers), 200);
+    assert.equal(await viaProxy(socket, `http://${gitlab.origin}/g/p.git/git-upload-pack`, headers, 'POST'), 200);
+    assert.equal(await viaProxy(socket, `http://${gitlab.origin}/api/v4/projects/1/issues`, headers, 'POST'), 200);
+    assert.equal(await viaProxy(socket, `http://${gitlab.origin}/g/p.git/git-receive-pack`, headers, 'POST'), 200);
+    assert.deepEqual(broker.seal(), { writes: 2 });
+    const forwarded = seen.length;
+    assert.equal(await viaProxy(socket, `http://${gitlab.origin}/api/v4/projects/1/issues`, headers, 'POST'), 503);
+    assert.equal(await viaProxy(socket, `http://${gitlab.origin}/api/v4/projects/1`, headers), 503);
+    assert.equal(seen.length, forwarded, 'a request went upstream after the seal');
+    assert.deepEqual(broker.seal(), { writes: 2 });
+    assert.equal(records.filter((record) => record.rule === 'run_ended').length, 2);
+  } finally {
+    await proxy.close();
+    await new Promise((resolve) => gitlab.server.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  }
+});

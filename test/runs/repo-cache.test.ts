@@ -144,8 +144,14 @@ describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTP
 
     // One new commit upstream: the next run fetches just that into the mirror.
     const sha = await gitlab.commitFile(project.id, { branch: 'main', path: 'src/new.txt', content: 'new\n' });
+    const listings = () => gitlab.requests.filter((request) => request.method === 'GET' && /\/(merge_requests|issues)$/.test(request.path)).length;
+    const listedBefore = listings();
     const after = await runToEnd(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', DESCRIBE] });
     assert.equal(after.run.status, 'succeeded', JSON.stringify(after.run.error));
+    // The agent wrote nothing to GitLab, and its broker saw every request: nothing to collect, nothing listed.
+    assert.match(after.log, /Collecting outputs: none; the agent sent GitLab no write/);
+    assert.equal(listings(), listedBefore);
+    assert.deepEqual(after.run.outputs, { branches: [], mergeRequests: [], issues: [] });
     assert.equal(after.run.repoCache, 'warm');
     assert.match(after.log, /Repository cache: the fetch brought 1 updated, 0 new and 0 deleted refs, .* in [\d.]+ s\./);
     assert.ok(seen(after.log).includes(`HEAD ${sha} main`), seen(after.log).join('\n'));
