@@ -17,6 +17,13 @@ import { caBundle, gitConfigEnv } from './agent-env.ts';
 export type GitLabGit = {
   /** `git fetch` from the project into the bare repository at `repo` (a host path); progress goes to `onProgress`. */
   fetch(repo: string, refspecs: readonly string[], options: GitOptions): Promise<void>;
+  /**
+   * `git clone --bare` of the project into `repo` (a host path that does not exist yet): every branch and every tag,
+   * the configuration `config` set before the transfer. Faster than a fetch into an empty repository (the pack is
+   * checked as it arrives instead of by a walk of the whole history afterwards); it leaves `remote.origin` (the URL,
+   * no credential) in the repository's config.
+   */
+  cloneBare(repo: string, config: readonly (readonly [string, string])[], options: GitOptions): Promise<void>;
   /** `git ls-remote --symref` of the project: its output. */
   lsRemote(patterns: readonly string[], options: GitOptions): Promise<string>;
 };
@@ -123,6 +130,12 @@ export async function gitlabGit(input: {
   return {
     async fetch(repo, refspecs, options) {
       await run(['-C', repo, 'fetch', '--prune', '--no-tags', '--no-write-fetch-head', '--progress', '--', input.cloneUrl, ...refspecs], options);
+    },
+    async cloneBare(repo, config, options) {
+      const settings = config.flatMap(([key, value]) => ['--config', `${key}=${value}`]);
+      // Branches as they are, and every tag (not only those the branches reach), as the fetch into a mirror takes them.
+      const refs = ['--no-tags', '--config', 'remote.origin.fetch=+refs/tags/*:refs/tags/*'];
+      await run(['clone', '--bare', '--progress', '--template=', ...settings, ...refs, '--', input.cloneUrl, repo], options);
     },
     lsRemote: (patterns, options) => run(['ls-remote', '--symref', '--', input.cloneUrl, ...patterns], options),
   };

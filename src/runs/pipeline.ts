@@ -672,24 +672,29 @@ async function cloneWorkspace(input: {
   // Only the host's own git ever writes a mirror every later run borrows from: a run on an image (its git is the
   // image's) or a shallow or partial clone borrows what the mirror holds and fetches the rest from GitLab.
   const shallow = run.depth !== null || run.filter !== null || run.image.ref !== HOST_IMAGE;
-  const fetch: MirrorFetch = input.hostGit !== null ? hostFetch(input.hostGit, log, signal) : async (repo) => {
-    const exit = await session.exec({
-      command: [
-        'git', '-C', repo.sandbox, '-c', 'core.hooksPath=/dev/null', 'fetch', '--prune', '--no-tags', '--no-write-fetch-head', '--progress',
-        '--', input.cloneUrl, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*',
-      ],
-      env,
-      cwd: '/',
-      timeoutMs: CLONE_TIMEOUT_MS,
-      signal,
-      writable: [MIRROR_MOUNT],
-      onOutput: (chunk, stream) => log.output(chunk, stream),
-    });
-    throwIfStopped(exit, signal, 'git fetch into the repository cache', caps);
-    if (exit.exitCode !== 0) {
-      throw new ForgelinkError('clone_failed', `git fetch into the repository cache failed with exit code ${exit.exitCode}; the log shows git's message.`);
-    }
+  // Through an upstream proxy, the mirror is fetched in the sandbox, with the mirror's directory writable for that command alone.
+  const inSandbox: MirrorFetch = {
+    clone: null,
+    fetch: async (repo) => {
+      const exit = await session.exec({
+        command: [
+          'git', '-C', repo.sandbox, '-c', 'core.hooksPath=/dev/null', 'fetch', '--prune', '--no-tags', '--no-write-fetch-head', '--progress',
+          '--', input.cloneUrl, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*',
+        ],
+        env,
+        cwd: '/',
+        timeoutMs: CLONE_TIMEOUT_MS,
+        signal,
+        writable: [MIRROR_MOUNT],
+        onOutput: (chunk, stream) => log.output(chunk, stream),
+      });
+      throwIfStopped(exit, signal, 'git fetch into the repository cache', caps);
+      if (exit.exitCode !== 0) {
+        throw new ForgelinkError('clone_failed', `git fetch into the repository cache failed with exit code ${exit.exitCode}; the log shows git's message.`);
+      }
+    },
   };
+  const fetch = input.hostGit !== null ? hostFetch(input.hostGit, log, signal) : inSandbox;
   const update = (distrust: boolean) =>
     updateMirror({ mirror: input.mirror!.mirror, of: input.mirror!.of, expected: input.expected, since: input.since, head: input.head, fetch, log: (line) => log.system(line), now: input.now, signal, distrust });
 
@@ -761,13 +766,20 @@ async function cloneWorkspace(input: {
 
 /** The fetch into a mirror by forgelink's own git on the host, its progress in the run's log. */
 function hostFetch(git: GitLabGit, log: RunLog, signal: AbortSignal): MirrorFetch {
-  return async (repo) => {
-    try {
-      await git.fetch(repo.host, ['+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'], { signal, timeoutMs: CLONE_TIMEOUT_MS, onProgress: (chunk) => log.output(chunk, 'stderr') });
-    } catch (error) {
-      if (error instanceof ForgelinkError) throw error;
-      throw new ForgelinkError('clone_failed', `git fetch into the repository cache failed with exit code ${(error as { exitCode?: number | null }).exitCode ?? 'unknown'}; the log shows git's message.`);
-    }
+  const options = { signal, timeoutMs: CLONE_TIMEOUT_MS, onProgress: (chunk: string) => log.output(chunk, 'stderr') };
+  const failed = (what: string, error: unknown) =>
+    error instanceof ForgelinkError
+      ? error
+      : new ForgelinkError('clone_failed', `${what} failed with exit code ${(error as { exitCode?: number | null }).exitCode ?? 'unknown'}; the log shows git's message.`);
+  return {
+    fetch: (repo) =>
+      git.fetch(repo.host, ['+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'], options).catch((error: unknown) => {
+        throw failed('git fetch into the repository cache', error);
+      }),
+    clone: (repo, config) =>
+      git.cloneBare(repo, config, options).catch((error: unknown) => {
+        throw failed('git clone of the repository cache\'s mirror', error);
+      }),
   };
 }
 

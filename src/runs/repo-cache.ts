@@ -245,17 +245,22 @@ const UP_TO_DATE_LINES = {
   matches: 'Repository cache: warm, the mirror already matches GitLab; nothing to fetch.',
 } as const;
 
-/** A new bare repository to fetch into: no hooks, no background maintenance (the sandbox ends with the command). */
+/**
+ * A mirror's own configuration: private like the rest of the data directory (files 0600, directories 0700, whoever
+ * writes them later), no background maintenance (a fetch ends with its command), no reflogs, and objects the upstream
+ * dropped kept a while (a running workspace may still borrow them).
+ */
+const MIRROR_CONFIG: readonly (readonly [string, string])[] = [
+  ['core.sharedRepository', '0600'],
+  ['gc.autoDetach', 'false'],
+  ['core.logAllRefUpdates', 'false'],
+  ['gc.pruneExpire', '2.weeks.ago'],
+];
+
+/** A new bare repository to fetch into: no hooks, the mirror's configuration. */
 async function initMirror(repo: string): Promise<void> {
   await mkdir(repo, { recursive: true, mode: 0o700 });
-  for (const args of [
-    // Private like the rest of the data directory: files 0600, directories 0700, whoever writes them later.
-    ['init', '--quiet', '--bare', '--template=', '--shared=0600'],
-    ['config', 'gc.autoDetach', 'false'],
-    ['config', 'core.logAllRefUpdates', 'false'],
-    // Objects the upstream dropped stay a while: a running workspace may still borrow them.
-    ['config', 'gc.pruneExpire', '2.weeks.ago'],
-  ]) {
+  for (const args of [['init', '--quiet', '--bare', '--template='], ...MIRROR_CONFIG.map(([key, value]) => ['config', key, value])]) {
     const result = await hostGit(repo, args);
     if (result.code !== 0) throw new ForgelinkError('repo_cache_failed', `git ${args[0]} in the repository cache failed: ${firstLine(result.stderr)}`);
   }
@@ -313,11 +318,16 @@ async function objectBytes(repo: string): Promise<number> {
 }
 
 /**
- * Runs `git fetch` from GitLab into a repository of the mirror's directory, named by its path on the host and inside
- * the run's sandbox (the caller fetches on the host, or in the sandbox with the mirror bound writable); throws when
- * it fails.
+ * How a run brings GitLab's branches and tags into a mirror, always with its own token; each throws when git fails.
+ * `fetch` runs `git fetch` into a repository of the mirror's directory, named by its path on the host and inside the
+ * run's sandbox (the caller fetches on the host, or in the sandbox with the mirror bound writable). `clone`, when
+ * the caller has one, makes a new mirror at a host path with `git clone --bare` and the given configuration;
+ * without it a mirror is built by `git init` and `fetch`.
  */
-export type MirrorFetch = (repo: { host: string; sandbox: string }) => Promise<void>;
+export type MirrorFetch = {
+  fetch(repo: { host: string; sandbox: string }): Promise<void>;
+  clone: ((repo: string, config: readonly (readonly [string, string])[]) => Promise<void>) | null;
+};
 
 export type MirrorUpdate = {
   state: 'cold' | 'warm';
@@ -466,7 +476,7 @@ async function updateExclusively(input: MirrorUpdateInput): Promise<MirrorUpdate
   );
   await writeFile(path.join(mirror.dir, 'fetching'), `${process.pid}\n`);
   try {
-    await input.fetch({ host: mirror.repo, sandbox: MIRROR_IN_SANDBOX });
+    await input.fetch.fetch({ host: mirror.repo, sandbox: MIRROR_IN_SANDBOX });
   } catch (error) {
     // git's fetch is atomic: a failed one leaves the mirror as it was. A damaged mirror is found by the next check.
     await rm(path.join(mirror.dir, 'fetching'), { force: true });
@@ -489,8 +499,15 @@ async function build(mirror: Mirror, fetch: MirrorFetch, log: (line: string) => 
   const started = Date.now();
   let refs: Map<string, string>;
   try {
-    await initMirror(building);
-    await fetch({ host: building, sandbox: `${MIRROR_MOUNT}/${name}` });
+    if (fetch.clone !== null) {
+      await fetch.clone(building, MIRROR_CONFIG);
+      // A mirror names no remote: it is fetched by URL. The clone left one behind.
+      const removed = await hostGit(building, ['config', '--remove-section', 'remote.origin']);
+      if (removed.code !== 0) throw new ForgelinkError('repo_cache_failed', `git config in the repository cache failed: ${firstLine(removed.stderr)}`);
+    } else {
+      await initMirror(building);
+      await fetch.fetch({ host: building, sandbox: `${MIRROR_MOUNT}/${name}` });
+    }
     const checked = await checkMirror({ ...mirror, repo: building }, { full: false });
     if (checked.refs === null) throw new ForgelinkError('repo_cache_failed', `The new mirror failed its check: ${checked.problem}.`);
     refs = checked.refs;

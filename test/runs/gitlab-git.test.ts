@@ -64,11 +64,12 @@ describe('against the fake GitLab over HTTPS', () => {
   let token: string;
   let cloneUrl: string;
   let dir: string;
+  let projectId: number;
 
   before(async () => {
     gitlab = await startFakeGitLab({ tls: true });
     const user = gitlab.addUser({ username: 'dev' });
-    gitlab.addProject({ path: 'acme/app', members: [{ userId: user.id, accessLevel: 30 }] });
+    projectId = gitlab.addProject({ path: 'acme/app', members: [{ userId: user.id, accessLevel: 30 }] }).id;
     token = gitlab.addToken(user.id, { scopes: ['api', 'write_repository'] });
     cloneUrl = `${gitlab.baseUrl}/acme/app.git`;
     dir = await mkdtemp(path.join(tmpdir(), 'forgelink-gitlab-git-'));
@@ -99,6 +100,24 @@ describe('against the fake GitLab over HTTPS', () => {
     const gitRequests = gitlab.requests.filter((request) => request.path.startsWith('/acme/app.git/'));
     assert.ok(gitRequests.length > 0);
     assert.ok(gitRequests.every((request) => request.authorized), JSON.stringify(gitRequests.map((request) => [request.path, request.authorized])));
+  });
+
+  test('a bare clone holds every branch and every tag, even one no branch reaches, with the configuration given', async () => {
+    const repoPath = gitlab.repoPath(projectId);
+    execFileSync('git', ['-C', repoPath, 'branch', 'gone', 'main'], { env: GIT_ENV });
+    await gitlab.commitFile(projectId, { branch: 'gone', path: 'only-here.txt', content: 'x\n' });
+    execFileSync('git', ['-C', repoPath, 'tag', 'orphan', 'gone'], { env: GIT_ENV });
+    execFileSync('git', ['-C', repoPath, 'branch', '-D', 'gone'], { env: GIT_ENV });
+    const git = await gitlabGit({ cloneUrl, baseUrl: gitlab.baseUrl, caPem: gitlab.caPem, policy: LOOPBACK, token: async () => token, dir });
+    const repo = path.join(dir, 'cloned.git');
+    await git.cloneBare(repo, [['gc.autoDetach', 'false']], { timeoutMs: 60_000 });
+    const listing = await git.lsRemote(['refs/heads/*', 'refs/tags/*'], { timeoutMs: 60_000 });
+    const remote = listing.split('\n').filter((line) => /\trefs\/(heads|tags)\/[^^]+$/.test(line)).map((line) => line.replace('\t', ' ')).sort();
+    const local = execFileSync('git', ['-C', repo, 'for-each-ref', '--format=%(objectname) %(refname)'], { env: GIT_ENV, encoding: 'utf8' }).trim().split('\n').sort();
+    assert.deepEqual(local, remote);
+    assert.ok(local.some((line) => line.endsWith(' refs/tags/orphan')));
+    assert.equal(execFileSync('git', ['-C', repo, 'config', 'gc.autoDetach'], { env: GIT_ENV, encoding: 'utf8' }).trim(), 'false');
+    assert.equal(execFileSync('git', ['-C', repo, 'rev-parse', '--is-bare-repository'], { env: GIT_ENV, encoding: 'utf8' }).trim(), 'true');
   });
 
   test('a token GitLab refuses fails the command with git\'s exit code', async () => {
