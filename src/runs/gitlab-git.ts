@@ -132,10 +132,13 @@ export async function gitlabGit(input: {
       await run(['-C', repo, 'fetch', '--prune', '--no-tags', '--no-write-fetch-head', '--progress', '--', input.cloneUrl, ...refspecs], options);
     },
     async cloneBare(repo, config, options) {
+      // `-c` for this git (core.sharedRepository must hold while the repository is made: its first directories and
+      // files too), `--config` to keep each setting in the new repository.
+      const forThisGit = config.flatMap(([key, value]) => ['-c', `${key}=${value}`]);
       const settings = config.flatMap(([key, value]) => ['--config', `${key}=${value}`]);
       // Branches as they are, and every tag (not only those the branches reach), as the fetch into a mirror takes them.
       const refs = ['--no-tags', '--config', 'remote.origin.fetch=+refs/tags/*:refs/tags/*'];
-      await run(['clone', '--bare', '--progress', '--template=', ...settings, ...refs, '--', input.cloneUrl, repo], options);
+      await run([...forThisGit, 'clone', '--bare', '--progress', '--template=', ...settings, ...refs, '--', input.cloneUrl, repo], options);
     },
     lsRemote: (patterns, options) => run(['ls-remote', '--symref', '--', input.cloneUrl, ...patterns], options),
   };

@@ -67,7 +67,7 @@ function mirrorAt(root: string, key: string): Mirror {
 export async function openMirror(root: string, of: MirrorOf, signal?: AbortSignal): Promise<{ mirror: Mirror; use: HeldLock }> {
   await mkdir(root, { recursive: true, mode: 0o700 });
   const mirror = mirrorAt(root, mirrorKey(of));
-  const use = (await takeLock(mirror.useFile, { shared: true, wait: true, ...(signal ? { signal } : {}) })) as HeldLock;
+  const use = await holdShared(mirror.useFile, signal);
   try {
     await mkdir(mirror.dir, { recursive: true, mode: 0o700 });
   } catch (error) {
@@ -132,6 +132,51 @@ export function takeLock(file: string, options: { shared: boolean; wait: boolean
       else reject(new ForgelinkError('repo_cache_failed', `flock ${file} failed (exit code ${code}): ${stderr.trim()}`));
     });
   });
+}
+
+/**
+ * A shared lock this process holds once for all its runs that want it at the same time: the first takes it (one
+ * flock), the others join, the last to leave releases it. Whatever is read from the mirror while it is held stays
+ * true until then (no writer can take the lock exclusive meanwhile), so `memo` keeps such a reading for everyone.
+ */
+type SharedHold = { lock: Promise<HeldLock>; count: number; memo: Promise<unknown> | null };
+const sharedHolds = new Map<string, SharedHold>();
+
+export async function holdShared(file: string, signal?: AbortSignal): Promise<{ release(): Promise<void>; memo<T>(read: () => Promise<T>): Promise<T> }> {
+  for (;;) {
+    let hold = sharedHolds.get(file);
+    if (hold === undefined) {
+      const created: SharedHold = { lock: takeLock(file, { shared: true, wait: true, ...(signal ? { signal } : {}) }) as Promise<HeldLock>, count: 0, memo: null };
+      sharedHolds.set(file, created);
+      created.lock.catch(() => {
+        if (sharedHolds.get(file) === created) sharedHolds.delete(file);
+      });
+      hold = created;
+    }
+    const joined = hold;
+    joined.count += 1;
+    let lock: HeldLock;
+    try {
+      lock = await joined.lock;
+    } catch (error) {
+      joined.count -= 1;
+      // The run that started the wait was canceled: a run that was not tries again on its own.
+      if (signal?.aborted !== true && error instanceof ForgelinkError && error.code === 'canceled') continue;
+      throw error;
+    }
+    let released = false;
+    return {
+      release: async () => {
+        if (released) return;
+        released = true;
+        joined.count -= 1;
+        if (joined.count > 0) return;
+        if (sharedHolds.get(file) === joined) sharedHolds.delete(file);
+        await lock.release();
+      },
+      memo: <T>(read: () => Promise<T>) => (joined.memo ??= read()) as Promise<T>,
+    };
+  }
 }
 
 async function withLock<T>(file: string, signal: AbortSignal | undefined, use: () => Promise<T>): Promise<T> {
@@ -404,19 +449,24 @@ export async function updateMirror(input: MirrorUpdateInput): Promise<MirrorUpda
 async function readOnlyWarm(input: MirrorUpdateInput): Promise<MirrorUpdate | null> {
   const { mirror } = input;
   if (input.distrust === true || !verified.has(mirror.repo)) return null;
-  const lock = (await takeLock(mirror.lockFile, { shared: true, wait: true, ...(input.signal ? { signal: input.signal } : {}) })) as HeldLock;
+  const lock = await holdShared(mirror.lockFile, input.signal);
   try {
-    if (await exists(path.join(mirror.dir, 'fetching'))) return null;
+    // Read once for every run of this process that holds the lock with this one.
+    const seen = await lock.memo(async () => {
+      if (await exists(path.join(mirror.dir, 'fetching'))) return null;
+      const head = await readFile(path.join(mirror.repo, 'HEAD'), 'utf8').catch(() => null);
+      const checked = await checkMirror(mirror, { full: false });
+      if (head === null || checked.refs === null) return null;
+      return { head, refs: checked.refs, lastFetchAt: (await readRecord(mirror))?.lastFetchAt ?? null };
+    });
+    if (seen === null) return null;
     // HEAD must already follow GitLab's (moving it is a write).
-    const head = await readFile(path.join(mirror.repo, 'HEAD'), 'utf8').catch(() => null);
-    if (head === null || (input.head !== null && head !== `ref: refs/heads/${input.head}\n`)) return null;
-    const checked = await checkMirror(mirror, { full: false });
-    if (checked.refs === null) return null;
-    const current = upToDate(input, checked.refs, (await readRecord(mirror))?.lastFetchAt ?? null);
+    if (input.head !== null && seen.head !== `ref: refs/heads/${input.head}\n`) return null;
+    const current = upToDate(input, seen.refs, seen.lastFetchAt);
     if (current === null) return null;
     input.log(UP_TO_DATE_LINES[current]);
     await touchRecord(mirror, input.of, input.now(), false);
-    return { state: 'warm', fetched: false, rebuilt: false, refs: checked.refs };
+    return { state: 'warm', fetched: false, rebuilt: false, refs: new Map(seen.refs) };
   } finally {
     await lock.release();
   }

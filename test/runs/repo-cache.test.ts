@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/index.ts';
 import { listMirrors, pruneMirrors, repoCacheDir } from '../../src/runs/index.ts';
-import { takeLock } from '../../src/runs/repo-cache.ts';
+import { holdShared, takeLock } from '../../src/runs/repo-cache.ts';
 import { startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
 
 /**
@@ -403,4 +403,39 @@ describe('the repository cache under a small FORGELINK_REPO_CACHE_MAX, and off',
       assert.deepEqual(await listMirrors(repoCacheDir(forgelink.workDir)), []);
     });
   });
+});
+
+test('runs of one process share one shared lock: another process sees it held until the last of them lets go', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'forgelink-shared-hold-'));
+  const file = path.join(dir, 'mirror.lock');
+  const flocks = async () => {
+    let count = 0;
+    for (const entry of await readdir('/proc')) {
+      const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+      if (cmdline.startsWith('/usr/bin/flock\0') && cmdline.includes(file)) count += 1;
+    }
+    return count;
+  };
+  try {
+    const first = await holdShared(file);
+    const second = await holdShared(file);
+    let reads = 0;
+    const read = async () => ++reads;
+    assert.equal(await first.memo(read), 1);
+    assert.equal(await second.memo(read), 1, 'what one holder read while holding is the other\'s too');
+    assert.equal(await flocks(), 1, 'one flock for both');
+    // flock(1) in another process stands for another forgelink: it cannot take the lock exclusively meanwhile.
+    assert.equal(await takeLock(file, { shared: false, wait: false }), null);
+    await first.release();
+    assert.equal(await takeLock(file, { shared: false, wait: false }), null, 'still held by the second');
+    await second.release();
+    const exclusive = await takeLock(file, { shared: false, wait: false });
+    assert.ok(exclusive, 'free once both let go');
+    await exclusive.release();
+    const again = await holdShared(file);
+    assert.equal(await again.memo(read), 2, 'a new hold reads afresh');
+    await again.release();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
