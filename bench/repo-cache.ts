@@ -189,7 +189,11 @@ export async function repoCacheBench(row: Row): Promise<void> {
           const current = await forgelink.storage.runs.getRunById(id);
           if (current === null) throw new Error(`bench run ${id} is gone`);
           if (['succeeded', 'failed', 'canceled', 'timed_out'].includes(current.status)) {
-            if (current.status !== 'succeeded') throw new Error(`bench run ${id} ${current.status}: ${JSON.stringify(current.error)}`);
+            if (current.status !== 'succeeded') {
+              const { entries } = await call('GET', `/runs/${id}/log`);
+              const log = entries.map((entry: { at: string; text: string }) => `  ${entry.at} ${entry.text}`).join('');
+              throw new Error(`bench run ${id} ${current.status}: ${JSON.stringify(current.error)}\n${log}`);
+            }
             if (process.env.BENCH_LOGS === '1') {
               const { entries } = await call('GET', `/runs/${id}/log`);
               for (const entry of entries) if (entry.stream === 'system') process.stdout.write(`  ${entry.at} ${entry.text}`);

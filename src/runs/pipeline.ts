@@ -182,6 +182,8 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
   let mirror: { mirror: Mirror; use: HeldLock; of: MirrorOf } | null = null;
   /** The mirror's update when it started before the sandbox was made (it runs on the host meanwhile). */
   let earlyUpdate: Promise<MirrorUpdate> | null = null;
+  /** Stops that update when the run ends before making its workspace (a failure while the sandbox was made). */
+  const earlyStop = new AbortController();
   let runBroker: RunBroker | null = null;
   const brokerRecords = recordBrokerDecisions(deps, run, log);
 
@@ -258,10 +260,10 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
           expected: null,
           since: new Date(run.createdAt),
           head: prepared.defaultBranch,
-          fetch: hostFetch(hostGit, log, signal),
+          fetch: hostFetch(hostGit, log, AbortSignal.any([signal, earlyStop.signal])),
           log: (line) => log.system(line),
           now: () => clock.now(),
-          signal,
+          signal: AbortSignal.any([signal, earlyStop.signal]),
         });
         // Awaited when the workspace is made (or when the run ends first); never an unhandled rejection meanwhile.
         earlyUpdate.catch(() => {});
@@ -460,11 +462,13 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     // Before the agent started, the closing line below is the one that says why.
     if (agentStarted) log.system(`Run ${status}: ${error.message}`);
   } finally {
+    // An update begun before the sandbox and still under way (the run failed first) is stopped: git's fetch leaves the
+    // mirror as it was, a build is removed. It ends before the mirror is let go, below.
+    earlyStop.abort();
     await session?.destroy().catch(() => {});
     await client?.close().catch(() => {});
     await removeTree(runDir(deps.settings, run.id)).catch(() => {});
     if (mirror !== null) {
-      // An update begun before the sandbox finishes (or fails) before the mirror is let go.
       await earlyUpdate?.catch(() => {});
       await mirror.use.release().catch(() => {});
       // The cache back under FORGELINK_REPO_CACHE_MAX: least recently used mirrors first, never one in use.
