@@ -45,7 +45,12 @@ function systemResolveAll(hostname: string): Promise<{ address: string; family: 
  */
 export async function pinnedAddress(baseUrl: string, policy: OutboundPolicy, resolveAll: ResolveAll = systemResolveAll): Promise<string> {
   const hostname = new URL(baseUrl).hostname.replace(/^\[|\]$/g, '');
-  const addresses = isIP(hostname) === 0 ? await resolveAll(hostname) : [{ address: hostname, family: isIP(hostname) }];
+  const addresses =
+    isIP(hostname) !== 0
+      ? [{ address: hostname, family: isIP(hostname) }]
+      : await resolveAll(hostname).catch((error: Error) => {
+          throw new ForgelinkError('gitlab_unreachable', `GitLab at ${hostname} cannot be reached: its name did not resolve (${error.message}).`, { cause: error });
+        });
   const own = hostInterfaceAddresses();
   let refusal: string | null = null;
   for (const { address } of addresses) {

@@ -424,10 +424,12 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
 
     // Whatever the agent's end, what it pushed is real: collect it (without the cancel signal).
     await update({ status: 'collecting' });
-    // Brokered, every request the sandbox sent GitLab passed the run's proxy: sealed now (the agent has ended), it tells
-    // whether any write went upstream. None: the run changed nothing at GitLab and there is nothing to collect. (The
-    // listing runs on the host then; through an upstream proxy it needs the sandbox's proxy, so it is not sealed.)
-    if (runBroker !== null && hostGit !== null && runBroker.broker.seal().writes === 0) {
+    // Brokered, and with every origin the sandbox may reach brokered (no tunnel it could push through unseen), every
+    // request the sandbox sent passed the run's broker: sealed now (the agent has ended), it tells whether any write
+    // went upstream. None: the run changed nothing at GitLab and there is nothing to collect. (The listing runs on the
+    // host then; through an upstream proxy it needs the sandbox's proxy, so the broker is not sealed.)
+    const everyOriginBrokered = runBroker !== null && allowlist.every((origin) => runBroker?.origins.includes(origin) === true);
+    if (runBroker !== null && hostGit !== null && everyOriginBrokered && runBroker.broker.seal().writes === 0) {
       log.system('Collecting outputs: none; the agent sent GitLab no write (the run\'s proxy saw every request).');
     } else {
       log.system('Collecting outputs');
@@ -647,10 +649,10 @@ function throwIfStopped(exit: SandboxExit, signal: AbortSignal, what: string, ca
 
 /**
  * Makes /workspace: with the repository cache, the mirror is brought up to date first (under its lock, with the
- * run's token, from inside the sandbox) and the clone from GitLab borrows its objects (`--reference`), so GitLab
- * still answers for the refs and checks the token while only what the mirror lacks is transferred. Without it,
- * a plain clone. A clone that fails while borrowing makes the mirror checked in full, rebuilt if damaged, and the
- * clone tried once more.
+ * run's token, by forgelink's own git on the host or, through an upstream proxy, inside the sandbox), and a full
+ * clone is a local `clone --shared` of it, offline; a shallow or partial clone comes from GitLab borrowing what the
+ * mirror holds (`--reference`). Without the cache, a plain clone. A clone from the mirror that fails makes the
+ * mirror checked in full (rebuilt if damaged), and the clone is tried once more.
  */
 async function cloneWorkspace(input: {
   session: SandboxSession;
@@ -757,12 +759,11 @@ async function cloneWorkspace(input: {
   if (exit.exitCode !== 0 && repoCache !== 'off' && !shallow) {
     log.system('Repository cache: the clone failed while borrowing from the mirror; checking the mirror in full.');
     const checked = await update(true);
-    if (checked.rebuilt) {
-      for (const name of await readdir(input.workspaceDir)) await removeTree(path.join(input.workspaceDir, name));
-      repoCache = checked.state;
-      exit = await clone();
-      throwIfStopped(exit, signal, 'git clone', caps);
-    }
+    // Rebuilt by this run or by another meanwhile, or sound after all (the failure was passing): one more try.
+    for (const name of await readdir(input.workspaceDir)) await removeTree(path.join(input.workspaceDir, name));
+    if (checked.rebuilt) repoCache = checked.state;
+    exit = await clone();
+    throwIfStopped(exit, signal, 'git clone', caps);
   }
   if (exit.exitCode !== 0) throw new ForgelinkError('clone_failed', `git clone failed with exit code ${exit.exitCode}; the log shows git's message.`);
   return { repoCache, branches: local ? originBranches(listing) : null };

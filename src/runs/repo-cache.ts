@@ -143,40 +143,65 @@ type SharedHold = { lock: Promise<HeldLock>; count: number; memo: Promise<unknow
 const sharedHolds = new Map<string, SharedHold>();
 
 export async function holdShared(file: string, signal?: AbortSignal): Promise<{ release(): Promise<void>; memo<T>(read: () => Promise<T>): Promise<T> }> {
-  for (;;) {
-    let hold = sharedHolds.get(file);
-    if (hold === undefined) {
-      const created: SharedHold = { lock: takeLock(file, { shared: true, wait: true, ...(signal ? { signal } : {}) }) as Promise<HeldLock>, count: 0, memo: null };
-      sharedHolds.set(file, created);
-      created.lock.catch(() => {
-        if (sharedHolds.get(file) === created) sharedHolds.delete(file);
-      });
-      hold = created;
-    }
-    const joined = hold;
-    joined.count += 1;
-    let lock: HeldLock;
-    try {
-      lock = await joined.lock;
-    } catch (error) {
-      joined.count -= 1;
-      // The run that started the wait was canceled: a run that was not tries again on its own.
-      if (signal?.aborted !== true && error instanceof ForgelinkError && error.code === 'canceled') continue;
-      throw error;
-    }
-    let released = false;
-    return {
-      release: async () => {
-        if (released) return;
-        released = true;
-        joined.count -= 1;
-        if (joined.count > 0) return;
-        if (sharedHolds.get(file) === joined) sharedHolds.delete(file);
-        await lock.release();
-      },
-      memo: <T>(read: () => Promise<T>) => (joined.memo ??= read()) as Promise<T>,
-    };
+  if (signal?.aborted) throw new ForgelinkError('canceled', 'The run was canceled.');
+  let hold = sharedHolds.get(file);
+  if (hold === undefined) {
+    // Taken for whoever holds it: no one run's cancel stops the wait (each waiter stops waiting on its own).
+    const created: SharedHold = { lock: takeLock(file, { shared: true, wait: true }) as Promise<HeldLock>, count: 0, memo: null };
+    sharedHolds.set(file, created);
+    created.lock.catch(() => {
+      if (sharedHolds.get(file) === created) sharedHolds.delete(file);
+    });
+    hold = created;
   }
+  const joined = hold;
+  joined.count += 1;
+  try {
+    await untilAborted(joined.lock, signal);
+  } catch (error) {
+    await leave(file, joined);
+    throw error;
+  }
+  let released = false;
+  return {
+    release: async () => {
+      if (released) return;
+      released = true;
+      await leave(file, joined);
+    },
+    memo: <T>(read: () => Promise<T>) => (joined.memo ??= read()) as Promise<T>,
+  };
+}
+
+/** One holder fewer; the last one gives the lock back (once it is granted, if it is still awaited). */
+async function leave(file: string, hold: SharedHold): Promise<void> {
+  hold.count -= 1;
+  if (hold.count > 0) return;
+  if (sharedHolds.get(file) === hold) sharedHolds.delete(file);
+  await hold.lock.then(
+    (lock) => lock.release(),
+    () => {},
+  );
+}
+
+/** `promise`, or the run's cancel if that comes first (the promise goes on; its outcome is then nobody's). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(new ForgelinkError('canceled', 'The run was canceled.'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new ForgelinkError('canceled', 'The run was canceled.'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 async function withLock<T>(file: string, signal: AbortSignal | undefined, use: () => Promise<T>): Promise<T> {
@@ -195,7 +220,7 @@ async function withLock<T>(file: string, signal: AbortSignal | undefined, use: (
 type GitResult = { code: number | null; stdout: string; stderr: string };
 
 function hostGit(repo: string, args: readonly string[], input?: string): Promise<GitResult> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const child = execFile(
       GIT,
       ['-C', repo, '-c', 'core.hooksPath=/dev/null', ...args],
@@ -206,8 +231,12 @@ function hostGit(repo: string, args: readonly string[], input?: string): Promise
         maxBuffer: 64 * 1024 * 1024,
       },
       (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+        if (error === null || typeof error.code === 'number') {
+          resolve({ code: error === null ? 0 : (error.code as number), stdout: String(stdout), stderr: String(stderr) });
+          return;
+        }
+        // git did not run, or was stopped (no exit code): that says nothing about the mirror, so it is not taken as damage.
+        reject(new ForgelinkError('repo_cache_failed', `git ${args[0]} in the repository cache did not run to its end: ${error.message}`, { cause: error }));
       },
     );
     if (input !== undefined) child.stdin?.end(input);
@@ -273,7 +302,7 @@ function parseRefs(stdout: string, prefixes: readonly string[]): Map<string, str
 }
 
 /**
- * Why the mirror is already up to date for the run, or null: another run's fetch finished after this one was
+ * Why the mirror is already up to date for the run, or null: another run's fetch began after this one was
  * requested (a run that did not list GitLab's refs), or it matches the run's listing.
  */
 function upToDate(input: MirrorUpdateInput, refs: ReadonlyMap<string, string>, lastFetchAt: string | null): 'fresh' | 'matches' | null {
@@ -286,7 +315,7 @@ function fetchedAfter(lastFetchAt: string | null, since: Date): boolean {
 }
 
 const UP_TO_DATE_LINES = {
-  fresh: 'Repository cache: warm, another run fetched into the mirror after this one was requested; sharing that fetch.',
+  fresh: 'Repository cache: warm, another run began a fetch into the mirror after this one was requested; sharing that fetch.',
   matches: 'Repository cache: warm, the mirror already matches GitLab; nothing to fetch.',
 } as const;
 
@@ -325,7 +354,11 @@ async function writeRecord(mirror: Mirror, record: MirrorRecord): Promise<void> 
   await rename(temporary, mirror.recordFile);
 }
 
-async function touchRecord(mirror: Mirror, of: MirrorOf, now: Date, fetched: boolean): Promise<void> {
+/**
+ * Marks the mirror used at `now`; `fetchStarted` (when a fetch into it began) becomes its `lastFetchAt`: a run
+ * requested before that moment may take the mirror as GitLab had it then (what that fetch brought).
+ */
+async function touchRecord(mirror: Mirror, of: MirrorOf, now: Date, fetchStarted: Date | null): Promise<void> {
   const old = await readRecord(mirror);
   const at = now.toISOString();
   await writeRecord(mirror, {
@@ -333,7 +366,7 @@ async function touchRecord(mirror: Mirror, of: MirrorOf, now: Date, fetched: boo
     ...of,
     createdAt: old?.createdAt ?? at,
     lastUsedAt: at,
-    lastFetchAt: fetched ? at : (old?.lastFetchAt ?? null),
+    lastFetchAt: fetchStarted !== null ? fetchStarted.toISOString() : (old?.lastFetchAt ?? null),
   });
 }
 
@@ -385,7 +418,7 @@ export type MirrorUpdate = {
 /**
  * Makes the mirror's branches and tags those `expected` names (what the run's token just listed at GitLab): one fetch
  * at a time per mirror. A run that finds the mirror already up to date for it (it matches GitLab's listing, or
- * another run's fetch finished after this run was requested) only reads it, under the lock taken shared, so many
+ * another run's fetch began after this run was requested) only reads it, under the lock taken shared, so many
  * such runs check it at once; everything that writes (a fetch, a rebuild, moving HEAD) holds it exclusive. A mirror
  * that fails its check is rebuilt, never served.
  */
@@ -394,7 +427,7 @@ export type MirrorUpdateInput = {
   of: MirrorOf;
   /**
    * What the run's token just listed at GitLab (`git ls-remote`), or null when the run did not list (its API
-   * preflight vouched for the project): then the mirror is fetched unless a fetch finished after `since`.
+   * preflight vouched for the project): then the mirror is fetched unless a fetch began after `since`.
    */
   expected: ReadonlyMap<string, string> | null;
   /** When the run was requested. */
@@ -424,7 +457,7 @@ export async function updateMirror(input: MirrorUpdateInput): Promise<MirrorUpda
     // exclusive lock one by one only to find the fetch shared.
     const running = writing.get(mirror.repo);
     if (running === undefined) break;
-    await running.catch(() => {});
+    await untilAborted(running.catch(() => {}), input.signal);
   }
   const work = withLock(mirror.lockFile, input.signal, async () =>
     // Another process fetched while this run waited for the lock: check and share it under the shared lock instead.
@@ -465,14 +498,14 @@ async function readOnlyWarm(input: MirrorUpdateInput): Promise<MirrorUpdate | nu
     const current = upToDate(input, seen.refs, seen.lastFetchAt);
     if (current === null) return null;
     input.log(UP_TO_DATE_LINES[current]);
-    await touchRecord(mirror, input.of, input.now(), false);
+    await touchRecord(mirror, input.of, input.now(), null);
     return { state: 'warm', fetched: false, rebuilt: false, refs: new Map(seen.refs) };
   } finally {
     await lock.release();
   }
 }
 
-/** Whether a fetch into the mirror finished after the run was requested, by the mirror's record. */
+/** Whether a fetch into the mirror began after the run was requested, by the mirror's record. */
 async function fetchedSince(input: MirrorUpdateInput): Promise<boolean> {
   if (input.expected !== null || input.distrust === true || !verified.has(input.mirror.repo)) return false;
   return fetchedAfter((await readRecord(input.mirror))?.lastFetchAt ?? null, input.since);
@@ -503,9 +536,10 @@ async function updateExclusively(input: MirrorUpdateInput): Promise<MirrorUpdate
   }
 
   if (refsBefore === null) {
+    const fetchStarted = input.now();
     const refs = await build(mirror, input.fetch, log);
     await followHead(mirror, input.head);
-    await touchRecord(mirror, input.of, input.now(), true);
+    await touchRecord(mirror, input.of, input.now(), fetchStarted);
     return { state: 'cold', fetched: true, rebuilt, refs };
   }
 
@@ -513,10 +547,11 @@ async function updateExclusively(input: MirrorUpdateInput): Promise<MirrorUpdate
   if (current !== null) {
     log(UP_TO_DATE_LINES[current]);
     await followHead(mirror, input.head);
-    await touchRecord(mirror, input.of, input.now(), false);
+    await touchRecord(mirror, input.of, input.now(), null);
     return { state: 'warm', fetched: false, rebuilt, refs: refsBefore };
   }
   const differing = input.expected === null ? null : differences(refsBefore, input.expected);
+  const fetchStarted = input.now();
   const started = Date.now();
   const bytesBefore = await objectBytes(mirror.repo);
   log(
@@ -537,7 +572,7 @@ async function updateExclusively(input: MirrorUpdateInput): Promise<MirrorUpdate
   const refsAfter = await refsOf(mirror.repo);
   const bytes = Math.max(0, (await objectBytes(mirror.repo)) - bytesBefore);
   log(`Repository cache: the fetch brought ${describeRefChanges(refsBefore, refsAfter)}, ${formatBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
-  await touchRecord(mirror, input.of, input.now(), true);
+  await touchRecord(mirror, input.of, input.now(), fetchStarted);
   return { state: 'warm', fetched: true, rebuilt, refs: refsAfter };
 }
 
@@ -607,7 +642,7 @@ export async function usableMirror(mirror: Mirror): Promise<boolean> {
 
 /** Marks the mirror used now (its place in the eviction order). */
 export async function markUsed(mirror: Mirror, of: MirrorOf, now: Date): Promise<void> {
-  await touchRecord(mirror, of, now, false);
+  await touchRecord(mirror, of, now, null);
 }
 
 // ---------------------------------------------------------------------------------------------------------

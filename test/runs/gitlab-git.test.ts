@@ -39,6 +39,16 @@ describe('pinnedAddress', () => {
     assert.equal(await pinnedAddress('https://127.0.0.1:8443', LOOPBACK, async () => assert.fail('an address literal is not resolved')), '127.0.0.1');
     await assert.rejects(pinnedAddress('https://[::1]:8443', { allow: [] }), /loopback/);
   });
+
+  test('a name that does not resolve is GitLab being unreachable, naming the host', async () => {
+    const notFound = async () => {
+      throw Object.assign(new Error('getaddrinfo ENOTFOUND gitlab.invalid'), { code: 'ENOTFOUND' });
+    };
+    await assert.rejects(
+      pinnedAddress('https://gitlab.invalid', { allow: [] }, notFound),
+      (error: Error & { code?: string }) => error.code === 'gitlab_unreachable' && /gitlab\.invalid/.test(error.message),
+    );
+  });
 });
 
 test('the token is in one header value of the environment only; the address is pinned and redirects are off', () => {

@@ -9,6 +9,7 @@ import { startFakeGitLab, type FakeGitLab } from '../../testing/fake-gitlab/inde
 import { listMirrors, pruneMirrors, repoCacheDir } from '../../src/runs/index.ts';
 import { holdShared, takeLock } from '../../src/runs/repo-cache.ts';
 import { startForgelink, type TestForgelink, type TestUser } from '../support/forgelink.ts';
+import { waitFor } from '../support/wait.ts';
 
 /**
  * The repository cache (docs/architecture.md, "The repository cache") with real git, real bubblewrap and the fake
@@ -260,7 +261,7 @@ describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTP
       assert.ok(seen(logs[index] ?? '').includes('FSCK-OK'));
     }
     assert.equal(logs.filter((log) => /the fetch brought/.test(log)).length, 1, 'exactly one run fetched');
-    assert.equal(logs.filter((log) => /another run fetched into the mirror after this one was requested; sharing that fetch/.test(log)).length, 3, 'the others shared its fetch');
+    assert.equal(logs.filter((log) => /another run began a fetch into the mirror after this one was requested; sharing that fetch/.test(log)).length, 3, 'the others shared its fetch');
   });
 
   test('a damaged mirror is detected and rebuilt, never served; an interrupted fetch leaves a usable one', async () => {
@@ -435,6 +436,31 @@ test('runs of one process share one shared lock: another process sees it held un
     const again = await holdShared(file);
     assert.equal(await again.memo(read), 2, 'a new hold reads afresh');
     await again.release();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a run canceled while it waits for a shared lock stops waiting at once; the lock is given back when it comes', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'forgelink-shared-cancel-'));
+  const file = path.join(dir, 'mirror.lock');
+  try {
+    // Another process (flock(1)) fetching: it holds the lock exclusively.
+    const fetching = (await takeLock(file, { shared: false, wait: false }))!;
+    const stop = new AbortController();
+    const waiting = holdShared(file, stop.signal);
+    const other = holdShared(file);
+    stop.abort();
+    await assert.rejects(waiting, (error: Error & { code?: string }) => error.code === 'canceled');
+    await fetching.release();
+    // The run that was not canceled gets the lock; once it lets go, nothing of the canceled wait is left holding it.
+    const held = await other;
+    await held.release();
+    await waitFor('the shared lock to be free', async () => {
+      const exclusive = await takeLock(file, { shared: false, wait: false });
+      await exclusive?.release();
+      return exclusive !== null;
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -382,8 +382,14 @@ describe('egress from a run', () => {
     assert.match(closed.log, /other-direct:failed/);
     assert.ok(closed.final.egress.refused.includes(`127.0.0.1:${otherPort}`), JSON.stringify(closed.final.egress));
 
+    // Only GitLab, brokered: the broker saw every request, none a write, so there is nothing to collect.
+    assert.match(closed.log, /Collecting outputs: none; the agent sent GitLab no write/);
+
     const opened = await run([`127.0.0.1:${otherPort}`]);
     assert.match(opened.log, /other-proxied:200/);
     assert.match(opened.log, /other-direct:failed/);
+    // Another origin is open, through a tunnel the broker does not see into: the outputs are collected as always.
+    assert.match(opened.log, /^Collecting outputs$/m);
+    assert.doesNotMatch(opened.log, /Collecting outputs: none/);
   });
 });
