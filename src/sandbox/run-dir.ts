@@ -1,4 +1,4 @@
-import { chmod, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConflictError, InputError } from '../core/index.ts';
 import { startTimeOf } from './processes.ts';
@@ -80,7 +80,9 @@ export async function createRunDir(
     files: [],
   };
   const start = await startTimeOf(process.pid);
-  await writeFile(path.join(root, 'owner.json'), JSON.stringify({ pid: process.pid, start }), { mode: 0o600 });
+  // Written aside and renamed into place: another run looking for leftovers (staleRunDirs) reads all of it or none.
+  await writeFile(path.join(root, 'owner.json.new'), JSON.stringify({ pid: process.pid, start }), { mode: 0o600 });
+  await rename(path.join(root, 'owner.json.new'), path.join(root, 'owner.json'));
   for (const sub of [dir.runtimeDir, dir.etcDir, dir.homeDir, path.join(root, 'files')]) await mkdir(sub, { mode: 0o700 });
   await writeFile(path.join(dir.runtimeDir, 'wrapper.sh'), contents.wrapper, { mode: 0o500 });
   for (const [name, text] of Object.entries(generatedEtc(contents.uid, contents.gid, contents.hostname))) {
@@ -94,17 +96,25 @@ export async function createRunDir(
   return dir;
 }
 
-/** Run dirs whose forgelink process is gone (a crash or kill -9): their names, for the caller to clean up. */
+/** How old an owner file that cannot be read as one must be before its directory counts as a dead process's. */
+const UNREADABLE_OWNER_GRACE_MS = 60_000;
+
+/**
+ * Run dirs whose forgelink process is gone (a crash or kill -9): their names, for the caller to clean up. An owner
+ * file is renamed into place whole, so one that is not valid JSON is damaged; it counts once it is a minute old.
+ */
 export async function staleRunDirs(stateDir: string): Promise<string[]> {
   const stale: string[] = [];
   for (const name of await readdir(stateDir).catch(() => [])) {
-    const owner = await readFile(path.join(stateDir, name, 'owner.json'), 'utf8').catch(() => null);
+    const file = path.join(stateDir, name, 'owner.json');
+    const owner = await readFile(file, 'utf8').catch(() => null);
     if (owner === null) continue;
     let parsed: { pid?: unknown; start?: unknown };
     try {
       parsed = JSON.parse(owner) as { pid?: unknown; start?: unknown };
     } catch {
-      stale.push(name);
+      const modified = (await stat(file).catch(() => null))?.mtimeMs ?? 0;
+      if (Date.now() - modified >= UNREADABLE_OWNER_GRACE_MS) stale.push(name);
       continue;
     }
     const alive = typeof parsed.pid === 'number' && (await startTimeOf(parsed.pid)) === parsed.start;
