@@ -1,4 +1,5 @@
 /** Runs: an agent working on one GitLab project in a sandbox (docs/architecture.md, "The run pipeline"). */
+import { ForgelinkError } from './errors.ts';
 import type { CredentialsMode, PolicyOptions, Warning } from './types.ts';
 
 export type RunStatus =
@@ -117,6 +118,13 @@ export type Run = {
  */
 export const WORKER_STOPPED = 'worker_stopped';
 export const WORKER_LOST = 'worker_lost';
+
+/** A canceled run's error: what every step stopped by the cancel throws, and what the run ends with. */
+export const RUN_CANCELED: RunError = { code: 'canceled', message: 'The run was canceled.' };
+
+export function runCanceled(): ForgelinkError {
+  return new ForgelinkError(RUN_CANCELED.code, RUN_CANCELED.message);
+}
 
 /** The statuses of a run a worker has taken and not finished. */
 export const IN_FLIGHT_STATUSES: readonly RunStatus[] = ['preparing', 'cloning', 'running', 'collecting'];

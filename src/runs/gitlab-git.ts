@@ -3,7 +3,7 @@ import dns from 'node:dns';
 import { writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import { ForgelinkError, checkOutboundAddress, hostInterfaceAddresses, type OutboundPolicy } from '../core/index.ts';
+import { ForgelinkError, checkOutboundAddress, hostInterfaceAddresses, runCanceled, type OutboundPolicy } from '../core/index.ts';
 import { caBundle, gitConfigEnv } from './agent-env.ts';
 
 /**
@@ -29,6 +29,18 @@ export type GitLabGit = {
 };
 
 export type GitOptions = { signal?: AbortSignal; timeoutMs: number; onProgress?: (chunk: string) => void };
+
+/** git ran and exited non-zero (or could not run): its exit code when it had one, and the end of what it printed. */
+export class GitExitError extends Error {
+  readonly exitCode: number | null;
+  readonly stderr: string;
+  constructor(exitCode: number | null, stderr: string) {
+    super(`git exited with ${exitCode ?? 'no exit code'}`);
+    this.name = 'GitExitError';
+    this.exitCode = exitCode;
+    this.stderr = stderr;
+  }
+}
 
 /** `dns.lookup` with `all: true`; injectable so tests can make a name resolve anywhere. */
 export type ResolveAll = (hostname: string) => Promise<{ address: string; family: number }[]>;
@@ -120,9 +132,9 @@ export async function gitlabGit(input: {
         { env, cwd: '/', timeout: options.timeoutMs, maxBuffer: 64 * 1024 * 1024, ...(options.signal ? { signal: options.signal } : {}) },
         (error, stdout) => {
           if (error === null) resolve(String(stdout));
-          else if (options.signal?.aborted) reject(new ForgelinkError('canceled', 'The run was canceled.'));
+          else if (options.signal?.aborted) reject(runCanceled());
           else if (error.killed === true || error.signal === 'SIGTERM') reject(new ForgelinkError('timed_out', `git ${args.find((arg) => !arg.startsWith('-'))} did not finish in time.`));
-          else reject(Object.assign(new Error(`git exited with ${error.code}`), { exitCode: typeof error.code === 'number' ? error.code : null, stderr }));
+          else reject(new GitExitError(typeof error.code === 'number' ? error.code : null, stderr));
         },
       );
       let stderr = '';

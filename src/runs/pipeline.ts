@@ -33,6 +33,8 @@ import {
   HOST_IMAGE,
   refusalReason,
   WORKER_STOPPED,
+  RUN_CANCELED,
+  runCanceled,
 } from '../core/index.ts';
 import { auditedTokens, createConnectionClient } from '../tokens/index.ts';
 import { createdByWrite, runGuard, startRunBroker, type BrokerRecord, type RunBroker, type RunPolicy } from '../broker/index.ts';
@@ -42,11 +44,12 @@ import { CA_BUNDLE_PATH, GIT_SYSTEM_CONFIG_PATH, SYSTEM_CA_BUNDLE_PATH, agentEnv
 import { prepareProject, preflightFailure, type PreparedProject } from './preflight.ts';
 import { createClaudeStreamFormatter } from './claude-stream.ts';
 import { createRunLog, type RunLog } from './run-log.ts';
-import { gitlabGit, type GitLabGit } from './gitlab-git.ts';
+import { GitExitError, gitlabGit, type GitLabGit } from './gitlab-git.ts';
 import type { RunSettings } from './settings.ts';
 import {
   MIRROR_IN_SANDBOX,
   MIRROR_MOUNT,
+  MIRROR_REFSPECS,
   markUsed,
   openMirror,
   pruneMirrors,
@@ -126,7 +129,7 @@ function stoppedOutcome(signal: AbortSignal): { status: RunStatus; error: RunErr
       error: { code: WORKER_STOPPED, message: 'forgelink was shut down while this run was in progress (its worker stopped); it was stopped.' },
     };
   }
-  return { status: 'canceled', error: { code: 'canceled', message: 'The run was canceled.' } };
+  return { status: 'canceled', error: { ...RUN_CANCELED } };
 }
 
 /**
@@ -167,7 +170,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     run = await runs.updateRun(run.id, patch);
   };
   const step = async (status: RunStatus, line: string, patch: Partial<Run> = {}) => {
-    if (signal.aborted) throw new ForgelinkError('canceled', 'The run was canceled.');
+    if (signal.aborted) throw runCanceled();
     log.system(line);
     await update({ status, ...patch });
   };
@@ -639,7 +642,7 @@ function limitError(limit: NonNullable<SandboxExit['limit']>, who: string, caps:
 }
 
 function throwIfStopped(exit: SandboxExit, signal: AbortSignal, what: string, caps: RunCaps): void {
-  if (exit.canceled || signal.aborted) throw new ForgelinkError('canceled', 'The run was canceled.');
+  if (exit.canceled || signal.aborted) throw runCanceled();
   if (exit.timedOut) throw new ForgelinkError('timed_out', `${what} did not finish in time.`);
   if (exit.limit !== undefined) {
     const error = limitError(exit.limit, what, caps);
@@ -685,7 +688,7 @@ async function cloneWorkspace(input: {
       const exit = await session.exec({
         command: [
           'git', '-C', repo.sandbox, '-c', 'core.hooksPath=/dev/null', 'fetch', '--prune', '--no-tags', '--no-write-fetch-head', '--progress',
-          '--', input.cloneUrl, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*',
+          '--', input.cloneUrl, ...MIRROR_REFSPECS,
         ],
         env,
         cwd: '/',
@@ -769,16 +772,21 @@ async function cloneWorkspace(input: {
   return { repoCache, branches: local ? originBranches(listing) : null };
 }
 
+/** The exit code of forgelink's own git that failed (gitlab-git.ts), or null. */
+function gitExitCode(error: unknown): number | null {
+  return error instanceof GitExitError ? error.exitCode : null;
+}
+
 /** The fetch into a mirror by forgelink's own git on the host, its progress in the run's log. */
 function hostFetch(git: GitLabGit, log: RunLog, signal: AbortSignal): MirrorFetch {
   const options = { signal, timeoutMs: CLONE_TIMEOUT_MS, onProgress: (chunk: string) => log.output(chunk, 'stderr') };
   const failed = (what: string, error: unknown) =>
     error instanceof ForgelinkError
       ? error
-      : new ForgelinkError('clone_failed', `${what} failed with exit code ${(error as { exitCode?: number | null }).exitCode ?? 'unknown'}; the log shows git's message.`);
+      : new ForgelinkError('clone_failed', `${what} failed with exit code ${gitExitCode(error) ?? 'unknown'}; the log shows git's message.`);
   return {
     fetch: (repo) =>
-      git.fetch(repo.host, ['+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'], options).catch((error: unknown) => {
+      git.fetch(repo.host, MIRROR_REFSPECS, options).catch((error: unknown) => {
         throw failed('git fetch into the repository cache', error);
       }),
     clone: (repo, config) =>
@@ -816,7 +824,7 @@ async function lsRemote(
       stdout = await hostGit.lsRemote(['HEAD', 'refs/heads/*', 'refs/tags/*'], { signal, timeoutMs: LS_REMOTE_TIMEOUT_MS, onProgress: (chunk) => log.output(chunk, 'stderr') });
     } catch (error) {
       if (error instanceof ForgelinkError) throw error;
-      throw unlisted(cloneUrl, (error as { exitCode?: number | null }).exitCode ?? null);
+      throw unlisted(cloneUrl, gitExitCode(error));
     }
     return parseListing(stdout);
   }

@@ -3,7 +3,7 @@ import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ForgelinkError, formatBytes } from '../core/index.ts';
+import { ForgelinkError, formatBytes, runCanceled } from '../core/index.ts';
 import { SANDBOX_PATHS, removeTree } from '../sandbox/index.ts';
 
 /**
@@ -88,7 +88,7 @@ export type HeldLock = { release(): Promise<void> };
 export function takeLock(file: string, options: { shared: boolean; wait: boolean; signal?: AbortSignal }): Promise<HeldLock | null> {
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) {
-      reject(new ForgelinkError('canceled', 'The run was canceled.'));
+      reject(runCanceled());
       return;
     }
     try {
@@ -127,7 +127,7 @@ export function takeLock(file: string, options: { shared: boolean; wait: boolean
     child.once('close', (code) => {
       options.signal?.removeEventListener('abort', onAbort);
       if (held) return;
-      if (options.signal?.aborted) reject(new ForgelinkError('canceled', 'The run was canceled.'));
+      if (options.signal?.aborted) reject(runCanceled());
       else if (code === 75) resolve(null);
       else reject(new ForgelinkError('repo_cache_failed', `flock ${file} failed (exit code ${code}): ${stderr.trim()}`));
     });
@@ -143,7 +143,7 @@ type SharedHold = { lock: Promise<HeldLock>; count: number; memo: Promise<unknow
 const sharedHolds = new Map<string, SharedHold>();
 
 export async function holdShared(file: string, signal?: AbortSignal): Promise<{ release(): Promise<void>; memo<T>(read: () => Promise<T>): Promise<T> }> {
-  if (signal?.aborted) throw new ForgelinkError('canceled', 'The run was canceled.');
+  if (signal?.aborted) throw runCanceled();
   let hold = sharedHolds.get(file);
   if (hold === undefined) {
     // Taken for whoever holds it: no one run's cancel stops the wait (each waiter stops waiting on its own).
@@ -187,9 +187,9 @@ async function leave(file: string, hold: SharedHold): Promise<void> {
 /** `promise`, or the run's cancel if that comes first (the promise goes on; its outcome is then nobody's). */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(new ForgelinkError('canceled', 'The run was canceled.'));
+  if (signal.aborted) return Promise.reject(runCanceled());
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new ForgelinkError('canceled', 'The run was canceled.'));
+    const onAbort = () => reject(runCanceled());
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(
       (value) => {
@@ -395,6 +395,9 @@ async function objectBytes(repo: string): Promise<number> {
   return treeBytes(path.join(repo, 'objects'));
 }
 
+/** What a mirror holds of GitLab: every branch and every tag, as they are (the fetch prunes what GitLab deleted). */
+export const MIRROR_REFSPECS = ['+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'] as const;
+
 /**
  * How a run brings GitLab's branches and tags into a mirror, always with its own token; each throws when git fails.
  * `fetch` runs `git fetch` into a repository of the mirror's directory, named by its path on the host and inside the
@@ -494,7 +497,7 @@ async function readOnlyWarm(input: MirrorUpdateInput): Promise<MirrorUpdate | nu
     });
     if (seen === null) return null;
     // HEAD must already follow GitLab's (moving it is a write).
-    if (input.head !== null && seen.head !== `ref: refs/heads/${input.head}\n`) return null;
+    if (input.head !== null && seen.head !== headNaming(input.head)) return null;
     const current = upToDate(input, seen.refs, seen.lastFetchAt);
     if (current === null) return null;
     input.log(UP_TO_DATE_LINES[current]);
@@ -606,10 +609,15 @@ async function build(mirror: Mirror, fetch: MirrorFetch, log: (line: string) => 
   return refs;
 }
 
+/** What a HEAD file says when it names `branch`. */
+function headNaming(branch: string): string {
+  return `ref: refs/heads/${branch}\n`;
+}
+
 /** Points the mirror's HEAD at GitLab's default branch, when it does not already. */
 async function followHead(mirror: Mirror, head: string | null): Promise<void> {
   if (head === null) return;
-  if ((await readFile(path.join(mirror.repo, 'HEAD'), 'utf8').catch(() => null)) === `ref: refs/heads/${head}\n`) return;
+  if ((await readFile(path.join(mirror.repo, 'HEAD'), 'utf8').catch(() => null)) === headNaming(head)) return;
   await hostGit(mirror.repo, ['symbolic-ref', 'HEAD', `refs/heads/${head}`]);
 }
 
