@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import dns from 'node:dns';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { ForgelinkError, checkOutboundAddress, hostInterfaceAddresses, runCanceled, type OutboundPolicy } from '../core/index.ts';
@@ -76,8 +76,10 @@ export async function pinnedAddress(baseUrl: string, policy: OutboundPolicy, res
 /**
  * The git configuration (as `GIT_CONFIG_*` variables) for talking to `cloneUrl` at `address` with `token`: basic
  * authentication as GitLab takes it for personal and OAuth tokens alike (user `oauth2`), sent from the first request.
+ * With a CA bundle (`ca`), git trusts that file alone: its CA directory is `ca.emptyDir`, so the system's certificate
+ * directory is neither trusted besides nor parsed again at every connection (GnuTLS reads all of it each time).
  */
-export function gitlabGitEnv(input: { cloneUrl: string; address: string; token: string; caFile: string | null }): Record<string, string> {
+export function gitlabGitEnv(input: { cloneUrl: string; address: string; token: string; ca: { file: string; emptyDir: string } | null }): Record<string, string> {
   const url = new URL(input.cloneUrl);
   const port = url.port === '' ? (url.protocol === 'https:' ? '443' : '80') : url.port;
   const host = url.hostname.replace(/^\[|\]$/g, '');
@@ -91,7 +93,7 @@ export function gitlabGitEnv(input: { cloneUrl: string; address: string; token: 
     ['core.hooksPath', '/dev/null'],
     ['credential.helper', ''],
   ];
-  if (input.caFile !== null) entries.push(['http.sslCAInfo', input.caFile]);
+  if (input.ca !== null) entries.push(['http.sslCAInfo', input.ca.file], ['http.sslCAPath', input.ca.emptyDir]);
   return {
     PATH: '/usr/bin:/bin',
     HOME: '/nonexistent',
@@ -118,13 +120,14 @@ export async function gitlabGit(input: {
   resolveAll?: ResolveAll;
 }): Promise<GitLabGit> {
   const address = await pinnedAddress(input.baseUrl, input.policy, input.resolveAll);
-  let caFile: string | null = null;
+  let ca: { file: string; emptyDir: string } | null = null;
   if (input.caPem !== null) {
-    caFile = path.join(input.dir, 'gitlab-ca.pem');
-    await writeFile(caFile, caBundle([input.caPem]), { mode: 0o600 });
+    ca = { file: path.join(input.dir, 'gitlab-ca.pem'), emptyDir: path.join(input.dir, 'gitlab-ca.d') };
+    await writeFile(ca.file, caBundle([input.caPem]), { mode: 0o600 });
+    await mkdir(ca.emptyDir, { recursive: true, mode: 0o700 });
   }
   const run = async (args: readonly string[], options: GitOptions): Promise<string> => {
-    const env = gitlabGitEnv({ cloneUrl: input.cloneUrl, address, token: await input.token(), caFile });
+    const env = gitlabGitEnv({ cloneUrl: input.cloneUrl, address, token: await input.token(), ca });
     return new Promise((resolve, reject) => {
       const child = execFile(
         GIT,

@@ -53,7 +53,7 @@ describe('pinnedAddress', () => {
 
 test('the token is in one header value of the environment only; the address is pinned and redirects are off', () => {
   const token = 'glpat-HOST-GIT-CANARY-0001';
-  const env = gitlabGitEnv({ cloneUrl: 'https://gitlab.example.com:8443/group/app.git', address: '93.184.215.14', token, caFile: '/run/ca.pem' });
+  const env = gitlabGitEnv({ cloneUrl: 'https://gitlab.example.com:8443/group/app.git', address: '93.184.215.14', token, ca: { file: '/run/ca.pem', emptyDir: '/run/no-ca' } });
   const basic = Buffer.from(`oauth2:${token}`).toString('base64');
   const holders = Object.entries(env).filter(([, value]) => value.includes(token) || value.includes(basic));
   assert.deepEqual(holders.map(([key]) => key), ['GIT_CONFIG_VALUE_0']);
@@ -65,8 +65,10 @@ test('the token is in one header value of the environment only; the address is p
   assert.equal(config.get('protocol.allow'), 'never');
   assert.equal(config.get('protocol.https.allow'), 'always');
   assert.equal(config.get('http.sslCAInfo'), '/run/ca.pem');
+  // The bundle alone: not the system's certificate directory besides.
+  assert.equal(config.get('http.sslCAPath'), '/run/no-ca');
   assert.equal(env.GIT_CONFIG_NOSYSTEM, '1');
-  assert.equal(gitlabGitEnv({ cloneUrl: 'http://gitlab.example.com/a/b.git', address: '2001:db8::1', token, caFile: null }).GIT_CONFIG_VALUE_1, 'gitlab.example.com:80:[2001:db8::1]');
+  assert.equal(gitlabGitEnv({ cloneUrl: 'http://gitlab.example.com/a/b.git', address: '2001:db8::1', token, ca: null }).GIT_CONFIG_VALUE_1, 'gitlab.example.com:80:[2001:db8::1]');
 });
 
 describe('against the fake GitLab over HTTPS', () => {
