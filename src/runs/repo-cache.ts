@@ -445,8 +445,12 @@ export type MirrorUpdateInput = {
   distrust?: boolean;
 };
 
-/** The exclusive section (a fetch, a build or a rebuild) each mirror has under way in this process, by repository path. */
-const writing = new Map<string, Promise<unknown>>();
+/**
+ * The exclusive section (a fetch, a build or a rebuild) each mirror has under way in this process, by repository path,
+ * and what it leaves: the refs it fetched, when that fetch began and the HEAD it set (null when it fetched nothing).
+ */
+type Written = { refs: ReadonlyMap<string, string>; fetchStarted: Date; head: string | null };
+const writing = new Map<string, Promise<Written | null>>();
 
 export async function updateMirror(input: MirrorUpdateInput): Promise<MirrorUpdate> {
   const { mirror } = input;
@@ -460,18 +464,27 @@ export async function updateMirror(input: MirrorUpdateInput): Promise<MirrorUpda
     // exclusive lock one by one only to find the fetch shared.
     const running = writing.get(mirror.repo);
     if (running === undefined) break;
-    await untilAborted(running.catch(() => {}), input.signal);
+    const written = await untilAborted(running.catch(() => null), input.signal);
+    // Its fetch began after this run was requested: the refs it left are this run's too, with nothing more to read.
+    if (written !== null && input.expected === null && input.distrust !== true && written.fetchStarted.getTime() >= input.since.getTime() && (input.head === null || input.head === written.head)) {
+      input.log(UP_TO_DATE_LINES.fresh);
+      return { state: 'warm', fetched: false, rebuilt: false, refs: new Map(written.refs) };
+    }
   }
-  const work = withLock(mirror.lockFile, input.signal, async () =>
+  let fetchStarted: Date | null = null;
+  const work = withLock(mirror.lockFile, input.signal, async () => {
     // Another process fetched while this run waited for the lock: check and share it under the shared lock instead.
-    (await fetchedSince(input)) ? null : updateExclusively(input),
-  );
-  writing.set(mirror.repo, work);
+    if (await fetchedSince(input)) return null;
+    return updateExclusively(input, (at) => (fetchStarted = at));
+  });
+  const shared = work.then((update): Written | null => (update?.fetched === true && fetchStarted !== null ? { refs: update.refs, fetchStarted, head: input.head } : null));
+  writing.set(mirror.repo, shared);
   let exclusive: MirrorUpdate | null;
   try {
     exclusive = await work;
   } finally {
-    if (writing.get(mirror.repo) === work) writing.delete(mirror.repo);
+    await shared.catch(() => {});
+    if (writing.get(mirror.repo) === shared) writing.delete(mirror.repo);
   }
   if (exclusive !== null) return exclusive;
   return (await readOnlyWarm(input)) ?? withLock(mirror.lockFile, input.signal, () => updateExclusively(input));
@@ -515,7 +528,7 @@ async function fetchedSince(input: MirrorUpdateInput): Promise<boolean> {
 }
 
 /** The exclusive path (the caller holds the mirror's lock): leftovers removed, the mirror checked, built or fetched into. */
-async function updateExclusively(input: MirrorUpdateInput): Promise<MirrorUpdate> {
+async function updateExclusively(input: MirrorUpdateInput, onFetch: (started: Date) => void = () => {}): Promise<MirrorUpdate> {
   const { mirror, log } = input;
   await removeLeftovers(mirror);
   let rebuilt = false;
@@ -540,6 +553,7 @@ async function updateExclusively(input: MirrorUpdateInput): Promise<MirrorUpdate
 
   if (refsBefore === null) {
     const fetchStarted = input.now();
+    onFetch(fetchStarted);
     const refs = await build(mirror, input.fetch, log);
     await followHead(mirror, input.head);
     await touchRecord(mirror, input.of, input.now(), fetchStarted);
@@ -555,6 +569,7 @@ async function updateExclusively(input: MirrorUpdateInput): Promise<MirrorUpdate
   }
   const differing = input.expected === null ? null : differences(refsBefore, input.expected);
   const fetchStarted = input.now();
+  onFetch(fetchStarted);
   const started = Date.now();
   const bytesBefore = await objectBytes(mirror.repo);
   log(
