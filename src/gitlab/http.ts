@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { request, type Agent } from 'undici';
 import { z } from 'zod';
@@ -57,6 +58,18 @@ const MAX_BODY_BYTES = 32 * 1024 * 1024;
 const MAX_PAGES = 10_000;
 
 const silentLogger: HttpLogger = { debug() {}, warn() {} };
+
+/**
+ * GETs under way, by the transport that sends them (its outbound policy, or its resolver in tests) and then by what
+ * decides GitLab's answer: the token and how it is sent, the trusted CA and the URL. An identical GET asked for
+ * while one is under way (many runs of one connection starting at once) waits for that one's answer instead of
+ * asking GitLab again; nothing is kept once the answer is in.
+ */
+const inFlight = new WeakMap<object, Map<string, Promise<RawResponse>>>();
+
+function digest(value: string | null | undefined): string {
+  return value ? createHash('sha256').update(value).digest('base64') : '';
+}
 const SYSTEM_CLOCK: Clock = { now: () => new Date() };
 
 /** GitLab REST transport: auth headers, retries, rate limits, paging and error mapping in one place. */
@@ -73,6 +86,9 @@ export class GitLabHttp {
   readonly #clock: Clock;
   readonly #logger: HttpLogger;
   readonly #onCall: (status: number | 'network_error') => void;
+  /** GETs under way on this client's transport, and the key part that is this client's (token, its kind, CA). */
+  readonly #inFlight: Map<string, Promise<RawResponse>>;
+  readonly #sameAnswer: string;
 
   private constructor(options: GitLabHttpOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -86,6 +102,10 @@ export class GitLabHttp {
     this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#logger = options.logger ?? silentLogger;
     this.#onCall = options.onCall ?? (() => {});
+    const transport = options.resolveAll ?? options.policy;
+    this.#inFlight = inFlight.get(transport) ?? new Map();
+    inFlight.set(transport, this.#inFlight);
+    this.#sameAnswer = `${this.#tokenKind} ${digest(options.token)} ${digest(options.caPem)} `;
     this.#agent = createOutboundAgent({
       policy: options.policy,
       caPem: options.caPem ?? null,
@@ -143,7 +163,18 @@ export class GitLabHttp {
    * One request with retries, returning the final response whatever its status. Throws UpstreamError
    * for network failures, redirects and rate limits that did not recover; callers map other statuses.
    */
-  async send(method: HttpMethod, url: string, body?: unknown): Promise<RawResponse> {
+  send(method: HttpMethod, url: string, body?: unknown): Promise<RawResponse> {
+    if (method !== 'GET' || body !== undefined) return this.#send(method, url, body);
+    const key = this.#sameAnswer + url;
+    let answer = this.#inFlight.get(key);
+    if (answer === undefined) {
+      answer = this.#send(method, url, body).finally(() => this.#inFlight.delete(key));
+      this.#inFlight.set(key, answer);
+    }
+    return answer;
+  }
+
+  async #send(method: HttpMethod, url: string, body?: unknown): Promise<RawResponse> {
     const idempotent = isIdempotent(method);
     for (let attempt = 0; ; attempt++) {
       const outcome = await this.#attempt(method, url, body);

@@ -145,6 +145,31 @@ describe('retries and rate limits against the fake', () => {
 });
 
 describe('paging, redirects and messages against handcrafted servers', () => {
+  test('an identical GET asked while one is under way (runs of one connection starting at once) waits for its answer; another token asks for itself', async (t) => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const server = await startLocalServer((req, res) => {
+      void gate.then(() => json(res, 200, { username: req.headers['private-token'] === 'glpat-first' ? 'first' : 'second' }));
+    });
+    t.after(() => server.close());
+    // One client per run, as each run makes its own.
+    const clients = ['glpat-first', 'glpat-first', 'glpat-first', 'glpat-second'].map((token) => GitLabHttp.create({ baseUrl: server.baseUrl, token, policy: LOOPBACK_ALLOWED }));
+    t.after(() => Promise.all(clients.map((client) => client.close())));
+    const answers = clients.map((client) => client.get('/user', User));
+    // Asked before any answer came: one request per token reaches GitLab.
+    while (server.seen.length < 2) await new Promise((resolve) => setImmediate(resolve));
+    release();
+    assert.deepEqual((await Promise.all(answers)).map((user) => user.username), ['first', 'first', 'first', 'second']);
+    assert.deepEqual(server.seen, ['GET /api/v4/user', 'GET /api/v4/user']);
+    assert.deepEqual(server.headers.map((headers) => headers['private-token']).sort(), ['glpat-first', 'glpat-second']);
+    // Nothing is kept once the answer is in: the next GET asks again.
+    assert.equal((await clients[0]!.get('/user', User)).username, 'first');
+    assert.equal(server.seen.length, 3);
+    // Only GETs: a POST is each caller's own.
+    await Promise.all([clients[0]!.post('/user', User), clients[1]!.post('/user', User)]);
+    assert.equal(server.seen.length, 5);
+  });
+
   test('a Link to another origin is not followed, and says why', async (t) => {
     const elsewhere = await startLocalServer((_req, res) => json(res, 200, [{ id: 99 }]));
     t.after(() => elsewhere.close());
