@@ -389,6 +389,8 @@ export type SandboxExec = {
    * own local steps, such as making the workspace from a mirror; never the agent).
    */
   offline?: boolean;
+  /** What the command reads on its standard input, which closes when the stream ends; without it, nothing (`/dev/null`). */
+  input?: import('node:stream').Readable;
 };
 
 export type SandboxExit = {

@@ -447,9 +447,14 @@ function spawnChain(argv: [string, ...string[]], inputs: readonly Buffer[], requ
   const child = spawn(argv[0], argv.slice(1), {
     cwd: '/',
     env: HOST_ENV,
-    stdio: ['ignore', 'pipe', 'pipe', ...inputs.map(() => 'pipe' as const)],
+    stdio: [request.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...inputs.map(() => 'pipe' as const)],
     detached: true,
   });
+  if (request.input !== undefined && child.stdin !== null) {
+    // A command that ends without reading all of it closes the pipe: that is its business, not an error here.
+    child.stdin.on('error', () => {});
+    request.input.pipe(child.stdin);
+  }
   for (const [index, input] of inputs.entries()) {
     const pipe = child.stdio[ARGS_FD + index] as Writable;
     pipe.on('error', () => {});

@@ -106,6 +106,7 @@ export async function run(
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.offline === undefined ? {} : { offline: options.offline }),
+    ...(options.input === undefined ? {} : { input: options.input }),
     onOutput: (chunk, stream) => {
       if (stream === 'stdout') stdout += chunk;
       else stderr += chunk;

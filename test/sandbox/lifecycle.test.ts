@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { waitFor } from '../support/wait.ts';
 import { processesWith, run, sandboxFixture, sh, waitForNoProcesses } from './helpers.ts';
@@ -92,4 +93,28 @@ test('background processes end with the command; destroy kills what still runs',
   const result = await pending;
   assert.equal(result.signal, 'SIGKILL');
   assert.deepEqual(await waitForNoProcesses(box.marker), []);
+});
+
+test('a command reads what it is given on its standard input, as it comes, and nothing without it', async (t) => {
+  const box = await sandboxFixture(t);
+  const session = await box.create({ runId: 'stdin', workspaceDir: await box.workspace(), allowlist: [], outboundPolicy: NO_NETWORK });
+  // A conversation: the command answers the first line before the second is written.
+  const input = new PassThrough();
+  let output = '';
+  const pending = run(session, sh('read -r first; echo "got $first"; read -r second; echo "then $second"', box.marker), {
+    offline: true,
+    input,
+    onOutput: (chunk) => (output += chunk),
+  });
+  input.write('one\n');
+  await waitFor('the answer to the first line', () => output.includes('got one'));
+  input.end('two\n');
+  const result = await pending;
+  assert.equal(result.exitCode, 0, result.stderr);
+  assert.equal(result.stdout, 'got one\nthen two\n');
+  // Without input the command reads end of file at once, offline or not.
+  for (const offline of [true, false]) {
+    const empty = await run(session, sh('if read -r line; then echo "read $line"; else echo nothing; fi', box.marker), { offline });
+    assert.equal(empty.stdout, 'nothing\n', empty.stderr);
+  }
 });
