@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startFakeGitLab, type FakeGitLab } from './index.ts';
-import { clientFor } from './test-support.ts';
+import { clientFor, gitCli } from './test-support.ts';
+import { waitFor } from '../../test/support/wait.ts';
 
 describe('fake GitLab rate limits and injected faults', () => {
   let gl: FakeGitLab;
@@ -29,6 +30,26 @@ describe('fake GitLab rate limits and injected faults', () => {
     const reset = Number(response.headers.get('ratelimit-reset'));
     assert.ok(reset > Date.now() / 1000 && reset <= Date.now() / 1000 + 60);
     await response.text();
+  });
+
+  test('holdFetches (holdRequests for git\'s fetches) keeps the fetch waiting until released; it then completes as usual', async () => {
+    const git = await gitCli(gl);
+    try {
+      const user = gl.addUser({ username: 'slow-reader' }).id;
+      const project = gl.addProject({ path: 'slow/held', members: [{ userId: user, accessLevel: 30 }] });
+      const token = gl.addToken(user, { scopes: ['read_repository'] });
+      const release = gl.holdFetches();
+      let ended = false;
+      const cloning = git.run(['clone', '--quiet', `${gl.baseUrl}/slow/held.git`, 'held'], { token }).finally(() => (ended = true));
+      await waitFor('the fetch to reach GitLab', () => gl.requests.some((request) => request.method === 'POST' && request.path === '/slow/held.git/git-upload-pack'));
+      assert.equal(ended, false, 'git waits while the fetch is held');
+      release();
+      const cloned = await cloning;
+      assert.equal(cloned.code, 0, cloned.stderr);
+      assert.equal((await git.run(['-C', 'held', 'rev-parse', 'HEAD'])).stdout.trim(), gl.branches(project.id).find((branch) => branch.name === 'main')?.sha);
+    } finally {
+      await git.close();
+    }
   });
 
   test('injectRateLimit answers the next requests 429 "Retry later" with Retry-After', async () => {

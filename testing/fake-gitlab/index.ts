@@ -179,6 +179,10 @@ export interface FakeGitLab {
   injectRateLimit(options: { count: number; retryAfterSeconds: number }): void;
   /** The next `count` API requests answer 502 (or `status`, 502 or 503). */
   injectServerErrors(count: number, status?: 502 | 503): void;
+  /** Requests that `matches` (as `requests` records them) wait from now until the function returned is called. */
+  holdRequests(matches: (request: RecordedRequest) => boolean): () => void;
+  /** git's fetches and clones (`POST …/git-upload-pack`) wait from now until the function returned is called. */
+  holdFetches(): () => void;
   /**
    * Registers an OAuth application (confidential unless `confidential: false`); its scopes must be
    * GitLab's. The record carries `clientId` and `clientSecret`.
@@ -361,6 +365,8 @@ export async function startFakeGitLab(options: StartOptions = {}): Promise<FakeG
     injectServerErrors: (count, status = 502) => {
       state.faults.serverErrors = { remaining: count, status };
     },
+    holdRequests: (matches) => holdRequests(state, matches),
+    holdFetches: () => holdRequests(state, (request) => request.method === 'POST' && request.path.endsWith('/git-upload-pack')),
     addOAuthApplication: (input) => addApplication(state.oauth, input, isoNow(state)),
     setPassword: (userId, password) => {
       state.web.passwords.set(user(userId).id, password);
@@ -391,5 +397,16 @@ export async function startFakeGitLab(options: StartOptions = {}): Promise<FakeG
       open.delete(state);
       if (state.unimplemented.length > 0) throw new Error(unimplementedMessage(state.unimplemented.splice(0)));
     },
+  };
+}
+
+/** Holds the requests that match until the function returned is called (FakeGitLab.holdRequests). */
+function holdRequests(state: FakeState, matches: (request: RecordedRequest) => boolean): () => void {
+  let release = () => {};
+  const hold = { matches, until: new Promise<void>((resolve) => (release = resolve)) };
+  state.faults.held.push(hold);
+  return () => {
+    state.faults.held = state.faults.held.filter((other) => other !== hold);
+    release();
   };
 }

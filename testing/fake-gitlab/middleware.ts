@@ -24,6 +24,7 @@ export function recordRequests(deps: Deps, basePath: string): MiddlewareHandler<
     deps.state.requests.push(record);
     // Git routes authenticate with Basic credentials and mark the record themselves.
     c.set('record', record);
+    for (const hold of deps.state.faults.held) if (hold.matches(record)) await hold.until;
     await next();
   };
 }

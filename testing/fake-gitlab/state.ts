@@ -181,6 +181,8 @@ export interface Faults {
   rotationAnswerLoss: { remaining: number };
   /** Values of personal access tokens whose next `/personal_access_tokens/self` request straddles their expiry. */
   expiryDuringSelfRequest: Set<string>;
+  /** Requests that match wait until the promise settles: a slow GitLab, for exactly as long as a test needs. */
+  held: { matches: (request: RecordedRequest) => boolean; until: Promise<void> }[];
 }
 
 /** What happened to personal access tokens, for assertions. */
@@ -243,6 +245,7 @@ export function createState(options: StateOptions = {}): FakeState {
     faults: {
       rateLimited: { remaining: 0, retryAfterSeconds: 1 },
       serverErrors: { remaining: 0, status: 502 },
+      held: [],
       sourceBranchLag: { remaining: 0 },
       rotationAnswerLoss: { remaining: 0 },
       expiryDuringSelfRequest: new Set(),
