@@ -91,8 +91,12 @@ export function agentEnv(input: AgentEnvInput): Record<string, string> {
  * CA (docs/security.md, "Credential broker"), so the agent reaches the self-hosted GitLab, the broker and public hosts alike.
  */
 export function caBundle(extra: readonly string[]): string {
-  return `${tls.rootCertificates.join('\n')}\n${extra.join('\n')}`;
+  publicRoots ??= tls.rootCertificates.join('\n');
+  return `${publicRoots}\n${extra.join('\n')}`;
 }
+
+/** Node's public roots as one PEM text (200 KB), joined once per process. */
+let publicRoots: string | undefined;
 
 /** System-level git config: the identity commits are made with, unless the agent sets its own. */
 export function gitIdentityConfig(account: { username: string; name: string } | null, host: string): string {

@@ -1,5 +1,6 @@
 import { lstat, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import {
   auditEntry,
   type AuditStore,
@@ -53,6 +54,7 @@ import {
   markUsed,
   openMirror,
   pruneMirrors,
+  readableDuringUpdate,
   updateMirror,
   usableMirror,
   type HeldLock,
@@ -257,7 +259,11 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       mirror = { ...(await openMirror(cache.dir, of, signal)), of };
       // Fetched on the host, the mirror is brought up to date while the sandbox is being made.
       if (hostGit !== null && !listFirst) {
+        // Settles once the update's git is under way (or the update is over).
+        let underway = () => {};
+        const gitUnderway = new Promise<void>((resolve) => (underway = resolve));
         earlyUpdate = updateMirror({
+          onUnderway: () => underway(),
           mirror: mirror.mirror,
           of,
           expected: null,
@@ -269,7 +275,10 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
           signal: AbortSignal.any([signal, earlyStop.signal]),
         });
         // Awaited when the workspace is made (or when the run ends first); never an unhandled rejection meanwhile.
-        earlyUpdate.catch(() => {});
+        earlyUpdate.then(underway, underway);
+        // This process's part of the update (locks, the mirror's check) goes first: the sandbox, which takes the
+        // same thread for a while, is made while git fetches, which is what a warm run waits for.
+        await gitUnderway;
       }
     }
     // The run policy (docs/security.md, "Run policy"); the branches that existed before the run join it once git listed them.
@@ -707,6 +716,13 @@ async function cloneWorkspace(input: {
   const update = (distrust: boolean) =>
     updateMirror({ mirror: input.mirror!.mirror, of: input.mirror!.of, expected: input.expected, since: input.since, head: input.head, fetch, log: (line) => log.system(line), now: input.now, signal, distrust });
 
+  // A warm mirror is cloned while it is fetched into, and the workspace then brought to what the fetch left.
+  if (input.mirror !== null && !shallow && input.earlyUpdate !== null && (await readableDuringUpdate(input.mirror.mirror))) {
+    const made = await cloneDuringUpdate({ ...input, update: input.earlyUpdate });
+    if (made !== null) return made;
+    for (const name of await readdir(input.workspaceDir)) await removeTree(path.join(input.workspaceDir, name));
+  }
+
   let repoCache: 'cold' | 'warm' | 'off' = 'off';
   if (input.mirror === null) {
     // no cache on this server
@@ -770,6 +786,143 @@ async function cloneWorkspace(input: {
   }
   if (exit.exitCode !== 0) throw new ForgelinkError('clone_failed', `git clone failed with exit code ${exit.exitCode}; the log shows git's message.`);
   return { repoCache, branches: local ? originBranches(listing) : null };
+}
+
+/**
+ * The workspace cloned from the mirror as it is while the run's update fetches into it, then — told on its standard
+ * input once the update is over — given the mirror's new branches, tags and HEAD: `git update-ref --stdin` with the
+ * changes forgelink read from the mirror (every object is already there, borrowed) and a reset of its branch to
+ * the new tip. `@cloned` ends the listing of what the clone made.
+ */
+const CLONE_THEN_CATCH_UP = `
+git ls-remote --exit-code -- "$2" "refs/heads/$1" >/dev/null || exit 3
+git clone --progress --shared --branch "$1" -- "$2" /workspace && git -C /workspace remote set-url origin "$3" &&
+  git -C /workspace for-each-ref --format='%(objectname) %(refname) %(symref)' refs/remotes/origin/ refs/tags/ && echo @cloned || exit
+read -r next head || exit 0
+[ "$next" = catch-up ] || exit 0
+git -C /workspace update-ref --stdin && git -C /workspace reset --quiet --hard "refs/remotes/origin/$1" &&
+  { [ "$head" != head ] || git -C /workspace symbolic-ref refs/remotes/origin/HEAD "refs/remotes/origin/$4"; }
+`;
+
+/**
+ * Null when the workspace must be made again after the update: the mirror had no such branch yet (exit 3, said in
+ * the log at once), the clone failed (what it printed is left out of the log), or the update rebuilt the mirror.
+ */
+async function cloneDuringUpdate(input: {
+  session: SandboxSession;
+  env: Record<string, string>;
+  run: Run;
+  cloneUrl: string;
+  baseBranch: string;
+  head: string | null;
+  update: Promise<MirrorUpdate>;
+  log: RunLog;
+  signal: AbortSignal;
+  caps: RunCaps;
+}): Promise<{ repoCache: 'cold' | 'warm'; branches: Map<string, string> } | null> {
+  const { log, signal } = input;
+  const next = new PassThrough();
+  let stdout = '';
+  // The clone's progress joins the log once it made the workspace.
+  let held: string | null = '';
+  let markCloned = () => {};
+  const cloned = new Promise<void>((resolve) => (markCloned = resolve));
+  const running = input.session.exec({
+    command: ['/bin/sh', '-c', CLONE_THEN_CATCH_UP, 'forgelink-clone', input.baseBranch, MIRROR_IN_SANDBOX, input.cloneUrl, input.head ?? ''],
+    env: input.env,
+    cwd: '/',
+    timeoutMs: CLONE_TIMEOUT_MS,
+    signal,
+    offline: true,
+    input: next,
+    onOutput: (chunk, stream) => {
+      if (stream === 'stderr') {
+        if (held === null) log.output(chunk, stream);
+        else held += chunk;
+        return;
+      }
+      stdout += chunk;
+      if (held !== null && stdout.includes('@cloned\n')) {
+        log.output(held, 'stderr');
+        held = null;
+        markCloned();
+      }
+    },
+  });
+  let ended = false;
+  const clonedFirst = await Promise.race([
+    cloned.then(() => true),
+    running.then((exit) => {
+      ended = true;
+      if (exit.exitCode === 3) log.system(`Repository cache: the mirror does not hold branch ${input.baseBranch} yet; the workspace is made once the fetch brought it.`);
+      return false;
+    }),
+  ]);
+  const finish = async () => {
+    next.end();
+    return running;
+  };
+  let updated: MirrorUpdate;
+  try {
+    updated = await input.update;
+  } catch (error) {
+    await finish().catch(() => {});
+    throw error;
+  }
+  if (!updated.refs.has(`refs/heads/${input.baseBranch}`)) {
+    await finish().catch(() => {});
+    throw new ForgelinkError('branch_not_found', `Branch ${input.baseBranch} does not exist in ${input.run.projectPath ?? input.run.project}.`);
+  }
+  // The clone failed, the update rebuilt the mirror it read, or the command ended while the update went on (its
+  // timeout, counted from before a long wait for another run's fetch): made again, as a clone after the update is.
+  if (!clonedFirst || updated.rebuilt || ended) {
+    const exit = await finish();
+    if (exit.canceled || signal.aborted) throw runCanceled();
+    if (exit.limit !== undefined) throwIfStopped(exit, signal, 'git clone', input.caps);
+    return null;
+  }
+  // What the workspace shows of GitLab, against what the mirror now holds.
+  const seen = workspaceListing(stdout.slice(0, stdout.indexOf('@cloned\n')));
+  const changes = refChanges(seen.refs, updated.refs);
+  const headMoved = input.head !== null && seen.head !== input.head;
+  if (changes === '' && !headMoved) next.end('done\n');
+  else next.end(`catch-up${headMoved ? ' head' : ''}\n${changes}`);
+  const exit = await running;
+  throwIfStopped(exit, signal, 'git clone', input.caps);
+  if (exit.exitCode !== 0) return null;
+  if (changes !== '') log.system('Repository cache: the workspace was cloned from the mirror during the fetch, then brought up to date with it.');
+  const branches = new Map<string, string>();
+  for (const [name, sha] of updated.refs) if (name.startsWith('refs/heads/')) branches.set(name.slice('refs/heads/'.length), sha);
+  return { repoCache: updated.state, branches };
+}
+
+/**
+ * `git update-ref --stdin` commands that make a workspace's `refs/remotes/origin/*` and tags what the mirror holds
+ * (`refs/heads/*`, `refs/tags/*`); both maps name refs as the mirror does. Empty when they already match.
+ */
+function refChanges(workspace: ReadonlyMap<string, string>, mirror: ReadonlyMap<string, string>): string {
+  const inWorkspace = (name: string) => (name.startsWith('refs/heads/') ? `refs/remotes/origin/${name.slice('refs/heads/'.length)}` : name);
+  let commands = '';
+  for (const [name, sha] of mirror) if (workspace.get(name) !== sha) commands += `update ${inWorkspace(name)} ${sha}\n`;
+  for (const name of workspace.keys()) if (!mirror.has(name)) commands += `delete ${inWorkspace(name)}\n`;
+  return commands;
+}
+
+/**
+ * A workspace's `for-each-ref --format='%(objectname) %(refname) %(symref)'` of `refs/remotes/origin/` and `refs/tags/`,
+ * named as the mirror names them (`refs/remotes/origin/x` as `refs/heads/x`), and the branch `origin/HEAD` names.
+ */
+function workspaceListing(text: string): { refs: Map<string, string>; head: string | null } {
+  const refs = new Map<string, string>();
+  let head: string | null = null;
+  for (const line of text.split('\n')) {
+    const [sha, name, symref] = line.split(' ');
+    if (sha === undefined || name === undefined || !/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(sha)) continue;
+    if (name === 'refs/remotes/origin/HEAD') head = symref?.replace(/^refs\/remotes\/origin\//, '') || null;
+    else if (name.startsWith('refs/remotes/origin/')) refs.set(`refs/heads/${name.slice('refs/remotes/origin/'.length)}`, sha);
+    else if (name.startsWith('refs/tags/')) refs.set(name, sha);
+  }
+  return { refs, head };
 }
 
 /** The exit code of forgelink's own git that failed (gitlab-git.ts), or null. */

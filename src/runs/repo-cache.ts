@@ -443,6 +443,11 @@ export type MirrorUpdateInput = {
   signal?: AbortSignal;
   /** Check the whole history even if this process checked it before (after a clone from it failed). */
   distrust?: boolean;
+  /**
+   * Told (once) when the update has handed over to git — its fetch or clone began — or waits for another run's:
+   * what the caller does on this process from then on no longer holds the update back.
+   */
+  onUnderway?: () => void;
 };
 
 /**
@@ -454,6 +459,12 @@ const writing = new Map<string, Promise<Written | null>>();
 
 export async function updateMirror(input: MirrorUpdateInput): Promise<MirrorUpdate> {
   const { mirror } = input;
+  let told = false;
+  const underway = () => {
+    if (told) return;
+    told = true;
+    input.onUnderway?.();
+  };
   for (;;) {
     // The record, read without the lock, only as a hint: a run that will have to fetch goes straight to the exclusive lock.
     if (input.expected !== null || (await fetchedSince(input))) {
@@ -464,6 +475,7 @@ export async function updateMirror(input: MirrorUpdateInput): Promise<MirrorUpda
     // exclusive lock one by one only to find the fetch shared.
     const running = writing.get(mirror.repo);
     if (running === undefined) break;
+    underway();
     const written = await untilAborted(running.catch(() => null), input.signal);
     // Its fetch began after this run was requested: the refs it left are this run's too, with nothing more to read.
     if (written !== null && input.expected === null && input.distrust !== true && written.fetchStarted.getTime() >= input.since.getTime() && (input.head === null || input.head === written.head)) {
@@ -475,7 +487,10 @@ export async function updateMirror(input: MirrorUpdateInput): Promise<MirrorUpda
   const work = withLock(mirror.lockFile, input.signal, async () => {
     // Another process fetched while this run waited for the lock: check and share it under the shared lock instead.
     if (await fetchedSince(input)) return null;
-    return updateExclusively(input, (at) => (fetchStarted = at));
+    return updateExclusively(input, (at) => {
+      fetchStarted = at;
+      underway();
+    });
   });
   const shared = work.then((update): Written | null => (update?.fetched === true && fetchStarted !== null ? { refs: update.refs, fetchStarted, head: input.head } : null));
   writing.set(mirror.repo, shared);
@@ -569,7 +584,6 @@ async function updateExclusively(input: MirrorUpdateInput, onFetch: (started: Da
   }
   const differing = input.expected === null ? null : differences(refsBefore, input.expected);
   const fetchStarted = input.now();
-  onFetch(fetchStarted);
   const started = Date.now();
   const bytesBefore = await objectBytes(mirror.repo);
   log(
@@ -578,6 +592,7 @@ async function updateExclusively(input: MirrorUpdateInput, onFetch: (started: Da
       : `Repository cache: warm, ${differing} ref${differing === 1 ? '' : 's'} differ from GitLab's; fetching into the mirror.`,
   );
   await writeFile(path.join(mirror.dir, 'fetching'), `${process.pid}\n`);
+  onFetch(fetchStarted);
   try {
     await input.fetch.fetch({ host: mirror.repo, sandbox: MIRROR_IN_SANDBOX });
   } catch (error) {
@@ -656,6 +671,15 @@ function describeRefChanges(before: Map<string, string>, after: Map<string, stri
   }
   for (const name of before.keys()) if (!after.has(name)) removed += 1;
   return `${updated} updated, ${added} new and ${removed} deleted ref${removed === 1 ? '' : 's'}`;
+}
+
+/**
+ * Whether a workspace may be made from the mirror while this run's update of it is under way: the mirror exists
+ * and this process checked its whole history before. What is made from it is kept only if the update then finds
+ * the mirror sound (a rebuilt mirror means a new workspace).
+ */
+export async function readableDuringUpdate(mirror: Mirror): Promise<boolean> {
+  return verified.has(mirror.repo) && (await exists(path.join(mirror.repo, 'HEAD')));
 }
 
 /** Whether the mirror can be borrowed from as it is (runs with --depth or --filter use it only then, without fetching). */

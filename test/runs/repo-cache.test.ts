@@ -143,20 +143,55 @@ describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTP
     assert.ok(coldView.includes(`HEAD ${plain.head} main`));
     assert.ok(coldView.includes(`ORIGIN ${gitlab.baseUrl}/acme/cached.git`), 'origin is GitLab, as without the cache');
 
-    // One new commit upstream: the next run fetches just that into the mirror.
+    // One new commit upstream (and a new tag, a new branch, a moved one): the next run fetches just that into the
+    // mirror. Its workspace, cloned from the mirror while that fetch ran, is brought to what the fetch left.
     const sha = await gitlab.commitFile(project.id, { branch: 'main', path: 'src/new.txt', content: 'new\n' });
+    execFileSync('git', ['-C', gitlab.repoPath(project.id), 'tag', '-a', '-m', 'release', 'v1.1', 'main']);
+    execFileSync('git', ['-C', gitlab.repoPath(project.id), 'branch', 'hotfix', 'main~1']);
+    await gitlab.commitFile(project.id, { branch: 'feature', path: 'src/feature.txt', content: 'moved\n' });
     const listings = () => gitlab.requests.filter((request) => request.method === 'GET' && /\/(merge_requests|issues)$/.test(request.path)).length;
     const listedBefore = listings();
-    const after = await runToEnd(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', DESCRIBE] });
+    // GitLab is slow to answer the fetch: the workspace is cloned from the mirror as it was meanwhile.
+    const release = gitlab.holdFetches();
+    const afterId = await startRun(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', DESCRIBE] });
+    await waitFor('the workspace cloned from the mirror during the fetch', async () => /Cloning into '\/workspace'\.\.\.\n(.*\n)*done\.\n/.test(await logText(alice, afterId)));
+    release();
+    const afterRun = await finish(alice, afterId);
+    const after = { run: afterRun, log: await logText(alice, afterId) };
     assert.equal(after.run.status, 'succeeded', JSON.stringify(after.run.error));
     // The agent wrote nothing to GitLab, and its broker saw every request: nothing to collect, nothing listed.
     assert.match(after.log, /Collecting outputs: none; the agent sent GitLab no write/);
     assert.equal(listings(), listedBefore);
     assert.deepEqual(after.run.outputs, { branches: [], mergeRequests: [], issues: [] });
     assert.equal(after.run.repoCache, 'warm');
-    assert.match(after.log, /Repository cache: the fetch brought 1 updated, 0 new and 0 deleted refs, .* in [\d.]+ s\./);
-    assert.ok(seen(after.log).includes(`HEAD ${sha} main`), seen(after.log).join('\n'));
+    assert.match(after.log, /Repository cache: the fetch brought 2 updated, 2 new and 0 deleted refs, .* in [\d.]+ s\./);
+    assert.match(after.log, /Repository cache: the workspace was cloned from the mirror during the fetch, then brought up to date with it\./);
+    const afterView = seen(after.log);
+    assert.ok(afterView.includes(`HEAD ${sha} main`), afterView.join('\n'));
+    assert.ok(afterView.includes('FSCK-OK') && afterView.includes('UPSTREAM origin/main'), afterView.join('\n'));
+    assert.ok(!afterView.some((line) => line.startsWith('DIRTY ')), afterView.join('\n'));
+    assert.ok(afterView.some((line) => line.startsWith('FILES ') && line.includes('src/new.txt')), afterView.join('\n'));
+    assert.deepEqual(afterView.filter((line) => line.startsWith('REF ')), (await plainCloneView()).refs, 'the same refs as a plain clone made now');
+    // The branches it started with are GitLab's as the fetch left them: the agent's outputs are counted from there.
+    assert.deepEqual(after.run.outputs.branches, []);
     assert.equal(gitIn(await theMirror(), ['rev-parse', 'refs/heads/main']).trim(), sha);
+  });
+
+  test('a branch the mirror does not hold yet: the workspace is made once the fetch brought it, and the log shows no failed clone', async () => {
+    execFileSync('git', ['-C', gitlab.repoPath(project.id), 'branch', 'fresh-start', 'main']);
+    const sha = await gitlab.commitFile(project.id, { branch: 'fresh-start', path: 'src/fresh.txt', content: 'fresh\n' });
+    const release = gitlab.holdFetches();
+    const id = await startRun(alice, { connectionId: aliceConnection, project: 'acme/cached', branch: 'fresh-start', command: ['sh', '-c', DESCRIBE] });
+    await waitFor('the run to find the branch missing from the mirror', async () => /the mirror does not hold branch fresh-start yet; the workspace is made once the fetch brought it\./.test(await logText(alice, id)));
+    release();
+    const run = await finish(alice, id);
+    const log = await logText(alice, id);
+    assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+    assert.equal(run.repoCache, 'warm');
+    const view = seen(log);
+    assert.ok(view.includes(`HEAD ${sha} fresh-start`) && view.includes('FSCK-OK') && view.includes('UPSTREAM origin/fresh-start'), view.join('\n'));
+    assert.doesNotMatch(log, /fatal|not found in upstream/);
+    assert.doesNotMatch(log, /brought up to date with it/);
   });
 
   test('--depth and --filter: shallow and partial workspaces borrow from a warm mirror without fetching into it', async () => {
@@ -251,7 +286,10 @@ describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTP
 
   test('concurrent runs: one fetch into the mirror, the others wait for it and share it', async () => {
     const sha = await gitlab.commitFile(project.id, { branch: 'main', path: 'src/concurrent.txt', content: 'together\n' });
+    // Each run's preflight waits until all four were requested: a fetch that begins after a run was requested is that run's to share.
+    const release = gitlab.holdRequests((request) => request.path.startsWith('/api/v4/projects/'));
     const ids = await Promise.all([0, 1, 2, 3].map(() => startRun(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', DESCRIBE] })));
+    release();
     const runs = await Promise.all(ids.map((id) => finish(alice, id)));
     const logs = await Promise.all(ids.map((id) => logText(alice, id)));
     for (const [index, run] of runs.entries()) {
@@ -260,7 +298,7 @@ describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTP
       assert.ok(seen(logs[index] ?? '').includes(`HEAD ${sha} main`));
       assert.ok(seen(logs[index] ?? '').includes('FSCK-OK'));
     }
-    assert.equal(logs.filter((log) => /the fetch brought/.test(log)).length, 1, 'exactly one run fetched');
+    assert.equal(logs.filter((log) => /the fetch brought/.test(log)).length, 1, `exactly one run fetched\n${logs.join('\n=====\n')}`);
     assert.equal(logs.filter((log) => /another run began a fetch into the mirror after this one was requested; sharing that fetch/.test(log)).length, 3, 'the others shared its fetch');
   });
 
