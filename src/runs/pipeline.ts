@@ -187,6 +187,8 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
   let mirror: { mirror: Mirror; use: HeldLock; of: MirrorOf } | null = null;
   /** The mirror's update when it started before the sandbox was made (it runs on the host meanwhile). */
   let earlyUpdate: Promise<MirrorUpdate> | null = null;
+  /** Whether that update is this run's own fetch (not a wait for another run's): then the workspace is cloned meanwhile. */
+  let fetchingEarly = false;
   /** Stops that update when the run ends before making its workspace (a failure while the sandbox was made). */
   const earlyStop = new AbortController();
   let runBroker: RunBroker | null = null;
@@ -263,7 +265,10 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
         let underway = () => {};
         const gitUnderway = new Promise<void>((resolve) => (underway = resolve));
         earlyUpdate = updateMirror({
-          onUnderway: () => underway(),
+          onUnderway: (how) => {
+            fetchingEarly = how === 'fetching';
+            underway();
+          },
           mirror: mirror.mirror,
           of,
           expected: null,
@@ -385,6 +390,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
       mirror,
       hostGit,
       earlyUpdate,
+      fetchingEarly,
       workspaceDir,
       log,
       now: () => clock.now(),
@@ -680,6 +686,11 @@ async function cloneWorkspace(input: {
   hostGit: GitLabGit | null;
   /** The mirror's update, when it was begun before the sandbox was made. */
   earlyUpdate: Promise<MirrorUpdate> | null;
+  /**
+   * Whether that update is this run's own fetch. A run waiting for another run's fetch clones after it: cloning
+   * meanwhile would take CPU from that fetch, which every waiting run needs first.
+   */
+  fetchingEarly: boolean;
   workspaceDir: string;
   log: RunLog;
   now: () => Date;
@@ -716,8 +727,8 @@ async function cloneWorkspace(input: {
   const update = (distrust: boolean) =>
     updateMirror({ mirror: input.mirror!.mirror, of: input.mirror!.of, expected: input.expected, since: input.since, head: input.head, fetch, log: (line) => log.system(line), now: input.now, signal, distrust });
 
-  // A warm mirror is cloned while it is fetched into, and the workspace then brought to what the fetch left.
-  if (input.mirror !== null && !shallow && input.earlyUpdate !== null && (await readableDuringUpdate(input.mirror.mirror))) {
+  // A warm mirror is cloned while this run fetches into it, and the workspace then brought to what the fetch left.
+  if (input.mirror !== null && !shallow && input.earlyUpdate !== null && input.fetchingEarly && (await readableDuringUpdate(input.mirror.mirror))) {
     const made = await cloneDuringUpdate({ ...input, update: input.earlyUpdate });
     if (made !== null) return made;
     for (const name of await readdir(input.workspaceDir)) await removeTree(path.join(input.workspaceDir, name));

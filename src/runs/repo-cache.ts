@@ -444,10 +444,10 @@ export type MirrorUpdateInput = {
   /** Check the whole history even if this process checked it before (after a clone from it failed). */
   distrust?: boolean;
   /**
-   * Told (once) when the update has handed over to git — its fetch or clone began — or waits for another run's:
-   * what the caller does on this process from then on no longer holds the update back.
+   * Told (once) when the update has handed over to git — its fetch or clone began (`fetching`) — or waits for
+   * another run's (`waiting`): what the caller does on this process from then on no longer holds the update back.
    */
-  onUnderway?: () => void;
+  onUnderway?: (how: 'fetching' | 'waiting') => void;
 };
 
 /**
@@ -460,10 +460,10 @@ const writing = new Map<string, Promise<Written | null>>();
 export async function updateMirror(input: MirrorUpdateInput): Promise<MirrorUpdate> {
   const { mirror } = input;
   let told = false;
-  const underway = () => {
+  const underway = (how: 'fetching' | 'waiting') => {
     if (told) return;
     told = true;
-    input.onUnderway?.();
+    input.onUnderway?.(how);
   };
   for (;;) {
     // The record, read without the lock, only as a hint: a run that will have to fetch goes straight to the exclusive lock.
@@ -475,7 +475,7 @@ export async function updateMirror(input: MirrorUpdateInput): Promise<MirrorUpda
     // exclusive lock one by one only to find the fetch shared.
     const running = writing.get(mirror.repo);
     if (running === undefined) break;
-    underway();
+    underway('waiting');
     const written = await untilAborted(running.catch(() => null), input.signal);
     // Its fetch began after this run was requested: the refs it left are this run's too, with nothing more to read.
     if (written !== null && input.expected === null && input.distrust !== true && written.fetchStarted.getTime() >= input.since.getTime() && (input.head === null || input.head === written.head)) {
@@ -489,7 +489,7 @@ export async function updateMirror(input: MirrorUpdateInput): Promise<MirrorUpda
     if (await fetchedSince(input)) return null;
     return updateExclusively(input, (at) => {
       fetchStarted = at;
-      underway();
+      underway('fetching');
     });
   });
   const shared = work.then((update): Written | null => (update?.fetched === true && fetchStarted !== null ? { refs: update.refs, fetchStarted, head: input.head } : null));
