@@ -60,12 +60,24 @@ const MAX_PAGES = 10_000;
 const silentLogger: HttpLogger = { debug() {}, warn() {} };
 
 /**
- * GETs under way, by the transport that sends them (its outbound policy, or its resolver in tests) and then by what
- * decides GitLab's answer: the token and how it is sent, the trusted CA and the URL. An identical GET asked for
- * while one is under way (many runs of one connection starting at once) waits for that one's answer instead of
- * asking GitLab again; nothing is kept once the answer is in.
+ * GETs under way, by the transport that sends them (its outbound policy and resolver) and the clock that times its
+ * retries, then by everything else that decides the answer a caller gets: the token and how it is sent, the trusted
+ * CA, the retry and timeout settings, and the URL. An identical GET asked for while one is under way (many runs of
+ * one connection starting at once) waits for that one's answer instead of asking GitLab again; nothing is kept once
+ * the answer is in. A client given its own sleep or randomness (tests) never shares.
  */
-const inFlight = new WeakMap<object, Map<string, Promise<RawResponse>>>();
+const inFlight = new WeakMap<object, WeakMap<object, WeakMap<Clock, Map<string, Promise<RawResponse>>>>>();
+const NO_RESOLVER = {};
+
+function inFlightFor(policy: object, resolver: object, clock: Clock): Map<string, Promise<RawResponse>> {
+  let byResolver = inFlight.get(policy);
+  if (byResolver === undefined) inFlight.set(policy, (byResolver = new WeakMap()));
+  let byClock = byResolver.get(resolver);
+  if (byClock === undefined) byResolver.set(resolver, (byClock = new WeakMap()));
+  let requests = byClock.get(clock);
+  if (requests === undefined) byClock.set(clock, (requests = new Map()));
+  return requests;
+}
 
 function digest(value: string | null | undefined): string {
   return value ? createHash('sha256').update(value).digest('base64') : '';
@@ -87,7 +99,7 @@ export class GitLabHttp {
   readonly #logger: HttpLogger;
   readonly #onCall: (status: number | 'network_error') => void;
   /** GETs under way on this client's transport, and the key part that is this client's (token, its kind, CA). */
-  readonly #inFlight: Map<string, Promise<RawResponse>>;
+  readonly #inFlight: Map<string, Promise<RawResponse>> | null;
   readonly #sameAnswer: string;
 
   private constructor(options: GitLabHttpOptions) {
@@ -102,10 +114,9 @@ export class GitLabHttp {
     this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#logger = options.logger ?? silentLogger;
     this.#onCall = options.onCall ?? (() => {});
-    const transport = options.resolveAll ?? options.policy;
-    this.#inFlight = inFlight.get(transport) ?? new Map();
-    inFlight.set(transport, this.#inFlight);
-    this.#sameAnswer = `${this.#tokenKind} ${digest(options.token)} ${digest(options.caPem)} `;
+    this.#inFlight =
+      options.sleep === undefined && options.random === undefined ? inFlightFor(options.policy, options.resolveAll ?? NO_RESOLVER, this.#clock) : null;
+    this.#sameAnswer = [this.#tokenKind, digest(options.token), digest(options.caPem), this.#timeoutMs, this.#maxRetries, this.#maxRetryAfterSeconds, ''].join(' ');
     this.#agent = createOutboundAgent({
       policy: options.policy,
       caPem: options.caPem ?? null,
@@ -164,12 +175,13 @@ export class GitLabHttp {
    * for network failures, redirects and rate limits that did not recover; callers map other statuses.
    */
   send(method: HttpMethod, url: string, body?: unknown): Promise<RawResponse> {
-    if (method !== 'GET' || body !== undefined) return this.#send(method, url, body);
+    const requests = this.#inFlight;
+    if (method !== 'GET' || body !== undefined || requests === null) return this.#send(method, url, body);
     const key = this.#sameAnswer + url;
-    let answer = this.#inFlight.get(key);
+    let answer = requests.get(key);
     if (answer === undefined) {
-      answer = this.#send(method, url, body).finally(() => this.#inFlight.delete(key));
-      this.#inFlight.set(key, answer);
+      answer = this.#send(method, url, body).finally(() => requests.delete(key));
+      requests.set(key, answer);
     }
     return answer;
   }

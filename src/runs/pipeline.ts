@@ -280,10 +280,17 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
           signal: AbortSignal.any([signal, earlyStop.signal]),
         });
         // Awaited when the workspace is made (or when the run ends first); never an unhandled rejection meanwhile.
-        earlyUpdate.then(underway, underway);
+        let failed = false;
+        earlyUpdate.then(underway, () => {
+          failed = true;
+          underway();
+        });
         // This process's part of the update (locks, the mirror's check) goes first: the sandbox, which takes the
         // same thread for a while, is made while git fetches, which is what a warm run waits for.
         await gitUnderway;
+        if (signal.aborted) throw runCanceled();
+        // Failed before git was under way: its error is the run's, with no sandbox made for nothing.
+        if (failed) await earlyUpdate;
       }
     }
     // The run policy (docs/security.md, "Run policy"); the branches that existed before the run join it once git listed them.
@@ -802,22 +809,24 @@ async function cloneWorkspace(input: {
 /**
  * The workspace cloned from the mirror as it is while the run's update fetches into it, then — told on its standard
  * input once the update is over — given the mirror's new branches, tags and HEAD: `git update-ref --stdin` with the
- * changes forgelink read from the mirror (every object is already there, borrowed) and a reset of its branch to
- * the new tip. `@cloned` ends the listing of what the clone made.
+ * changes forgelink read from the mirror (every object is already there, borrowed; deletions in a transaction of
+ * their own, so `x` can give way to `x/y`), a reset of its branch when that moved, and `origin/HEAD` when GitLab's
+ * HEAD did. A line `@cloned` ends the listing of what the clone made. Exit 3: the mirror has no such branch yet.
  */
 const CLONE_THEN_CATCH_UP = `
-git ls-remote --exit-code -- "$2" "refs/heads/$1" >/dev/null || exit 3
+git ls-remote --exit-code -- "$2" "refs/heads/$1" >/dev/null || { [ $? = 2 ] && exit 3; exit 1; }
 git clone --progress --shared --branch "$1" -- "$2" /workspace && git -C /workspace remote set-url origin "$3" &&
   git -C /workspace for-each-ref --format='%(objectname) %(refname) %(symref)' refs/remotes/origin/ refs/tags/ && echo @cloned || exit
-read -r next head || exit 0
+read -r next reset head || exit 0
 [ "$next" = catch-up ] || exit 0
-git -C /workspace update-ref --stdin && git -C /workspace reset --quiet --hard "refs/remotes/origin/$1" &&
+git -C /workspace update-ref --no-deref --stdin >/dev/null &&
+  { [ "$reset" != reset ] || { git -C /workspace reset --quiet --hard "refs/remotes/origin/$1" && rm -f /workspace/.git/ORIG_HEAD; }; } &&
   { [ "$head" != head ] || git -C /workspace symbolic-ref refs/remotes/origin/HEAD "refs/remotes/origin/$4"; }
 `;
 
 /**
- * Null when the workspace must be made again after the update: the mirror had no such branch yet (exit 3, said in
- * the log at once), the clone failed (what it printed is left out of the log), or the update rebuilt the mirror.
+ * Null when the workspace must be made again after the update: the mirror had no such branch yet (said in the log
+ * at once), the clone failed (what it printed is left out of the log), or the update rebuilt the mirror.
  */
 async function cloneDuringUpdate(input: {
   session: SandboxSession;
@@ -833,9 +842,14 @@ async function cloneDuringUpdate(input: {
 }): Promise<{ repoCache: 'cold' | 'warm'; branches: Map<string, string> } | null> {
   const { log, signal } = input;
   const next = new PassThrough();
+  // Stops the clone when the update fails first: the run fails with the update's error, not after the checkout.
+  const stop = new AbortController();
   let stdout = '';
+  const clonedLine = /(?:^|\n)@cloned\n/g;
+  /** Where the listing ends (the `@cloned` line), once seen. */
+  let listingEnd: number | null = null;
   // The clone's progress joins the log once it made the workspace.
-  let held: string | null = '';
+  let held = '';
   let markCloned = () => {};
   const cloned = new Promise<void>((resolve) => (markCloned = resolve));
   const running = input.session.exec({
@@ -843,36 +857,48 @@ async function cloneDuringUpdate(input: {
     env: input.env,
     cwd: '/',
     timeoutMs: CLONE_TIMEOUT_MS,
-    signal,
+    signal: AbortSignal.any([signal, stop.signal]),
     offline: true,
     input: next,
     onOutput: (chunk, stream) => {
       if (stream === 'stderr') {
-        if (held === null) log.output(chunk, stream);
-        else held += chunk;
+        if (listingEnd === null) held += chunk;
+        else log.output(chunk, stream);
         return;
       }
+      if (listingEnd !== null) return;
+      // Only the new output (and the line break before it) is searched: a listing of many refs comes in many chunks.
+      clonedLine.lastIndex = Math.max(0, stdout.length - 1);
       stdout += chunk;
-      if (held !== null && stdout.includes('@cloned\n')) {
-        log.output(held, 'stderr');
-        held = null;
-        markCloned();
-      }
+      const marker = clonedLine.exec(stdout);
+      if (marker === null) return;
+      listingEnd = marker.index;
+      log.output(held, 'stderr');
+      markCloned();
     },
   });
   let ended = false;
-  const clonedFirst = await Promise.race([
-    cloned.then(() => true),
+  const updateFailed = input.update.then(
+    () => new Promise<never>(() => {}),
+    (error: unknown) => ({ error }),
+  );
+  const first = await Promise.race([
+    cloned.then(() => 'cloned' as const),
     running.then((exit) => {
       ended = true;
       if (exit.exitCode === 3) log.system(`Repository cache: the mirror does not hold branch ${input.baseBranch} yet; the workspace is made once the fetch brought it.`);
-      return false;
+      return 'ended' as const;
     }),
+    updateFailed.then(() => 'failed' as const),
   ]);
   const finish = async () => {
-    next.end();
+    if (!next.writableEnded) next.end();
     return running;
   };
+  if (first === 'failed') {
+    stop.abort();
+    await finish().catch(() => {});
+  }
   let updated: MirrorUpdate;
   try {
     updated = await input.update;
@@ -886,37 +912,40 @@ async function cloneDuringUpdate(input: {
   }
   // The clone failed, the update rebuilt the mirror it read, or the command ended while the update went on (its
   // timeout, counted from before a long wait for another run's fetch): made again, as a clone after the update is.
-  if (!clonedFirst || updated.rebuilt || ended) {
+  if (first !== 'cloned' || updated.rebuilt || ended) {
     const exit = await finish();
     if (exit.canceled || signal.aborted) throw runCanceled();
     if (exit.limit !== undefined) throwIfStopped(exit, signal, 'git clone', input.caps);
     return null;
   }
-  // What the workspace shows of GitLab, against what the mirror now holds.
-  const seen = workspaceListing(stdout.slice(0, stdout.indexOf('@cloned\n')));
-  const changes = refChanges(seen.refs, updated.refs);
-  const headMoved = input.head !== null && seen.head !== input.head;
-  if (changes === '' && !headMoved) next.end('done\n');
-  else next.end(`catch-up${headMoved ? ' head' : ''}\n${changes}`);
+  // What the workspace shows of GitLab, against what the mirror now holds. A branch named HEAD is left out, as a
+  // clone leaves it out: `origin/HEAD` is GitLab's HEAD.
+  const mirrored = new Map([...updated.refs].filter(([name]) => name !== 'refs/heads/HEAD'));
+  const seen = workspaceListing(stdout.slice(0, listingEnd ?? 0));
+  const changes = refChanges(seen.refs, mirrored);
+  const base = `refs/heads/${input.baseBranch}`;
+  const reset = seen.refs.get(base) !== mirrored.get(base);
+  const headMoved = input.head !== null && seen.head !== input.head && mirrored.has(`refs/heads/${input.head}`);
+  next.end(changes === '' && !headMoved ? 'done\n' : `catch-up ${reset ? 'reset' : 'keep'} ${headMoved ? 'head' : 'keep'}\n${changes}`);
   const exit = await running;
   throwIfStopped(exit, signal, 'git clone', input.caps);
   if (exit.exitCode !== 0) return null;
   if (changes !== '') log.system('Repository cache: the workspace was cloned from the mirror during the fetch, then brought up to date with it.');
   const branches = new Map<string, string>();
-  for (const [name, sha] of updated.refs) if (name.startsWith('refs/heads/')) branches.set(name.slice('refs/heads/'.length), sha);
+  for (const [name, sha] of mirrored) if (name.startsWith('refs/heads/')) branches.set(name.slice('refs/heads/'.length), sha);
   return { repoCache: updated.state, branches };
 }
 
 /**
- * `git update-ref --stdin` commands that make a workspace's `refs/remotes/origin/*` and tags what the mirror holds
- * (`refs/heads/*`, `refs/tags/*`); both maps name refs as the mirror does. Empty when they already match.
+ * `git update-ref --stdin` transactions that make a workspace's `refs/remotes/origin/*` and tags what the mirror
+ * holds (`refs/heads/*`, `refs/tags/*`; both maps name refs as the mirror does): the deletions first, in one of
+ * their own. Empty when they already match.
  */
 function refChanges(workspace: ReadonlyMap<string, string>, mirror: ReadonlyMap<string, string>): string {
   const inWorkspace = (name: string) => (name.startsWith('refs/heads/') ? `refs/remotes/origin/${name.slice('refs/heads/'.length)}` : name);
-  let commands = '';
-  for (const [name, sha] of mirror) if (workspace.get(name) !== sha) commands += `update ${inWorkspace(name)} ${sha}\n`;
-  for (const name of workspace.keys()) if (!mirror.has(name)) commands += `delete ${inWorkspace(name)}\n`;
-  return commands;
+  const deletions = [...workspace.keys()].filter((name) => !mirror.has(name)).map((name) => `delete ${inWorkspace(name)}\n`);
+  const updates = [...mirror].filter(([name, sha]) => workspace.get(name) !== sha).map(([name, sha]) => `update ${inWorkspace(name)} ${sha}\n`);
+  return [deletions, updates].filter((commands) => commands.length > 0).map((commands) => `start\n${commands.join('')}commit\n`).join('');
 }
 
 /**

@@ -152,22 +152,24 @@ describe('paging, redirects and messages against handcrafted servers', () => {
       void gate.then(() => json(res, 200, { username: req.headers['private-token'] === 'glpat-first' ? 'first' : 'second' }));
     });
     t.after(() => server.close());
-    // One client per run, as each run makes its own.
-    const clients = ['glpat-first', 'glpat-first', 'glpat-first', 'glpat-second'].map((token) => GitLabHttp.create({ baseUrl: server.baseUrl, token, policy: LOOPBACK_ALLOWED }));
+    // One client per run, as each run makes its own; the last asks with other retry settings (as forgelink's token
+    // rotation does), so it must not inherit a run's retries and waits, nor they its.
+    const options: Partial<GitLabHttpOptions>[] = [{ token: 'glpat-first' }, { token: 'glpat-first' }, { token: 'glpat-first' }, { token: 'glpat-second' }, { token: 'glpat-first', maxRetries: 0 }];
+    const clients = options.map((extra) => GitLabHttp.create({ baseUrl: server.baseUrl, policy: LOOPBACK_ALLOWED, ...extra }));
     t.after(() => Promise.all(clients.map((client) => client.close())));
     const answers = clients.map((client) => client.get('/user', User));
-    // Asked before any answer came: one request per token reaches GitLab.
-    while (server.seen.length < 2) await new Promise((resolve) => setImmediate(resolve));
+    // Asked before any answer came: one request per token and settings reaches GitLab.
+    while (server.seen.length < 3) await new Promise((resolve) => setImmediate(resolve));
     release();
-    assert.deepEqual((await Promise.all(answers)).map((user) => user.username), ['first', 'first', 'first', 'second']);
-    assert.deepEqual(server.seen, ['GET /api/v4/user', 'GET /api/v4/user']);
-    assert.deepEqual(server.headers.map((headers) => headers['private-token']).sort(), ['glpat-first', 'glpat-second']);
+    assert.deepEqual((await Promise.all(answers)).map((user) => user.username), ['first', 'first', 'first', 'second', 'first']);
+    assert.deepEqual(server.seen, ['GET /api/v4/user', 'GET /api/v4/user', 'GET /api/v4/user']);
+    assert.deepEqual(server.headers.map((headers) => headers['private-token']).sort(), ['glpat-first', 'glpat-first', 'glpat-second']);
     // Nothing is kept once the answer is in: the next GET asks again.
     assert.equal((await clients[0]!.get('/user', User)).username, 'first');
-    assert.equal(server.seen.length, 3);
+    assert.equal(server.seen.length, 4);
     // Only GETs: a POST is each caller's own.
     await Promise.all([clients[0]!.post('/user', User), clients[1]!.post('/user', User)]);
-    assert.equal(server.seen.length, 5);
+    assert.equal(server.seen.length, 6);
   });
 
   test('a Link to another origin is not followed, and says why', async (t) => {

@@ -117,7 +117,7 @@ describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTP
     }
   }
 
-  test('cold then warm: identical workspaces, equal to a plain clone; the log and the run say which', async () => {
+  test('cold then warm: identical workspaces, equal to a plain clone; the log and the run say which', async (t) => {
     const cold = await runToEnd(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', DESCRIBE] });
     assert.equal(cold.run.status, 'succeeded', JSON.stringify(cold.run.error));
     assert.equal(cold.run.repoCache, 'cold');
@@ -153,6 +153,7 @@ describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTP
     const listedBefore = listings();
     // GitLab is slow to answer the fetch: the workspace is cloned from the mirror as it was meanwhile.
     const release = gitlab.holdFetches();
+    t.after(release);
     const afterId = await startRun(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', DESCRIBE] });
     await waitFor('the workspace cloned from the mirror during the fetch', async () => /Cloning into '\/workspace'\.\.\.\n(.*\n)*done\.\n/.test(await logText(alice, afterId)));
     release();
@@ -177,10 +178,11 @@ describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTP
     assert.equal(gitIn(await theMirror(), ['rev-parse', 'refs/heads/main']).trim(), sha);
   });
 
-  test('a branch the mirror does not hold yet: the workspace is made once the fetch brought it, and the log shows no failed clone', async () => {
+  test('a branch the mirror does not hold yet: the workspace is made once the fetch brought it, and the log shows no failed clone', async (t) => {
     execFileSync('git', ['-C', gitlab.repoPath(project.id), 'branch', 'fresh-start', 'main']);
     const sha = await gitlab.commitFile(project.id, { branch: 'fresh-start', path: 'src/fresh.txt', content: 'fresh\n' });
     const release = gitlab.holdFetches();
+    t.after(release);
     const id = await startRun(alice, { connectionId: aliceConnection, project: 'acme/cached', branch: 'fresh-start', command: ['sh', '-c', DESCRIBE] });
     await waitFor('the run to find the branch missing from the mirror', async () => /the mirror does not hold branch fresh-start yet; the workspace is made once the fetch brought it\./.test(await logText(alice, id)));
     release();
@@ -192,6 +194,45 @@ describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTP
     assert.ok(view.includes(`HEAD ${sha} fresh-start`) && view.includes('FSCK-OK') && view.includes('UPSTREAM origin/fresh-start'), view.join('\n'));
     assert.doesNotMatch(log, /fatal|not found in upstream/);
     assert.doesNotMatch(log, /brought up to date with it/);
+  });
+
+  test('caught up during the fetch: deleted branches and tags, a branch giving way to a directory of branches, a branch named HEAD', async (t) => {
+    const repo = gitlab.repoPath(project.id);
+    const git = (...args: string[]) => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8' }).trim();
+    // Known to the mirror: gone-soon (a branch) and v-gone (a tag).
+    git('branch', 'gone-soon', 'main');
+    git('tag', 'v-gone', 'main');
+    const warmed = await runToEnd(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['true'] });
+    assert.equal(warmed.run.status, 'succeeded', JSON.stringify(warmed.run.error));
+    // Then, before the next run's fetch: both deleted, gone-soon/now takes gone-soon's place, a branch named HEAD
+    // (not the default branch) appears, and main moves.
+    git('branch', '-D', 'gone-soon');
+    git('tag', '-d', 'v-gone');
+    git('branch', 'gone-soon/now', 'feature');
+    git('update-ref', 'refs/heads/HEAD', 'feature');
+    t.after(() => execFileSync('git', ['-C', repo, 'update-ref', '-d', 'refs/heads/HEAD']));
+    const sha = await gitlab.commitFile(project.id, { branch: 'main', path: 'src/moved.txt', content: 'moved\n' });
+    const release = gitlab.holdFetches();
+    t.after(release);
+    const id = await startRun(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', `${DESCRIBE}\necho "ORIG_HEAD $(test -e .git/ORIG_HEAD && echo present || echo absent)"`] });
+    await waitFor('the workspace cloned from the mirror during the fetch', async () => /Cloning into '\/workspace'\.\.\.\n(.*\n)*done\.\n/.test(await logText(alice, id)));
+    release();
+    const run = await finish(alice, id);
+    const log = await logText(alice, id);
+    assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+    assert.match(log, /brought up to date with it/);
+    const view = seen(log);
+    assert.ok(view.includes(`HEAD ${sha} main`) && view.includes('FSCK-OK') && !view.some((line) => line.startsWith('DIRTY ')), view.join('\n'));
+    const refs = view.filter((line) => line.startsWith('REF '));
+    assert.ok(refs.includes(`REF ${sha} refs/remotes/origin/main `), refs.join('\n'));
+    assert.ok(refs.includes('REF ' + sha + ' refs/remotes/origin/HEAD refs/remotes/origin/main'), 'origin/HEAD is GitLab\'s HEAD, not the branch named HEAD');
+    assert.ok(refs.some((line) => line.endsWith(' refs/remotes/origin/gone-soon/now ')), refs.join('\n'));
+    assert.ok(!refs.some((line) => / refs\/remotes\/origin\/gone-soon $/.test(line) || line.includes('refs/tags/v-gone')), refs.join('\n'));
+    assert.match(log, /^ORIG_HEAD absent$/m);
+    assert.ok(!('HEAD' in Object.fromEntries(run.outputs.branches.map((branch: { name: string }) => [branch.name, true]))));
+    // The branch named HEAD goes again, and the mirror with it, for the tests after this one.
+    git('update-ref', '-d', 'refs/heads/HEAD');
+    assert.equal((await runToEnd(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['true'] })).run.status, 'succeeded');
   });
 
   test('--depth and --filter: shallow and partial workspaces borrow from a warm mirror without fetching into it', async () => {
@@ -284,10 +325,11 @@ describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTP
     assert.equal(gitRequests(), requestsBefore, 'no git request was made with that token');
   });
 
-  test('concurrent runs: one fetch into the mirror, the others wait for it and share it', async () => {
+  test('concurrent runs: one fetch into the mirror, the others wait for it and share it', async (t) => {
     const sha = await gitlab.commitFile(project.id, { branch: 'main', path: 'src/concurrent.txt', content: 'together\n' });
     // Each run's preflight waits until all four were requested: a fetch that begins after a run was requested is that run's to share.
     const release = gitlab.holdRequests((request) => request.path.startsWith('/api/v4/projects/'));
+    t.after(release);
     const ids = await Promise.all([0, 1, 2, 3].map(() => startRun(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', DESCRIBE] })));
     release();
     const runs = await Promise.all(ids.map((id) => finish(alice, id)));

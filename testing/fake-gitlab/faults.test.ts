@@ -32,16 +32,21 @@ describe('fake GitLab rate limits and injected faults', () => {
     await response.text();
   });
 
-  test('holdFetches (holdRequests for git\'s fetches) keeps the fetch waiting until released; it then completes as usual', async () => {
+  test('holdFetches (holdRequests for git\'s fetches) keeps the fetch waiting until released; it then completes as usual', async (t) => {
     const git = await gitCli(gl);
     try {
       const user = gl.addUser({ username: 'slow-reader' }).id;
       const project = gl.addProject({ path: 'slow/held', members: [{ userId: user, accessLevel: 30 }] });
       const token = gl.addToken(user, { scopes: ['read_repository'] });
       const release = gl.holdFetches();
+      t.after(release);
       let ended = false;
       const cloning = git.run(['clone', '--quiet', `${gl.baseUrl}/slow/held.git`, 'held'], { token }).finally(() => (ended = true));
       await waitFor('the fetch to reach GitLab', () => gl.requests.some((request) => request.method === 'POST' && request.path === '/slow/held.git/git-upload-pack'));
+      // GitLab answers a request that came after the held one; the held one still has no answer.
+      const later = await client.get('/api/v4/version', auth);
+      assert.equal(later.status, 200);
+      await later.text();
       assert.equal(ended, false, 'git waits while the fetch is held');
       release();
       const cloned = await cloning;
