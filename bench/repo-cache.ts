@@ -15,6 +15,7 @@ import { createForgelink } from '../src/compose.ts';
 import { readConfig } from '../src/config/index.ts';
 import { generateApiKey, hashApiKey, newId } from '../src/core/index.ts';
 import { pruneMirrors, repoCacheDir } from '../src/runs/index.ts';
+import { gitlabGitEnv } from '../src/runs/gitlab-git.ts';
 import { median } from './stats.ts';
 
 const run = promisify(execFile);
@@ -124,22 +125,14 @@ async function plainClone(gitlab: Server, token: string, into: string): Promise<
 }
 
 /**
- * `git fetch` of main into a bare repository by the host's git, straight from the server, set up as forgelink's own
- * git is (runs/gitlab-git.ts): the token in a header from the first request, the server's CA alone trusted.
+ * `git fetch` of main into a bare repository by the host's git, straight from the server, with the configuration
+ * forgelink's own git has (runs/gitlab-git.ts: the token in a header from the first request, the server's CA alone).
  */
 async function hostFetch(gitlab: Server, token: string, repo: string, emptyDir: string): Promise<number> {
-  const env = {
-    ...GIT_ENV,
-    GIT_CONFIG_COUNT: '3',
-    GIT_CONFIG_KEY_0: 'http.extraHeader',
-    GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`oauth2:${token}`).toString('base64')}`,
-    GIT_CONFIG_KEY_1: 'http.sslCAInfo',
-    GIT_CONFIG_VALUE_1: gitlab.caFile,
-    GIT_CONFIG_KEY_2: 'http.sslCAPath',
-    GIT_CONFIG_VALUE_2: emptyDir,
-  };
+  const cloneUrl = `${gitlab.baseUrl}/bench/history.git`;
+  const env = gitlabGitEnv({ cloneUrl, address: new URL(cloneUrl).hostname, token, ca: { file: gitlab.caFile, emptyDir } });
   const started = performance.now();
-  await run('git', ['-C', repo, 'fetch', '--quiet', `${gitlab.baseUrl}/bench/history.git`, '+refs/heads/*:refs/heads/*'], { env });
+  await run('git', ['-C', repo, 'fetch', '--quiet', cloneUrl, '+refs/heads/*:refs/heads/*'], { env });
   return performance.now() - started;
 }
 

@@ -98,7 +98,7 @@ export class GitLabHttp {
   readonly #clock: Clock;
   readonly #logger: HttpLogger;
   readonly #onCall: (status: number | 'network_error') => void;
-  /** GETs under way on this client's transport, and the key part that is this client's (token, its kind, CA). */
+  /** GETs under way on this client's transport (null: it never shares), and the key part that is this client's (token, its kind, CA, retry and timeout settings). */
   readonly #inFlight: Map<string, Promise<RawResponse>> | null;
   readonly #sameAnswer: string;
 

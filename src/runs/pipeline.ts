@@ -264,6 +264,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
         // Settles once the update's git is under way (or the update is over).
         let underway = () => {};
         const gitUnderway = new Promise<void>((resolve) => (underway = resolve));
+        const updateSignal = AbortSignal.any([signal, earlyStop.signal]);
         earlyUpdate = updateMirror({
           onUnderway: (how) => {
             fetchingEarly = how === 'fetching';
@@ -274,10 +275,10 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
           expected: null,
           since: new Date(run.createdAt),
           head: prepared.defaultBranch,
-          fetch: hostFetch(hostGit, log, AbortSignal.any([signal, earlyStop.signal])),
+          fetch: hostFetch(hostGit, log, updateSignal),
           log: (line) => log.system(line),
           now: () => clock.now(),
-          signal: AbortSignal.any([signal, earlyStop.signal]),
+          signal: updateSignal,
         });
         // Awaited when the workspace is made (or when the run ends first); never an unhandled rejection meanwhile.
         let failed = false;
@@ -379,7 +380,7 @@ export async function executeRun(deps: PipelineDeps, queued: Run, signal: AbortS
     const baseBranch = prepared.baseBranch ?? listed?.head ?? null;
     if (baseBranch === null) throw new ForgelinkError('empty_repository', `${prepared.projectPath} has no commits yet, so there is nothing to clone.`);
     if (listed !== null && !listed.refs.has(baseBranch)) {
-      throw new ForgelinkError('branch_not_found', `Branch ${baseBranch} does not exist in ${prepared.projectPath}.`);
+      throw branchNotFound(baseBranch, prepared.projectPath);
     }
 
     const shape = [run.depth === null ? '' : `--depth ${run.depth}`, run.filter === null ? '' : `--filter=${run.filter}`].filter((part) => part !== '').join(' ');
@@ -738,7 +739,7 @@ async function cloneWorkspace(input: {
   if (input.mirror !== null && !shallow && input.earlyUpdate !== null && input.fetchingEarly && (await readableDuringUpdate(input.mirror.mirror))) {
     const made = await cloneDuringUpdate({ ...input, update: input.earlyUpdate });
     if (made !== null) return made;
-    for (const name of await readdir(input.workspaceDir)) await removeTree(path.join(input.workspaceDir, name));
+    await emptyDirectory(input.workspaceDir);
   }
 
   let repoCache: 'cold' | 'warm' | 'off' = 'off';
@@ -748,7 +749,7 @@ async function cloneWorkspace(input: {
     const updated = await (input.earlyUpdate ?? update(false));
     repoCache = updated.state;
     if (input.expected === null && !updated.refs.has(`refs/heads/${input.baseBranch}`)) {
-      throw new ForgelinkError('branch_not_found', `Branch ${input.baseBranch} does not exist in ${run.projectPath ?? run.project}.`);
+      throw branchNotFound(input.baseBranch, run.projectPath ?? run.project);
     }
   } else if (await usableMirror(input.mirror.mirror)) {
     repoCache = 'warm';
@@ -768,9 +769,7 @@ async function cloneWorkspace(input: {
     return session.exec({
       command: local
         ? [
-            '/bin/sh', '-c',
-            'git clone --progress --shared --branch "$1" -- "$2" /workspace && git -C /workspace remote set-url origin "$3" && git -C /workspace for-each-ref --format="%(objectname) %(refname)" refs/remotes/origin/',
-            'forgelink-clone', input.baseBranch, MIRROR_IN_SANDBOX, input.cloneUrl,
+            '/bin/sh', '-c', CLONE_FROM_MIRROR, 'forgelink-clone', input.baseBranch, MIRROR_IN_SANDBOX, input.cloneUrl,
           ]
         : [
             'git', 'clone', '--progress',
@@ -797,14 +796,22 @@ async function cloneWorkspace(input: {
     log.system('Repository cache: the clone failed while borrowing from the mirror; checking the mirror in full.');
     const checked = await update(true);
     // Rebuilt by this run or by another meanwhile, or sound after all (the failure was passing): one more try.
-    for (const name of await readdir(input.workspaceDir)) await removeTree(path.join(input.workspaceDir, name));
+    await emptyDirectory(input.workspaceDir);
     if (checked.rebuilt) repoCache = checked.state;
     exit = await clone();
     throwIfStopped(exit, signal, 'git clone', caps);
   }
   if (exit.exitCode !== 0) throw new ForgelinkError('clone_failed', `git clone failed with exit code ${exit.exitCode}; the log shows git's message.`);
-  return { repoCache, branches: local ? originBranches(listing) : null };
+  return { repoCache, branches: local ? branchesOf(workspaceListing(listing).refs) : null };
 }
+
+/**
+ * A full clone from the mirror (offline): `clone --shared` of branch $1 from the mirror at $2, `origin` set to GitLab's
+ * URL $3, then the workspace's remote branches and tags listed (`workspaceListing` reads them).
+ */
+const CLONE_FROM_MIRROR =
+  'git clone --progress --shared --branch "$1" -- "$2" /workspace && git -C /workspace remote set-url origin "$3" && ' +
+  "git -C /workspace for-each-ref --format='%(objectname) %(refname) %(symref)' refs/remotes/origin/ refs/tags/";
 
 /**
  * The workspace cloned from the mirror as it is while the run's update fetches into it, then — told on its standard
@@ -815,8 +822,7 @@ async function cloneWorkspace(input: {
  */
 const CLONE_THEN_CATCH_UP = `
 git ls-remote --exit-code -- "$2" "refs/heads/$1" >/dev/null || { [ $? = 2 ] && exit 3; exit 1; }
-git clone --progress --shared --branch "$1" -- "$2" /workspace && git -C /workspace remote set-url origin "$3" &&
-  git -C /workspace for-each-ref --format='%(objectname) %(refname) %(symref)' refs/remotes/origin/ refs/tags/ && echo @cloned || exit
+{ ${CLONE_FROM_MIRROR}; } && echo @cloned || exit
 read -r next reset head || exit 0
 [ "$next" = catch-up ] || exit 0
 git -C /workspace update-ref --no-deref --stdin >/dev/null &&
@@ -908,7 +914,7 @@ async function cloneDuringUpdate(input: {
   }
   if (!updated.refs.has(`refs/heads/${input.baseBranch}`)) {
     await finish().catch(() => {});
-    throw new ForgelinkError('branch_not_found', `Branch ${input.baseBranch} does not exist in ${input.run.projectPath ?? input.run.project}.`);
+    throw branchNotFound(input.baseBranch, input.run.projectPath ?? input.run.project);
   }
   // The clone failed, the update rebuilt the mirror it read, or the command ended while the update went on (its
   // timeout, counted from before a long wait for another run's fetch): made again, as a clone after the update is.
@@ -931,9 +937,7 @@ async function cloneDuringUpdate(input: {
   throwIfStopped(exit, signal, 'git clone', input.caps);
   if (exit.exitCode !== 0) return null;
   if (changes !== '') log.system('Repository cache: the workspace was cloned from the mirror during the fetch, then brought up to date with it.');
-  const branches = new Map<string, string>();
-  for (const [name, sha] of mirrored) if (name.startsWith('refs/heads/')) branches.set(name.slice('refs/heads/'.length), sha);
-  return { repoCache: updated.state, branches };
+  return { repoCache: updated.state, branches: branchesOf(mirrored) };
 }
 
 /**
@@ -990,15 +994,22 @@ function hostFetch(git: GitLabGit, log: RunLog, signal: AbortSignal): MirrorFetc
 }
 
 /**
- * The branches of `for-each-ref --format="%(objectname) %(refname)" refs/remotes/origin/` lines, by name: what GitLab
- * had when the mirror a workspace was cloned from was last fetched, which the run's outputs are compared with.
+ * The branches among refs named as the mirror names them, by branch name: what GitLab had when the mirror a
+ * workspace was made from was last fetched, which the run's outputs are compared with.
  */
-function originBranches(listing: string): Map<string, string> {
+function branchesOf(refs: ReadonlyMap<string, string>): Map<string, string> {
   const branches = new Map<string, string>();
-  for (const match of listing.matchAll(/^([0-9a-f]{40}|[0-9a-f]{64}) refs\/remotes\/origin\/(\S+)$/gm)) {
-    if (match[2] !== 'HEAD') branches.set(match[2] as string, match[1] as string);
-  }
+  for (const [name, sha] of refs) if (name.startsWith('refs/heads/')) branches.set(name.slice('refs/heads/'.length), sha);
   return branches;
+}
+
+function branchNotFound(branch: string, project: string): ForgelinkError {
+  return new ForgelinkError('branch_not_found', `Branch ${branch} does not exist in ${project}.`);
+}
+
+/** Removes what `dir` holds, keeping the directory (a workspace to be made again). */
+async function emptyDirectory(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) await removeTree(path.join(dir, name));
 }
 
 /** `git ls-remote --symref`: every branch with its commit, and the branch HEAD points to. */
