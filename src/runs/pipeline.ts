@@ -817,16 +817,17 @@ const CLONE_FROM_MIRROR =
  * The workspace cloned from the mirror as it is while the run's update fetches into it, then — told on its standard
  * input once the update is over — given the mirror's new branches, tags and HEAD: `git update-ref --stdin` with the
  * changes forgelink read from the mirror (every object is already there, borrowed; deletions in a transaction of
- * their own, so `x` can give way to `x/y`), a reset of its branch when that moved, and `origin/HEAD` when GitLab's
+ * their own, so `x` can give way to `x/y`), its branch checked out again at the new commit when that moved (as
+ * `checkout -B`, which leaves no ORIG_HEAD behind, unlike a reset), and `origin/HEAD` when GitLab's
  * HEAD did. A line `@cloned` ends the listing of what the clone made. Exit 3: the mirror has no such branch yet.
  */
 const CLONE_THEN_CATCH_UP = `
-git ls-remote --exit-code -- "$2" "refs/heads/$1" >/dev/null || { [ $? = 2 ] && exit 3; exit 1; }
+git --git-dir="$2" rev-parse --quiet --verify "refs/heads/$1" >/dev/null || { [ $? = 1 ] && exit 3; exit 1; }
 { ${CLONE_FROM_MIRROR}; } && echo @cloned || exit
 read -r next reset head || exit 0
 [ "$next" = catch-up ] || exit 0
 git -C /workspace update-ref --no-deref --stdin >/dev/null &&
-  { [ "$reset" != reset ] || { git -C /workspace reset --quiet --hard "refs/remotes/origin/$1" && rm -f /workspace/.git/ORIG_HEAD; }; } &&
+  { [ "$reset" != reset ] || git -C /workspace checkout --quiet --force -B "$1" "refs/remotes/origin/$1"; } &&
   { [ "$head" != head ] || git -C /workspace symbolic-ref refs/remotes/origin/HEAD "refs/remotes/origin/$4"; }
 `;
 

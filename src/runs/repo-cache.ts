@@ -1,7 +1,6 @@
-import { writeFileSync } from 'node:fs';
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ForgelinkError, formatBytes, runCanceled } from '../core/index.ts';
 import { SANDBOX_PATHS, removeTree } from '../sandbox/index.ts';
@@ -78,60 +77,48 @@ export async function openMirror(root: string, of: MirrorOf, signal?: AbortSigna
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Locks: flock(1) from util-linux holds the lock for as long as its child (`cat`, reading our pipe) lives, so a
-// forgelink process that dies for any reason releases every lock it held, and processes sharing the data dir
-// (several forgelink processes on one machine) exclude each other like the threads of one.
+// Locks: the kernel's flock(2) on a descriptor of the lock file that this process keeps open. flock(1) from util-linux
+// takes it on that descriptor (handed to it as its descriptor 3) and exits; the lock belongs to the open file, so it
+// stays held until this process closes it — or dies, for any reason. Processes sharing the data dir (several forgelink
+// processes on one machine) exclude each other like the runs of one, and every open of the file is a holder of its own.
 
 export type HeldLock = { release(): Promise<void> };
 
 /** Takes the lock on `file`; null when `wait` is false and someone else holds it. */
-export function takeLock(file: string, options: { shared: boolean; wait: boolean; signal?: AbortSignal }): Promise<HeldLock | null> {
-  return new Promise((resolve, reject) => {
-    if (options.signal?.aborted) {
-      reject(runCanceled());
-      return;
-    }
-    try {
-      // Private like the rest of the data directory (flock would make it 0644).
-      writeFileSync(file, '', { flag: 'a', mode: 0o600 });
-    } catch (error) {
-      reject(new ForgelinkError('repo_cache_failed', `cannot create the lock file ${file}: ${(error as Error).message}`, { cause: error }));
-      return;
-    }
-    const args = [options.shared ? '--shared' : '--exclusive', ...(options.wait ? [] : ['--nonblock']), '--conflict-exit-code', '75', file];
-    const child = spawn(FLOCK, [...args, '/bin/sh', '-c', 'echo locked; exec cat >/dev/null'], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { PATH: '/usr/bin:/bin' },
-    });
-    let held = false;
+export async function takeLock(file: string, options: { shared: boolean; wait: boolean; signal?: AbortSignal }): Promise<HeldLock | null> {
+  if (options.signal?.aborted) throw runCanceled();
+  let handle: FileHandle;
+  try {
+    // Private like the rest of the data directory; opened close-on-exec, so no other child of this process holds it.
+    handle = await open(file, 'a', 0o600);
+  } catch (error) {
+    throw new ForgelinkError('repo_cache_failed', `cannot open the lock file ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  const args = [options.shared ? '--shared' : '--exclusive', ...(options.wait ? [] : ['--nonblock']), '--conflict-exit-code', '75', '3'];
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(FLOCK, args, { stdio: ['ignore', 'ignore', 'pipe', handle.fd], env: { PATH: '/usr/bin:/bin' } });
     let stderr = '';
-    const exited = new Promise<void>((done) => child.once('close', () => done()));
-    const onAbort = () => {
-      if (!held) child.kill('SIGKILL');
-    };
+    const onAbort = () => child.kill('SIGKILL');
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    child.stdin.on('error', () => {});
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.stdout.setEncoding('utf8').on('data', () => {
-      if (held) return;
-      held = true;
-      options.signal?.removeEventListener('abort', onAbort);
-      resolve({
-        release: async () => {
-          child.stdin.end();
-          await exited;
-        },
-      });
-    });
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.once('error', (error) => reject(new ForgelinkError('repo_cache_failed', `flock could not start: ${error.message}`, { cause: error })));
-    child.once('close', (code) => {
+    child.once('close', (exitCode) => {
       options.signal?.removeEventListener('abort', onAbort);
-      if (held) return;
-      if (options.signal?.aborted) reject(runCanceled());
-      else if (code === 75) resolve(null);
-      else reject(new ForgelinkError('repo_cache_failed', `flock ${file} failed (exit code ${code}): ${stderr.trim()}`));
+      if (exitCode === 0 || exitCode === 75 || options.signal?.aborted) resolve(exitCode);
+      else reject(new ForgelinkError('repo_cache_failed', `flock ${file} failed (exit code ${exitCode}): ${stderr.trim()}`));
     });
+  }).catch(async (error: unknown) => {
+    await handle.close();
+    throw error;
   });
+  // Taken, but the run was canceled meanwhile: given back at once.
+  if (code !== 0 || options.signal?.aborted) {
+    await handle.close();
+    if (options.signal?.aborted) throw runCanceled();
+    return null;
+  }
+  let released: Promise<void> | null = null;
+  return { release: () => (released ??= handle.close()) };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { access, constants, lstat, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { getPriority, setPriority } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import {
   ForgelinkError,
@@ -18,7 +19,7 @@ import { createEgressProxy } from './egress-proxy.ts';
 import { detectHostLayout } from './host-layout.ts';
 import { createRunCgroups, findCgroupBase, oomKills, removeRunCgroups, setCpuWeight, sweepCgroups, type CgroupBases, type RunCgroups } from './cgroups.ts';
 import { diskUsage, watchDiskUsage } from './disk-usage.ts';
-import { prlimitArgs, resolveLimits, type ResolvedLimits } from './limits.ts';
+import { ulimitArgs, resolveLimits, type ResolvedLimits } from './limits.ts';
 import { silentLogger, type SandboxLogger } from './logger.ts';
 import { compileSeccomp, seccompRules } from './seccomp.ts';
 import { commandProcesses, signalAll, tasksOfUid } from './processes.ts';
@@ -57,7 +58,6 @@ export type BubblewrapDriverOptions = {
   killGraceMs?: number;
   hostname?: string;
   bwrapPath?: string;
-  prlimitPath?: string;
   logger?: SandboxLogger;
 };
 
@@ -75,8 +75,14 @@ type HostFacts = {
 /** The host-side helpers run with this environment only; the agent's arrives inside via `--setenv`. */
 const HOST_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 const SOCAT = '/usr/bin/socat';
-/** `sh -c` that puts itself into the run's cgroups (the files before `--`) and then becomes prlimit → bwrap, so every descendant is counted. */
-const JOIN_CGROUP = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
+/**
+ * `sh -c` that puts itself into the run's cgroups (the files up to the first `--`, so every descendant is counted),
+ * sets its limits with `ulimit` (the flag and value pairs up to the second `--`) and then becomes bwrap: one process
+ * before bwrap, where separate prlimit and nice processes would each cost an exec.
+ */
+const START_CHAIN =
+  'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; ' +
+  'while [ "$1" != -- ]; do ulimit "$1" "$2" || exit 125; shift 2; done; shift; exec "$@"';
 const UNIX_SOCKET_PATH_MAX = 107;
 /** bwrap's descriptors: 3 carries its options (`--args`), 4 the seccomp filter (`--seccomp`). */
 const ARGS_FD = 3;
@@ -89,8 +95,6 @@ type Driver = {
   uid: number;
   gid: number;
   bwrapPath: string;
-  prlimitPath: string;
-  nicePath: string;
   nice: number;
   cpuWeight: number | null;
   stateDir: string;
@@ -121,8 +125,6 @@ function resolveDriver(options: BubblewrapDriverOptions): Driver {
     uid: options.uid ?? 1000,
     gid: options.gid ?? 1000,
     bwrapPath: options.bwrapPath ?? '/usr/bin/bwrap',
-    prlimitPath: options.prlimitPath ?? '/usr/bin/prlimit',
-    nicePath: '/usr/bin/nice',
     nice: options.nice ?? 10,
     cpuWeight: options.cpuWeight === undefined ? 20 : options.cpuWeight,
     stateDir: path.resolve(options.stateDir),
@@ -180,7 +182,7 @@ async function learnHost(driver: Driver): Promise<HostFacts> {
 
 async function checkHostTools(driver: Driver): Promise<void> {
   const missing: string[] = [];
-  for (const [file, pkg] of [[driver.bwrapPath, 'bubblewrap'], [driver.prlimitPath, 'util-linux'], [SOCAT, 'socat'], ['/bin/sh', 'dash'], ['/usr/bin/du', 'coreutils'], [driver.nicePath, 'coreutils']] as const) {
+  for (const [file, pkg] of [[driver.bwrapPath, 'bubblewrap'], [SOCAT, 'socat'], ['/bin/sh', 'dash'], ['/usr/bin/du', 'coreutils']] as const) {
     await access(file, constants.X_OK).catch(() => missing.push(`${file} (Debian package ${pkg})`));
   }
   if (missing.length > 0) {
@@ -393,7 +395,7 @@ async function exec(session: SessionState, request: SandboxExec): Promise<Sandbo
   }
 }
 
-/** The chain a command runs through — `[sh -c 'join cgroup'] prlimit … -- bwrap --args 3 -- /bin/sh wrapper.sh <command…>` — and bwrap's options. */
+/** The chain a command runs through — `sh -c 'join cgroups; ulimit …' … -- bwrap --args 3 -- /bin/sh wrapper.sh <command…>` — and bwrap's options. */
 async function commandLine(session: SessionState, request: SandboxExec): Promise<{ argv: [string, ...string[]]; payload: Buffer }> {
   const { driver, sandbox, host, runDir, cgroups, limits } = session;
   const { options } = driver;
@@ -424,12 +426,8 @@ async function commandLine(session: SessionState, request: SandboxExec): Promise
   // RLIMIT_NPROC counts every task of the host uid and is ignored for root (see limits.ts).
   const nproc = host.cgroups.pids !== null || host.hostUid === 0 ? null : limits.processes + (await tasksOfUid(host.hostUid));
   const argv = [
-    ...(cgroups.procsFiles.length > 0 ? ['/bin/sh', '-c', JOIN_CGROUP, 'forgelink-sandbox', ...cgroups.procsFiles, '--'] : []),
-    // A lower CPU priority than forgelink's own processes, inherited by everything the command starts; an
-    // unprivileged process cannot raise it again (docs/architecture.md, "CPU priority").
-    ...(driver.nice > 0 ? [driver.nicePath, '-n', String(driver.nice)] : []),
-    driver.prlimitPath,
-    ...prlimitArgs(limits, nproc, session.memoryCgroup ? null : limits.memoryBytes),
+    '/bin/sh', '-c', START_CHAIN, 'forgelink-sandbox', ...cgroups.procsFiles, '--',
+    ...ulimitArgs(limits, nproc, session.memoryCgroup ? null : limits.memoryBytes),
     '--',
     driver.bwrapPath,
     '--args',
@@ -442,14 +440,27 @@ async function commandLine(session: SessionState, request: SandboxExec): Promise
   return { argv: argv as [string, ...string[]], payload };
 }
 
-/** Spawns bwrap's chain with `inputs` written to descriptors 3, 4, … (bwrap reads each to its end); output goes to `onOutput`. */
-function spawnChain(argv: [string, ...string[]], inputs: readonly Buffer[], request: SandboxExec): ChildProcess {
+/**
+ * Spawns bwrap's chain with `inputs` written to descriptors 3, 4, … (bwrap reads each to its end); output goes to
+ * `onOutput`. The chain gets its lower CPU priority before any input is written: bwrap reads its options before it
+ * starts anything, so every process of the command inherits it, and an unprivileged process cannot raise it again
+ * (docs/architecture.md, "CPU priority").
+ */
+function spawnChain(argv: [string, ...string[]], inputs: readonly Buffer[], request: SandboxExec, nice: number): ChildProcess {
   const child = spawn(argv[0], argv.slice(1), {
     cwd: '/',
     env: HOST_ENV,
     stdio: [request.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...inputs.map(() => 'pipe' as const)],
     detached: true,
   });
+  if (nice > 0 && child.pid !== undefined) {
+    try {
+      // Added to forgelink's own, as nice(1) adds it.
+      setPriority(child.pid, Math.min(19, getPriority() + nice));
+    } catch {
+      // Gone already (it failed to start, reported as its error), or not allowed: as nice(1), the command runs regardless.
+    }
+  }
   if (request.input !== undefined && child.stdin !== null) {
     // A command that ends without reading all of it closes the pipe: that is its business, not an error here.
     child.stdin.on('error', () => {});
@@ -470,7 +481,7 @@ function spawnChain(argv: [string, ...string[]], inputs: readonly Buffer[], requ
 /** Starts a command: its end, stopping it on timeout or cancel, and killing it. */
 function start(session: SessionState, argv: [string, ...string[]], inputs: readonly Buffer[], request: SandboxExec): Execution {
   const { logger, options } = session.driver;
-  const child = spawnChain(argv, inputs, request);
+  const child = spawnChain(argv, inputs, request, session.driver.nice);
   let timedOut = false;
   let canceled = false;
   let exited = false;

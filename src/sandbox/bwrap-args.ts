@@ -43,7 +43,7 @@ export type SandboxPlan = {
 /**
  * bwrap's options for one command, in mount order. They reach bwrap through `--args <fd>`, never its
  * argv: /proc/<pid>/cmdline is world-readable, and the environment (the token among it) travels here as
- * `--clearenv` + `--setenv`, so the host-side helpers (sh, prlimit, bwrap — root, when forgelink is) never
+ * `--clearenv` + `--setenv`, so the host-side helpers (sh, bwrap — root, when forgelink is) never
  * run with the agent's variables either (an `LD_PRELOAD` there would run on the host).
  *
  * Isolation: every namespace is new (user, pid, net, ipc, uts, cgroup); the user namespace maps the agent

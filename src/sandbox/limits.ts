@@ -4,7 +4,7 @@ import { InputError } from '../core/index.ts';
  * What a sandbox may consume, and how each limit is enforced:
  * - processes: a pids cgroup per run when forgelink can create one (root, cgroup v1 `pids` or v2 with the
  *   pids controller) — exact, per run, and independent of uids. Without one, RLIMIT_NPROC through
- *   prlimit; the kernel counts that per real uid on the host and never enforces it for root, so it only
+ *   the shell's ulimit; the kernel counts that per real uid on the host and never enforces it for root, so it only
  *   holds when forgelink runs as a normal user (it is then set to the uid's current tasks plus the limit).
  * - memoryBytes: a memory cgroup per run (v2 `memory.max` with no swap, v1 `memory.limit_in_bytes` and
  *   `memory.memsw.limit_in_bytes`): every process of the run together, page cache and the /tmp and
@@ -50,12 +50,13 @@ export function resolveLimits(given: Partial<ResolvedLimits> | undefined): Resol
 }
 
 /**
- * prlimit(1) options; `nproc` only when RLIMIT_NPROC is the mechanism in use, `addressSpace` only when
- * RLIMIT_AS stands in for a memory cgroup.
+ * The limits as the arguments of the shell's `ulimit` builtin, flag and value in pairs (each sets the soft and the hard
+ * limit); `nproc` only when RLIMIT_NPROC is the mechanism in use, `addressSpace` only when RLIMIT_AS stands in for a
+ * memory cgroup. The file size goes in whole 512-byte blocks and the address space in whole KiB, rounded down.
  */
-export function prlimitArgs(limits: ResolvedLimits, nproc: number | null, addressSpace: number | null): string[] {
-  const args = [`--nofile=${limits.openFiles}`, `--fsize=${limits.fileSizeBytes}`, '--core=0'];
-  if (nproc !== null) args.push(`--nproc=${nproc}`);
-  if (addressSpace !== null) args.push(`--as=${addressSpace}`);
+export function ulimitArgs(limits: ResolvedLimits, nproc: number | null, addressSpace: number | null): string[] {
+  const args = ['-n', String(limits.openFiles), '-f', String(Math.max(1, Math.floor(limits.fileSizeBytes / 512))), '-c', '0'];
+  if (nproc !== null) args.push('-p', String(nproc));
+  if (addressSpace !== null) args.push('-v', String(Math.max(1, Math.floor(addressSpace / 1024))));
   return args;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import path from 'node:path';
@@ -489,12 +489,10 @@ describe('the repository cache under a small FORGELINK_REPO_CACHE_MAX, and off',
 test('runs of one process share one shared lock: another process sees it held until the last of them lets go', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'forgelink-shared-hold-'));
   const file = path.join(dir, 'mirror.lock');
-  const flocks = async () => {
+  // A lock is held on a descriptor of the lock file this process keeps open: one per lock taken.
+  const descriptors = async () => {
     let count = 0;
-    for (const entry of await readdir('/proc')) {
-      const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-      if (cmdline.startsWith('/usr/bin/flock\0') && cmdline.includes(file)) count += 1;
-    }
+    for (const entry of await readdir('/proc/self/fd')) if ((await readlink(`/proc/self/fd/${entry}`).catch(() => '')) === file) count += 1;
     return count;
   };
   try {
@@ -504,8 +502,8 @@ test('runs of one process share one shared lock: another process sees it held un
     const read = async () => ++reads;
     assert.equal(await first.memo(read), 1);
     assert.equal(await second.memo(read), 1, 'what one holder read while holding is the other\'s too');
-    assert.equal(await flocks(), 1, 'one flock for both');
-    // flock(1) in another process stands for another forgelink: it cannot take the lock exclusively meanwhile.
+    assert.equal(await descriptors(), 1, 'one lock taken for both');
+    // A lock taken on another open of the file, as another forgelink's would be, cannot be exclusive meanwhile.
     assert.equal(await takeLock(file, { shared: false, wait: false }), null);
     await first.release();
     assert.equal(await takeLock(file, { shared: false, wait: false }), null, 'still held by the second');
@@ -525,7 +523,7 @@ test('a run canceled while it waits for a shared lock stops waiting at once; the
   const dir = await mkdtemp(path.join(tmpdir(), 'forgelink-shared-cancel-'));
   const file = path.join(dir, 'mirror.lock');
   try {
-    // Another process (flock(1)) fetching: it holds the lock exclusively.
+    // Another holder (as another forgelink fetching would be) has the lock exclusively.
     const fetching = (await takeLock(file, { shared: false, wait: false }))!;
     const stop = new AbortController();
     const waiting = holdShared(file, stop.signal);
