@@ -126,13 +126,13 @@ export async function gitlabGit(input: {
     await writeFile(ca.file, caBundle([input.caPem]), { mode: 0o600 });
     await mkdir(ca.emptyDir, { recursive: true, mode: 0o700 });
   }
-  const run = async (args: readonly string[], options: GitOptions): Promise<string> => {
+  const run = async (args: readonly string[], options: GitOptions, cwd = '/'): Promise<string> => {
     const env = gitlabGitEnv({ cloneUrl: input.cloneUrl, address, token: await input.token(), ca });
     return new Promise((resolve, reject) => {
       const child = execFile(
         GIT,
         [...args],
-        { env, cwd: '/', timeout: options.timeoutMs, maxBuffer: 64 * 1024 * 1024, ...(options.signal ? { signal: options.signal } : {}) },
+        { env, cwd, timeout: options.timeoutMs, maxBuffer: 64 * 1024 * 1024, ...(options.signal ? { signal: options.signal } : {}) },
         (error, stdout) => {
           if (error === null) resolve(String(stdout));
           else if (options.signal?.aborted) reject(runCanceled());
@@ -158,7 +158,9 @@ export async function gitlabGit(input: {
       const settings = config.flatMap(([key, value]) => ['--config', `${key}=${value}`]);
       // Branches as they are, and every tag (not only those the branches reach), as the fetch into a mirror takes them.
       const refs = ['--no-tags', '--config', 'remote.origin.fetch=+refs/tags/*:refs/tags/*'];
-      await run([...forThisGit, 'clone', '--bare', '--progress', '--template=', ...settings, ...refs, '--', input.cloneUrl, repo], options);
+      // Named from its parent directory: git's "Cloning into bare repository '…'" goes to the run's log, which shows
+      // no path of the host's data directory.
+      await run([...forThisGit, 'clone', '--bare', '--progress', '--template=', ...settings, ...refs, '--', input.cloneUrl, path.basename(repo)], options, path.dirname(repo));
     },
     lsRemote: (patterns, options) => run(['ls-remote', '--symref', '--', input.cloneUrl, ...patterns], options),
   };

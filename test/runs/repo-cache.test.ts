@@ -123,6 +123,8 @@ describe('the repository cache (real git, real bubblewrap, fake GitLab over HTTP
     assert.equal(cold.run.repoCache, 'cold');
     assert.match(cold.log, /Repository cache: cold, building the mirror/);
     assert.match(cold.log, /Counting objects: 100%/, 'clone progress is in the log');
+    assert.match(cold.log, /Cloning into bare repository 'build-[0-9a-f]+\.git'\.\.\./);
+    assert.ok(!cold.log.includes(forgelink.workDir), 'the log names no path of the host\'s data directory');
     assert.ok(cold.run.timings.readyMs > 0 && cold.run.timings.cloneMs > 0 && cold.run.timings.cloneMs <= cold.run.timings.readyMs, JSON.stringify(cold.run.timings));
 
     const warm = await runToEnd(alice, { connectionId: aliceConnection, project: 'acme/cached', command: ['sh', '-c', DESCRIBE] });
