@@ -206,9 +206,13 @@ export async function repoCacheBench(row: Row): Promise<void> {
       };
       const finish = async (id: string): Promise<Run> => {
         const ended = new Promise<Run>((resolve) => finished.set(id, resolve));
-        const current = await forgelink.storage.runs.getRunById(id);
-        if (current === null) throw new Error(`bench run ${id} is gone`);
-        const done = TERMINAL_STATUSES.includes(current.status) ? current : await ended;
+        let done: Run | null = null;
+        // The row is read once a second as well, for a run ended by another write (canceled while queued, say).
+        while (done === null) {
+          const current = await forgelink.storage.runs.getRunById(id);
+          if (current === null) throw new Error(`bench run ${id} is gone`);
+          done = TERMINAL_STATUSES.includes(current.status) ? current : await Promise.race([ended, new Promise<null>((resolve) => setTimeout(() => resolve(null), 1000))]);
+        }
         finished.delete(id);
         if (done.status !== 'succeeded') {
           const { entries } = await call('GET', `/runs/${id}/log`);

@@ -100,6 +100,8 @@ export async function takeLock(file: string, options: { shared: boolean; wait: b
     let stderr = '';
     const onAbort = () => child.kill('SIGKILL');
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    // Canceled while the file was being opened: a listener added now would never be called.
+    if (options.signal?.aborted) onAbort();
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.once('error', (error) => reject(new ForgelinkError('repo_cache_failed', `flock could not start: ${error.message}`, { cause: error })));
     child.once('close', (exitCode) => {

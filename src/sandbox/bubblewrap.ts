@@ -76,10 +76,12 @@ type HostFacts = {
 const HOST_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 const SOCAT = '/usr/bin/socat';
 /**
- * `sh -c` that puts itself into the run's cgroups (the files up to the first `--`, so every descendant is counted),
+ * A shell that puts itself into the run's cgroups (the files up to the first `--`, so every descendant is counted),
  * sets its limits with `ulimit` (the flag and value pairs up to the second `--`) and then becomes bwrap: one process
- * before bwrap, where separate prlimit and nice processes would each cost an exec.
+ * before bwrap, where separate prlimit and nice processes would each cost an exec. Exit 125 when a cgroup cannot be
+ * joined or a limit set. dash, named as such: its `ulimit -p` is the process limit (bash's is the pipe size).
  */
+const CHAIN_SHELL = '/bin/dash';
 const START_CHAIN =
   'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; ' +
   'while [ "$1" != -- ]; do ulimit "$1" "$2" || exit 125; shift 2; done; shift; exec "$@"';
@@ -182,7 +184,7 @@ async function learnHost(driver: Driver): Promise<HostFacts> {
 
 async function checkHostTools(driver: Driver): Promise<void> {
   const missing: string[] = [];
-  for (const [file, pkg] of [[driver.bwrapPath, 'bubblewrap'], [SOCAT, 'socat'], ['/bin/sh', 'dash'], ['/usr/bin/du', 'coreutils']] as const) {
+  for (const [file, pkg] of [[driver.bwrapPath, 'bubblewrap'], [SOCAT, 'socat'], [CHAIN_SHELL, 'dash'], ['/usr/bin/du', 'coreutils']] as const) {
     await access(file, constants.X_OK).catch(() => missing.push(`${file} (Debian package ${pkg})`));
   }
   if (missing.length > 0) {
@@ -395,7 +397,7 @@ async function exec(session: SessionState, request: SandboxExec): Promise<Sandbo
   }
 }
 
-/** The chain a command runs through — `sh -c 'join cgroups; ulimit …' … -- bwrap --args 3 -- /bin/sh wrapper.sh <command…>` — and bwrap's options. */
+/** The chain a command runs through — `dash -c 'join cgroups; ulimit …' … -- bwrap --args 3 -- /bin/sh wrapper.sh <command…>` — and bwrap's options. */
 async function commandLine(session: SessionState, request: SandboxExec): Promise<{ argv: [string, ...string[]]; payload: Buffer }> {
   const { driver, sandbox, host, runDir, cgroups, limits } = session;
   const { options } = driver;
@@ -426,7 +428,7 @@ async function commandLine(session: SessionState, request: SandboxExec): Promise
   // RLIMIT_NPROC counts every task of the host uid and is ignored for root (see limits.ts).
   const nproc = host.cgroups.pids !== null || host.hostUid === 0 ? null : limits.processes + (await tasksOfUid(host.hostUid));
   const argv = [
-    '/bin/sh', '-c', START_CHAIN, 'forgelink-sandbox', ...cgroups.procsFiles, '--',
+    CHAIN_SHELL, '-c', START_CHAIN, 'forgelink-sandbox', ...cgroups.procsFiles, '--',
     ...ulimitArgs(limits, nproc, session.memoryCgroup ? null : limits.memoryBytes),
     '--',
     driver.bwrapPath,

@@ -50,7 +50,7 @@ export function resolveLimits(given: Partial<ResolvedLimits> | undefined): Resol
 }
 
 /**
- * The limits as the arguments of the shell's `ulimit` builtin, flag and value in pairs (each sets the soft and the hard
+ * The limits as the arguments of dash's `ulimit` builtin, flag and value in pairs (each sets the soft and the hard
  * limit); `nproc` only when RLIMIT_NPROC is the mechanism in use, `addressSpace` only when RLIMIT_AS stands in for a
  * memory cgroup. The file size goes in whole 512-byte blocks and the address space in whole KiB, rounded down.
  */

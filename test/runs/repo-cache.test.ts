@@ -545,3 +545,25 @@ test('a run canceled while it waits for a shared lock stops waiting at once; the
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a lock canceled while it is still being asked for stops waiting at once, whenever the cancel comes', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'forgelink-lock-cancel-'));
+  const file = path.join(dir, 'mirror.lock');
+  try {
+    const held = (await takeLock(file, { shared: false, wait: false }))!;
+    // Canceled in the same turn as the call (while the lock file is opened), and after flock began waiting.
+    for (const cancel of [(stop: AbortController) => stop.abort(), (stop: AbortController) => setImmediate(() => setTimeout(() => stop.abort(), 50))]) {
+      const stop = new AbortController();
+      const waiting = takeLock(file, { shared: false, wait: true, signal: stop.signal });
+      cancel(stop);
+      // The holder keeps the lock throughout: only the cancel can end the wait.
+      await assert.rejects(waiting, (error: Error & { code?: string }) => error.code === 'canceled');
+    }
+    await held.release();
+    const again = await takeLock(file, { shared: false, wait: false });
+    assert.ok(again, 'no canceled wait is left holding the lock');
+    await again.release();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -48,7 +48,7 @@ test('a secret in the environment is in no command line and in no host-side proc
     assert.ok(!cmdline.includes('--setenv'), 'environment options belong in the --args payload');
   }
   // Inside, the wrapper shell, socat and the command run with the sandbox environment: that is where the
-  // token belongs. Outside — bwrap on the host, prlimit, the cgroup shell — nothing may hold it.
+  // token belongs. Outside — bwrap on the host, the shell that joins the cgroups and sets the limits — nothing may hold it.
   const seen = await holders(SECRET);
   assert.ok(seen.length > 0, 'the command itself should have the token');
   for (const holder of seen) {
