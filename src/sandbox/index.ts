@@ -4,7 +4,7 @@
  * reaches only the run's egress proxy (a unix socket bridged to 127.0.0.1:3128 inside), which lets through
  * the run's allowlist of origins after the outbound-address policy. See bwrap-args.ts for the mounts,
  * limits.ts for the limits, egress-proxy.ts for the proxy.
- * Host needs: bubblewrap (>= 0.8 for --disable-userns), socat, /bin/sh, and
+ * Host needs: bubblewrap (>= 0.8 for --disable-userns), socat, dash (/bin/dash starts each command), and
  * /usr/bin/python3 with python3-seccomp (libseccomp) to build the seccomp filter (seccomp.ts).
  */
 export { createBubblewrapDriver, type BubblewrapDriverOptions } from './bubblewrap.ts';
